@@ -1,0 +1,707 @@
+/*
+ * actor.c — actor lifecycle and the send path.
+ *
+ * Design notes
+ * ------------
+ * Spawning reserves a slot on the target loop (its free list, or a fresh
+ * slot bound to that loop), publishes the new generation, and posts an INIT
+ * message carrying the behaviour, the parent and a copy of the argument.
+ * Everything else about the new actor is set up by its home loop when it
+ * handles INIT, so only the home loop's thread ever writes the slot's
+ * owner fields. Any message sent to the new pid is posted after INIT and so
+ * handled after it.
+ *
+ * Sending looks the pid up (slot + generation check), copies the payload
+ * into a pooled message, and pushes it on the mailbox with one atomic
+ * exchange. The push that finds the mailbox marked empty schedules the
+ * actor: on the local run queue when the sender is on the same loop (no
+ * further atomic), else on the home loop's inject queue.
+ *
+ * A message carries the generation it was sent to. If the actor exits
+ * between the sender's lookup and the push, the message lands in a dead
+ * (or reused) slot's mailbox; the home loop drops it there and counts it.
+ *
+ * Exit signals are not queued behind mail: the signal is a word in the slot
+ * (generation + kind), set by CAS, and a WAKE message makes sure the actor
+ * runs. The home loop reads the word before every message, so the signal
+ * acts at the next message boundary; the queued mail is then dropped.
+ *
+ * Exit: stop the children (shutdown signals, newest first), wait for each
+ * child's CHILD_EXIT, run terminate, report, tell the parent, retire the
+ * generation, drop queued mail, and put the slot on the loop's free list.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+/* ---- messages ------------------------------------------------------------ */
+
+tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
+                     size_t len)
+{
+    tr__msg *m = tr__pool_alloc(pool, sizeof(tr__msg) + len);
+    if (!m)
+        return NULL;
+    m->from = from;
+    m->type = type;
+    m->len = (uint32_t)len;
+    m->kind = kind;
+    m->flags = 0;
+    m->reserved = 0;
+    return m;
+}
+
+void tr__msg_free(tr__pool *cur, tr__msg *m)
+{
+    if (m->kind == TR__MSG_INIT) {
+        /* An INIT that never ran still owns the parent's record of the
+         * child only when the parent is the root and has not adopted it. */
+        tr__init *in = (tr__init *)m->data;
+        if (in->adopt && in->node)
+            tr__pool_free(cur, in->node);
+    }
+    tr__pool_free(cur, m);
+}
+
+void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
+{
+    if (tr__mpsc_push(&a->mb, &m->node))
+        tr__loop_schedule(cur, a);
+}
+
+/* Drops a message the receiver will not handle; counts user mail. */
+static void drop(tr__loop *L, tr__msg *m)
+{
+    if (m->kind == TR__MSG_USER)
+        L->dropped++;
+    tr__msg_free(&L->pool, m);
+}
+
+/* Sends a system message from `from` to the live actor `to`. */
+static int post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                       uint8_t kind, const void *data, size_t len)
+{
+    tr_actor *a = tr__lookup(rt, to);
+    if (!a)
+        return TR_ENOACTOR;
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, kind, from, 0, len);
+    if (!m)
+        return TR_ENOMEM;
+    if (len)
+        memcpy(m->data, data, len);
+    m->to_gen = TR_PID_GEN(to);
+    tr__msg_post(cur, a, m);
+    return 0;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static int send_common(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                       uint32_t type, const void *data, size_t len)
+{
+    if (type > TR_MSG_USER_MAX || (!data && len))
+        return TR_EINVAL;
+    if (len > rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    tr_actor *a = tr__lookup(rt, to);
+    if (!a)
+        return TR_ENOACTOR;
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type, len);
+    if (!m)
+        return TR_ENOMEM;
+    if (len)
+        memcpy(m->data, data, len);
+    m->to_gen = TR_PID_GEN(to);
+    tr__msg_post(cur, a, m);
+    return 0;
+}
+
+/* The actor `self` if it is the one running on this thread, else NULL. */
+static inline tr__loop *running_loop(const tr_actor *self)
+{
+    tr__loop *L = tr__tls_loop;
+    return (L && self && L->current == self) ? L : NULL;
+}
+
+int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    return send_common(L->rt, L, tr__actor_pid(self), to, type, data, len);
+}
+
+int tr_rt_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
+{
+    if (!rt)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
+        return TR_ESTOPPED;
+    tr__loop *L = tr__tls_loop;
+    if (L && L->rt != rt)
+        L = NULL; /* a loop of another runtime: behave as a plain thread */
+    tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
+    return send_common(rt, L, from, to, type, data, len);
+}
+
+/* ---- exit signals -------------------------------------------------------- */
+
+int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
+               tr_exit_kind kind)
+{
+    tr_actor *a = tr__lookup(rt, pid);
+    if (!a)
+        return TR_ENOACTOR;
+    uint32_t gen = TR_PID_GEN(pid);
+    uint64_t want = ((uint64_t)gen << 32) | (uint64_t)kind;
+    for (;;) {
+        uint64_t cur_sig = ck_pr_load_64(&a->signal);
+        if ((uint32_t)(cur_sig >> 32) == gen && (cur_sig & 0xffu) >= (uint64_t)kind)
+            return 0; /* an equal or stronger signal is pending */
+        if (ck_pr_cas_64(&a->signal, cur_sig, want))
+            break;
+    }
+    /* Make sure the target runs and sees the word. */
+    int rc = post_system(rt, cur, from, pid, TR__MSG_WAKE, NULL, 0);
+    return rc == TR_ENOACTOR ? 0 : rc;
+}
+
+int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
+{
+    if (!rt || (kind != TR_EXIT_SHUTDOWN && kind != TR_EXIT_KILLED))
+        return TR_EINVAL;
+    if (pid == rt->root)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) == TR__RT_STOPPED)
+        return TR_ESTOPPED;
+    tr__loop *L = tr__tls_loop;
+    if (L && L->rt != rt)
+        L = NULL;
+    tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
+    return tr__signal(rt, L, from, pid, kind);
+}
+
+/* ---- spawning ------------------------------------------------------------ */
+
+/* Takes a slot of loop `L`: a free one, or a fresh one bound to L. */
+static tr_actor *reserve_slot(tr_runtime *rt, tr__loop *L, int *err)
+{
+    ck_spinlock_fas_lock(&L->free_lock);
+    tr__handoff_acquire(&L->free_lock);
+    tr_actor *a = L->free_slots;
+    if (a)
+        L->free_slots = a->free_next;
+    tr__handoff_release(&L->free_lock);
+    ck_spinlock_fas_unlock(&L->free_lock);
+    if (a)
+        return a;
+    a = tr__pidtab_fresh(&rt->pids, err);
+    if (a)
+        ck_pr_store_ptr(&a->loop, L);
+    return a;
+}
+
+static void release_slot(tr__loop *L, tr_actor *a)
+{
+    ck_spinlock_fas_lock(&L->free_lock);
+    tr__handoff_acquire(&L->free_lock);
+    a->free_next = L->free_slots;
+    L->free_slots = a;
+    tr__handoff_release(&L->free_lock);
+    ck_spinlock_fas_unlock(&L->free_lock);
+}
+
+static tr__loop *pick_loop(tr_runtime *rt, tr__loop *cur, tr_actor *parent, int want)
+{
+    if (want >= 0)
+        return rt->loops[want];
+    if (want == TR_LOOP_DEFAULT && parent)
+        return cur;
+    unsigned i = cur ? cur->rr++ : ck_pr_faa_uint(&rt->rr, 1);
+    return rt->loops[i % rt->nloops];
+}
+
+int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
+              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out)
+{
+    tr_spawn_opts defaults;
+    if (!opts) {
+        tr_spawn_opts_init(&defaults);
+        opts = &defaults;
+    }
+    if (!beh || !beh->receive || !out || (!opts->arg && opts->arg_len))
+        return TR_EINVAL;
+    if (opts->loop >= (int)rt->nloops ||
+        (opts->loop < 0 && opts->loop != TR_LOOP_DEFAULT &&
+         opts->loop != TR_LOOP_ROUND_ROBIN))
+        return TR_EINVAL;
+    if (opts->arg_len > rt->opts.max_payload)
+        return TR_EMSGSIZE;
+
+    tr__pool *pool = cur ? &cur->pool : NULL;
+    tr__child *node = tr__pool_alloc(pool, sizeof *node);
+    tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
+                             parent ? tr__actor_pid(parent) : TR_PID_NONE, 0,
+                             sizeof(tr__init) + opts->arg_len);
+    if (!node || !m) {
+        tr__pool_free(pool, node);
+        if (m)
+            tr__pool_free(pool, m);
+        return TR_ENOMEM;
+    }
+    int err = 0;
+    tr__loop *home = pick_loop(rt, cur, parent, opts->loop);
+    tr_actor *a = reserve_slot(rt, home, &err);
+    if (!a) {
+        tr__pool_free(pool, node);
+        tr__pool_free(pool, m);
+        return err;
+    }
+    /* The slot is free (even generation); the new incarnation is odd. */
+    uint32_t gen = ck_pr_load_32(&a->gen) + 1;
+    ck_pr_store_32(&a->gen, gen);
+    tr_pid pid = tr__pid_make(gen, a->index);
+
+    node->pid = pid;
+    node->prev = NULL;
+    tr__init *in = (tr__init *)m->data;
+    in->beh = beh;
+    in->node = node;
+    in->arg_len = (uint32_t)opts->arg_len;
+    if (opts->arg_len)
+        memcpy(in + 1, opts->arg, opts->arg_len);
+    if (parent) {
+        in->parent = tr__actor_pid(parent);
+        in->adopt = 0;
+        node->next = parent->children;
+        if (parent->children)
+            parent->children->prev = node;
+        parent->children = node;
+        parent->nchildren++;
+    } else if (rt->root != TR_PID_NONE) {
+        in->parent = rt->root;
+        in->adopt = 1; /* the child tells the root, from its own loop */
+        node->next = NULL;
+    } else {
+        /* The runtime's first actor is the root itself: no parent. */
+        in->parent = TR_PID_NONE;
+        in->adopt = 0;
+        in->node = NULL;
+        tr__pool_free(pool, node);
+    }
+    m->to_gen = gen;
+    tr__msg_post(cur, a, m);
+    *out = pid;
+    return 0;
+}
+
+int tr_spawn(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
+             tr_pid *out)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    return tr__spawn(L->rt, L, self, beh, opts, out);
+}
+
+int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opts,
+                tr_pid *out)
+{
+    if (!rt)
+        return TR_EINVAL;
+    /* Count the spawn before looking at the state: the root, once stopping,
+     * waits for every counted spawn to be adopted (see root_may_finish). */
+    tr__loop *L = tr__tls_loop;
+    if (L && L->rt != rt)
+        L = NULL;
+    ck_pr_faa_32(&rt->root_pending, 1);
+    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING) {
+        tr__root_unpend(rt, L);
+        return TR_ESTOPPED;
+    }
+    /* From a loop thread this is still a top-level spawn (no parent). */
+    int rc = tr__spawn(rt, L, NULL, beh, opts, out);
+    if (rc != 0)
+        tr__root_unpend(rt, L);
+    return rc;
+}
+
+void tr_spawn_opts_init(tr_spawn_opts *opts)
+{
+    if (!opts)
+        return;
+    opts->loop = TR_LOOP_DEFAULT;
+    opts->arg = NULL;
+    opts->arg_len = 0;
+}
+
+void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
+{
+    ck_pr_dec_32(&rt->root_pending);
+    /* A stopping root may be waiting for this count to reach zero. */
+    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
+        post_system(rt, cur, TR_PID_NONE, rt->root, TR__MSG_WAKE, NULL, 0);
+}
+
+/* ---- self ---------------------------------------------------------------- */
+
+tr_pid tr_self(const tr_actor *self)
+{
+    return running_loop(self) ? tr__actor_pid(self) : TR_PID_NONE;
+}
+
+tr_pid tr_parent(const tr_actor *self)
+{
+    return running_loop(self) ? self->parent : TR_PID_NONE;
+}
+
+tr_runtime *tr_runtime_of(const tr_actor *self)
+{
+    tr__loop *L = running_loop(self);
+    return L ? L->rt : NULL;
+}
+
+int tr_loop_index(const tr_actor *self)
+{
+    tr__loop *L = running_loop(self);
+    return L ? (int)L->index : -1;
+}
+
+int tr_become(tr_actor *self, tr_receive_fn receive)
+{
+    if (!self || !receive)
+        return TR_EINVAL;
+    if (!running_loop(self))
+        return TR_EWRONGTHREAD;
+    self->receive = receive;
+    return 0;
+}
+
+/* ---- exits --------------------------------------------------------------- */
+
+static void set_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text)
+{
+    a->exit_kind = (uint8_t)kind;
+    a->exit_code = code;
+    free(a->exit_text);
+    a->exit_text = text ? strdup(text) : NULL;
+}
+
+int tr_exit(tr_actor *self, tr_exit_kind kind)
+{
+    if (!self || (kind != TR_EXIT_NORMAL && kind != TR_EXIT_SHUTDOWN &&
+                  kind != TR_EXIT_KILLED))
+        return TR_EINVAL;
+    if (!running_loop(self))
+        return TR_EWRONGTHREAD;
+    if (self->status == TR__RUNNING && !(self->flags & TR__EXIT_REQ)) {
+        set_exit(self, kind, 0, NULL);
+        self->flags |= TR__EXIT_REQ;
+    }
+    return 0;
+}
+
+int tr_exit_error(tr_actor *self, int code, const char *text)
+{
+    if (!self || code == 0)
+        return TR_EINVAL;
+    if (!running_loop(self))
+        return TR_EWRONGTHREAD;
+    if (self->status == TR__RUNNING && !(self->flags & TR__EXIT_REQ)) {
+        set_exit(self, TR_EXIT_ERROR, code, text);
+        self->flags |= TR__EXIT_REQ;
+    }
+    return 0;
+}
+
+static void finish_exit(tr__loop *L, tr_actor *a);
+
+/* The root also waits for plain-thread spawns it has not adopted yet. */
+static bool root_may_finish(tr_runtime *rt, tr_actor *a)
+{
+    return !(a->flags & TR__ROOT) || ck_pr_load_32(&rt->root_pending) == 0;
+}
+
+/* Ends an exiting actor once its last child has gone. */
+static void maybe_finish(tr__loop *L, tr_actor *a)
+{
+    if (a->status == TR__EXITING && !a->children && root_may_finish(L->rt, a))
+        finish_exit(L, a);
+}
+
+/* Starts ending `a` with the reason already stored in it. */
+static void begin_exit(tr__loop *L, tr_actor *a)
+{
+    if (a->status != TR__RUNNING)
+        return;
+    a->status = TR__EXITING;
+    tr_runtime *rt = L->rt;
+    tr_pid self = tr__actor_pid(a);
+    /* Newest first: the list is kept newest first. */
+    for (tr__child *c = a->children; c; c = c->next)
+        tr__signal(rt, L, self, c->pid, TR_EXIT_SHUTDOWN);
+    maybe_finish(L, a);
+}
+
+static void exit_with(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
+                      const char *text)
+{
+    if (a->status != TR__RUNNING)
+        return;
+    set_exit(a, kind, code, text);
+    begin_exit(L, a);
+}
+
+static void report(tr__loop *L, tr_actor *a)
+{
+    if (a->exit_kind != TR_EXIT_ERROR && a->exit_kind != TR_EXIT_KILLED)
+        return;
+    tr_pid pid = tr__actor_pid(a);
+    const char *name = (a->beh && a->beh->name) ? a->beh->name : "anonymous";
+    if (a->exit_kind == TR_EXIT_KILLED) {
+        tr__log(L->rt, TR_LOG_ERROR, "actor " TR_PID_FMT " (%s) exited abnormally: killed",
+                TR_PID_ARGS(pid), name);
+        return;
+    }
+    tr__log(L->rt, TR_LOG_ERROR,
+            "actor " TR_PID_FMT " (%s) exited abnormally: error %d (%s): %s",
+            TR_PID_ARGS(pid), name, a->exit_code, tr_err_name(a->exit_code),
+            a->exit_text ? a->exit_text : tr_strerror(a->exit_code));
+}
+
+static void finish_exit(tr__loop *L, tr_actor *a)
+{
+    tr_runtime *rt = L->rt;
+    tr_pid pid = tr__actor_pid(a);
+    if ((a->flags & TR__INIT_OK) && a->beh->terminate) {
+        tr_exit_reason reason = {
+            .kind = (tr_exit_kind)a->exit_kind,
+            .code = a->exit_code,
+            .text = a->exit_kind == TR_EXIT_ERROR
+                        ? (a->exit_text ? a->exit_text : tr_strerror(a->exit_code))
+                        : tr_exit_kind_name((tr_exit_kind)a->exit_kind),
+        };
+        tr_actor *prev = L->current;
+        L->current = a;
+        a->beh->terminate(a, a->state, &reason);
+        L->current = prev;
+    }
+    report(L, a);
+    if (a->parent != TR_PID_NONE && a->parent_node) {
+        tr__child *node = a->parent_node;
+        /* Cannot fail for want of a parent: a parent outlives its children. */
+        post_system(rt, L, pid, a->parent, TR__MSG_CHILD_EXIT, &node, sizeof node);
+    }
+    bool root = (a->flags & TR__ROOT) != 0;
+    if (a->state) {
+        tr__pool_free(&L->pool, a->state);
+        a->state = NULL;
+    }
+    free(a->exit_text);
+    a->exit_text = NULL;
+    a->status = TR__FREE;
+    a->flags = 0;
+    a->beh = NULL;
+    a->receive = NULL;
+    a->parent_node = NULL;
+    /* Retire the generation: from here on every lookup of `pid` fails and
+     * messages already queued for it are dropped. */
+    ck_pr_store_32(&a->gen, a->gen_cur + 1);
+    tr__mpsc_node *n;
+    while ((n = tr__mpsc_pop(&a->mb)) != NULL)
+        drop(L, (tr__msg *)n);
+    release_slot(L, a);
+    if (root)
+        tr__runtime_finished(rt);
+}
+
+/* ---- handling messages --------------------------------------------------- */
+
+static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__init *in = (tr__init *)m->data;
+    a->status = TR__RUNNING;
+    a->flags = 0;
+    a->gen_cur = m->to_gen;
+    a->beh = in->beh;
+    a->receive = in->beh->receive;
+    a->parent = in->parent;
+    a->parent_node = in->node;
+    a->children = NULL;
+    a->nchildren = 0;
+    a->exit_kind = TR_EXIT_NORMAL;
+    a->exit_code = 0;
+    a->handled = 0;
+    if (in->beh == &tr__root_behavior)
+        a->flags |= TR__ROOT;
+    if (in->adopt) {
+        /* Tell the root about us before anything else we send it, so our
+         * CHILD_EXIT can never overtake the adoption. */
+        tr__child *node = in->node;
+        in->node = NULL; /* now the root's */
+        if (post_system(L->rt, L, tr__actor_pid(a), in->parent, TR__MSG_ADOPT,
+                        &node, sizeof node) != 0) {
+            tr__pool_free(&L->pool, node);
+            a->parent_node = NULL;
+            tr__root_unpend(L->rt, L);
+        }
+    }
+    if (in->beh->state_size) {
+        a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
+        if (!a->state) {
+            tr__pool_free(&L->pool, m);
+            exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
+            return;
+        }
+        memset(a->state, 0, in->beh->state_size);
+    }
+    int rc = 0;
+    if (in->beh->init) {
+        L->current = a;
+        rc = in->beh->init(a, a->state, in->arg_len ? (const void *)(in + 1) : NULL,
+                           in->arg_len);
+    }
+    tr__pool_free(&L->pool, m);
+    if (rc != 0) {
+        exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
+        return;
+    }
+    a->flags |= TR__INIT_OK;
+    if (a->flags & TR__EXIT_REQ)
+        begin_exit(L, a);
+}
+
+static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__child *node;
+    memcpy(&node, m->data, sizeof node);
+    tr__pool_free(&L->pool, m);
+    if (node->prev)
+        node->prev->next = node->next;
+    else
+        a->children = node->next;
+    if (node->next)
+        node->next->prev = node->prev;
+    a->nchildren--;
+    tr__pool_free(&L->pool, node);
+    maybe_finish(L, a);
+}
+
+static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__child *node;
+    memcpy(&node, m->data, sizeof node);
+    tr__pool_free(&L->pool, m);
+    node->prev = NULL;
+    node->next = a->children;
+    if (a->children)
+        a->children->prev = node;
+    a->children = node;
+    a->nchildren++;
+    ck_pr_dec_32(&L->rt->root_pending);
+    if (a->status == TR__EXITING)
+        tr__signal(L->rt, L, tr__actor_pid(a), node->pid, TR_EXIT_SHUTDOWN);
+}
+
+static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    if (m->to_gen != ck_pr_load_32(&a->gen)) {
+        drop(L, m); /* meant for an incarnation that has ended */
+        return;
+    }
+    switch (m->kind) {
+    case TR__MSG_USER: {
+        if (a->status != TR__RUNNING) {
+            drop(L, m);
+            return;
+        }
+        tr_msg pub = {.from = m->from, .type = m->type, .len = m->len, .data = m->data};
+        int rc = a->receive(a, a->state, &pub);
+        tr__pool_free(&L->pool, m);
+        L->handled++;
+        a->handled++;
+        if (rc != 0)
+            exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
+        else if (a->flags & TR__EXIT_REQ)
+            begin_exit(L, a);
+        return;
+    }
+    case TR__MSG_INIT:
+        handle_init(L, a, m);
+        return;
+    case TR__MSG_CHILD_EXIT:
+        handle_child_exit(L, a, m);
+        return;
+    case TR__MSG_ADOPT:
+        handle_adopt(L, a, m);
+        return;
+    default: /* WAKE: the signal word was looked at before this message;
+              * an exiting root may have been waiting for an adoption count */
+        tr__pool_free(&L->pool, m);
+        maybe_finish(L, a);
+        return;
+    }
+}
+
+/* Acts on a pending exit signal addressed to the running incarnation. */
+static inline void check_signal(tr__loop *L, tr_actor *a)
+{
+    uint64_t sig = ck_pr_load_64(&a->signal);
+    if (sig == 0 || (uint32_t)(sig >> 32) != a->gen_cur)
+        return;
+    exit_with(L, a, (tr_exit_kind)(sig & 0xffu), 0, NULL);
+}
+
+void tr__actor_run(tr__loop *L, tr_actor *a)
+{
+    unsigned batch = L->rt->opts.batch;
+    for (unsigned n = 0; n < batch; n++) {
+        if (a->status == TR__RUNNING)
+            check_signal(L, a);
+        tr__mpsc_node *node = tr__mpsc_pop(&a->mb);
+        if (!node)
+            break;
+        L->current = a;
+        handle(L, a, (tr__msg *)node);
+    }
+    L->current = NULL;
+    /* Stay scheduled if mail is left (or a push is in progress). */
+    if (!tr__mpsc_mark_empty(&a->mb))
+        tr__loop_runq_append(L, a);
+}
+
+void tr__actor_teardown(tr_actor *a)
+{
+    tr__mpsc_node *n;
+    while ((n = tr__mpsc_pop(&a->mb)) != NULL) {
+        tr__msg *m = (tr__msg *)n;
+        if (m->kind == TR__MSG_INIT) {
+            tr__init *in = (tr__init *)m->data;
+            if (in->adopt && in->node)
+                tr__pool_free_now(in->node);
+        }
+        tr__pool_free_now(m);
+    }
+    /* Only a runtime that never ran can hold live actors here. */
+    tr__child *c = a->children;
+    while (c) {
+        tr__child *next = c->next;
+        tr__pool_free_now(c);
+        c = next;
+    }
+    a->children = NULL;
+    if (a->state)
+        tr__pool_free_now(a->state);
+    a->state = NULL;
+    free(a->exit_text);
+    a->exit_text = NULL;
+}

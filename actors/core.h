@@ -1,0 +1,216 @@
+/*
+ * core.h — the runtime's internal data structures, shared by the files of
+ * actors/. Nothing here is public; include/troupe.h is the API.
+ *
+ * Who writes what (fields are grouped by writer, cache-line aligned where
+ * several threads write):
+ *  - an actor slot's first cache line is written by any sender (mailbox
+ *    head, exit-signal word) and by spawners (generation); the rest belongs
+ *    to the home loop's thread alone;
+ *  - a loop's inject queue and parked flag are written by other threads;
+ *    everything else by the loop's own thread;
+ *  - the runtime's state word and counters are atomics touched rarely.
+ */
+#ifndef TR_CORE_H
+#define TR_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <ck_spinlock.h>
+
+#include "troupe.h"
+#include "mpsc.h"
+#include "pool.h"
+
+#define TR__CACHELINE 64
+
+typedef struct tr__loop tr__loop;
+
+/* ---- messages --------------------------------------------------------- */
+
+enum tr__msg_kind {
+    TR__MSG_USER = 0,   /* tr_send / tr_rt_send */
+    TR__MSG_INIT,       /* first message of every actor: runs init */
+    TR__MSG_CHILD_EXIT, /* a child tells its parent it has ended */
+    TR__MSG_ADOPT,      /* a top-level actor tells the root it exists */
+    TR__MSG_WAKE        /* no content: makes the target look at its signal word */
+};
+
+/*
+ * A message: an intrusive mailbox node, the envelope, and the payload
+ * inline. `to_gen` is the generation of the incarnation it was sent to: a
+ * slot that has been reused drops messages meant for its predecessor.
+ */
+typedef struct tr__msg {
+    tr__mpsc_node node; /* must be first */
+    tr_pid from;
+    uint32_t to_gen;
+    uint32_t type;
+    uint32_t len;
+    uint8_t kind;
+    uint8_t flags;
+    uint16_t reserved;
+    unsigned char data[]; /* 8-byte aligned */
+} tr__msg;
+
+/* A parent's record of one child; owned and freed by the parent. */
+typedef struct tr__child {
+    struct tr__child *prev;
+    struct tr__child *next;
+    tr_pid pid;
+} tr__child;
+
+/* Payload of TR__MSG_INIT; the spawn argument follows it. */
+typedef struct tr__init {
+    const tr_behavior *beh;
+    tr_pid parent;
+    tr__child *node;  /* the parent's record of this child */
+    uint32_t adopt;   /* 1: spawned from a plain thread, tell the root */
+    uint32_t arg_len;
+} tr__init;
+
+/* ---- actors ------------------------------------------------------------ */
+
+enum tr__status {
+    TR__FREE = 0,  /* no live incarnation (free, or reserved before init) */
+    TR__RUNNING,   /* handling messages */
+    TR__EXITING    /* stopping its children before it ends */
+};
+
+enum tr__actor_flags {
+    TR__INIT_OK = 1u << 0,  /* init succeeded: terminate must run */
+    TR__EXIT_REQ = 1u << 1, /* tr_exit/tr_exit_error called in a callback */
+    TR__ROOT = 1u << 2      /* the runtime's root */
+};
+
+/*
+ * The actor slot. Slots are type-stable: they live in chunks that are freed
+ * only with the runtime, and a slot is reused by later incarnations with a
+ * new generation, so a stale pid can always be checked against it safely.
+ * A slot is bound to one loop forever (see pidtab.h).
+ */
+struct tr_actor {
+    /* -- written by other threads -- */
+    tr__mpsc mb;         /* the mailbox */
+    uint64_t signal;     /* exit signal: (gen << 32) | tr_exit_kind, 0: none */
+    uint32_t gen;        /* odd while alive, even while free */
+    uint32_t index;      /* slot index (immutable) */
+    tr__loop *loop;      /* home loop (immutable once bound) */
+    tr__mpsc_node runq;  /* link in the loop's run/inject queue */
+
+    /* -- home loop only -- */
+    uint8_t status __attribute__((aligned(TR__CACHELINE)));
+    uint8_t flags;
+    uint8_t exit_kind;
+    uint8_t reserved;
+    int32_t exit_code;
+    uint32_t gen_cur;    /* generation of the running incarnation */
+    uint32_t nchildren;
+    const tr_behavior *beh;
+    tr_receive_fn receive;
+    void *state;
+    tr_pid parent;
+    tr__child *parent_node;
+    tr__child *children; /* newest first */
+    char *exit_text;
+    struct tr_actor *free_next;
+    uint64_t handled;
+};
+
+static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
+{
+    return ((tr_pid)gen << 32) | index;
+}
+
+static inline tr_pid tr__actor_pid(const tr_actor *a)
+{
+    return tr__pid_make(a->gen_cur, a->index);
+}
+
+static inline tr_actor *tr__actor_of_runq(tr__mpsc_node *n)
+{
+    return (tr_actor *)((char *)n - offsetof(tr_actor, runq));
+}
+
+/* ---- the runtime -------------------------------------------------------- */
+
+enum tr__rt_state {
+    TR__RT_CREATED = 0,
+    TR__RT_RUNNING,
+    TR__RT_STOPPING,
+    TR__RT_STOPPED
+};
+
+typedef struct tr__pidtab {
+    tr_actor **chunks; /* entries installed once, by CAS */
+    uint32_t nchunks;
+    uint32_t max;      /* indexes are 1 .. max-1 */
+    uint32_t next;     /* atomic: next fresh index */
+} tr__pidtab;
+
+struct tr_runtime {
+    tr_runtime_options opts; /* resolved: no zero left */
+    unsigned nloops;
+    tr__loop **loops;
+    tr__pool **pools;        /* loops[i]->pool, for origin lookups */
+    tr__pidtab pids;
+    tr_pid root;
+
+    int state __attribute__((aligned(TR__CACHELINE))); /* atomic enum tr__rt_state */
+    unsigned rr;             /* atomic: round-robin cursor for plain threads */
+    uint32_t root_pending;   /* atomic: plain-thread spawns not yet adopted */
+    uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
+
+    uv_mutex_t mu;           /* guards stopped, for tr_runtime_wait */
+    uv_cond_t cv;
+    int stopped;
+};
+
+/* ---- shared internal functions ------------------------------------------ */
+
+/* pidtab.c */
+int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors);
+void tr__pidtab_destroy(tr__pidtab *t);
+tr_actor *tr__pidtab_get(tr__pidtab *t, uint32_t index);
+/* A never-used slot, or NULL (*err: TR_ELIMIT or TR_ENOMEM). Any thread. */
+tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err);
+
+/* The live actor `pid` names, or NULL. Any thread. The slot stays valid
+ * memory even if the actor exits right after. */
+static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
+{
+    uint32_t gen = TR_PID_GEN(pid);
+    if ((gen & 1u) == 0)
+        return NULL;
+    tr_actor *a = tr__pidtab_get(&rt->pids, TR_PID_INDEX(pid));
+    if (!a || ck_pr_load_32(&a->gen) != gen)
+        return NULL;
+    return a;
+}
+
+/* actor.c */
+void tr__actor_run(tr__loop *L, tr_actor *a);
+tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
+                     size_t len);
+/* Frees `m` and what it owns. `cur`: the calling thread's pool or NULL. */
+void tr__msg_free(tr__pool *cur, tr__msg *m);
+/* Queues `m` for `a` (already looked up) and schedules `a` if needed. */
+void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m);
+int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
+               tr_exit_kind kind);
+int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
+              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out);
+/* Undoes a plain-thread spawn's pending count (see tr_rt_spawn). */
+void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
+/* Frees everything left in a slot (teardown, no thread running). */
+void tr__actor_teardown(tr_actor *a);
+
+/* runtime.c */
+void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The root has ended: wake waiters, let the loops quit. Root's loop. */
+void tr__runtime_finished(tr_runtime *rt);
+extern const tr_behavior tr__root_behavior;
+
+#endif /* TR_CORE_H */

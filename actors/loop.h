@@ -1,0 +1,82 @@
+/*
+ * loop.h — one event loop: a thread, a uv_loop_t, and the scheduler that
+ * runs the actors living on it.
+ */
+#ifndef TR_LOOP_H
+#define TR_LOOP_H
+
+#include "core.h"
+
+struct tr__loop {
+    /* -- written by other threads -- */
+    tr__mpsc inject;  /* actors other threads made runnable */
+    int parked;       /* 1: may sleep in the kernel; wake with uv_async_send */
+    int quit;         /* 1: the runtime has finished; leave uv_run */
+    /* Free slots of this loop. Pushed by the loop, popped by any spawner. */
+    ck_spinlock_fas_t free_lock __attribute__((aligned(TR__CACHELINE)));
+    tr_actor *free_slots;
+
+    /* -- the loop's own thread -- */
+    tr_runtime *rt __attribute__((aligned(TR__CACHELINE)));
+    unsigned index;
+    unsigned rr;          /* round-robin cursor for spawns from this loop */
+    tr_actor *current;    /* actor whose callback is running, or NULL */
+    tr_actor *runq_head;  /* local FIFO of runnable actors (via runq) */
+    tr_actor *runq_tail;
+    bool idle_active;
+    bool started;
+    uv_loop_t uv;
+    uv_async_t wake;
+    uv_idle_t idle;
+    uv_thread_t thread;
+    tr__pool pool;
+
+    /* Statistics (exposed by a later issue; owner-written). */
+    uint64_t handled;   /* user messages handled */
+    uint64_t dropped;   /* user messages dropped: target gone or exiting */
+    uint64_t wakeups;   /* times another thread woke this loop */
+    uint64_t spins;     /* idle spins that found work before parking */
+};
+
+/* The loop whose thread is running, or NULL on plain threads. */
+extern _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
+
+int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
+int tr__loop_start(tr__loop *L);
+/* Asks the loop's thread to leave uv_run. Any thread. */
+void tr__loop_quit(tr__loop *L);
+void tr__loop_join(tr__loop *L);
+/* Closes the loop's handles; no thread may run it any more. */
+void tr__loop_destroy(tr__loop *L);
+
+/*
+ * Makes `a` runnable on its home loop. `cur` is the calling thread's loop
+ * (NULL on plain threads). Called by whoever made `a`'s mailbox non-empty.
+ */
+static inline void tr__loop_runq_append(tr__loop *L, tr_actor *a)
+{
+    a->runq.next = NULL;
+    if (L->runq_tail)
+        L->runq_tail->runq.next = &a->runq;
+    else
+        L->runq_head = a;
+    L->runq_tail = a;
+}
+
+void tr__loop_wake(tr__loop *L);
+
+static inline void tr__loop_schedule(tr__loop *cur, tr_actor *a)
+{
+    tr__loop *home = ck_pr_load_ptr(&a->loop);
+    if (home == cur) {
+        tr__loop_runq_append(home, a);
+        return;
+    }
+    tr__mpsc_push(&home->inject, &a->runq);
+    /* The push is a full barrier; pairs with the loop's exchange on
+     * `parked` before its last look at the inject queue (Dekker). */
+    if (ck_pr_load_int(&home->parked))
+        tr__loop_wake(home);
+}
+
+#endif /* TR_LOOP_H */

@@ -1,0 +1,197 @@
+/*
+ * pool.c — per-loop size-class block pools (see pool.h for the design).
+ */
+#include "pool.h"
+
+#include <ck_pr.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handoff.h"
+
+typedef struct blkhdr {
+    uint16_t origin; /* pool index, or TR__POOL_HEAP */
+    uint8_t cls;
+    uint8_t pad[5];
+} blkhdr;
+
+_Static_assert(sizeof(blkhdr) == 8, "block header is 8 bytes");
+
+static inline blkhdr *hdr_of(void *ptr) { return (blkhdr *)ptr - 1; }
+static inline void *user_of(blkhdr *h) { return h + 1; }
+/* A free block links to the next through its first user word. */
+static inline void **link_of(void *ptr) { return (void **)ptr; }
+
+static inline int class_of(size_t size)
+{
+    size_t total = size + sizeof(blkhdr);
+    if (total <= ((size_t)1 << TR__POOL_MIN_SHIFT))
+        return 0;
+    int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
+    return bits - TR__POOL_MIN_SHIFT;
+}
+
+static inline size_t class_size(int cls)
+{
+    return (size_t)1 << (cls + TR__POOL_MIN_SHIFT);
+}
+
+/* Free-list caps: about 4 MiB per class, at least 64 blocks. */
+static inline uint32_t class_cap(int cls)
+{
+    uint32_t cap = (uint32_t)(((size_t)4 << 20) / class_size(cls));
+    return cap < 64 ? 64 : cap;
+}
+
+int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers)
+{
+    memset(p, 0, sizeof *p);
+    p->index = index;
+    p->npeers = npeers;
+    p->peers = peers;
+    p->out = calloc(npeers, sizeof *p->out);
+    return p->out ? 0 : -1;
+}
+
+static void free_chain(void *b)
+{
+    while (b) {
+        void *next = *link_of(b);
+        free(hdr_of(b));
+        b = next;
+    }
+}
+
+void tr__pool_destroy(tr__pool *p)
+{
+    for (int c = 0; c < TR__POOL_CLASSES; c++) {
+        free_chain(p->free_list[c]);
+        p->free_list[c] = NULL;
+        p->nfree[c] = 0;
+    }
+    free_chain(ck_pr_fas_ptr(&p->remote, NULL));
+    if (p->out) {
+        for (unsigned i = 0; i < p->npeers; i++)
+            free_chain(p->out[i].head);
+        free(p->out);
+        p->out = NULL;
+    }
+}
+
+static void *heap_alloc(size_t size)
+{
+    blkhdr *h = malloc(sizeof(blkhdr) + size);
+    if (!h)
+        return NULL;
+    h->origin = TR__POOL_HEAP;
+    h->cls = 0xff;
+    return user_of(h);
+}
+
+/* Moves everything other threads returned onto the free lists. */
+static void reclaim_remote(tr__pool *p)
+{
+    void *b = ck_pr_fas_ptr(&p->remote, NULL);
+    tr__handoff_acquire(&p->remote); /* pairs with release in push_remote */
+    while (b) {
+        void *next = *link_of(b);
+        int c = hdr_of(b)->cls;
+        *link_of(b) = p->free_list[c];
+        p->free_list[c] = b;
+        p->nfree[c]++;
+        b = next;
+    }
+}
+
+void *tr__pool_alloc(tr__pool *p, size_t size)
+{
+    int c = class_of(size);
+    if (!p || c >= TR__POOL_CLASSES)
+        return heap_alloc(size);
+    void *b = p->free_list[c];
+    if (!b && ck_pr_load_ptr(&p->remote) != NULL) {
+        reclaim_remote(p);
+        b = p->free_list[c];
+    }
+    if (b) {
+        p->free_list[c] = *link_of(b);
+        p->nfree[c]--;
+        return b;
+    }
+    blkhdr *h = malloc(class_size(c));
+    if (!h)
+        return NULL;
+    h->origin = p->index;
+    h->cls = (uint8_t)c;
+    return user_of(h);
+}
+
+/* Pushes the chain head..tail onto `origin`'s remote stack. Any thread. */
+static void push_remote(tr__pool *origin, void *head, void *tail)
+{
+    tr__handoff_release(&origin->remote);
+    void *old;
+    do {
+        old = ck_pr_load_ptr(&origin->remote);
+        *link_of(tail) = old;
+    } while (!ck_pr_cas_ptr(&origin->remote, old, head));
+}
+
+void tr__pool_free(tr__pool *cur, void *ptr)
+{
+    if (!ptr)
+        return;
+    blkhdr *h = hdr_of(ptr);
+    if (h->origin == TR__POOL_HEAP) {
+        free(h);
+        return;
+    }
+    int c = h->cls;
+    if (cur && h->origin == cur->index) {
+        if (cur->nfree[c] >= class_cap(c)) {
+            free(h);
+            return;
+        }
+        *link_of(ptr) = cur->free_list[c];
+        cur->free_list[c] = ptr;
+        cur->nfree[c]++;
+        return;
+    }
+    if (!cur) {
+        /* A plain thread has no pool: return the block directly. It cannot
+         * know the peers array, so a block from a loop's pool freed on a
+         * plain thread goes back to malloc instead. */
+        free(h);
+        return;
+    }
+    tr__pool_chain *ch = &cur->out[h->origin];
+    *link_of(ptr) = NULL;
+    if (ch->tail)
+        *link_of(ch->tail) = ptr;
+    else
+        ch->head = ptr;
+    ch->tail = ptr;
+    if (++ch->n >= TR__POOL_BATCH) {
+        push_remote(cur->peers[h->origin], ch->head, ch->tail);
+        ch->head = ch->tail = NULL;
+        ch->n = 0;
+    }
+}
+
+void tr__pool_flush(tr__pool *p)
+{
+    for (unsigned i = 0; i < p->npeers; i++) {
+        tr__pool_chain *ch = &p->out[i];
+        if (ch->n == 0)
+            continue;
+        push_remote(p->peers[i], ch->head, ch->tail);
+        ch->head = ch->tail = NULL;
+        ch->n = 0;
+    }
+}
+
+void tr__pool_free_now(void *ptr)
+{
+    if (ptr)
+        free(hdr_of(ptr));
+}

@@ -1,0 +1,266 @@
+/*
+ * runtime.c — creating, starting, stopping and freeing a runtime; the root
+ * actor; logging.
+ *
+ * Every actor has a parent. Actors spawned from plain threads are children
+ * of the root, an internal actor on loop 0 spawned with the runtime. Stopping
+ * the runtime is one exit signal to the root: like any actor, the root stops
+ * its children (newest first) and waits for them, each of which does the
+ * same for its own subtree; when the root has ended, the loops quit and
+ * tr_runtime_wait returns. Freeing then drains what is left in mailboxes and
+ * pools on the calling thread, with no loop running.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+static int root_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    return 0; /* the root has no use for user mail */
+}
+
+const tr_behavior tr__root_behavior = {.name = "root", .receive = root_receive};
+
+/* ---- logging --------------------------------------------------------------- */
+
+static void default_log(void *userdata, tr_log_level level, const char *line)
+{
+    (void)userdata;
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "troupe %s: %s\n", names[level], line);
+}
+
+void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    rt->opts.log(rt->opts.log_userdata, level, line);
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+void tr_runtime_options_init(tr_runtime_options *opts)
+{
+    if (opts)
+        memset(opts, 0, sizeof *opts);
+}
+
+#define TR__MAX_LOOPS 256u
+#define TR__MAX_PAYLOAD ((size_t)1 << 30)
+
+static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
+{
+    if (in)
+        *o = *in;
+    else
+        tr_runtime_options_init(o);
+    if (o->loops == 0) {
+        unsigned n = uv_available_parallelism();
+        o->loops = n ? n : 1;
+        if (o->loops > TR__MAX_LOOPS)
+            o->loops = TR__MAX_LOOPS;
+    }
+    if (o->loops > TR__MAX_LOOPS || o->max_payload > TR__MAX_PAYLOAD ||
+        o->max_actors > (UINT32_MAX >> 1))
+        return TR_EINVAL;
+    if (o->batch == 0)
+        o->batch = 64;
+    if (o->turn_budget == 0)
+        o->turn_budget = 256;
+    if (o->max_payload == 0)
+        o->max_payload = (size_t)1 << 20;
+    if (o->max_actors == 0)
+        o->max_actors = 1u << 26;
+    if (o->spin_us == 0)
+        o->spin_us = 50;
+    if (!o->log) {
+        o->log = default_log;
+        o->log_userdata = NULL;
+    }
+    return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static tr__loop *own_loop(const tr_runtime *rt)
+{
+    tr__loop *L = tr__tls_loop;
+    return (L && L->rt == rt) ? L : NULL;
+}
+
+static void destroy(tr_runtime *rt)
+{
+    /* Slots first: their queued messages are freed straight to malloc. */
+    for (uint32_t c = 0; rt->pids.chunks && c < rt->pids.nchunks; c++) {
+        tr_actor *chunk = rt->pids.chunks[c];
+        if (!chunk)
+            continue;
+        for (uint32_t i = 0; i < 4096u; i++)
+            tr__actor_teardown(&chunk[i]);
+    }
+    if (rt->loops) {
+        for (unsigned i = 0; i < rt->nloops; i++) {
+            if (rt->loops[i]) {
+                tr__loop_destroy(rt->loops[i]);
+                free(rt->loops[i]);
+            }
+        }
+    }
+    tr__pidtab_destroy(&rt->pids);
+    free(rt->loops);
+    free(rt->pools);
+    uv_cond_destroy(&rt->cv);
+    uv_mutex_destroy(&rt->mu);
+    free(rt);
+}
+
+int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
+{
+    if (!out)
+        return TR_EINVAL;
+    tr_runtime *rt = aligned_alloc(TR__CACHELINE, (sizeof *rt + TR__CACHELINE - 1) &
+                                                      ~(size_t)(TR__CACHELINE - 1));
+    if (!rt)
+        return TR_ENOMEM;
+    memset(rt, 0, sizeof *rt);
+    int rc = resolve_options(&rt->opts, opts);
+    if (rc != 0) {
+        free(rt);
+        return rc;
+    }
+    if (uv_mutex_init(&rt->mu) != 0) {
+        free(rt);
+        return TR_ESYSTEM;
+    }
+    if (uv_cond_init(&rt->cv) != 0) {
+        uv_mutex_destroy(&rt->mu);
+        free(rt);
+        return TR_ESYSTEM;
+    }
+    rt->nloops = rt->opts.loops;
+    rt->loops = calloc(rt->nloops, sizeof *rt->loops);
+    rt->pools = calloc(rt->nloops, sizeof *rt->pools);
+    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
+                                  : TR_ENOMEM;
+    for (unsigned i = 0; rc == 0 && i < rt->nloops; i++) {
+        size_t size = (sizeof(tr__loop) + TR__CACHELINE - 1) & ~(size_t)(TR__CACHELINE - 1);
+        tr__loop *L = aligned_alloc(TR__CACHELINE, size);
+        if (!L) {
+            rc = TR_ENOMEM;
+            break;
+        }
+        memset(L, 0, sizeof *L);
+        rt->pools[i] = &L->pool;
+        rc = tr__loop_init(L, rt, i);
+        if (rc != 0) {
+            free(L);
+            break;
+        }
+        rt->loops[i] = L;
+    }
+    if (rc == 0) {
+        tr_spawn_opts so;
+        tr_spawn_opts_init(&so);
+        so.loop = 0;
+        rc = tr__spawn(rt, NULL, NULL, &tr__root_behavior, &so, &rt->root);
+    }
+    if (rc != 0) {
+        destroy(rt);
+        return rc;
+    }
+    *out = rt;
+    return 0;
+}
+
+int tr_runtime_start(tr_runtime *rt)
+{
+    if (!rt)
+        return TR_EINVAL;
+    if (!ck_pr_cas_int(&rt->state, TR__RT_CREATED, TR__RT_RUNNING))
+        return TR_EALREADY;
+    for (unsigned i = 0; i < rt->nloops; i++) {
+        int rc = tr__loop_start(rt->loops[i]);
+        if (rc != 0) {
+            /* Undo: the loops that run have nothing to do yet. */
+            for (unsigned j = 0; j < i; j++) {
+                tr__loop_quit(rt->loops[j]);
+                tr__loop_join(rt->loops[j]);
+                ck_pr_store_int(&rt->loops[j]->quit, 0);
+            }
+            ck_pr_store_int(&rt->state, TR__RT_CREATED);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int tr_runtime_stop(tr_runtime *rt)
+{
+    if (!rt)
+        return TR_EINVAL;
+    int s = ck_pr_load_int(&rt->state);
+    if (s == TR__RT_CREATED)
+        return TR_ENOTSTARTED;
+    if (s != TR__RT_RUNNING || !ck_pr_cas_int(&rt->state, TR__RT_RUNNING, TR__RT_STOPPING))
+        return TR_EALREADY;
+    tr__loop *L = own_loop(rt);
+    tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
+    tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN);
+    return 0;
+}
+
+void tr__runtime_finished(tr_runtime *rt)
+{
+    uv_mutex_lock(&rt->mu);
+    rt->stopped = 1;
+    ck_pr_store_int(&rt->state, TR__RT_STOPPED);
+    uv_cond_broadcast(&rt->cv);
+    uv_mutex_unlock(&rt->mu);
+    for (unsigned i = 0; i < rt->nloops; i++)
+        tr__loop_quit(rt->loops[i]);
+}
+
+int tr_runtime_wait(tr_runtime *rt)
+{
+    if (!rt)
+        return TR_EINVAL;
+    if (own_loop(rt))
+        return TR_EWRONGTHREAD;
+    if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
+        return TR_ENOTSTARTED;
+    uv_mutex_lock(&rt->mu);
+    while (!rt->stopped)
+        uv_cond_wait(&rt->cv, &rt->mu);
+    uv_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+int tr_runtime_free(tr_runtime *rt)
+{
+    if (!rt)
+        return 0;
+    if (own_loop(rt))
+        return TR_EWRONGTHREAD;
+    if (ck_pr_load_int(&rt->state) != TR__RT_CREATED) {
+        tr_runtime_stop(rt); /* TR_EALREADY if a stop was requested: fine */
+        tr_runtime_wait(rt);
+        for (unsigned i = 0; i < rt->nloops; i++)
+            tr__loop_join(rt->loops[i]);
+    }
+    destroy(rt);
+    return 0;
+}
+
+unsigned tr_runtime_loops(const tr_runtime *rt)
+{
+    return rt ? rt->nloops : 0;
+}

@@ -1,0 +1,164 @@
+/*
+ * mpsc.h — intrusive multi-producer single-consumer queue: the mailbox of
+ * every actor and the queue through which other threads hand a loop the
+ * actors that have mail.
+ *
+ * Design notes
+ * ------------
+ * The algorithm is Dmitry Vyukov's intrusive MPSC node-based queue
+ * ("Intrusive MPSC node-based queue", 1024cores.net, 2010), with the stub
+ * node embedded in the queue, plus the "mark empty" trick of the Pony
+ * runtime's message queue (libponyrt/actor/messageq.c):
+ *
+ *  - Producers link a node with one atomic exchange on `head` and one store
+ *    to the previous node's `next`. No CAS loop, no lock: wait-free push.
+ *  - The single consumer walks from `tail`; it never touches `head` except
+ *    when the queue looks empty.
+ *  - Between a producer's exchange and its store to `prev->next` the queue is
+ *    briefly "inconsistent": the consumer sees no next node although head
+ *    moved. pop() then returns NULL and the caller retries later; it is never
+ *    a lost node.
+ *  - Mark empty: when the consumer finds the queue empty it CASes `head` from
+ *    the stub to (stub | 1). The next producer's exchange returns the marked
+ *    pointer, so exactly one producer learns that it made the queue
+ *    non-empty, and that producer schedules the owner (puts the actor on its
+ *    loop's run queue). This folds "is the actor scheduled?" into the one
+ *    atomic a send already pays for.
+ *
+ * Memory orders (x86-64 is TSO; ck_pr_* are explicit about what they order):
+ *  - push: the exchange on head is a full barrier (ck_pr_fas_ptr); the store
+ *    to prev->next is preceded by ck_pr_fence_store so the node's contents
+ *    (written before) are visible before the link. Pairs with the
+ *    ck_pr_fence_load after the consumer's load of ->next.
+ *  - mark_empty: a CAS (full barrier), pairs with the producer's exchange.
+ *
+ * ThreadSanitizer cannot see ck's atomics; each node handed over is
+ * annotated (handoff.h).
+ */
+#ifndef TR_MPSC_H
+#define TR_MPSC_H
+
+#include <ck_pr.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handoff.h"
+
+typedef struct tr__mpsc_node {
+    struct tr__mpsc_node *next;
+} tr__mpsc_node;
+
+typedef struct tr__mpsc {
+    /* Written by producers (exchange); may carry the empty mark in bit 0. */
+    tr__mpsc_node *head;
+    /* Consumer-only. */
+    tr__mpsc_node *tail;
+    tr__mpsc_node stub;
+} tr__mpsc;
+
+#define TR__MPSC_MARK ((uintptr_t)1)
+
+static inline tr__mpsc_node *tr__mpsc_unmark(tr__mpsc_node *n)
+{
+    return (tr__mpsc_node *)((uintptr_t)n & ~TR__MPSC_MARK);
+}
+
+/* Initialises an empty queue; `marked` starts it in the "empty and not
+ * scheduled" state (mailboxes), otherwise plain empty (run queues). */
+static inline void tr__mpsc_init(tr__mpsc *q, bool marked)
+{
+    q->stub.next = NULL;
+    q->tail = &q->stub;
+    q->head = marked ? (tr__mpsc_node *)((uintptr_t)&q->stub | TR__MPSC_MARK)
+                     : &q->stub;
+}
+
+/*
+ * Appends `n`. Any thread. Returns true if the queue was marked empty, i.e.
+ * this push made it non-empty and the caller must schedule the consumer.
+ */
+static inline bool tr__mpsc_push(tr__mpsc *q, tr__mpsc_node *n)
+{
+    n->next = NULL;
+    tr__handoff_release(n);
+    tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, n);
+    bool was_marked = ((uintptr_t)prev & TR__MPSC_MARK) != 0;
+    prev = tr__mpsc_unmark(prev);
+    ck_pr_fence_store(); /* n's contents before the link; pairs with pop's fence_load */
+    ck_pr_store_ptr(&prev->next, n);
+    return was_marked;
+}
+
+/*
+ * Removes the oldest node, or returns NULL if the queue is empty or a
+ * producer is half-way through a push (try again later). Consumer only.
+ */
+static inline tr__mpsc_node *tr__mpsc_pop(tr__mpsc *q)
+{
+    tr__mpsc_node *tail = q->tail;
+    tr__mpsc_node *next = ck_pr_load_ptr(&tail->next);
+    ck_pr_fence_load(); /* pairs with push's fence_store */
+    if (tail == &q->stub) {
+        if (next == NULL)
+            return NULL;
+        q->tail = next;
+        tail = next;
+        next = ck_pr_load_ptr(&next->next);
+        ck_pr_fence_load();
+    }
+    if (next != NULL) {
+        q->tail = next;
+        tr__handoff_acquire(tail);
+        return tail;
+    }
+    /* `tail` is the last node we can see. If head moved past it, a producer
+     * is between its exchange and its link: come back later. */
+    if (tail != tr__mpsc_unmark(ck_pr_load_ptr(&q->head)))
+        return NULL;
+    /* Re-insert the stub behind `tail` so `tail` can be handed out. */
+    tr__mpsc_push(q, &q->stub);
+    next = ck_pr_load_ptr(&tail->next);
+    ck_pr_fence_load();
+    if (next != NULL) {
+        q->tail = next;
+        tr__handoff_acquire(tail);
+        return tail;
+    }
+    return NULL;
+}
+
+/* True if a pop might find something (a hint; consumer only). */
+static inline bool tr__mpsc_maybe_nonempty(tr__mpsc *q)
+{
+    return ck_pr_load_ptr(&q->tail->next) != NULL ||
+           tr__mpsc_unmark(ck_pr_load_ptr(&q->head)) != q->tail;
+}
+
+/*
+ * Marks a drained queue "empty and not scheduled". Consumer only, after
+ * pop() returned NULL. Returns false if a node arrived meanwhile (or a push
+ * is in progress): the consumer must stay scheduled and look again.
+ */
+static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
+{
+    if (q->tail != &q->stub)
+        return false;
+    tr__mpsc_node *stub = &q->stub;
+    return ck_pr_cas_ptr(&q->head, stub,
+                         (void *)((uintptr_t)stub | TR__MPSC_MARK));
+}
+
+/*
+ * Claims scheduling of a marked-empty queue without pushing (used when an
+ * actor is created: it must run its init). Returns true if the caller now
+ * owns the "scheduled" state. Any thread.
+ */
+static inline bool tr__mpsc_claim(tr__mpsc *q)
+{
+    tr__mpsc_node *stub = &q->stub;
+    return ck_pr_cas_ptr(&q->head, (void *)((uintptr_t)stub | TR__MPSC_MARK),
+                         stub);
+}
+
+#endif /* TR_MPSC_H */
