@@ -612,6 +612,15 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
         tr__signal(L->rt, L, tr__actor_pid(a), node->pid, TR_EXIT_SHUTDOWN);
 }
 
+/* Acts on a pending exit signal addressed to the running incarnation. */
+static inline void check_signal(tr__loop *L, tr_actor *a)
+{
+    uint64_t sig = ck_pr_load_64(&a->signal);
+    if (sig == 0 || (uint32_t)(sig >> 32) != a->gen_cur)
+        return;
+    exit_with(L, a, (tr_exit_kind)(sig & 0xffu), 0, NULL);
+}
+
 static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     if (m->to_gen != ck_pr_load_32(&a->gen)) {
@@ -644,21 +653,18 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
     case TR__MSG_ADOPT:
         handle_adopt(L, a, m);
         return;
-    default: /* WAKE: the signal word was looked at before this message;
-              * an exiting root may have been waiting for an adoption count */
+    default:
+        /* WAKE. It was posted after the signal word was set, so the word
+         * is visible now even if it was not at the boundary check just
+         * before this pop. An exiting root may also have been waiting for
+         * the adoption count to drop. */
         tr__pool_free(&L->pool, m);
-        maybe_finish(L, a);
+        if (a->status == TR__RUNNING)
+            check_signal(L, a);
+        else
+            maybe_finish(L, a);
         return;
     }
-}
-
-/* Acts on a pending exit signal addressed to the running incarnation. */
-static inline void check_signal(tr__loop *L, tr_actor *a)
-{
-    uint64_t sig = ck_pr_load_64(&a->signal);
-    if (sig == 0 || (uint32_t)(sig >> 32) != a->gen_cur)
-        return;
-    exit_with(L, a, (tr_exit_kind)(sig & 0xffu), 0, NULL);
 }
 
 void tr__actor_run(tr__loop *L, tr_actor *a)

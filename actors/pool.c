@@ -129,11 +129,11 @@ void *tr__pool_alloc(tr__pool *p, size_t size)
 /* Pushes the chain head..tail onto `origin`'s remote stack. Any thread. */
 static void push_remote(tr__pool *origin, void *head, void *tail)
 {
-    tr__handoff_release(&origin->remote);
     void *old;
     do {
         old = ck_pr_load_ptr(&origin->remote);
         *link_of(tail) = old;
+        tr__handoff_release(&origin->remote); /* pairs with reclaim_remote */
     } while (!ck_pr_cas_ptr(&origin->remote, old, head));
 }
 
