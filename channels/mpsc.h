@@ -84,6 +84,8 @@ static inline bool tr__mpsc_push(tr__mpsc *q, tr__mpsc_node *n)
     tr__handoff_release(n);
     tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, n);
     bool was_marked = ((uintptr_t)prev & TR__MPSC_MARK) != 0;
+    if (was_marked)
+        tr__handoff_acquire(q); /* we now own scheduling; pairs with mark_empty */
     prev = tr__mpsc_unmark(prev);
     ck_pr_fence_store(); /* n's contents before the link; pairs with pop's fence_load */
     ck_pr_store_ptr(&prev->next, n);
@@ -145,20 +147,10 @@ static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
     if (q->tail != &q->stub)
         return false;
     tr__mpsc_node *stub = &q->stub;
+    /* Hands scheduling to the next producer; pairs with push's acquire. */
+    tr__handoff_release(q);
     return ck_pr_cas_ptr(&q->head, stub,
                          (void *)((uintptr_t)stub | TR__MPSC_MARK));
-}
-
-/*
- * Claims scheduling of a marked-empty queue without pushing (used when an
- * actor is created: it must run its init). Returns true if the caller now
- * owns the "scheduled" state. Any thread.
- */
-static inline bool tr__mpsc_claim(tr__mpsc *q)
-{
-    tr__mpsc_node *stub = &q->stub;
-    return ck_pr_cas_ptr(&q->head, (void *)((uintptr_t)stub | TR__MPSC_MARK),
-                         stub);
 }
 
 #endif /* TR_MPSC_H */
