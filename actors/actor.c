@@ -54,15 +54,30 @@ tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
     return m;
 }
 
-void tr__msg_free(tr__pool *cur, tr__msg *m)
+/* Releases what a message owns besides its own block; `cur` as pool_free,
+ * `now` for teardown (no thread running). */
+static void release_contents(tr__pool *cur, tr__msg *m, bool now)
 {
     if (m->kind == TR__MSG_INIT) {
         /* An INIT that never ran still owns the parent's record of the
          * child only when the parent is the root and has not adopted it. */
         tr__init *in = (tr__init *)m->data;
-        if (in->adopt && in->node)
-            tr__pool_free(cur, in->node);
+        if (in->adopt && in->node) {
+            if (now)
+                tr__pool_free_now(in->node);
+            else
+                tr__pool_free(cur, in->node);
+        }
+    } else if ((m->flags & (TR__MF_OWNED | TR__MF_KEPT)) == TR__MF_OWNED) {
+        tr__ownhdr o;
+        memcpy(&o, m->data + tr__msg_prefix(m->flags) - sizeof o, sizeof o);
+        o.free_fn(o.buf);
     }
+}
+
+void tr__msg_free(tr__pool *cur, tr__msg *m)
+{
+    release_contents(cur, m, false);
     tr__pool_free(cur, m);
 }
 
@@ -76,7 +91,7 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 static void drop(tr__loop *L, tr__msg *m)
 {
     if (m->kind == TR__MSG_USER)
-        L->dropped++;
+        TR__STAT_ADD(L, dropped, 1);
     tr__msg_free(&L->pool, m);
 }
 
@@ -99,31 +114,58 @@ static int post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
 
 /* ---- sending ------------------------------------------------------------- */
 
-static int send_common(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
-                       uint32_t type, const void *data, size_t len)
+int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+             uint32_t type, uint8_t flags, const tr__callhdr *call,
+             const void *data, size_t len, void *buf, tr_free_fn free_fn)
 {
-    if (type > TR_MSG_USER_MAX || (!data && len))
+    if (!data && len)
         return TR_EINVAL;
-    if (len > rt->opts.max_payload)
+    if ((flags & TR__MF_OWNED) ? len > UINT32_MAX : len > rt->opts.max_payload)
         return TR_EMSGSIZE;
     tr_actor *a = tr__lookup(rt, to);
     if (!a)
         return TR_ENOACTOR;
-    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type, len);
+    size_t prefix = tr__msg_prefix(flags);
+    size_t copied = (flags & TR__MF_OWNED) ? 0 : len;
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type,
+                             prefix + copied);
     if (!m)
         return TR_ENOMEM;
-    if (len)
-        memcpy(m->data, data, len);
+    m->len = (uint32_t)len;
+    m->flags = flags;
+    unsigned char *p = m->data;
+    if (flags & (TR__MF_REQUEST | TR__MF_REPLY)) {
+        memcpy(p, call, sizeof *call);
+        p += sizeof *call;
+    }
+    if (flags & TR__MF_OWNED) {
+        tr__ownhdr o = {.buf = buf, .free_fn = free_fn};
+        memcpy(p, &o, sizeof o);
+    } else if (len) {
+        memcpy(p, data, len);
+    }
     m->to_gen = TR_PID_GEN(to);
     tr__msg_post(cur, a, m);
     return 0;
 }
 
-/* The actor `self` if it is the one running on this thread, else NULL. */
-static inline tr__loop *running_loop(const tr_actor *self)
+/* The loop of the calling thread if `self` is the actor running on it. */
+tr__loop *tr__running_loop(const tr_actor *self)
 {
     tr__loop *L = tr__tls_loop;
     return (L && self && L->current == self) ? L : NULL;
+}
+
+static inline tr__loop *running_loop(const tr_actor *self)
+{
+    return tr__running_loop(self);
+}
+
+/* The calling thread's loop if it belongs to `rt`, else NULL (plain). */
+static inline tr__loop *thread_loop(const tr_runtime *rt)
+{
+    tr__loop *L = tr__tls_loop;
+    return (L && L->rt == rt) ? L : NULL;
 }
 
 int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len)
@@ -133,20 +175,85 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
     tr__loop *L = running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    return send_common(L->rt, L, tr__actor_pid(self), to, type, data, len);
+    if (type > TR_MSG_USER_MAX)
+        return TR_EINVAL;
+    return tr__send(L->rt, L, tr__actor_pid(self), to, type, 0, NULL, data, len,
+                    NULL, NULL);
+}
+
+/* Checks shared by the tr_rt_* sends; sets *L and *from for the thread. */
+static int plain_sender(tr_runtime *rt, uint32_t type, tr__loop **L, tr_pid *from)
+{
+    if (!rt || type > TR_MSG_USER_MAX)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
+        return TR_ESTOPPED;
+    *L = thread_loop(rt);
+    *from = (*L && (*L)->current) ? tr__actor_pid((*L)->current) : TR_PID_NONE;
+    return 0;
 }
 
 int tr_rt_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
 {
-    if (!rt)
+    tr__loop *L;
+    tr_pid from;
+    int rc = plain_sender(rt, type, &L, &from);
+    return rc ? rc : tr__send(rt, L, from, to, type, 0, NULL, data, len, NULL, NULL);
+}
+
+int tr_send_owned(tr_actor *self, tr_pid to, uint32_t type, void *buf, size_t len,
+                  tr_free_fn free_fn)
+{
+    if (!self || !buf || !free_fn || type > TR_MSG_USER_MAX)
         return TR_EINVAL;
-    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
-        return TR_ESTOPPED;
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt != rt)
-        L = NULL; /* a loop of another runtime: behave as a plain thread */
-    tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
-    return send_common(rt, L, from, to, type, data, len);
+    tr__loop *L = running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    return tr__send(L->rt, L, tr__actor_pid(self), to, type, TR__MF_OWNED, NULL,
+                    buf, len, buf, free_fn);
+}
+
+int tr_rt_send_owned(tr_runtime *rt, tr_pid to, uint32_t type, void *buf,
+                     size_t len, tr_free_fn free_fn)
+{
+    if (!buf || !free_fn)
+        return TR_EINVAL;
+    tr__loop *L;
+    tr_pid from;
+    int rc = plain_sender(rt, type, &L, &from);
+    return rc ? rc : tr__send(rt, L, from, to, type, TR__MF_OWNED, NULL, buf, len,
+                              buf, free_fn);
+}
+
+void *tr_msg_keep(tr_actor *self, const tr_msg *msg)
+{
+    tr__loop *L = running_loop(self);
+    if (!L || !msg || msg != L->cur_pub)
+        return NULL;
+    tr__msg *m = L->cur_msg;
+    if ((m->flags & (TR__MF_OWNED | TR__MF_KEPT)) != TR__MF_OWNED)
+        return NULL;
+    m->flags |= TR__MF_KEPT;
+    return (void *)msg->data;
+}
+
+int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out)
+{
+    if (!self || !out)
+        return TR_EINVAL;
+    if (!running_loop(self))
+        return TR_EWRONGTHREAD;
+    /* Only the consumer may walk the mailbox; it stops at a link that a
+     * producer has not finished, so the count may be a little low. */
+    uint64_t depth = 0;
+    for (tr__mpsc_node *n = ck_pr_load_ptr(&self->mb.tail->next); n;
+         n = ck_pr_load_ptr(&n->next))
+        depth += n != &self->mb.stub;
+    if (self->mb.tail != &self->mb.stub)
+        depth++;
+    out->handled = self->handled;
+    out->mailbox = depth;
+    return 0;
 }
 
 /* ---- exit signals -------------------------------------------------------- */
@@ -179,9 +286,7 @@ int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) == TR__RT_STOPPED)
         return TR_ESTOPPED;
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt != rt)
-        L = NULL;
+    tr__loop *L = thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
     return tr__signal(rt, L, from, pid, kind);
 }
@@ -320,9 +425,7 @@ int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opt
         return TR_EINVAL;
     /* Count the spawn before looking at the state: the root, once stopping,
      * waits for every counted spawn to be adopted (see root_may_finish). */
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt != rt)
-        L = NULL;
+    tr__loop *L = thread_loop(rt);
     ck_pr_faa_32(&rt->root_pending, 1);
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING) {
         tr__root_unpend(rt, L);
@@ -445,6 +548,16 @@ static void begin_exit(tr__loop *L, tr_actor *a)
         return;
     a->status = TR__EXITING;
     tr_runtime *rt = L->rt;
+    /* Timers and pending calls end with the actor. */
+    if (a->timers) {
+        while (a->timers) {
+            tr__timer *t = a->timers;
+            tr__actor_forget_timer(a, t);
+            tr__timer_free(&L->timers, &L->pool, t);
+            TR__STAT_ADD(L, timers, -1);
+        }
+        tr__loop_timers_changed(L);
+    }
     tr_pid self = tr__actor_pid(a);
     /* Newest first: the list is kept newest first. */
     for (tr__child *c = a->children; c; c = c->next)
@@ -466,15 +579,17 @@ static void report(tr__loop *L, tr_actor *a)
     if (a->exit_kind != TR_EXIT_ERROR && a->exit_kind != TR_EXIT_KILLED)
         return;
     tr_pid pid = tr__actor_pid(a);
-    const char *name = (a->beh && a->beh->name) ? a->beh->name : "anonymous";
+    const char *kind = (a->beh && a->beh->name) ? a->beh->name : "anonymous";
+    const char *reg = a->name ? tr__registry_name(a->name) : NULL;
+    char who[TR_NAME_MAX + 128];
+    snprintf(who, sizeof who, "actor " TR_PID_FMT "%s%s%s (%s)", TR_PID_ARGS(pid),
+             reg ? " '" : "", reg ? reg : "", reg ? "'" : "", kind);
     if (a->exit_kind == TR_EXIT_KILLED) {
-        tr__log(L->rt, TR_LOG_ERROR, "actor " TR_PID_FMT " (%s) exited abnormally: killed",
-                TR_PID_ARGS(pid), name);
+        tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: killed", who);
         return;
     }
-    tr__log(L->rt, TR_LOG_ERROR,
-            "actor " TR_PID_FMT " (%s) exited abnormally: error %d (%s): %s",
-            TR_PID_ARGS(pid), name, a->exit_code, tr_err_name(a->exit_code),
+    tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: error %d (%s): %s", who,
+            a->exit_code, tr_err_name(a->exit_code),
             a->exit_text ? a->exit_text : tr_strerror(a->exit_code));
 }
 
@@ -496,6 +611,8 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         L->current = prev;
     }
     report(L, a);
+    tr__registry_release(rt, a);
+    TR__STAT_ADD(L, actors, -1);
     if (a->parent != TR_PID_NONE && a->parent_node) {
         tr__child *node = a->parent_node;
         /* Cannot fail for want of a parent: a parent outlives its children. */
@@ -541,6 +658,9 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->exit_kind = TR_EXIT_NORMAL;
     a->exit_code = 0;
     a->handled = 0;
+    a->timers = NULL;
+    a->name = NULL;
+    TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
     if (in->adopt) {
@@ -612,6 +732,29 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
         tr__signal(L->rt, L, tr__actor_pid(a), node->pid, TR_EXIT_SHUTDOWN);
 }
 
+/*
+ * A reply is delivered only while its call is pending: the call's timer
+ * entry (named by the ref) still exists and belongs to this actor. Taking
+ * the entry ends the call. Otherwise the call already timed out (or the ref
+ * is bogus): the reply is dropped and counted, never delivered as a stray.
+ */
+static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
+{
+    if (m->type == TR_MSG_CALL_TIMEOUT)
+        return true; /* the timer already ended the call */
+    tr__timer *t = tr__timer_find(&L->timers, ref);
+    if (!t || t->kind != TR__TIMER_CALL || t->owner != a) {
+        TR__STAT_ADD(L, late_replies, 1);
+        tr__msg_free(&L->pool, m);
+        return false;
+    }
+    tr__actor_forget_timer(a, t);
+    tr__timer_free(&L->timers, &L->pool, t);
+    TR__STAT_ADD(L, timers, -1);
+    tr__loop_timers_changed(L);
+    return true;
+}
+
 /* Acts on a pending exit signal addressed to the running incarnation. */
 static inline void check_signal(tr__loop *L, tr_actor *a)
 {
@@ -633,10 +776,32 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
             drop(L, m);
             return;
         }
-        tr_msg pub = {.from = m->from, .type = m->type, .len = m->len, .data = m->data};
+        tr_msg pub = {.from = m->from, .type = m->type, .len = m->len,
+                      .flags = m->flags & (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_OWNED)};
+        const unsigned char *p = m->data;
+        if (m->flags & (TR__MF_REQUEST | TR__MF_REPLY)) {
+            tr__callhdr h;
+            memcpy(&h, p, sizeof h);
+            p += sizeof h;
+            pub.ref = h.ref;
+            pub.deadline = h.deadline;
+            if ((m->flags & TR__MF_REPLY) && !reply_expected(L, a, m, h.ref))
+                return;
+        }
+        if (m->flags & TR__MF_OWNED) {
+            tr__ownhdr o;
+            memcpy(&o, p, sizeof o);
+            pub.data = o.buf;
+        } else {
+            pub.data = p;
+        }
+        L->cur_msg = m;
+        L->cur_pub = &pub;
         int rc = a->receive(a, a->state, &pub);
-        tr__pool_free(&L->pool, m);
-        L->handled++;
+        L->cur_msg = NULL;
+        L->cur_pub = NULL;
+        tr__msg_free(&L->pool, m);
+        TR__STAT_ADD(L, handled, 1);
         a->handled++;
         if (rc != 0)
             exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
@@ -690,11 +855,7 @@ void tr__actor_teardown(tr_actor *a)
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL) {
         tr__msg *m = (tr__msg *)n;
-        if (m->kind == TR__MSG_INIT) {
-            tr__init *in = (tr__init *)m->data;
-            if (in->adopt && in->node)
-                tr__pool_free_now(in->node);
-        }
+        release_contents(NULL, m, true);
         tr__pool_free_now(m);
     }
     /* Only a runtime that never ran can hold live actors here. */
@@ -710,4 +871,25 @@ void tr__actor_teardown(tr_actor *a)
     a->state = NULL;
     free(a->exit_text);
     a->exit_text = NULL;
+}
+
+void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t)
+{
+    t->owner = a;
+    t->owner_prev = NULL;
+    t->owner_next = a->timers;
+    if (a->timers)
+        a->timers->owner_prev = t;
+    a->timers = t;
+}
+
+void tr__actor_forget_timer(tr_actor *a, struct tr__timer *t)
+{
+    if (t->owner_prev)
+        t->owner_prev->owner_next = t->owner_next;
+    else
+        a->timers = t->owner_next;
+    if (t->owner_next)
+        t->owner_next->owner_prev = t->owner_prev;
+    t->owner_prev = t->owner_next = NULL;
 }

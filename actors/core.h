@@ -54,6 +54,35 @@ typedef struct tr__msg {
     unsigned char data[]; /* 8-byte aligned */
 } tr__msg;
 
+/*
+ * tr__msg.flags. The first three equal the public TR_MSG_* flags. The data
+ * area of a message starts with optional prefixes, in this order: a call
+ * header (REQUEST or REPLY), an owned-buffer header (OWNED); the copied
+ * payload, if any, follows.
+ */
+enum tr__msg_flags {
+    TR__MF_REQUEST = TR_MSG_REQUEST,
+    TR__MF_REPLY = TR_MSG_REPLY,
+    TR__MF_OWNED = TR_MSG_OWNED,
+    TR__MF_KEPT = 0x80 /* the receiver took the owned buffer */
+};
+
+typedef struct tr__callhdr {
+    tr_ref ref;
+    uint64_t deadline;
+} tr__callhdr;
+
+typedef struct tr__ownhdr {
+    void *buf;
+    tr_free_fn free_fn;
+} tr__ownhdr;
+
+static inline size_t tr__msg_prefix(uint8_t flags)
+{
+    return ((flags & (TR__MF_REQUEST | TR__MF_REPLY)) ? sizeof(tr__callhdr) : 0) +
+           ((flags & TR__MF_OWNED) ? sizeof(tr__ownhdr) : 0);
+}
+
 /* A parent's record of one child; owned and freed by the parent. */
 typedef struct tr__child {
     struct tr__child *prev;
@@ -116,6 +145,8 @@ struct tr_actor {
     char *exit_text;
     struct tr_actor *free_next;
     uint64_t handled;
+    struct tr__timer *timers;   /* timers and pending calls this actor owns */
+    struct tr__regent *name;    /* registry entry, or NULL */
 };
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
@@ -165,6 +196,20 @@ struct tr_runtime {
     uv_mutex_t mu;           /* guards stopped, for tr_runtime_wait */
     uv_cond_t cv;
     int stopped;
+
+    /* Plain threads blocked in tr_rt_call (call.c), guarded by wait_mu. */
+    uv_mutex_t wait_mu;
+    struct tr__waiter **waiters;
+    uint32_t *waiter_gen;
+    uint32_t nwaiters, cap_waiters;
+    uint32_t waiter_free; /* head of the free index list, UINT32_MAX: none */
+    int calls_closed;     /* the runtime has stopped: no new waiters */
+    int calls_ready;      /* wait_mu initialised */
+
+    /* Registered names (registry.c), guarded by reg_mu. */
+    uv_mutex_t reg_mu;
+    struct tr__regent **reg_buckets;
+    uint32_t reg_nbuckets, reg_count;
 };
 
 /* ---- shared internal functions ------------------------------------------ */
@@ -201,12 +246,49 @@ int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
                tr_exit_kind kind);
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
               const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out);
+/* The actor's list of timers (timer.h); home loop. */
+struct tr__timer;
+void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t);
+void tr__actor_forget_timer(tr_actor *a, struct tr__timer *t);
 /* Undoes a plain-thread spawn's pending count (see tr_rt_spawn). */
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
 /* Frees everything left in a slot (teardown, no thread running). */
 void tr__actor_teardown(tr_actor *a);
 
+/* call.c */
+int tr__calls_init(tr_runtime *rt);
+void tr__calls_destroy(tr_runtime *rt);
+/* Wakes every blocked tr_rt_call with TR_ESTOPPED. */
+void tr__calls_fail_all(tr_runtime *rt);
+/* Hands a reply to the plain thread waiting on `ref`; false if it is gone. */
+bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
+                         uint32_t type, const void *data, size_t len);
+
+/* time.c: a pending call is a timer entry; its id is the call's ref. */
+int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
+                   tr_ref *ref, uint64_t *deadline);
+void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref);
+uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms);
+
+/* registry.c */
+int tr__registry_init(tr_runtime *rt);
+void tr__registry_destroy(tr_runtime *rt);
+const char *tr__registry_name(const struct tr__regent *e);
+/* Drops the actor's name, if any (exit). Home loop. */
+void tr__registry_release(tr_runtime *rt, tr_actor *a);
+
+/* actor.c: the one send path. `buf`/`free_fn` only with TR__MF_OWNED. */
+int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+             uint32_t type, uint8_t flags, const tr__callhdr *call,
+             const void *data, size_t len, void *buf, tr_free_fn free_fn);
+/* The running actor of this thread if it is `self`, with its loop. */
+tr__loop *tr__running_loop(const tr_actor *self);
+
 /* runtime.c */
+static inline uint64_t tr__now(const tr_runtime *rt)
+{
+    return rt->opts.clock ? rt->opts.clock(rt->opts.clock_userdata) : uv_hrtime();
+}
 void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The root has ended: wake waiters, let the loops quit. Root's loop. */

@@ -47,7 +47,7 @@ static void on_wake(uv_async_t *h)
         uv_stop(&L->uv);
         return;
     }
-    L->wakeups++;
+    TR__STAT_ADD(L, wakeups, 1);
     turn(L);
 }
 
@@ -94,7 +94,7 @@ static bool spin_for_work(tr__loop *L)
     uint64_t deadline = uv_hrtime() + spin_ns;
     for (unsigned i = 1;; i++) {
         if (tr__mpsc_maybe_nonempty(&L->inject)) {
-            L->spins++;
+            TR__STAT_ADD(L, spins, 1);
             return true;
         }
         ck_pr_stall();
@@ -109,6 +109,8 @@ static void turn(tr__loop *L)
 {
     unsigned budget = L->rt->opts.turn_budget;
     unsigned ran = 0;
+    if (L->timers.n)
+        tr__loop_run_timers(L);
     drain_inject(L);
     for (; ran < budget; ran++) {
         tr_actor *a = runq_pop(L);
@@ -134,6 +136,74 @@ static void turn(tr__loop *L)
     idle_stop(L);
 }
 
+/* ---- timers ---------------------------------------------------------------- */
+
+static void on_uvtimer(uv_timer_t *h)
+{
+    tr__loop *L = h->data;
+    L->uvtimer_due = 0;
+    turn(L); /* runs the due timers first */
+}
+
+void tr__loop_timers_changed(tr__loop *L)
+{
+    tr__timer *top = tr__timer_top(&L->timers);
+    if (!top) {
+        if (L->uvtimer_due) {
+            uv_timer_stop(&L->uvtimer);
+            L->uvtimer_due = 0;
+        }
+        return;
+    }
+    /* A test clock moves only when tr_runtime_clock_advanced says so. */
+    if (L->rt->opts.clock || top->deadline == L->uvtimer_due)
+        return;
+    uint64_t now = tr__now(L->rt);
+    uint64_t ms = top->deadline > now ? (top->deadline - now + 999999u) / 1000000u : 0;
+    uv_update_time(&L->uv);
+    uv_timer_start(&L->uvtimer, on_uvtimer, ms, 0);
+    L->uvtimer_due = top->deadline;
+}
+
+static void fire(tr__loop *L, tr__timer *t, uint64_t now)
+{
+    tr_runtime *rt = L->rt;
+    tr_actor *owner = t->owner;
+    tr_pid owner_pid = tr__actor_pid(owner);
+    if (t->kind == TR__TIMER_CALL) {
+        /* The call is over: the timeout goes to the caller, from the callee,
+         * and the entry goes, so a late reply finds nothing. */
+        tr__callhdr h = {.ref = tr__timer_id(&L->timers, t), .deadline = 0};
+        tr_pid callee = t->to;
+        tr__actor_forget_timer(owner, t);
+        tr__timer_free(&L->timers, &L->pool, t);
+        TR__STAT_ADD(L, timers, -1);
+        tr__send(rt, L, callee, owner_pid, TR_MSG_CALL_TIMEOUT, TR__MF_REPLY, &h,
+                 NULL, 0, NULL, NULL);
+        return;
+    }
+    if (tr__send(rt, L, owner_pid, t->to, t->type, 0, NULL, t->data, t->len, NULL,
+                 NULL) == TR_ENOACTOR)
+        TR__STAT_ADD(L, dropped, 1);
+    if (t->period) {
+        uint64_t next = t->deadline + t->period;
+        tr__timer_arm(&L->timers, t, next > now ? next : now + t->period);
+    } else {
+        tr__actor_forget_timer(owner, t);
+        tr__timer_free(&L->timers, &L->pool, t);
+        TR__STAT_ADD(L, timers, -1);
+    }
+}
+
+void tr__loop_run_timers(tr__loop *L)
+{
+    uint64_t now = tr__now(L->rt);
+    tr__timer *t;
+    while ((t = tr__timer_top(&L->timers)) != NULL && t->deadline <= now)
+        fire(L, t, now);
+    tr__loop_timers_changed(L);
+}
+
 void tr__loop_wake(tr__loop *L)
 {
     if (ck_pr_fas_int(&L->parked, 0))
@@ -157,8 +227,17 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
         uv_loop_close(&L->uv);
         return TR_ESYSTEM;
     }
+    if (uv_timer_init(&L->uv, &L->uvtimer) != 0) {
+        uv_close((uv_handle_t *)&L->wake, NULL);
+        uv_close((uv_handle_t *)&L->idle, NULL);
+        uv_run(&L->uv, UV_RUN_DEFAULT);
+        uv_loop_close(&L->uv);
+        return TR_ESYSTEM;
+    }
     L->wake.data = L;
     L->idle.data = L;
+    L->uvtimer.data = L;
+    tr__timers_init(&L->timers);
     if (tr__pool_init(&L->pool, (uint16_t)index, rt->pools, (uint16_t)rt->nloops) != 0) {
         tr__loop_destroy(L);
         return TR_ENOMEM;
@@ -203,7 +282,9 @@ void tr__loop_destroy(tr__loop *L)
 {
     uv_close((uv_handle_t *)&L->idle, NULL);
     uv_close((uv_handle_t *)&L->wake, NULL);
+    uv_close((uv_handle_t *)&L->uvtimer, NULL);
     uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&L->uv);
+    tr__timers_destroy(&L->timers, &L->pool);
     tr__pool_destroy(&L->pool);
 }

@@ -6,6 +6,7 @@
 #define TR_LOOP_H
 
 #include "core.h"
+#include "timer.h"
 
 struct tr__loop {
     /* -- written by other threads -- */
@@ -29,20 +30,30 @@ struct tr__loop {
     uv_async_t wake;
     uv_idle_t idle;
     uv_thread_t thread;
+    uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
+    uint64_t uvtimer_due; /* deadline it is armed for, 0: not armed */
+    tr__timers timers;
     tr__pool pool;
+    struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
+    const tr_msg *cur_pub;
 
-    /* Statistics (exposed by a later issue; owner-written). */
-    uint64_t handled;   /* user messages handled */
-    uint64_t dropped;   /* user messages dropped: target gone or exiting */
-    uint64_t wakeups;   /* times another thread woke this loop */
-    uint64_t spins;     /* idle spins that found work before parking */
+    /* Statistics: written by the loop's thread only, with ck_pr stores so
+     * other threads may read them (tr_runtime_stats). */
+    tr_loop_stats stats;
 };
+
+#define TR__STAT_ADD(L, field, d)                                              \
+    ck_pr_store_64(&(L)->stats.field, (L)->stats.field + (uint64_t)(d))
 
 /* The loop whose thread is running, or NULL on plain threads. */
 extern _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
 
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
+/* Runs the timers that are due and re-arms the libuv timer. Loop thread. */
+void tr__loop_run_timers(tr__loop *L);
+/* Re-arms the libuv timer after the earliest deadline changed. */
+void tr__loop_timers_changed(tr__loop *L);
 /* Asks the loop's thread to leave uv_run. Any thread. */
 void tr__loop_quit(tr__loop *L);
 void tr__loop_join(tr__loop *L);

@@ -116,6 +116,10 @@ static void destroy(tr_runtime *rt)
         }
     }
     tr__pidtab_destroy(&rt->pids);
+    if (rt->reg_buckets)
+        tr__registry_destroy(rt);
+    if (rt->calls_ready)
+        tr__calls_destroy(rt);
     free(rt->loops);
     free(rt->pools);
     uv_cond_destroy(&rt->cv);
@@ -147,6 +151,15 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         return TR_ESYSTEM;
     }
     rt->nloops = rt->opts.loops;
+    rc = tr__calls_init(rt);
+    if (rc == 0) {
+        rt->calls_ready = 1;
+        rc = tr__registry_init(rt);
+    }
+    if (rc != 0) {
+        destroy(rt);
+        return rc;
+    }
     rt->loops = calloc(rt->nloops, sizeof *rt->loops);
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
     rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
@@ -225,6 +238,7 @@ void tr__runtime_finished(tr_runtime *rt)
     ck_pr_store_int(&rt->state, TR__RT_STOPPED);
     uv_cond_broadcast(&rt->cv);
     uv_mutex_unlock(&rt->mu);
+    tr__calls_fail_all(rt);
     for (unsigned i = 0; i < rt->nloops; i++)
         tr__loop_quit(rt->loops[i]);
 }

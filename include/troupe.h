@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,7 +71,9 @@ extern "C" {
     X(ECANCELED, -12, "canceled")                                              \
     X(ELIMIT, -13, "a configured limit was reached")                           \
     X(ESYSTEM, -14, "the operating system or libuv refused a request")         \
-    X(EFAILED, -15, "the actor failed")
+    X(EFAILED, -15, "the actor failed")                                        \
+    X(ENOTFOUND, -16, "not found: no such timer, call or name (or it has ended)") \
+    X(EEXIST, -17, "the name is registered already")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -111,21 +114,42 @@ typedef struct tr_actor tr_actor;
 /* Messages                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* A call's reference: matches a reply (or its timeout) to the call. */
+typedef uint64_t tr_ref;
+
 /*
  * A message as a handler sees it. `data` points to `len` bytes owned by the
- * runtime and valid until the handler returns (copy what you keep). `from`
- * is the sending actor, or TR_PID_NONE for a send from a plain thread.
+ * runtime and valid until the handler returns (copy what you keep, or keep
+ * a zero-copy buffer with tr_msg_keep). `from` is the sending actor, or
+ * TR_PID_NONE for a send from a plain thread.
+ *
+ * Requests (tr_call, tr_rt_call) carry TR_MSG_REQUEST in `flags`, the call's
+ * `ref` and the caller's `deadline` (absolute, runtime clock, ns; UINT64_MAX
+ * for none): a callee can skip work whose caller has given up
+ * (tr_now(rt) >= deadline). Replies carry TR_MSG_REPLY and the call's `ref`;
+ * a call that timed out delivers a message of type TR_MSG_CALL_TIMEOUT with
+ * TR_MSG_REPLY, the call's `ref`, from the callee, and no data. For other
+ * messages ref, deadline and flags are 0.
  */
 typedef struct tr_msg {
     tr_pid from;
     uint32_t type;
     uint32_t len;
     const void *data;
+    tr_ref ref;
+    uint64_t deadline;
+    uint32_t flags;
 } tr_msg;
+
+#define TR_MSG_REQUEST 0x1u /* tr_msg.flags: a call; answer with tr_reply */
+#define TR_MSG_REPLY 0x2u   /* tr_msg.flags: the answer to (or timeout of) a call */
+#define TR_MSG_OWNED 0x4u   /* tr_msg.flags: a zero-copy buffer (tr_msg_keep) */
 
 /* User message types are 0 .. TR_MSG_USER_MAX; the range above is reserved
  * for the runtime's own notices (replies, timeouts, DOWN, ...). */
 #define TR_MSG_USER_MAX 0xfffeffffu
+/* The type of the message a call receives when its timeout expires. */
+#define TR_MSG_CALL_TIMEOUT 0xffff0001u
 
 /* ------------------------------------------------------------------------ */
 /* Exit reasons                                                             */
@@ -228,6 +252,12 @@ typedef struct tr_runtime_options {
     /* Where crash reports and other log lines go. NULL: one line to stderr. */
     tr_log_fn log;
     void *log_userdata;
+    /* The runtime clock (monotonic, nanoseconds). NULL: the system's
+     * monotonic clock. Tests install a virtual clock here and call
+     * tr_runtime_clock_advanced after moving it; with a custom clock the
+     * loops do not arm real-time wake-ups for timers. Must be thread-safe. */
+    uint64_t (*clock)(void *userdata);
+    void *clock_userdata;
 } tr_runtime_options;
 
 /* Fills `opts` with the defaults (all zero means default). Any thread. */
@@ -402,6 +432,189 @@ TR_API int tr_exit_error(tr_actor *self, int code, const char *text);
  * tr_runtime_stop), TR_ENOACTOR, TR_ESTOPPED, TR_ENOMEM. Thread: any.
  */
 TR_API int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind);
+
+/* ------------------------------------------------------------------------ */
+/* Time and timers                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* "No timeout" for calls. */
+#define TR_FOREVER UINT64_MAX
+
+/* The runtime clock: monotonic nanoseconds (the test clock if one was
+ * installed). Every deadline in troupe is on this clock. 0 for NULL. Any
+ * thread. */
+TR_API uint64_t tr_now(const tr_runtime *rt);
+
+/* Tells the loops that a custom clock has moved: timers now due fire.
+ * Errors: TR_EINVAL. Any thread. */
+TR_API int tr_runtime_clock_advanced(tr_runtime *rt);
+
+typedef uint64_t tr_timer_id;
+
+/*
+ * Sends a copy of the payload as a message of `type` from `self` to `to`
+ * after `delay_ms` (0: at the loop's next timer check). The timer lives on
+ * self's loop and is cancelled automatically when `self` exits. If `to` has
+ * exited when it fires, the message is dropped and counted. `out` may be
+ * NULL. Errors: as tr_send, except that `to` is checked when the timer
+ * fires; TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_send_after(tr_actor *self, tr_pid to, uint64_t delay_ms,
+                         uint32_t type, const void *data, size_t len,
+                         tr_timer_id *out);
+
+/* As tr_send_after, every `period_ms` (> 0) until cancelled or self exits. */
+TR_API int tr_send_interval(tr_actor *self, tr_pid to, uint64_t period_ms,
+                            uint32_t type, const void *data, size_t len,
+                            tr_timer_id *out);
+
+/*
+ * Cancels a timer of `self`: its message will not be sent (again).
+ * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND (fired already, cancelled
+ * already, or not self's). Thread: `self`'s callbacks.
+ */
+TR_API int tr_timer_cancel(tr_actor *self, tr_timer_id id);
+
+/* ------------------------------------------------------------------------ */
+/* Request / reply                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Sends a request and returns at once; `self` keeps running. The reply
+ * arrives later as a message with TR_MSG_REPLY and *ref_out in its ref; if
+ * none came within `timeout_ms` (TR_FOREVER: no limit), a
+ * TR_MSG_CALL_TIMEOUT message with that ref arrives instead, and a reply
+ * that comes after it is dropped and counted (stats.late_replies), never
+ * delivered. Exactly one of the two arrives (unless self exits first).
+ * Errors: as tr_send; TR_ENOACTOR if `to` is dead. Thread: `self`'s callbacks.
+ */
+TR_API int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data,
+                   size_t len, uint64_t timeout_ms, tr_ref *ref_out);
+
+/*
+ * Answers `request` (a message with TR_MSG_REQUEST, being handled now or
+ * earlier — keep a copy of the tr_msg to answer later) with a copy of the
+ * payload. Errors: TR_EINVAL (not a request, bad payload), TR_EMSGSIZE,
+ * TR_EWRONGTHREAD, TR_ENOACTOR (the caller has exited; nothing is sent).
+ * A reply to a call that has timed out is dropped and counted.
+ * Thread: `self`'s callbacks.
+ */
+TR_API int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type,
+                    const void *data, size_t len);
+
+/* A reply received by tr_rt_call; free it with tr_rt_reply_free. */
+typedef struct tr_rt_reply {
+    tr_pid from;
+    uint32_t type;
+    uint32_t len;
+    void *data; /* malloc'd; NULL when len is 0 */
+} tr_rt_reply;
+
+/*
+ * Calls an actor from a plain thread and blocks until the reply, for at most
+ * `timeout_ms` (real time; TR_FOREVER: no limit; 0: the request is sent with
+ * an expired deadline and the call gives up at once). On success *reply
+ * holds the answer. A reply that comes after the call gave up is dropped
+ * and counted. Errors: as tr_rt_send; TR_ETIMEDOUT; TR_ESTOPPED (the
+ * runtime stopped while waiting); TR_EWRONGTHREAD on a loop thread (it would
+ * block the loop). Thread: any plain thread.
+ */
+TR_API int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type,
+                      const void *data, size_t len, uint64_t timeout_ms,
+                      tr_rt_reply *reply);
+
+/* Frees what tr_rt_call put in `reply` (NULL is fine). Any thread. */
+TR_API void tr_rt_reply_free(tr_rt_reply *reply);
+
+/* ------------------------------------------------------------------------ */
+/* Registry                                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define TR_NAME_MAX 63 /* longest name, in bytes */
+
+/*
+ * Registers `self` under `name` (copied) until it unregisters or exits.
+ * An actor has at most one name; it appears in crash reports.
+ * Errors: TR_EINVAL (NULL, empty or longer than TR_NAME_MAX), TR_EEXIST
+ * (taken), TR_EALREADY (self has a name), TR_EWRONGTHREAD, TR_ENOMEM.
+ * Thread: `self`'s callbacks.
+ */
+TR_API int tr_register(tr_actor *self, const char *name);
+
+/* Releases self's name. Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND
+ * (self has no name). Thread: `self`'s callbacks. */
+TR_API int tr_unregister(tr_actor *self);
+
+/* The pid registered under `name`, or TR_PID_NONE. Any thread. */
+TR_API tr_pid tr_whereis(tr_runtime *rt, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Zero-copy sends                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef void (*tr_free_fn)(void *buf);
+
+/*
+ * Hands `buf` (`len` bytes) to `to` without copying. On success the runtime
+ * owns `buf`: the receiver sees it as msg->data (with TR_MSG_OWNED), and
+ * after its handler returns `free_fn(buf)` runs — unless the handler took
+ * the buffer with tr_msg_keep. If the message is dropped (the receiver
+ * exited, the runtime stopped), free_fn(buf) runs exactly once. On failure
+ * the caller still owns `buf`. max_payload does not apply (len < 4 GiB).
+ * Errors: TR_EINVAL (NULL buf or free_fn, type), TR_EMSGSIZE, TR_ENOACTOR,
+ * TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_send_owned(tr_actor *self, tr_pid to, uint32_t type, void *buf,
+                         size_t len, tr_free_fn free_fn);
+
+/* As tr_send_owned, from any thread (see tr_rt_send). */
+TR_API int tr_rt_send_owned(tr_runtime *rt, tr_pid to, uint32_t type,
+                            void *buf, size_t len, tr_free_fn free_fn);
+
+/*
+ * Takes ownership of the zero-copy buffer of the message being handled: the
+ * runtime will not free it; the caller frees it later with its free_fn.
+ * Returns the buffer, or NULL if `msg` is not the message self is handling
+ * now, has no owned buffer, or was kept already. Thread: `self`'s receive.
+ */
+TR_API void *tr_msg_keep(tr_actor *self, const tr_msg *msg);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Counters of one loop since the runtime was created. Read while the loops
+ * run, each figure is exact for its own moment but they are not a snapshot
+ * of one instant. */
+typedef struct tr_loop_stats {
+    uint64_t handled;      /* user messages handled */
+    uint64_t dropped;      /* user messages dropped (target gone, exiting) */
+    uint64_t late_replies; /* replies that arrived after their call ended */
+    uint64_t wakeups;      /* times another thread woke the parked loop */
+    uint64_t spins;        /* idle spins that found work before parking */
+    uint64_t actors;       /* actors alive now */
+    uint64_t timers;       /* timers and calls pending now */
+} tr_loop_stats;
+
+/*
+ * Copies the counters of up to `cap` loops into `out` and returns the number
+ * of loops of the runtime (which may exceed cap), or TR_EINVAL (rt NULL, out
+ * NULL with cap > 0). Any thread.
+ */
+TR_API int tr_runtime_stats(tr_runtime *rt, tr_loop_stats *out, unsigned cap);
+
+/* Prints the counters, one line per loop and a total, to `out`.
+ * Errors: TR_EINVAL. Any thread. */
+TR_API int tr_runtime_stats_print(tr_runtime *rt, FILE *out);
+
+typedef struct tr_actor_stats {
+    uint64_t handled; /* user messages this actor has handled */
+    uint64_t mailbox; /* messages waiting in its mailbox now */
+} tr_actor_stats;
+
+/* Self's counters. Errors: TR_EINVAL, TR_EWRONGTHREAD. Thread: `self`'s
+ * callbacks. */
+TR_API int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,247 @@
+/*
+ * call.c — request/reply.
+ *
+ * Design notes
+ * ------------
+ * An actor's call is a timer entry on the caller's loop (time.c): the
+ * entry's id is the call's ref and its deadline the call's timeout. The
+ * request carries (ref, deadline); the callee's reply carries the ref back.
+ * When a reply arrives, the caller's loop looks the ref up: if the entry is
+ * still there and belongs to the caller, the call ends and the reply is
+ * delivered; if the timeout fired first, the entry is gone (ids carry a
+ * generation, so a reused entry never matches) and the reply is dropped and
+ * counted. Exactly one of reply and timeout reaches the caller — the fix
+ * Erlang needed process aliases for.
+ *
+ * A plain thread's call (tr_rt_call) blocks on a condition variable. Its
+ * waiter is registered in a table under a mutex with a generation-checked
+ * id; the callee's tr_reply copies the answer into the waiter under that
+ * mutex only if the waiter is still registered, so a late reply can never
+ * touch a caller that has given up.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+#define NONE UINT32_MAX
+
+typedef struct tr__waiter {
+    uv_cond_t cv;
+    int done;
+    int err;
+    tr_rt_reply reply;
+} tr__waiter;
+
+int tr__calls_init(tr_runtime *rt)
+{
+    rt->waiter_free = NONE;
+    return uv_mutex_init(&rt->wait_mu) == 0 ? 0 : TR_ESYSTEM;
+}
+
+void tr__calls_destroy(tr_runtime *rt)
+{
+    free(rt->waiters);
+    free(rt->waiter_gen);
+    uv_mutex_destroy(&rt->wait_mu);
+}
+
+void tr__calls_fail_all(tr_runtime *rt)
+{
+    uv_mutex_lock(&rt->wait_mu);
+    rt->calls_closed = 1;
+    for (uint32_t i = 0; i < rt->nwaiters; i++) {
+        tr__waiter *w = rt->waiters[i];
+        if (w && !w->done) {
+            w->done = 1;
+            w->err = TR_ESTOPPED;
+            uv_cond_signal(&w->cv);
+        }
+    }
+    uv_mutex_unlock(&rt->wait_mu);
+}
+
+/* wait_mu held. */
+static int waiter_add(tr_runtime *rt, tr__waiter *w, tr_ref *ref)
+{
+    uint32_t idx = rt->waiter_free;
+    if (idx != NONE) {
+        rt->waiter_free = (uint32_t)(uintptr_t)rt->waiters[idx];
+    } else {
+        if (rt->nwaiters == rt->cap_waiters) {
+            uint32_t cap = rt->cap_waiters ? rt->cap_waiters * 2 : 16;
+            tr__waiter **ws = realloc(rt->waiters, cap * sizeof *ws);
+            if (!ws)
+                return TR_ENOMEM;
+            rt->waiters = ws;
+            uint32_t *gs = realloc(rt->waiter_gen, cap * sizeof *gs);
+            if (!gs)
+                return TR_ENOMEM;
+            rt->waiter_gen = gs;
+            rt->cap_waiters = cap;
+        }
+        idx = rt->nwaiters++;
+        rt->waiter_gen[idx] = 1;
+    }
+    rt->waiters[idx] = w;
+    *ref = ((uint64_t)rt->waiter_gen[idx] << 32) | idx;
+    return 0;
+}
+
+/* wait_mu held. The live waiter with `ref`, or NULL. */
+static tr__waiter *waiter_find(tr_runtime *rt, tr_ref ref)
+{
+    uint32_t idx = (uint32_t)ref;
+    if (idx >= rt->nwaiters || rt->waiter_gen[idx] != (uint32_t)(ref >> 32))
+        return NULL;
+    return rt->waiters[idx];
+}
+
+/* wait_mu held. Free slots are chained through the pointer array. */
+static void waiter_remove(tr_runtime *rt, tr_ref ref)
+{
+    uint32_t idx = (uint32_t)ref;
+    rt->waiter_gen[idx]++;
+    rt->waiters[idx] = (tr__waiter *)(uintptr_t)rt->waiter_free;
+    rt->waiter_free = idx;
+}
+
+bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,
+                         const void *data, size_t len)
+{
+    void *copy = NULL;
+    if (len) {
+        copy = malloc(len);
+        if (!copy)
+            return false;
+        memcpy(copy, data, len);
+    }
+    bool delivered = false;
+    uv_mutex_lock(&rt->wait_mu);
+    tr__waiter *w = waiter_find(rt, ref);
+    if (w && !w->done) {
+        w->reply = (tr_rt_reply){.from = from, .type = type, .len = (uint32_t)len,
+                                 .data = copy};
+        w->done = 1;
+        w->err = 0;
+        uv_cond_signal(&w->cv);
+        delivered = true;
+    }
+    uv_mutex_unlock(&rt->wait_mu);
+    if (!delivered)
+        free(copy);
+    return delivered;
+}
+
+int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
+            uint64_t timeout_ms, tr_ref *ref_out)
+{
+    if (!self || !ref_out)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (type > TR_MSG_USER_MAX || (!data && len))
+        return TR_EINVAL;
+    if (len > L->rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    if (!tr__lookup(L->rt, to))
+        return TR_ENOACTOR;
+    tr__callhdr h;
+    int rc = tr__call_begin(L, self, to, timeout_ms, &h.ref, &h.deadline);
+    if (rc != 0)
+        return rc;
+    rc = tr__send(L->rt, L, tr__actor_pid(self), to, type, TR__MF_REQUEST, &h, data,
+                  len, NULL, NULL);
+    if (rc != 0) {
+        tr__call_abort(L, self, h.ref);
+        return rc;
+    }
+    *ref_out = h.ref;
+    return 0;
+}
+
+int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
+             size_t len)
+{
+    if (!self || !request)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (!(request->flags & TR_MSG_REQUEST) || type > TR_MSG_USER_MAX ||
+        (!data && len))
+        return TR_EINVAL;
+    if (len > L->rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    if (request->from == TR_PID_NONE) {
+        /* A plain thread blocked in tr_rt_call. */
+        if (!tr__waiter_complete(L->rt, request->ref, tr__actor_pid(self), type,
+                                 data, len))
+            TR__STAT_ADD(L, late_replies, 1);
+        return 0;
+    }
+    tr__callhdr h = {.ref = request->ref, .deadline = 0};
+    return tr__send(L->rt, L, tr__actor_pid(self), request->from, type,
+                    TR__MF_REPLY, &h, data, len, NULL, NULL);
+}
+
+int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+               size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
+{
+    if (!rt || !reply || type > TR_MSG_USER_MAX)
+        return TR_EINVAL;
+    tr__loop *L = tr__tls_loop;
+    if (L && L->rt == rt)
+        return TR_EWRONGTHREAD;
+    if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
+        return TR_ESTOPPED;
+    tr__waiter w;
+    memset(&w, 0, sizeof w);
+    if (uv_cond_init(&w.cv) != 0)
+        return TR_ESYSTEM;
+    tr__callhdr h;
+    uv_mutex_lock(&rt->wait_mu);
+    int rc = rt->calls_closed ? TR_ESTOPPED : waiter_add(rt, &w, &h.ref);
+    uv_mutex_unlock(&rt->wait_mu);
+    if (rc != 0) {
+        uv_cond_destroy(&w.cv);
+        return rc;
+    }
+    h.deadline = tr__deadline_after(rt, timeout_ms);
+    rc = tr__send(rt, NULL, TR_PID_NONE, to, type, TR__MF_REQUEST, &h, data, len,
+                  NULL, NULL);
+    uv_mutex_lock(&rt->wait_mu);
+    if (rc == 0) {
+        uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX
+                                                : uv_hrtime() + timeout_ms * 1000000u;
+        while (!w.done) {
+            if (end == UINT64_MAX) {
+                uv_cond_wait(&w.cv, &rt->wait_mu);
+                continue;
+            }
+            uint64_t now = uv_hrtime();
+            if (now >= end)
+                break;
+            uv_cond_timedwait(&w.cv, &rt->wait_mu, end - now);
+        }
+        rc = !w.done ? TR_ETIMEDOUT : w.err;
+    }
+    waiter_remove(rt, h.ref);
+    uv_mutex_unlock(&rt->wait_mu);
+    uv_cond_destroy(&w.cv);
+    if (rc == 0)
+        *reply = w.reply;
+    return rc;
+}
+
+void tr_rt_reply_free(tr_rt_reply *reply)
+{
+    if (!reply)
+        return;
+    free(reply->data);
+    reply->data = NULL;
+    reply->len = 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * time.c — the runtime clock and the timer API (send-after, intervals,
+ * cancel). The heap itself is timer.c; firing is in loop.c.
+ */
+#include <string.h>
+
+#include "loop.h"
+
+uint64_t tr_now(const tr_runtime *rt)
+{
+    return rt ? tr__now(rt) : 0;
+}
+
+int tr_runtime_clock_advanced(tr_runtime *rt)
+{
+    if (!rt)
+        return TR_EINVAL;
+    /* Every loop looks at its timers on its next turn; wake them all. */
+    for (unsigned i = 0; i < rt->nloops; i++)
+        uv_async_send(&rt->loops[i]->wake);
+    return 0;
+}
+
+static uint64_t ms_to_ns(uint64_t ms)
+{
+    return ms > UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
+}
+
+static uint64_t deadline_after(const tr_runtime *rt, uint64_t ms)
+{
+    if (ms == TR_FOREVER)
+        return UINT64_MAX;
+    uint64_t now = tr__now(rt), d = ms_to_ns(ms);
+    return d > UINT64_MAX - now ? UINT64_MAX : now + d;
+}
+
+static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
+                       uint64_t period_ms, uint32_t type, const void *data,
+                       size_t len, tr_timer_id *out)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (type > TR_MSG_USER_MAX || (!data && len))
+        return TR_EINVAL;
+    if (len > L->rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    uint64_t id;
+    tr__timer *t = tr__timer_new(&L->timers, &L->pool, len, &id);
+    if (!t)
+        return TR_ENOMEM;
+    t->kind = TR__TIMER_SEND;
+    t->to = to;
+    t->type = type;
+    t->period = ms_to_ns(period_ms);
+    if (len)
+        memcpy(t->data, data, len);
+    tr__actor_remember_timer(self, t);
+    tr__timer_arm(&L->timers, t, deadline_after(L->rt, delay_ms));
+    TR__STAT_ADD(L, timers, 1);
+    tr__loop_timers_changed(L);
+    if (out)
+        *out = id;
+    return 0;
+}
+
+int tr_send_after(tr_actor *self, tr_pid to, uint64_t delay_ms, uint32_t type,
+                  const void *data, size_t len, tr_timer_id *out)
+{
+    return start_timer(self, to, delay_ms, 0, type, data, len, out);
+}
+
+int tr_send_interval(tr_actor *self, tr_pid to, uint64_t period_ms, uint32_t type,
+                     const void *data, size_t len, tr_timer_id *out)
+{
+    if (period_ms == 0 || period_ms == TR_FOREVER)
+        return TR_EINVAL;
+    return start_timer(self, to, period_ms, period_ms, type, data, len, out);
+}
+
+int tr_timer_cancel(tr_actor *self, tr_timer_id id)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    tr__timer *t = tr__timer_find(&L->timers, id);
+    if (!t || t->kind != TR__TIMER_SEND || t->owner != self)
+        return TR_ENOTFOUND;
+    tr__actor_forget_timer(self, t);
+    tr__timer_free(&L->timers, &L->pool, t);
+    TR__STAT_ADD(L, timers, -1);
+    tr__loop_timers_changed(L);
+    return 0;
+}
+
+/* Used by call.c: a pending call's entry; its id is the call's ref. */
+int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
+                   tr_ref *ref, uint64_t *deadline)
+{
+    uint64_t id;
+    tr__timer *t = tr__timer_new(&L->timers, &L->pool, 0, &id);
+    if (!t)
+        return TR_ENOMEM;
+    t->kind = TR__TIMER_CALL;
+    t->to = callee;
+    tr__actor_remember_timer(self, t);
+    *deadline = deadline_after(L->rt, timeout_ms);
+    /* A call without a limit needs no place in the heap, only the entry. */
+    if (*deadline != UINT64_MAX) {
+        tr__timer_arm(&L->timers, t, *deadline);
+        tr__loop_timers_changed(L);
+    }
+    TR__STAT_ADD(L, timers, 1);
+    *ref = id;
+    return 0;
+}
+
+void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref)
+{
+    tr__timer *t = tr__timer_find(&L->timers, ref);
+    if (!t)
+        return;
+    tr__actor_forget_timer(self, t);
+    tr__timer_free(&L->timers, &L->pool, t);
+    TR__STAT_ADD(L, timers, -1);
+    tr__loop_timers_changed(L);
+}
+
+uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms)
+{
+    return deadline_after(rt, ms);
+}

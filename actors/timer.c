@@ -1,0 +1,155 @@
+/*
+ * timer.c — the per-loop timer heap and id table (see timer.h).
+ */
+#include "timer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+
+void tr__timers_init(tr__timers *ts)
+{
+    memset(ts, 0, sizeof *ts);
+    ts->free_head = NONE;
+}
+
+void tr__timers_destroy(tr__timers *ts, tr__pool *pool)
+{
+    for (uint32_t i = 0; i < ts->nslots; i++)
+        if (ts->slots[i].t)
+            tr__pool_free(pool, ts->slots[i].t);
+    free(ts->heap);
+    free(ts->slots);
+    tr__timers_init(ts);
+}
+
+static inline bool earlier(const tr__timer *a, const tr__timer *b)
+{
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static inline void place(tr__timers *ts, uint32_t pos, tr__timer *t)
+{
+    ts->heap[pos] = t;
+    t->heap_pos = pos;
+}
+
+static void sift_up(tr__timers *ts, uint32_t pos)
+{
+    tr__timer *t = ts->heap[pos];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (!earlier(t, ts->heap[parent]))
+            break;
+        place(ts, pos, ts->heap[parent]);
+        pos = parent;
+    }
+    place(ts, pos, t);
+}
+
+static void sift_down(tr__timers *ts, uint32_t pos)
+{
+    tr__timer *t = ts->heap[pos];
+    for (;;) {
+        uint32_t child = 2 * pos + 1;
+        if (child >= ts->n)
+            break;
+        if (child + 1 < ts->n && earlier(ts->heap[child + 1], ts->heap[child]))
+            child++;
+        if (!earlier(ts->heap[child], t))
+            break;
+        place(ts, pos, ts->heap[child]);
+        pos = child;
+    }
+    place(ts, pos, t);
+}
+
+static bool grow(void **arr, uint32_t *cap, size_t elem)
+{
+    uint32_t ncap = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+tr__timer *tr__timer_new(tr__timers *ts, tr__pool *pool, size_t len, uint64_t *id)
+{
+    /* Reserve room in the heap now, so arming can never fail. */
+    if (ts->n + 1 > ts->cap && !grow((void **)&ts->heap, &ts->cap, sizeof *ts->heap))
+        return NULL;
+    uint32_t idx = ts->free_head;
+    if (idx == NONE && ts->nslots == ts->cap_slots &&
+        !grow((void **)&ts->slots, &ts->cap_slots, sizeof *ts->slots))
+        return NULL;
+    tr__timer *t = tr__pool_alloc(pool, sizeof *t + len);
+    if (!t)
+        return NULL;
+    if (idx == NONE) {
+        idx = ts->nslots++;
+        ts->slots[idx].gen = 1;
+    } else {
+        ts->free_head = ts->slots[idx].next_free;
+    }
+    ts->slots[idx].t = t;
+    memset(t, 0, sizeof *t);
+    t->heap_pos = NONE;
+    t->id_index = idx;
+    t->len = (uint32_t)len;
+    *id = ((uint64_t)ts->slots[idx].gen << 32) | idx;
+    return t;
+}
+
+void tr__timer_arm(tr__timers *ts, tr__timer *t, uint64_t deadline)
+{
+    tr__timer_disarm(ts, t);
+    t->deadline = deadline;
+    t->seq = ts->seq++;
+    if (ts->n == ts->cap && !grow((void **)&ts->heap, &ts->cap, sizeof *ts->heap))
+        return; /* cannot happen: tr__timer_new reserved a place */
+    place(ts, ts->n++, t);
+    sift_up(ts, t->heap_pos);
+}
+
+void tr__timer_disarm(tr__timers *ts, tr__timer *t)
+{
+    uint32_t pos = t->heap_pos;
+    if (pos == NONE)
+        return;
+    t->heap_pos = NONE;
+    tr__timer *last = ts->heap[--ts->n];
+    if (pos == ts->n)
+        return;
+    place(ts, pos, last);
+    if (pos > 0 && earlier(last, ts->heap[(pos - 1) / 2]))
+        sift_up(ts, pos);
+    else
+        sift_down(ts, pos);
+}
+
+void tr__timer_free(tr__timers *ts, tr__pool *pool, tr__timer *t)
+{
+    tr__timer_disarm(ts, t);
+    tr__timer_slot *s = &ts->slots[t->id_index];
+    s->t = NULL;
+    s->gen = (s->gen + 1) ? s->gen + 1 : 1;
+    s->next_free = ts->free_head;
+    ts->free_head = t->id_index;
+    tr__pool_free(pool, t);
+}
+
+tr__timer *tr__timer_find(tr__timers *ts, uint64_t id)
+{
+    uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
+    if (idx >= ts->nslots || ts->slots[idx].gen != gen)
+        return NULL;
+    return ts->slots[idx].t;
+}
+
+uint64_t tr__timer_id(const tr__timers *ts, const tr__timer *t)
+{
+    return ((uint64_t)ts->slots[t->id_index].gen << 32) | t->id_index;
+}
