@@ -51,8 +51,10 @@ void tr__calls_fail_all(tr_runtime *rt)
     uv_mutex_lock(&rt->wait_mu);
     rt->calls_closed = 1;
     for (uint32_t i = 0; i < rt->nwaiters; i++) {
+        if (!(rt->waiter_gen[i] & 1u))
+            continue; /* free slot */
         tr__waiter *w = rt->waiters[i];
-        if (w && !w->done) {
+        if (!w->done) {
             w->done = 1;
             w->err = TR_ESTOPPED;
             uv_cond_signal(&w->cv);
@@ -81,8 +83,9 @@ static int waiter_add(tr_runtime *rt, tr__waiter *w, tr_ref *ref)
             rt->cap_waiters = cap;
         }
         idx = rt->nwaiters++;
-        rt->waiter_gen[idx] = 1;
+        rt->waiter_gen[idx] = 0;
     }
+    rt->waiter_gen[idx]++; /* odd: in use */
     rt->waiters[idx] = w;
     *ref = ((uint64_t)rt->waiter_gen[idx] << 32) | idx;
     return 0;
@@ -97,11 +100,12 @@ static tr__waiter *waiter_find(tr_runtime *rt, tr_ref ref)
     return rt->waiters[idx];
 }
 
-/* wait_mu held. Free slots are chained through the pointer array. */
+/* wait_mu held. A slot's generation is odd while in use, even while free;
+ * free slots are chained through the pointer array. */
 static void waiter_remove(tr_runtime *rt, tr_ref ref)
 {
     uint32_t idx = (uint32_t)ref;
-    rt->waiter_gen[idx]++;
+    rt->waiter_gen[idx]++; /* even: free */
     rt->waiters[idx] = (tr__waiter *)(uintptr_t)rt->waiter_free;
     rt->waiter_free = idx;
 }
