@@ -105,6 +105,15 @@ static bool spin_for_work(tr__loop *L)
     }
 }
 
+/* A timer set during this turn may already be due (a 0 ms delay, or a
+ * test clock that does not move by itself): run another turn for it rather
+ * than park. */
+static bool timer_due(tr__loop *L)
+{
+    tr__timer *top = tr__timer_top(&L->timers);
+    return top && top->deadline <= tr__now(L->rt);
+}
+
 static void turn(tr__loop *L)
 {
     unsigned budget = L->rt->opts.turn_budget;
@@ -119,7 +128,7 @@ static void turn(tr__loop *L)
         tr__actor_run(L, a);
     }
     tr__pool_flush(&L->pool);
-    if (L->runq_head || tr__mpsc_maybe_nonempty(&L->inject)) {
+    if (L->runq_head || tr__mpsc_maybe_nonempty(&L->inject) || timer_due(L)) {
         idle_start(L);
         return;
     }

@@ -15,9 +15,30 @@
 #include "tr_test.h"
 
 #define MS 1000000ull
-enum { PROBE = 1, CMD_EXIT = 2, CMD_CANCEL_ALL = 3, T_INTERVAL = 1000 };
+enum { PROBE = 1, CMD_EXIT = 2, CMD_CANCEL_ALL = 3, FLUSH = 4, T_INTERVAL = 1000 };
+
+/*
+ * The probe: a plain thread calls PROBE; the actor answers through a 0 ms
+ * timer (FLUSH). Timers fire in deadline order, so by the time FLUSH is
+ * handled every timer due at the current (virtual) time has fired and its
+ * message — sent by this same loop, ahead of FLUSH — has been handled.
+ */
+typedef struct prober {
+    tr_msg held;
+} prober;
+
+static int probe_step(tr_actor *self, prober *p, const tr_msg *msg, uint32_t count)
+{
+    if (msg->type == PROBE) {
+        p->held = *msg;
+        p->held.data = NULL;
+        return tr_send_after(self, tr_self(self), 0, FLUSH, NULL, 0, NULL);
+    }
+    return tr_reply(self, &p->held, PROBE, &count, sizeof count);
+}
 
 typedef struct keeper {
+    prober probe;
     uint32_t seen[64];
     uint32_t nseen;
     tr_timer_id interval;
@@ -32,8 +53,8 @@ static tr_actor *stale_self;
 static int keeper_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     keeper *k = state;
-    if (msg->type == PROBE)
-        return tr_reply(self, msg, PROBE, &k->nseen, sizeof k->nseen);
+    if (msg->type == PROBE || msg->type == FLUSH)
+        return probe_step(self, &k->probe, msg, k->nseen);
     if (msg->type == CMD_EXIT)
         return tr_exit(self, TR_EXIT_NORMAL);
     if (msg->type == CMD_CANCEL_ALL) {
@@ -82,20 +103,15 @@ static int order_init(tr_actor *self, void *state, const void *arg, size_t len)
 static const tr_behavior order_b = {.name = "keeper", .state_size = sizeof(keeper),
                                     .init = order_init, .receive = keeper_receive};
 
-/* Returns the keeper's count once every timer due at the current virtual
- * time has been delivered: the first call cannot be answered before the
- * loop ran its due timers (a turn runs them before handling mail), and
- * their messages are then queued ahead of the second call. */
+/* The actor's count once every timer due at the current time has fired. */
 static uint32_t probe(tr_runtime *rt, tr_pid pid)
 {
     uint32_t n = 0;
-    for (int i = 0; i < 2; i++) {
-        tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_FOREVER, &r), 0);
-        assert_int_equal(r.len, sizeof n);
-        memcpy(&n, r.data, sizeof n);
-        tr_rt_reply_free(&r);
-    }
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(r.len, sizeof n);
+    memcpy(&n, r.data, sizeof n);
+    tr_rt_reply_free(&r);
     return n;
 }
 
@@ -133,7 +149,7 @@ static _Atomic uint32_t nrecorded;
 
 static int recorder_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    if (msg->type == PROBE)
+    if (msg->type == PROBE || msg->type == FLUSH)
         return keeper_receive(self, state, msg);
     uint32_t i = atomic_load(&nrecorded);
     if (i < 16)
@@ -171,16 +187,14 @@ static _Atomic int counter_hits;
 
 static int counter_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    (void)state;
-    if (msg->type == PROBE) {
-        int n = atomic_load(&counter_hits);
-        return tr_reply(self, msg, PROBE, &n, sizeof n);
-    }
+    if (msg->type == PROBE || msg->type == FLUSH)
+        return probe_step(self, state, msg, (uint32_t)atomic_load(&counter_hits));
     atomic_fetch_add(&counter_hits, 1);
     return 0;
 }
 
-static const tr_behavior counter_b = {.name = "counter", .receive = counter_receive};
+static const tr_behavior counter_b = {.name = "counter", .state_size = sizeof(prober),
+                                      .receive = counter_receive};
 
 static int shooter_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
@@ -221,13 +235,8 @@ static void test_exit_cancels(void **state)
     assert_int_equal(tr_rt_send(rt, shooter, CMD_EXIT, NULL, 0), 0);
     TR_WAIT_UNTIL(TR_STAT(rt, timers) == 0);
     tr_test_vclock_set(rt, t0 + 10000 * MS);
-    probe(rt, target); /* barrier on the target's loop */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, target, PROBE, NULL, 0, TR_FOREVER, &r), 0);
-    int hits;
-    memcpy(&hits, r.data, sizeof hits);
-    tr_rt_reply_free(&r);
-    assert_int_equal(hits, 1);
+    assert_int_equal(probe(rt, target), 1);
+    assert_int_equal(atomic_load(&counter_hits), 1);
     tr_runtime_free(rt);
 }
 
