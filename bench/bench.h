@@ -1,0 +1,98 @@
+/*
+ * bench.h — the shared harness of troupe's benchmarks (header-only).
+ *
+ * Every benchmark: main() reads its sizes from argv, creates a runtime with
+ * THREADS loops (default: one per core), spawns one driver actor, and waits.
+ * The driver spawns the rest, times the measured part, verifies the result
+ * and stops the runtime. main() prints one line in the format of
+ * shared/BENCHMARKS.md and exits non-zero on check=FAIL.
+ */
+#ifndef TROUPE_BENCH_H
+#define TROUPE_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <troupe.h>
+
+typedef struct bench_result {
+    double seconds; /* wall time of the measured part */
+    uint64_t count; /* what the rate counts */
+    int ok;         /* the benchmark's own verification */
+} bench_result;
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline long bench_peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static inline uint64_t bench_arg(int argc, char **argv, int i, uint64_t dflt)
+{
+    return argc > i ? strtoull(argv[i], NULL, 10) : dflt;
+}
+
+/* Runs `driver` (its init gets `arg`) on a runtime with THREADS loops and
+ * returns the number of loops used; the driver fills *res and stops the
+ * runtime. */
+static inline unsigned bench_run(const tr_behavior *driver, const void *arg, size_t len)
+{
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    const char *t = getenv("THREADS");
+    o.loops = t ? (unsigned)atoi(t) : 0;
+    tr_runtime *rt;
+    int rc = tr_runtime_create(&rt, &o);
+    if (rc != 0) {
+        fprintf(stderr, "tr_runtime_create: %s\n", tr_strerror(rc));
+        exit(2);
+    }
+    unsigned loops = tr_runtime_loops(rt);
+    tr_runtime_start(rt);
+    tr_spawn_opts so;
+    tr_spawn_opts_init(&so);
+    so.loop = 0;
+    so.arg = arg;
+    so.arg_len = len;
+    tr_pid d;
+    rc = tr_rt_spawn(rt, driver, &so, &d);
+    if (rc != 0) {
+        fprintf(stderr, "tr_rt_spawn: %s\n", tr_strerror(rc));
+        exit(2);
+    }
+    tr_runtime_wait(rt);
+    tr_runtime_free(rt);
+    return loops;
+}
+
+/* Prints the result line; returns main()'s exit code. */
+static inline int bench_report(const char *name, unsigned threads, uint64_t n,
+                               const bench_result *r, const char *unit,
+                               const char *placement)
+{
+    double rate = r->seconds > 0 ? (double)r->count / r->seconds : 0;
+    printf("bench=%s impl=troupe threads=%u n=%llu seconds=%.6f rate=%.0f unit=%s "
+           "peak_rss_kb=%ld check=%s placement=%s\n",
+           name, threads, (unsigned long long)n, r->seconds, rate, unit,
+           bench_peak_rss_kb(), r->ok ? "ok" : "FAIL", placement);
+    fflush(stdout);
+    return r->ok ? 0 : 1;
+}
+
+#endif /* TROUPE_BENCH_H */
