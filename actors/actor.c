@@ -26,9 +26,10 @@
  * runs. The home loop reads the word before every message, so the signal
  * acts at the next message boundary; the queued mail is then dropped.
  *
- * Exit: stop the children (shutdown signals, newest first), wait for each
- * child's CHILD_EXIT, run terminate, report, tell the parent, retire the
- * generation, drop queued mail, and put the slot on the loop's free list.
+ * Exit: stop the children one at a time, newest first (a shutdown signal,
+ * then wait for that child's CHILD_EXIT), run terminate, report, tell the
+ * parent, retire the generation, drop queued mail, and put the slot on the
+ * loop's free list.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -392,6 +393,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         in->parent = rt->root;
         in->adopt = 1; /* the child tells the root, from its own loop */
         node->next = NULL;
+        node->seq = ck_pr_faa_64(&rt->spawn_seq, 1);
     } else {
         /* The runtime's first actor is the root itself: no parent. */
         in->parent = TR_PID_NONE;
@@ -541,6 +543,18 @@ static void maybe_finish(tr__loop *L, tr_actor *a)
         finish_exit(L, a);
 }
 
+/*
+ * Children stop one at a time, newest first (the list is kept newest
+ * first): the newest gets a shutdown signal, and each CHILD_EXIT moves on
+ * to the next. Signalling a child that already has the signal is a no-op,
+ * so this is called after every change of an exiting actor's child list.
+ */
+static void stop_next_child(tr__loop *L, tr_actor *a)
+{
+    if (a->status == TR__EXITING && a->children)
+        tr__signal(L->rt, L, tr__actor_pid(a), a->children->pid, TR_EXIT_SHUTDOWN);
+}
+
 /* Starts ending `a` with the reason already stored in it. */
 static void begin_exit(tr__loop *L, tr_actor *a)
 {
@@ -558,10 +572,8 @@ static void begin_exit(tr__loop *L, tr_actor *a)
         }
         tr__loop_timers_changed(L);
     }
-    tr_pid self = tr__actor_pid(a);
-    /* Newest first: the list is kept newest first. */
-    for (tr__child *c = a->children; c; c = c->next)
-        tr__signal(rt, L, self, c->pid, TR_EXIT_SHUTDOWN);
+    (void)rt;
+    stop_next_child(L, a);
     maybe_finish(L, a);
 }
 
@@ -713,6 +725,7 @@ static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
         node->next->prev = node->prev;
     a->nchildren--;
     tr__pool_free(&L->pool, node);
+    stop_next_child(L, a);
     maybe_finish(L, a);
 }
 
@@ -721,15 +734,24 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
     tr__child *node;
     memcpy(&node, m->data, sizeof node);
     tr__pool_free(&L->pool, m);
-    node->prev = NULL;
-    node->next = a->children;
-    if (a->children)
-        a->children->prev = node;
-    a->children = node;
+    /* Adoptions from several loops arrive in any order; keep the list in
+     * spawn order, newest first (usually this stops at the head). */
+    tr__child *prev = NULL, *next = a->children;
+    while (next && next->seq > node->seq) {
+        prev = next;
+        next = next->next;
+    }
+    node->prev = prev;
+    node->next = next;
+    if (prev)
+        prev->next = node;
+    else
+        a->children = node;
+    if (next)
+        next->prev = node;
     a->nchildren++;
     ck_pr_dec_32(&L->rt->root_pending);
-    if (a->status == TR__EXITING)
-        tr__signal(L->rt, L, tr__actor_pid(a), node->pid, TR_EXIT_SHUTDOWN);
+    stop_next_child(L, a); /* a late adoption is the newest: it goes first */
 }
 
 /*

@@ -88,6 +88,7 @@ typedef struct tr__child {
     struct tr__child *prev;
     struct tr__child *next;
     tr_pid pid;
+    uint64_t seq; /* top-level children: spawn order, for the root's list */
 } tr__child;
 
 /* Payload of TR__MSG_INIT; the spawn argument follows it. */
@@ -191,6 +192,7 @@ struct tr_runtime {
     int state __attribute__((aligned(TR__CACHELINE))); /* atomic enum tr__rt_state */
     unsigned rr;             /* atomic: round-robin cursor for plain threads */
     uint32_t root_pending;   /* atomic: plain-thread spawns not yet adopted */
+    uint64_t spawn_seq;      /* atomic: order of plain-thread spawns */
     uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
 
     uv_mutex_t mu;           /* guards stopped, for tr_runtime_wait */
