@@ -4,6 +4,7 @@
  * placement, bad pids and payloads, wrong threads, the parent-before-child
  * shutdown order, exit signals ahead of queued mail, payload sizes.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,13 +21,20 @@ enum { PING = 1, CMD = 2, ASK = 3 };
 static char log_lines[16][512];
 static _Atomic int nlog;
 
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Loop threads log concurrently: take a slot under the mutex, write it,
+ * then publish the count (main reads a line only after seeing the count). */
 static void capture(void *ud, tr_log_level level, const char *line)
 {
     (void)ud;
     (void)level;
-    int i = atomic_fetch_add(&nlog, 1);
+    pthread_mutex_lock(&log_mu);
+    int i = atomic_load(&nlog);
     if (i < 16)
         snprintf(log_lines[i], sizeof log_lines[i], "%s", line);
+    atomic_store(&nlog, i + 1);
+    pthread_mutex_unlock(&log_mu);
 }
 
 static tr_runtime *runtime_with_log(unsigned loops)
@@ -561,9 +569,12 @@ static void record_terminate(tr_actor *self, void *state, const tr_exit_reason *
 {
     (void)state;
     (void)r;
-    int i = atomic_fetch_add(&norder, 1);
+    pthread_mutex_lock(&log_mu); /* terminates on several loops at once */
+    int i = atomic_load(&norder);
     if (i < 16)
         order[i] = tr_self(self);
+    atomic_store(&norder, i + 1);
+    pthread_mutex_unlock(&log_mu);
     tr_pid x;
     /* An exiting actor spawns nothing: that child would be an orphan. */
     TR_CHECK_EQ(tr_spawn(self, &cell_b, NULL, &x), TR_ESTOPPED);
