@@ -159,10 +159,25 @@ static void test_tagged_traffic(void **state)
 
 /* ---- sends racing exits -------------------------------------------------------- */
 
-enum { TARGETS = 64, RACE_MS = 1500 };
+enum { TARGETS = 64, HISTORY = 1024, RACE_MS = 1500 };
 
 static tr_runtime *race_rt;
-static _Atomic tr_pid targets[TARGETS];
+/* Every victim ever spawned, newest overwriting oldest: senders pick from
+ * here, so they hit live actors, actors exiting right now, and dead ones. */
+static _Atomic tr_pid targets[HISTORY];
+static _Atomic uint32_t nspawned;
+
+static void remember(tr_pid p)
+{
+    uint32_t i = atomic_fetch_add(&nspawned, 1);
+    atomic_store(&targets[i % HISTORY], p);
+}
+
+static tr_pid pick(unsigned i)
+{
+    uint32_t n = atomic_load(&nspawned);
+    return atomic_load(&targets[i % (n < HISTORY ? n : HISTORY)]);
+}
 static _Atomic int race_over;
 static _Atomic uint64_t race_sent, race_dead;
 
@@ -198,7 +213,7 @@ static int victim_receive(tr_actor *self, void *state, const tr_msg *msg)
         o.arg_len = sizeof v->slot;
         tr_pid next;
         if (tr_rt_spawn(tr_runtime_of(self), &victim_b, &o, &next) == 0)
-            atomic_store(&targets[v->slot], next);
+            remember(next);
     }
     return (tr_self(self) & 1) ? tr_exit(self, TR_EXIT_NORMAL) : -1;
 }
@@ -226,7 +241,7 @@ static int hammer_receive(tr_actor *self, void *state, const tr_msg *msg)
     if (atomic_load(&race_over))
         return tr_exit(self, TR_EXIT_NORMAL);
     for (int i = 0; i < 256; i++) {
-        tr_pid p = atomic_load(&targets[(tr_self(self) + (unsigned)i * 7u) % TARGETS]);
+        tr_pid p = pick((unsigned)tr_self(self) + (unsigned)i * 7u);
         uint64_t x = (uint64_t)i;
         count_send(tr_send(self, p, 1, &x, sizeof x));
     }
@@ -239,7 +254,7 @@ static void *thread_hammer(void *arg)
 {
     unsigned i = (unsigned)(uintptr_t)arg;
     while (!atomic_load(&race_over)) {
-        tr_pid p = atomic_load(&targets[i++ % TARGETS]);
+        tr_pid p = pick(i++);
         uint64_t x = i;
         count_send(tr_rt_send(race_rt, p, 1, &x, sizeof x));
         if (i % 64 == 0)
@@ -261,6 +276,7 @@ static void test_sends_race_exits(void **state)
     atomic_store(&race_over, 0);
     atomic_store(&race_sent, 0);
     atomic_store(&race_dead, 0);
+    atomic_store(&nspawned, 0);
     tr_runtime_options o;
     tr_runtime_options_init(&o);
     o.loops = LOOPS;
@@ -274,7 +290,7 @@ static void test_sends_race_exits(void **state)
         so.arg_len = sizeof i;
         tr_pid p;
         assert_int_equal(tr_rt_spawn(race_rt, &victim_b, &so, &p), 0);
-        atomic_store(&targets[i], p);
+        remember(p);
     }
     for (int i = 0; i < LOOPS; i++) {
         tr_pid h;
