@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "loop.h"
+#include "workers.h"
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -135,7 +136,7 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     m->len = (uint32_t)len;
     m->flags = flags;
     unsigned char *p = m->data;
-    if (flags & (TR__MF_REQUEST | TR__MF_REPLY)) {
+    if (flags & TR__MF_CALLHDR) {
         memcpy(p, call, sizeof *call);
         p += sizeof *call;
     }
@@ -562,7 +563,8 @@ static void begin_exit(tr__loop *L, tr_actor *a)
         return;
     a->status = TR__EXITING;
     tr_runtime *rt = L->rt;
-    /* Timers and pending calls end with the actor. */
+    /* Jobs, timers and pending calls end with the actor. */
+    tr__jobs_release(L, a);
     if (a->timers) {
         while (a->timers) {
             tr__timer *t = a->timers;
@@ -619,7 +621,9 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         };
         tr_actor *prev = L->current;
         L->current = a;
+        tr__loop_busy(L, a, 0);
         a->beh->terminate(a, a->state, &reason);
+        tr__loop_idle(L);
         L->current = prev;
     }
     report(L, a);
@@ -639,7 +643,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     a->exit_text = NULL;
     a->status = TR__FREE;
     a->flags = 0;
-    a->beh = NULL;
+    ck_pr_store_ptr(&a->beh, NULL);
     a->receive = NULL;
     a->parent_node = NULL;
     /* Retire the generation: from here on every lookup of `pid` fails and
@@ -661,7 +665,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->status = TR__RUNNING;
     a->flags = 0;
     a->gen_cur = m->to_gen;
-    a->beh = in->beh;
+    ck_pr_store_ptr(&a->beh, (void *)in->beh); /* the watchdog reads it */
     a->receive = in->beh->receive;
     a->parent = in->parent;
     a->parent_node = in->node;
@@ -699,8 +703,10 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     int rc = 0;
     if (in->beh->init) {
         L->current = a;
+        tr__loop_busy(L, a, 0);
         rc = in->beh->init(a, a->state, in->arg_len ? (const void *)(in + 1) : NULL,
                            in->arg_len);
+        tr__loop_idle(L);
     }
     tr__pool_free(&L->pool, m);
     if (rc != 0) {
@@ -801,7 +807,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         tr_msg pub = {.from = m->from, .type = m->type, .len = m->len,
                       .flags = m->flags & (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_OWNED)};
         const unsigned char *p = m->data;
-        if (m->flags & (TR__MF_REQUEST | TR__MF_REPLY)) {
+        if (m->flags & TR__MF_CALLHDR) {
             tr__callhdr h;
             memcpy(&h, p, sizeof h);
             p += sizeof h;
@@ -809,6 +815,10 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
             pub.deadline = h.deadline;
             if ((m->flags & TR__MF_REPLY) && !reply_expected(L, a, m, h.ref))
                 return;
+            if ((m->flags & TR__MF_JOB) && !tr__jobs_outcome(L, a, h.ref)) {
+                tr__msg_free(&L->pool, m); /* the job was cancelled */
+                return;
+            }
         }
         if (m->flags & TR__MF_OWNED) {
             tr__ownhdr o;
@@ -819,7 +829,9 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         }
         L->cur_msg = m;
         L->cur_pub = &pub;
+        tr__loop_busy(L, a, m->type);
         int rc = a->receive(a, a->state, &pub);
+        tr__loop_idle(L);
         L->cur_msg = NULL;
         L->cur_pub = NULL;
         tr__msg_free(&L->pool, m);

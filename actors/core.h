@@ -64,7 +64,10 @@ enum tr__msg_flags {
     TR__MF_REQUEST = TR_MSG_REQUEST,
     TR__MF_REPLY = TR_MSG_REPLY,
     TR__MF_OWNED = TR_MSG_OWNED,
-    TR__MF_KEPT = 0x80 /* the receiver took the owned buffer */
+    TR__MF_JOB = 0x08,  /* a job's outcome: call header carries the job id */
+    TR__MF_KEPT = 0x80, /* the receiver took the owned buffer */
+    /* The flags whose messages start with a call header. */
+    TR__MF_CALLHDR = TR__MF_REQUEST | TR__MF_REPLY | TR__MF_JOB
 };
 
 typedef struct tr__callhdr {
@@ -79,7 +82,7 @@ typedef struct tr__ownhdr {
 
 static inline size_t tr__msg_prefix(uint8_t flags)
 {
-    return ((flags & (TR__MF_REQUEST | TR__MF_REPLY)) ? sizeof(tr__callhdr) : 0) +
+    return ((flags & TR__MF_CALLHDR) ? sizeof(tr__callhdr) : 0) +
            ((flags & TR__MF_OWNED) ? sizeof(tr__ownhdr) : 0);
 }
 
@@ -148,6 +151,7 @@ struct tr_actor {
     uint64_t handled;
     struct tr__timer *timers;   /* timers and pending calls this actor owns */
     struct tr__regent *name;    /* registry entry, or NULL */
+    struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
 };
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
@@ -207,6 +211,9 @@ struct tr_runtime {
     uint32_t waiter_free; /* head of the free index list, UINT32_MAX: none */
     int calls_closed;     /* the runtime has stopped: no new waiters */
     int calls_ready;      /* wait_mu initialised */
+
+    struct tr__workers *workers; /* the worker pool (workers.c) */
+    struct tr__watchdog *watchdog; /* blocked-loop detection, or NULL */
 
     /* Registered names (registry.c), guarded by reg_mu. */
     uv_mutex_t reg_mu;
@@ -272,7 +279,14 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_
 void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref);
 uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms);
 
+/* watchdog.c */
+int tr__watchdog_start(tr_runtime *rt);
+void tr__watchdog_stop(tr_runtime *rt);
+
 /* registry.c */
+/* Copies the registered name of `a` (or "") under the registry lock; safe
+ * from any thread while `a`'s slot exists. */
+void tr__registry_name_of(tr_runtime *rt, tr_actor *a, char *buf, size_t len);
 int tr__registry_init(tr_runtime *rt);
 void tr__registry_destroy(tr_runtime *rt);
 const char *tr__registry_name(const struct tr__regent *e);

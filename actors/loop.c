@@ -177,6 +177,11 @@ void tr__loop_timers_changed(tr__loop *L)
 static void fire(tr__loop *L, tr__timer *t, uint64_t now)
 {
     tr_runtime *rt = L->rt;
+    /* Loop lag: how late this timer fires. */
+    uint64_t lag_us = (now - t->deadline) / 1000u;
+    ck_pr_store_64(&L->stats.lag_last_us, lag_us);
+    if (lag_us > L->stats.lag_max_us)
+        ck_pr_store_64(&L->stats.lag_max_us, lag_us);
     tr_actor *owner = t->owner;
     tr_pid owner_pid = tr__actor_pid(owner);
     if (t->kind == TR__TIMER_CALL) {

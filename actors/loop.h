@@ -37,6 +37,18 @@ struct tr__loop {
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
 
+    /* Blocked-loop detection. The loop stores a new tick (and who runs)
+     * before each callback and 0 after; the watchdog thread samples them.
+     * ck_pr stores: no lock prefix, no fence. */
+    uint64_t tick;             /* owner: callbacks started */
+    uint64_t busy_tick __attribute__((aligned(TR__CACHELINE)));
+    tr_pid busy_pid;
+    uint32_t busy_type;
+    uint64_t wd_reported_tick; /* written by the watchdog */
+    uint64_t wd_reported_since;
+    uint64_t wd_seen_tick;     /* watchdog-private */
+    uint64_t wd_seen_at;
+
     /* Statistics: written by the loop's thread only, with ck_pr stores so
      * other threads may read them (tr_runtime_stats). */
     tr_loop_stats stats;
@@ -44,6 +56,23 @@ struct tr__loop {
 
 #define TR__STAT_ADD(L, field, d)                                              \
     ck_pr_store_64(&(L)->stats.field, (L)->stats.field + (uint64_t)(d))
+
+/* Marks the start and end of a callback for the watchdog. */
+static inline void tr__loop_busy(tr__loop *L, tr_actor *a, uint32_t type)
+{
+    ck_pr_store_64(&L->busy_pid, tr__pid_make(a->gen_cur, a->index));
+    ck_pr_store_32(&L->busy_type, type);
+    ck_pr_store_64(&L->busy_tick, ++L->tick);
+}
+
+void tr__loop_blocked_ended(tr__loop *L);
+
+static inline void tr__loop_idle(tr__loop *L)
+{
+    ck_pr_store_64(&L->busy_tick, 0);
+    if (ck_pr_load_64(&L->wd_reported_tick) == L->tick)
+        tr__loop_blocked_ended(L);
+}
 
 /* The loop whose thread is running, or NULL on plain threads. */
 extern _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));

@@ -7,6 +7,7 @@
  * the entry so the name is released when the actor exits and can be shown
  * in crash reports.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,12 +125,13 @@ int tr_register(tr_actor *self, const char *name)
         rt->reg_count++;
         maybe_grow(rt);
     }
+    if (rc == 0)
+        ck_pr_store_ptr(&self->name, e); /* under the lock: see name_of */
     uv_mutex_unlock(&rt->reg_mu);
     if (rc != 0) {
         free(e);
         return rc;
     }
-    self->name = e;
     return 0;
 }
 
@@ -144,9 +146,19 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a)
         *pp = e->next;
         rt->reg_count--;
     }
+    /* Cleared under the lock, freed after: tr__registry_name_of reads the
+     * entry under the lock from other threads. */
+    ck_pr_store_ptr(&a->name, NULL);
     uv_mutex_unlock(&rt->reg_mu);
     free(e);
-    a->name = NULL;
+}
+
+void tr__registry_name_of(tr_runtime *rt, tr_actor *a, char *buf, size_t len)
+{
+    uv_mutex_lock(&rt->reg_mu);
+    tr__regent *e = ck_pr_load_ptr(&a->name);
+    snprintf(buf, len, "%s", e ? e->name : "");
+    uv_mutex_unlock(&rt->reg_mu);
 }
 
 int tr_unregister(tr_actor *self)

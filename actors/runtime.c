@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "loop.h"
+#include "workers.h"
 
 static int root_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
@@ -82,6 +83,16 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
         o->max_actors = 1u << 26;
     if (o->spin_us == 0)
         o->spin_us = 50;
+    if (o->workers == 0) {
+        unsigned n = uv_available_parallelism();
+        o->workers = n ? n : 1;
+    }
+    if (o->workers > 1024 || o->worker_nice < 0 || o->worker_nice > 19)
+        return TR_EINVAL;
+    if (o->job_queue == 0)
+        o->job_queue = 4096;
+    if (o->block_budget_ms == 0)
+        o->block_budget_ms = 100;
     if (!o->log) {
         o->log = default_log;
         o->log_userdata = NULL;
@@ -120,6 +131,7 @@ static void destroy(tr_runtime *rt)
         tr__registry_destroy(rt);
     if (rt->calls_ready)
         tr__calls_destroy(rt);
+    tr__workers_destroy(rt->workers);
     free(rt->loops);
     free(rt->pools);
     uv_cond_destroy(&rt->cv);
@@ -164,6 +176,8 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
     rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
                                   : TR_ENOMEM;
+    if (rc == 0)
+        rc = tr__workers_create(rt, &rt->workers);
     for (unsigned i = 0; rc == 0 && i < rt->nloops; i++) {
         size_t size = (sizeof(tr__loop) + TR__CACHELINE - 1) & ~(size_t)(TR__CACHELINE - 1);
         tr__loop *L = aligned_alloc(TR__CACHELINE, size);
@@ -200,6 +214,13 @@ int tr_runtime_start(tr_runtime *rt)
         return TR_EINVAL;
     if (!ck_pr_cas_int(&rt->state, TR__RT_CREATED, TR__RT_RUNNING))
         return TR_EALREADY;
+    int wrc = tr__workers_start(rt->workers);
+    if (wrc == 0)
+        wrc = tr__watchdog_start(rt);
+    if (wrc != 0) {
+        ck_pr_store_int(&rt->state, TR__RT_CREATED);
+        return wrc;
+    }
     for (unsigned i = 0; i < rt->nloops; i++) {
         int rc = tr__loop_start(rt->loops[i]);
         if (rc != 0) {
@@ -270,6 +291,11 @@ int tr_runtime_free(tr_runtime *rt)
         for (unsigned i = 0; i < rt->nloops; i++)
             tr__loop_join(rt->loops[i]);
     }
+    tr__watchdog_stop(rt);
+    /* Workers may still post outcomes into mailboxes: join them before the
+     * slots are torn down. */
+    tr__workers_destroy(rt->workers);
+    rt->workers = NULL;
     destroy(rt);
     return 0;
 }

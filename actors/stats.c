@@ -16,6 +16,9 @@ static void read_loop(tr__loop *L, tr_loop_stats *o)
     o->spins = ck_pr_load_64(&L->stats.spins);
     o->actors = ck_pr_load_64(&L->stats.actors);
     o->timers = ck_pr_load_64(&L->stats.timers);
+    o->blocked = ck_pr_load_64(&L->stats.blocked);
+    o->lag_max_us = ck_pr_load_64(&L->stats.lag_max_us);
+    o->lag_last_us = ck_pr_load_64(&L->stats.lag_last_us);
 }
 
 int tr_runtime_stats(tr_runtime *rt, tr_loop_stats *out, unsigned cap)
@@ -29,11 +32,12 @@ int tr_runtime_stats(tr_runtime *rt, tr_loop_stats *out, unsigned cap)
 
 static void print_row(FILE *f, const char *label, const tr_loop_stats *s)
 {
-    fprintf(f, "%-6s %12llu %10llu %8llu %10llu %10llu %9llu %9llu\n", label,
-            (unsigned long long)s->handled, (unsigned long long)s->dropped,
+    fprintf(f, "%-6s %12llu %10llu %8llu %10llu %10llu %9llu %9llu %8llu %10llu\n",
+            label, (unsigned long long)s->handled, (unsigned long long)s->dropped,
             (unsigned long long)s->late_replies, (unsigned long long)s->wakeups,
             (unsigned long long)s->spins, (unsigned long long)s->actors,
-            (unsigned long long)s->timers);
+            (unsigned long long)s->timers, (unsigned long long)s->blocked,
+            (unsigned long long)s->lag_max_us);
 }
 
 int tr_runtime_stats_print(tr_runtime *rt, FILE *out)
@@ -41,8 +45,9 @@ int tr_runtime_stats_print(tr_runtime *rt, FILE *out)
     if (!rt || !out)
         return TR_EINVAL;
     tr_loop_stats total = {0};
-    fprintf(out, "%-6s %12s %10s %8s %10s %10s %9s %9s\n", "loop", "handled",
-            "dropped", "late", "wakeups", "spins", "actors", "timers");
+    fprintf(out, "%-6s %12s %10s %8s %10s %10s %9s %9s %8s %10s\n", "loop", "handled",
+            "dropped", "late", "wakeups", "spins", "actors", "timers", "blocked",
+            "lag_max_us");
     for (unsigned i = 0; i < rt->nloops; i++) {
         tr_loop_stats s;
         read_loop(rt->loops[i], &s);
@@ -56,6 +61,9 @@ int tr_runtime_stats_print(tr_runtime *rt, FILE *out)
         total.spins += s.spins;
         total.actors += s.actors;
         total.timers += s.timers;
+        total.blocked += s.blocked;
+        if (s.lag_max_us > total.lag_max_us)
+            total.lag_max_us = s.lag_max_us;
     }
     print_row(out, "total", &total);
     return 0;

@@ -150,6 +150,10 @@ typedef struct tr_msg {
 #define TR_MSG_USER_MAX 0xfffeffffu
 /* The type of the message a call receives when its timeout expires. */
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
+/* A job's result (tr_offload): ref is the job id, data/len the result. */
+#define TR_MSG_JOB_DONE 0xffff0002u
+/* A job that failed: ref is the job id, data an int32_t error code. */
+#define TR_MSG_JOB_FAILED 0xffff0003u
 
 /* ------------------------------------------------------------------------ */
 /* Exit reasons                                                             */
@@ -258,7 +262,20 @@ typedef struct tr_runtime_options {
      * loops do not arm real-time wake-ups for timers. Must be thread-safe. */
     uint64_t (*clock)(void *userdata);
     void *clock_userdata;
+    /* Worker threads for tr_offload. 0: the number of CPUs. */
+    unsigned workers;
+    /* Jobs the worker pool queues before tr_offload says TR_EFULL. 0: 4096. */
+    unsigned job_queue;
+    /* Niceness of the worker threads (0..19), so loops stay responsive when
+     * CPU work saturates the machine. 0: same priority as the loops. */
+    int worker_nice;
+    /* Blocked-loop detection: a callback that runs longer than this many
+     * milliseconds is reported while it runs. 0: 100 (asyncio's debug
+     * default). TR_WATCHDOG_OFF: no watchdog thread. */
+    unsigned block_budget_ms;
 } tr_runtime_options;
+
+#define TR_WATCHDOG_OFF 0xffffffffu
 
 /* Fills `opts` with the defaults (all zero means default). Any thread. */
 TR_API void tr_runtime_options_init(tr_runtime_options *opts);
@@ -580,6 +597,68 @@ TR_API int tr_rt_send_owned(tr_runtime *rt, tr_pid to, uint32_t type,
 TR_API void *tr_msg_keep(tr_actor *self, const tr_msg *msg);
 
 /* ------------------------------------------------------------------------ */
+/* Worker pool                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A job as its function sees it, on a worker thread. Opaque. */
+typedef struct tr_job tr_job;
+typedef uint64_t tr_job_id;
+
+/*
+ * The work. Runs on a worker thread, never on a loop: it may block, sleep
+ * and burn CPU. `arg` is the runtime's copy of the offload argument, valid
+ * until the function returns. Return 0 for success (the result set with
+ * tr_job_set_result, if any, is delivered) or a non-zero error code
+ * (delivered as TR_MSG_JOB_FAILED). It may send to actors with the plain-
+ * thread API (tr_rt_send, tr_rt_call) on tr_job_runtime(job).
+ */
+typedef int (*tr_job_fn)(tr_job *job, const void *arg, size_t arg_len);
+
+/*
+ * Runs `fn` on the worker pool with a copy of `arg`. The outcome comes back
+ * to `self` as one message on its home loop, with msg->ref == *out:
+ * TR_MSG_JOB_DONE carrying the result, or TR_MSG_JOB_FAILED carrying the
+ * int32_t error code. If self has an in-flight limit (tr_offload_limit) and
+ * has reached it, the job waits in self's own queue until an earlier job of
+ * self's ends (a semaphore, without blocking the loop). When self exits,
+ * its queued jobs never run and results of running ones are discarded.
+ * Errors: TR_EINVAL (NULL self/fn/out, arg NULL with a length), TR_EMSGSIZE,
+ * TR_EFULL (the pool's queue is full), TR_ESTOPPED (self is exiting),
+ * TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_offload(tr_actor *self, tr_job_fn fn, const void *arg,
+                      size_t arg_len, tr_job_id *out);
+
+/*
+ * Cancels a job of self: a job that has not started never runs; a running
+ * job sees tr_job_cancelled() return true. Either way no message for it
+ * arrives afterwards. Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND (it
+ * has ended, its outcome message is on its way or was handled, or it is not
+ * self's). Thread: `self`'s callbacks.
+ */
+TR_API int tr_job_cancel(tr_actor *self, tr_job_id id);
+
+/*
+ * At most `max` jobs of self run or wait in the pool at once; 0 (the
+ * default) means no limit. Errors: TR_EINVAL, TR_EWRONGTHREAD.
+ * Thread: `self`'s callbacks.
+ */
+TR_API int tr_offload_limit(tr_actor *self, unsigned max);
+
+/* Sets the job's result: a copy of `len` bytes, delivered if the function
+ * returns 0; a later call replaces it. Errors: TR_EINVAL, TR_EMSGSIZE,
+ * TR_ENOMEM. Thread: the job's worker. */
+TR_API int tr_job_set_result(tr_job *job, const void *data, size_t len);
+
+/* Non-zero once the job was cancelled (or its owner exited): stop early.
+ * Thread: the job's worker. */
+TR_API int tr_job_cancelled(const tr_job *job);
+
+/* The runtime and the offloading actor of a job. Thread: the job's worker. */
+TR_API tr_runtime *tr_job_runtime(const tr_job *job);
+TR_API tr_pid tr_job_owner(const tr_job *job);
+
+/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -594,6 +673,9 @@ typedef struct tr_loop_stats {
     uint64_t spins;        /* idle spins that found work before parking */
     uint64_t actors;       /* actors alive now */
     uint64_t timers;       /* timers and calls pending now */
+    uint64_t blocked;      /* callbacks reported over block_budget_ms */
+    uint64_t lag_max_us;   /* largest timer lateness seen (loop lag) */
+    uint64_t lag_last_us;  /* lateness of the last timer that fired */
 } tr_loop_stats;
 
 /*

@@ -1,0 +1,24 @@
+/*
+ * workers.h — the worker pool behind tr_offload (see workers.c).
+ */
+#ifndef TR_WORKERS_H
+#define TR_WORKERS_H
+
+#include "core.h"
+
+typedef struct tr__workers tr__workers;
+
+int tr__workers_create(tr_runtime *rt, tr__workers **out);
+int tr__workers_start(tr__workers *w);
+/* Stops taking jobs, drops what is queued, waits for what runs, joins the
+ * threads and frees everything. */
+void tr__workers_destroy(tr__workers *w);
+
+/* The owner side, on the owner's loop. */
+struct tr__jobs;
+/* Cancels every job of an exiting actor and frees its job bookkeeping. */
+void tr__jobs_release(tr__loop *L, tr_actor *a);
+/* A JOB_DONE/JOB_FAILED message for `a`: true if it is to be delivered. */
+bool tr__jobs_outcome(tr__loop *L, tr_actor *a, tr_job_id id);
+
+#endif /* TR_WORKERS_H */
