@@ -87,7 +87,7 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
         unsigned n = uv_available_parallelism();
         o->workers = n ? n : 1;
     }
-    if (o->workers > 1024 || o->worker_nice < 0 || o->worker_nice > 19)
+    if (o->workers > 1024 || o->worker_nice < 0 || o->worker_nice > TR_WORKER_IDLE)
         return TR_EINVAL;
     if (o->job_queue == 0)
         o->job_queue = 4096;

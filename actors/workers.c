@@ -31,6 +31,8 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -97,7 +99,11 @@ static void job_unref(tr_job *j)
 static void worker_main(void *arg)
 {
     tr__workers *w = arg;
-    if (w->nice > 0) {
+    if (w->nice == TR_WORKER_IDLE) {
+        /* Run only when a core would otherwise idle. */
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    } else if (w->nice > 0) {
         /* Linux: niceness is per thread. */
         errno = 0;
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice);

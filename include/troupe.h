@@ -267,7 +267,8 @@ typedef struct tr_runtime_options {
     /* Jobs the worker pool queues before tr_offload says TR_EFULL. 0: 4096. */
     unsigned job_queue;
     /* Niceness of the worker threads (0..19), so loops stay responsive when
-     * CPU work saturates the machine. 0: same priority as the loops. */
+     * CPU work saturates the machine; TR_WORKER_IDLE: Linux SCHED_IDLE, the
+     * workers run only on cores nothing else wants. 0: same as the loops. */
     int worker_nice;
     /* Blocked-loop detection: a callback that runs longer than this many
      * milliseconds is reported while it runs. 0: 100 (asyncio's debug
@@ -276,6 +277,7 @@ typedef struct tr_runtime_options {
 } tr_runtime_options;
 
 #define TR_WATCHDOG_OFF 0xffffffffu
+#define TR_WORKER_IDLE 20
 
 /* Fills `opts` with the defaults (all zero means default). Any thread. */
 TR_API void tr_runtime_options_init(tr_runtime_options *opts);

@@ -373,7 +373,7 @@ static void test_bad_input(void **state)
     tr_runtime_options o;
     tr_runtime_options_init(&o);
     tr_runtime *rt;
-    o.worker_nice = 20;
+    o.worker_nice = 21;
     assert_int_equal(tr_runtime_create(&rt, &o), TR_EINVAL);
     o.worker_nice = -1;
     assert_int_equal(tr_runtime_create(&rt, &o), TR_EINVAL);
