@@ -151,6 +151,26 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     return 0;
 }
 
+/* The checks of every call by which `self` hands over a payload to be sent
+ * later (timers, calls): sets *out to self's loop. */
+int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len,
+                     tr__loop **out)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (type > TR_MSG_USER_MAX || (!data && len))
+        return TR_EINVAL;
+    if (len > L->rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    *out = L;
+    return 0;
+}
+
 /* The loop of the calling thread if `self` is the actor running on it. */
 tr__loop *tr__running_loop(const tr_actor *self)
 {
@@ -566,12 +586,8 @@ static void begin_exit(tr__loop *L, tr_actor *a)
     /* Jobs, timers and pending calls end with the actor. */
     tr__jobs_release(L, a);
     if (a->timers) {
-        while (a->timers) {
-            tr__timer *t = a->timers;
-            tr__actor_forget_timer(a, t);
-            tr__timer_free(&L->timers, &L->pool, t);
-            TR__STAT_ADD(L, timers, -1);
-        }
+        while (a->timers)
+            tr__actor_drop_timer(L, a->timers);
         tr__loop_timers_changed(L);
     }
     (void)rt;
@@ -776,9 +792,7 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
         tr__msg_free(&L->pool, m);
         return false;
     }
-    tr__actor_forget_timer(a, t);
-    tr__timer_free(&L->timers, &L->pool, t);
-    TR__STAT_ADD(L, timers, -1);
+    tr__actor_drop_timer(L, t);
     tr__loop_timers_changed(L);
     return true;
 }
@@ -917,13 +931,17 @@ void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t)
     a->timers = t;
 }
 
-void tr__actor_forget_timer(tr_actor *a, struct tr__timer *t)
+/* Unlinks `t` from its owner's list, frees it and counts it gone. The
+ * caller re-arms the libuv timer if the earliest deadline may have moved. */
+void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t)
 {
+    tr_actor *a = t->owner;
     if (t->owner_prev)
         t->owner_prev->owner_next = t->owner_next;
     else
         a->timers = t->owner_next;
     if (t->owner_next)
         t->owner_next->owner_prev = t->owner_prev;
-    t->owner_prev = t->owner_next = NULL;
+    tr__timer_free(&L->timers, &L->pool, t);
+    TR__STAT_ADD(L, timers, -1);
 }

@@ -140,21 +140,16 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
             uint64_t timeout_ms, tr_ref *ref_out)
 {
-    if (!self || !ref_out)
+    if (!ref_out)
         return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
-    if (type > TR_MSG_USER_MAX || (!data && len))
-        return TR_EINVAL;
-    if (len > L->rt->opts.max_payload)
-        return TR_EMSGSIZE;
-    if (self->status != TR__RUNNING)
-        return TR_ESTOPPED;
+    tr__loop *L;
+    int rc = tr__self_payload(self, type, data, len, &L);
+    if (rc != 0)
+        return rc;
     if (!tr__lookup(L->rt, to))
         return TR_ENOACTOR;
     tr__callhdr h;
-    int rc = tr__call_begin(L, self, to, timeout_ms, &h.ref, &h.deadline);
+    rc = tr__call_begin(L, self, to, timeout_ms, &h.ref, &h.deadline);
     if (rc != 0)
         return rc;
     rc = tr__send(L->rt, L, tr__actor_pid(self), to, type, TR__MF_REQUEST, &h, data,

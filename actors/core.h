@@ -258,7 +258,9 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
 /* The actor's list of timers (timer.h); home loop. */
 struct tr__timer;
 void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t);
-void tr__actor_forget_timer(tr_actor *a, struct tr__timer *t);
+void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t);
+int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len,
+                     tr__loop **out);
 /* Undoes a plain-thread spawn's pending count (see tr_rt_spawn). */
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
 /* Frees everything left in a slot (teardown, no thread running). */

@@ -182,16 +182,13 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
     ck_pr_store_64(&L->stats.lag_last_us, lag_us);
     if (lag_us > L->stats.lag_max_us)
         ck_pr_store_64(&L->stats.lag_max_us, lag_us);
-    tr_actor *owner = t->owner;
-    tr_pid owner_pid = tr__actor_pid(owner);
+    tr_pid owner_pid = tr__actor_pid(t->owner);
     if (t->kind == TR__TIMER_CALL) {
         /* The call is over: the timeout goes to the caller, from the callee,
          * and the entry goes, so a late reply finds nothing. */
         tr__callhdr h = {.ref = tr__timer_id(&L->timers, t), .deadline = 0};
         tr_pid callee = t->to;
-        tr__actor_forget_timer(owner, t);
-        tr__timer_free(&L->timers, &L->pool, t);
-        TR__STAT_ADD(L, timers, -1);
+        tr__actor_drop_timer(L, t);
         tr__send(rt, L, callee, owner_pid, TR_MSG_CALL_TIMEOUT, TR__MF_REPLY, &h,
                  NULL, 0, NULL, NULL);
         return;
@@ -203,9 +200,7 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
         uint64_t next = t->deadline + t->period;
         tr__timer_arm(&L->timers, t, next > now ? next : now + t->period);
     } else {
-        tr__actor_forget_timer(owner, t);
-        tr__timer_free(&L->timers, &L->pool, t);
-        TR__STAT_ADD(L, timers, -1);
+        tr__actor_drop_timer(L, t);
     }
 }
 

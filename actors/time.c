@@ -38,17 +38,10 @@ static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
                        uint64_t period_ms, uint32_t type, const void *data,
                        size_t len, tr_timer_id *out)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
-    if (type > TR_MSG_USER_MAX || (!data && len))
-        return TR_EINVAL;
-    if (len > L->rt->opts.max_payload)
-        return TR_EMSGSIZE;
-    if (self->status != TR__RUNNING)
-        return TR_ESTOPPED;
+    tr__loop *L;
+    int rc = tr__self_payload(self, type, data, len, &L);
+    if (rc != 0)
+        return rc;
     uint64_t id;
     tr__timer *t = tr__timer_new(&L->timers, &L->pool, len, &id);
     if (!t)
@@ -92,9 +85,7 @@ int tr_timer_cancel(tr_actor *self, tr_timer_id id)
     tr__timer *t = tr__timer_find(&L->timers, id);
     if (!t || t->kind != TR__TIMER_SEND || t->owner != self)
         return TR_ENOTFOUND;
-    tr__actor_forget_timer(self, t);
-    tr__timer_free(&L->timers, &L->pool, t);
-    TR__STAT_ADD(L, timers, -1);
+    tr__actor_drop_timer(L, t);
     tr__loop_timers_changed(L);
     return 0;
 }
@@ -124,11 +115,9 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_
 void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref)
 {
     tr__timer *t = tr__timer_find(&L->timers, ref);
-    if (!t)
+    if (!t || t->owner != self)
         return;
-    tr__actor_forget_timer(self, t);
-    tr__timer_free(&L->timers, &L->pool, t);
-    TR__STAT_ADD(L, timers, -1);
+    tr__actor_drop_timer(L, t);
     tr__loop_timers_changed(L);
 }
 
