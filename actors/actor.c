@@ -21,10 +21,12 @@
  * between the sender's lookup and the push, the message lands in a dead
  * (or reused) slot's mailbox; the home loop drops it there and counts it.
  *
- * Exit signals are not queued behind mail: the signal is a word in the slot
- * (generation + kind), set by CAS, and a WAKE message makes sure the actor
- * runs. The home loop reads the word before every message, so the signal
- * acts at the next message boundary; the queued mail is then dropped.
+ * Exit signals are not queued behind mail: each actor has a second MPSC
+ * queue for them, and a WAKE message makes sure the actor runs. The home
+ * loop looks at that queue before every message, so a signal acts at the
+ * next message boundary; the queued mail is then dropped. A signal carries
+ * a full reason (kind, code, text); an actor that traps exits receives the
+ * trappable ones as TR_MSG_EXIT messages instead.
  *
  * Exit: stop the children one at a time, newest first (a shutdown signal,
  * then wait for that child's CHILD_EXIT), run terminate, report, tell the
@@ -98,7 +100,7 @@ static void drop(tr__loop *L, tr__msg *m)
 }
 
 /* Sends a system message from `from` to the live actor `to`. */
-static int post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+int tr__post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
                        uint8_t kind, const void *data, size_t len)
 {
     tr_actor *a = tr__lookup(rt, to);
@@ -253,7 +255,7 @@ void *tr_msg_keep(tr_actor *self, const tr_msg *msg)
     if (!L || !msg || msg != L->cur_pub)
         return NULL;
     tr__msg *m = L->cur_msg;
-    if ((m->flags & (TR__MF_OWNED | TR__MF_KEPT)) != TR__MF_OWNED)
+    if (!m || (m->flags & (TR__MF_OWNED | TR__MF_KEPT)) != TR__MF_OWNED)
         return NULL;
     m->flags |= TR__MF_KEPT;
     return (void *)msg->data;
@@ -280,24 +282,33 @@ int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out)
 
 /* ---- exit signals -------------------------------------------------------- */
 
-int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
-               tr_exit_kind kind)
+int tr__post_control(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                     uint8_t kind, const void *data, size_t len)
 {
-    tr_actor *a = tr__lookup(rt, pid);
+    tr_actor *a = tr__lookup(rt, to);
     if (!a)
         return TR_ENOACTOR;
-    uint32_t gen = TR_PID_GEN(pid);
-    uint64_t want = ((uint64_t)gen << 32) | (uint64_t)kind;
-    for (;;) {
-        uint64_t cur_sig = ck_pr_load_64(&a->signal);
-        if ((uint32_t)(cur_sig >> 32) == gen && (cur_sig & 0xffu) >= (uint64_t)kind)
-            return 0; /* an equal or stronger signal is pending */
-        if (ck_pr_cas_64(&a->signal, cur_sig, want))
-            break;
-    }
-    /* Make sure the target runs and sees the word. */
-    int rc = post_system(rt, cur, from, pid, TR__MSG_WAKE, NULL, 0);
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, kind, from, 0, len);
+    if (!m)
+        return TR_ENOMEM;
+    if (len)
+        memcpy(m->data, data, len);
+    m->to_gen = TR_PID_GEN(to);
+    tr__mpsc_push(&a->sigq, &m->node);
+    /* Make sure the target runs and looks at its signal queue. */
+    int rc = tr__post_system(rt, cur, from, to, TR__MSG_WAKE, NULL, 0);
     return rc == TR_ENOACTOR ? 0 : rc;
+}
+
+int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
+               tr_exit_kind kind, int code, const char *text, uint32_t flags)
+{
+    struct {
+        tr__sighdr h;
+        tr_down d;
+    } rec = {.h = {.flags = flags}};
+    tr__down_fill(&rec.d, from, kind, code, text);
+    return tr__post_control(rt, cur, from, pid, TR__MSG_SIGNAL, &rec, sizeof rec);
 }
 
 int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
@@ -310,7 +321,8 @@ int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
         return TR_ESTOPPED;
     tr__loop *L = thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
-    return tr__signal(rt, L, from, pid, kind);
+    return tr__signal(rt, L, from, pid, kind, 0, NULL,
+                      kind == TR_EXIT_KILLED ? TR__SIG_UNTRAPPABLE : 0);
 }
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -396,6 +408,9 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
 
     node->pid = pid;
     node->prev = NULL;
+    node->stopping = 0;
+    node->kill_timer = 0;
+    node->shutdown_ms = opts->shutdown_ms ? opts->shutdown_ms : 5000;
     tr__init *in = (tr__init *)m->data;
     in->beh = beh;
     in->node = node;
@@ -468,6 +483,7 @@ void tr_spawn_opts_init(tr_spawn_opts *opts)
     opts->loop = TR_LOOP_DEFAULT;
     opts->arg = NULL;
     opts->arg_len = 0;
+    opts->shutdown_ms = 0;
 }
 
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
@@ -475,7 +491,7 @@ void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
     ck_pr_dec_32(&rt->root_pending);
     /* A stopping root may be waiting for this count to reach zero. */
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
-        post_system(rt, cur, TR_PID_NONE, rt->root, TR__MSG_WAKE, NULL, 0);
+        tr__post_system(rt, cur, TR_PID_NONE, rt->root, TR__MSG_WAKE, NULL, 0);
 }
 
 /* ---- self ---------------------------------------------------------------- */
@@ -549,7 +565,39 @@ int tr_exit_error(tr_actor *self, int code, const char *text)
     return 0;
 }
 
+int tr_exit_result(tr_actor *self, const void *data, size_t len)
+{
+    if (!self || (!data && len))
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (len > L->rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    void *copy = NULL;
+    if (len && !(copy = malloc(len)))
+        return TR_ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    free(self->result);
+    self->result = copy;
+    self->result_len = (uint32_t)len;
+    return tr_exit(self, TR_EXIT_NORMAL);
+}
+
+int tr_trap_exits(tr_actor *self, int on)
+{
+    if (!self)
+        return TR_EINVAL;
+    if (!tr__running_loop(self))
+        return TR_EWRONGTHREAD;
+    self->trap_exits = on != 0;
+    return 0;
+}
+
 static void finish_exit(tr__loop *L, tr_actor *a);
+static void process_signals(tr__loop *L, tr_actor *a);
+static void replay_deferred(tr__loop *L, tr_actor *a);
 
 /* The root also waits for plain-thread spawns it has not adopted yet. */
 static bool root_may_finish(tr_runtime *rt, tr_actor *a)
@@ -572,8 +620,28 @@ static void maybe_finish(tr__loop *L, tr_actor *a)
  */
 static void stop_next_child(tr__loop *L, tr_actor *a)
 {
-    if (a->status == TR__EXITING && a->children)
-        tr__signal(L->rt, L, tr__actor_pid(a), a->children->pid, TR_EXIT_SHUTDOWN);
+    tr__child *c = a->children;
+    if (a->status != TR__EXITING || !c || c->stopping)
+        return;
+    c->stopping = 1;
+    tr_pid self = tr__actor_pid(a);
+    tr__signal(L->rt, L, self, c->pid, TR_EXIT_SHUTDOWN, 0, NULL, 0);
+    if (c->shutdown_ms == TR_SHUTDOWN_INFINITY)
+        return;
+    /* If it has not ended by then (it traps exits and lingers), kill it. */
+    uint64_t id;
+    tr__timer *t = tr__timer_new(&L->timers, &L->pool, 0, &id);
+    if (!t) {
+        tr__signal(L->rt, L, self, c->pid, TR_EXIT_KILLED, 0, NULL, TR__SIG_UNTRAPPABLE);
+        return;
+    }
+    t->kind = TR__TIMER_KILL;
+    t->to = c->pid;
+    tr__actor_remember_timer(a, t);
+    tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, c->shutdown_ms));
+    TR__STAT_ADD(L, timers, 1);
+    tr__loop_timers_changed(L);
+    c->kill_timer = id;
 }
 
 /* Starts ending `a` with the reason already stored in it. */
@@ -643,12 +711,25 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         L->current = prev;
     }
     report(L, a);
+    /* Links and monitors that reached us before our end see its reason. */
+    process_signals(L, a);
+    tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
+    free(a->result);
+    a->result = NULL;
+    a->result_len = 0;
+    a->trap_exits = 0;
+    /* Kill timers of children that were still stopping. */
+    if (a->timers) {
+        while (a->timers)
+            tr__actor_drop_timer(L, a->timers);
+        tr__loop_timers_changed(L);
+    }
     tr__registry_release(rt, a);
     TR__STAT_ADD(L, actors, -1);
     if (a->parent != TR_PID_NONE && a->parent_node) {
         tr__child *node = a->parent_node;
         /* Cannot fail for want of a parent: a parent outlives its children. */
-        post_system(rt, L, pid, a->parent, TR__MSG_CHILD_EXIT, &node, sizeof node);
+        tr__post_system(rt, L, pid, a->parent, TR__MSG_CHILD_EXIT, &node, sizeof node);
     }
     bool root = (a->flags & TR__ROOT) != 0;
     if (a->state) {
@@ -668,6 +749,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL)
         drop(L, (tr__msg *)n);
+    process_signals(L, a); /* now stale: answered for the dead */
     release_slot(L, a);
     if (root)
         tr__runtime_finished(rt);
@@ -692,6 +774,8 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->handled = 0;
     a->timers = NULL;
     a->name = NULL;
+    a->ties = NULL;
+    a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
@@ -700,7 +784,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
          * CHILD_EXIT can never overtake the adoption. */
         tr__child *node = in->node;
         in->node = NULL; /* now the root's */
-        if (post_system(L->rt, L, tr__actor_pid(a), in->parent, TR__MSG_ADOPT,
+        if (tr__post_system(L->rt, L, tr__actor_pid(a), in->parent, TR__MSG_ADOPT,
                         &node, sizeof node) != 0) {
             tr__pool_free(&L->pool, node);
             a->parent_node = NULL;
@@ -711,6 +795,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
         if (!a->state) {
             tr__pool_free(&L->pool, m);
+            replay_deferred(L, a);
             exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
@@ -726,12 +811,14 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     tr__pool_free(&L->pool, m);
     if (rc != 0) {
+        replay_deferred(L, a); /* monitors set meanwhile see this failure */
         exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
         return;
     }
     a->flags |= TR__INIT_OK;
     if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
+    replay_deferred(L, a);
 }
 
 static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
@@ -746,6 +833,13 @@ static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
     if (node->next)
         node->next->prev = node->prev;
     a->nchildren--;
+    if (node->kill_timer) {
+        tr__timer *t = tr__timer_find(&L->timers, node->kill_timer);
+        if (t && t->owner == a) {
+            tr__actor_drop_timer(L, t);
+            tr__loop_timers_changed(L);
+        }
+    }
     tr__pool_free(&L->pool, node);
     stop_next_child(L, a);
     maybe_finish(L, a);
@@ -797,13 +891,121 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
     return true;
 }
 
-/* Acts on a pending exit signal addressed to the running incarnation. */
-static inline void check_signal(tr__loop *L, tr_actor *a)
+/*
+ * Hands `pub` to the actor's receive callback and acts on the outcome.
+ * `m` is the message behind it (freed here), or NULL for a message the
+ * runtime made up (a trapped exit signal).
+ */
+void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
 {
-    uint64_t sig = ck_pr_load_64(&a->signal);
-    if (sig == 0 || (uint32_t)(sig >> 32) != a->gen_cur)
+    L->cur_msg = m;
+    L->cur_pub = pub;
+    tr__loop_busy(L, a, pub->type);
+    int rc = a->receive(a, a->state, pub);
+    tr__loop_idle(L);
+    L->cur_msg = NULL;
+    L->cur_pub = NULL;
+    if (m)
+        tr__msg_free(&L->pool, m);
+    TR__STAT_ADD(L, handled, 1);
+    a->handled++;
+    if (rc != 0)
+        exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
+    else if (a->flags & TR__EXIT_REQ)
+        begin_exit(L, a);
+}
+
+/* How strongly a signal ends an actor: the strongest pending one wins. */
+static int signal_rank(uint32_t flags, int32_t kind)
+{
+    if (flags & TR__SIG_UNTRAPPABLE)
+        return 4;
+    return kind == TR_EXIT_KILLED ? 3 : kind == TR_EXIT_ERROR ? 2 : 1;
+}
+
+/*
+ * Acts on one signal-queue record of the current incarnation (RUNNING or
+ * EXITING). Exit signals are collected in *best (the strongest wins);
+ * trapped ones are delivered as TR_MSG_EXIT at once.
+ */
+static void signal_record(tr__loop *L, tr_actor *a, tr__msg *m, int *best, tr_down *best_d)
+{
+    if (m->kind != TR__MSG_SIGNAL) {
+        tr__ties_handle(L, a, m); /* LINK, UNLINK, MONITOR, DEMONITOR */
         return;
-    exit_with(L, a, (tr_exit_kind)(sig & 0xffu), 0, NULL);
+    }
+    tr__sighdr h;
+    tr_down d;
+    memcpy(&h, m->data, sizeof h);
+    memcpy(&d, m->data + sizeof h, sizeof d);
+    tr_pid from = m->from;
+    tr__pool_free(&L->pool, m);
+    if (h.flags & TR__SIG_LINK)
+        tr__ties_unlinked(a, from); /* the other end has ended */
+    if (a->status != TR__RUNNING)
+        return; /* ending already */
+    if (!(h.flags & TR__SIG_UNTRAPPABLE) && a->trap_exits) {
+        tr_msg pub = {.from = from, .type = TR_MSG_EXIT, .len = sizeof d, .data = &d};
+        tr__actor_deliver(L, a, &pub, NULL);
+        return;
+    }
+    if (d.kind == TR_EXIT_NORMAL)
+        return; /* a linked actor ended normally */
+    int rank = signal_rank(h.flags, d.kind);
+    if (rank > *best) {
+        *best = rank;
+        *best_d = d;
+    }
+}
+
+/*
+ * Drains the signal queue, in arrival order. A record for an incarnation
+ * that has ended is answered for the dead (tr__ties_dropped); one for an
+ * incarnation whose INIT has not run yet is kept aside and replayed after
+ * INIT. Then the strongest exit signal, if any, ends the actor.
+ */
+static void process_signals(tr__loop *L, tr_actor *a)
+{
+    int best = 0;
+    tr_down best_d;
+    tr__mpsc_node *n;
+    while ((n = tr__mpsc_pop(&a->sigq)) != NULL) {
+        tr__msg *m = (tr__msg *)n;
+        if (m->to_gen != ck_pr_load_32(&a->gen)) {
+            if (m->kind == TR__MSG_LINK || m->kind == TR__MSG_MONITOR)
+                tr__ties_dropped(L, a, m);
+            tr__pool_free(&L->pool, m);
+        } else if (a->status == TR__FREE) {
+            m->node.next = NULL; /* INIT is still ahead in the mailbox */
+            if (a->deferred_tail)
+                a->deferred_tail->next = &m->node;
+            else
+                a->deferred_head = &m->node;
+            a->deferred_tail = &m->node;
+        } else {
+            signal_record(L, a, m, &best, &best_d);
+        }
+    }
+    if (best && a->status == TR__RUNNING)
+        exit_with(L, a, (tr_exit_kind)best_d.kind, best_d.code,
+                  best_d.kind == TR_EXIT_ERROR ? best_d.text : NULL);
+}
+
+/* After INIT: the records that arrived before it, in order. */
+static void replay_deferred(tr__loop *L, tr_actor *a)
+{
+    int best = 0;
+    tr_down best_d;
+    while (a->deferred_head) {
+        tr__msg *m = (tr__msg *)a->deferred_head;
+        a->deferred_head = m->node.next;
+        if (!a->deferred_head)
+            a->deferred_tail = NULL;
+        signal_record(L, a, m, &best, &best_d);
+    }
+    if (best && a->status == TR__RUNNING)
+        exit_with(L, a, (tr_exit_kind)best_d.kind, best_d.code,
+                  best_d.kind == TR_EXIT_ERROR ? best_d.text : NULL);
 }
 
 static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
@@ -841,20 +1043,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         } else {
             pub.data = p;
         }
-        L->cur_msg = m;
-        L->cur_pub = &pub;
-        tr__loop_busy(L, a, m->type);
-        int rc = a->receive(a, a->state, &pub);
-        tr__loop_idle(L);
-        L->cur_msg = NULL;
-        L->cur_pub = NULL;
-        tr__msg_free(&L->pool, m);
-        TR__STAT_ADD(L, handled, 1);
-        a->handled++;
-        if (rc != 0)
-            exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
-        else if (a->flags & TR__EXIT_REQ)
-            begin_exit(L, a);
+        tr__actor_deliver(L, a, &pub, m);
         return;
     }
     case TR__MSG_INIT:
@@ -866,16 +1055,17 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
     case TR__MSG_ADOPT:
         handle_adopt(L, a, m);
         return;
-    default:
-        /* WAKE. It was posted after the signal word was set, so the word
-         * is visible now even if it was not at the boundary check just
-         * before this pop. An exiting root may also have been waiting for
-         * the adoption count to drop. */
+    case TR__MSG_WAKE:
+        /* Posted after its signal was queued, so the signal is visible now
+         * even if it was not at the boundary check just before this pop.
+         * An exiting root may also have been waiting for the adoption
+         * count to drop. */
         tr__pool_free(&L->pool, m);
-        if (a->status == TR__RUNNING)
-            check_signal(L, a);
-        else
-            maybe_finish(L, a);
+        process_signals(L, a);
+        maybe_finish(L, a);
+        return;
+    default: /* DOWN */
+        tr__ties_handle(L, a, m);
         return;
     }
 }
@@ -884,8 +1074,13 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
 {
     unsigned batch = L->rt->opts.batch;
     for (unsigned n = 0; n < batch; n++) {
-        if (a->status == TR__RUNNING)
-            check_signal(L, a);
+        /* Not while FREE: a signal may already be queued for an incarnation
+         * whose INIT is still ahead in the mailbox; stale ones are freed
+         * when the slot is next used or torn down. */
+        if (tr__mpsc_maybe_nonempty(&a->sigq)) {
+            L->current = a;
+            process_signals(L, a);
+        }
         tr__mpsc_node *node = tr__mpsc_pop(&a->mb);
         if (!node)
             break;
@@ -906,6 +1101,17 @@ void tr__actor_teardown(tr_actor *a)
         release_contents(NULL, m, true);
         tr__pool_free_now(m);
     }
+    while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
+        tr__pool_free_now(n);
+    while (a->deferred_head) {
+        n = a->deferred_head;
+        a->deferred_head = n->next;
+        tr__pool_free_now(n);
+    }
+    a->deferred_tail = NULL;
+    free(a->result);
+    a->result = NULL;
+    tr__ties_teardown(a);
     /* Only a runtime that never ran can hold live actors here. */
     tr__child *c = a->children;
     while (c) {

@@ -5,7 +5,7 @@
  * Who writes what (fields are grouped by writer, cache-line aligned where
  * several threads write):
  *  - an actor slot's first cache line is written by any sender (mailbox
- *    head, exit-signal word) and by spawners (generation); the rest belongs
+ *    and signal-queue heads) and by spawners (generation); the rest belongs
  *    to the home loop's thread alone;
  *  - a loop's inject queue and parked flag are written by other threads;
  *    everything else by the loop's own thread;
@@ -34,8 +34,25 @@ enum tr__msg_kind {
     TR__MSG_INIT,       /* first message of every actor: runs init */
     TR__MSG_CHILD_EXIT, /* a child tells its parent it has ended */
     TR__MSG_ADOPT,      /* a top-level actor tells the root it exists */
-    TR__MSG_WAKE        /* no content: makes the target look at its signal word */
+    TR__MSG_WAKE,       /* no content: makes the target look at its signals */
+    TR__MSG_SIGNAL,     /* an exit signal (on the signal queue, not the mailbox) */
+    TR__MSG_LINK,       /* the sender links to the target */
+    TR__MSG_UNLINK,
+    TR__MSG_MONITOR,    /* the sender monitors the target (payload: ref) */
+    TR__MSG_DEMONITOR,  /* payload: ref */
+    TR__MSG_DOWN        /* to a watcher: payload tr__downhdr + tr_down + result */
 };
+
+/* Signal record flags (payload of TR__MSG_SIGNAL: sig_flags + tr_down). */
+enum tr__sig_flags {
+    TR__SIG_UNTRAPPABLE = 1u, /* tr_signal_exit(KILLED), a shutdown timeout */
+    TR__SIG_LINK = 2u         /* propagated through a link */
+};
+
+typedef struct tr__sighdr {
+    uint32_t flags;
+    uint32_t reserved;
+} tr__sighdr;
 
 /*
  * A message: an intrusive mailbox node, the envelope, and the payload
@@ -91,7 +108,10 @@ typedef struct tr__child {
     struct tr__child *prev;
     struct tr__child *next;
     tr_pid pid;
-    uint64_t seq; /* top-level children: spawn order, for the root's list */
+    uint64_t seq;         /* top-level children: spawn order, for the root's list */
+    uint32_t shutdown_ms; /* its shutdown timeout (TR_SHUTDOWN_INFINITY: none) */
+    uint8_t stopping;     /* the shutdown signal has been sent */
+    uint64_t kill_timer;  /* timer id of the kill after shutdown_ms, or 0 */
 } tr__child;
 
 /* Payload of TR__MSG_INIT; the spawn argument follows it. */
@@ -102,6 +122,17 @@ typedef struct tr__init {
     uint32_t adopt;   /* 1: spawned from a plain thread, tell the root */
     uint32_t arg_len;
 } tr__init;
+
+/* A small growable array owned by one actor (links, monitors). */
+typedef struct tr__pidvec {
+    struct tr__pidref *v;
+    uint32_t n, cap;
+} tr__pidvec;
+
+typedef struct tr__pidref {
+    tr_pid pid;
+    tr_ref ref; /* monitors: the ref; links: 0 */
+} tr__pidref;
 
 /* ---- actors ------------------------------------------------------------ */
 
@@ -126,7 +157,7 @@ enum tr__actor_flags {
 struct tr_actor {
     /* -- written by other threads -- */
     tr__mpsc mb;         /* the mailbox */
-    uint64_t signal;     /* exit signal: (gen << 32) | tr_exit_kind, 0: none */
+    tr__mpsc sigq;       /* exit signals, links, monitors: before the next message */
     uint32_t gen;        /* odd while alive, even while free */
     uint32_t index;      /* slot index (immutable) */
     tr__loop *loop;      /* home loop (immutable once bound) */
@@ -136,7 +167,7 @@ struct tr_actor {
     uint8_t status __attribute__((aligned(TR__CACHELINE)));
     uint8_t flags;
     uint8_t exit_kind;
-    uint8_t reserved;
+    uint8_t trap_exits;
     int32_t exit_code;
     uint32_t gen_cur;    /* generation of the running incarnation */
     uint32_t nchildren;
@@ -152,6 +183,11 @@ struct tr_actor {
     struct tr__timer *timers;   /* timers and pending calls this actor owns */
     struct tr__regent *name;    /* registry entry, or NULL */
     struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
+    struct tr__ties *ties;      /* links and monitors (links.c), or NULL */
+    void *result;               /* tr_exit_result's copy, or NULL */
+    uint32_t result_len;
+    /* Signals that arrived before INIT ran, replayed after it. */
+    tr__mpsc_node *deferred_head, *deferred_tail;
 };
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
@@ -197,6 +233,7 @@ struct tr_runtime {
     unsigned rr;             /* atomic: round-robin cursor for plain threads */
     uint32_t root_pending;   /* atomic: plain-thread spawns not yet adopted */
     uint64_t spawn_seq;      /* atomic: order of plain-thread spawns */
+    uint64_t next_ref;       /* atomic: monitor references */
     uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
 
     uv_mutex_t mu;           /* guards stopped, for tr_runtime_wait */
@@ -251,8 +288,32 @@ tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
 void tr__msg_free(tr__pool *cur, tr__msg *m);
 /* Queues `m` for `a` (already looked up) and schedules `a` if needed. */
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m);
+/* Sends an exit signal with a full reason. `flags`: tr__sig_flags. */
 int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
-               tr_exit_kind kind);
+               tr_exit_kind kind, int code, const char *text, uint32_t flags);
+/* Queues a signal-queue record (SIGNAL, LINK, UNLINK, MONITOR, DEMONITOR)
+ * for the live actor `to` and wakes it. */
+int tr__post_control(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                     uint8_t kind, const void *data, size_t len);
+/* Sends a system message of `kind` with a payload to the live actor `to`. */
+int tr__post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                    uint8_t kind, const void *data, size_t len);
+
+/* Delivers a message to the actor's receive callback (actor.c). */
+void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m);
+
+/* links.c: links and monitors, on the actor's home loop. */
+void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m); /* LINK..DOWN */
+/* A LINK or MONITOR that reached a dead slot: answer for the dead. */
+void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m);
+/* A link signal from `pid` arrived: the link is gone. */
+void tr__ties_unlinked(tr_actor *a, tr_pid pid);
+/* Teardown (no thread running). */
+void tr__ties_teardown(tr_actor *a);
+/* The actor ends: notify links and watchers, release everything. */
+void tr__ties_exit(tr__loop *L, tr_actor *a);
+/* Fills a tr_down for `a`'s exit reason. */
+void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const char *text);
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
               const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out);
 /* The actor's list of timers (timer.h); home loop. */

@@ -193,6 +193,14 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
                  NULL, 0, NULL, NULL);
         return;
     }
+    if (t->kind == TR__TIMER_KILL) {
+        /* A child did not end within its shutdown timeout. */
+        tr_pid child = t->to;
+        tr__actor_drop_timer(L, t);
+        tr__signal(rt, L, owner_pid, child, TR_EXIT_KILLED, 0, "shutdown timeout",
+                   TR__SIG_UNTRAPPABLE);
+        return;
+    }
     if (tr__send(rt, L, owner_pid, t->to, t->type, 0, NULL, t->data, t->len, NULL,
                  NULL) == TR_ENOACTOR)
         TR__STAT_ADD(L, dropped, 1);

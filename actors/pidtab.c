@@ -65,6 +65,7 @@ static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)
         tr_actor *a = &chunk[i];
         a->index = (c << CHUNK_BITS) | i;
         tr__mpsc_init(&a->mb, true);
+        tr__mpsc_init(&a->sigq, false);
     }
     tr__handoff_release(chunk);
     if (!ck_pr_cas_ptr(&t->chunks[c], NULL, chunk)) {

@@ -248,7 +248,7 @@ int tr_runtime_stop(tr_runtime *rt)
         return TR_EALREADY;
     tr__loop *L = own_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
-    tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN);
+    tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
     return 0;
 }
 

@@ -19,7 +19,8 @@
 
 enum tr__timer_kind {
     TR__TIMER_SEND = 0, /* send_after / send_interval */
-    TR__TIMER_CALL      /* a pending call: fires its timeout */
+    TR__TIMER_CALL,     /* a pending call: fires its timeout */
+    TR__TIMER_KILL      /* a child's shutdown timeout: kills it */
 };
 
 typedef struct tr__timer {

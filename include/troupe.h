@@ -150,6 +150,10 @@ typedef struct tr_msg {
 #define TR_MSG_USER_MAX 0xfffeffffu
 /* The type of the message a call receives when its timeout expires. */
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
+/* A monitored actor ended: data is a tr_down, ref the monitor's ref. */
+#define TR_MSG_DOWN 0xffff0004u
+/* A trapped exit signal (tr_trap_exits): data is a tr_down, from the sender. */
+#define TR_MSG_EXIT 0xffff0005u
 /* A job's result (tr_offload): ref is the job id, data/len the result. */
 #define TR_MSG_JOB_DONE 0xffff0002u
 /* A job that failed: ref is the job id, data an int32_t error code. */
@@ -342,7 +346,13 @@ typedef struct tr_spawn_opts {
     /* Start argument: copied, handed to init. May be NULL with length 0. */
     const void *arg;
     size_t arg_len;
+    /* When the parent stops this child: how long the child may take to
+     * end after its shutdown signal before it is killed, in ms.
+     * 0: 5000. TR_SHUTDOWN_INFINITY: never killed. */
+    uint32_t shutdown_ms;
 } tr_spawn_opts;
+
+#define TR_SHUTDOWN_INFINITY 0xffffffffu
 
 /* The defaults: TR_LOOP_DEFAULT placement, no argument. Any thread. */
 TR_API void tr_spawn_opts_init(tr_spawn_opts *opts);
@@ -451,6 +461,75 @@ TR_API int tr_exit_error(tr_actor *self, int code, const char *text);
  * tr_runtime_stop), TR_ENOACTOR, TR_ESTOPPED, TR_ENOMEM. Thread: any.
  */
 TR_API int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind);
+
+/* ------------------------------------------------------------------------ */
+/* Links, monitors, trapping exits, results                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * What a DOWN or trapped EXIT message carries (msg->data). `text` is a
+ * NUL-terminated, possibly truncated copy of the reason text. For a DOWN of
+ * an actor that ended with tr_exit_result, `result_len` bytes of its result
+ * follow the struct (tr_down_result); they belong to the message.
+ */
+typedef struct tr_down {
+    tr_pid pid;        /* the actor that ended (or sent the signal) */
+    int32_t kind;      /* tr_exit_kind */
+    int32_t code;      /* for TR_EXIT_ERROR; TR_ENOACTOR: it did not exist */
+    uint32_t result_len;
+    uint32_t reserved;
+    char text[80];
+} tr_down;
+
+static inline const void *tr_down_result(const tr_down *d)
+{
+    return d + 1;
+}
+
+/*
+ * Monitors `pid`: when it ends, self gets one TR_MSG_DOWN message with
+ * msg->ref == *ref_out and a tr_down (reason, result). If pid has already
+ * ended, the DOWN (kind TR_EXIT_ERROR, code TR_ENOACTOR) comes at once.
+ * Monitors are one-way and any number may be set. Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ESTOPPED, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out);
+
+/* Removes a monitor: no DOWN for it arrives afterwards. Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ENOTFOUND (unknown ref, or its DOWN was handled). */
+TR_API int tr_demonitor(tr_actor *self, tr_ref ref);
+
+/*
+ * Links self and `pid` both ways: when either ends with a reason other than
+ * normal, the other receives an exit signal with that reason and ends with
+ * it too — unless it traps exits, in which case the signal arrives as a
+ * TR_MSG_EXIT message (a normal exit is only seen by trapping actors).
+ * Linking to an actor that ends before the link is made delivers an exit
+ * signal with code TR_ENOACTOR. Linking twice is a no-op.
+ * Errors: TR_EINVAL (NULL, self), TR_ENOACTOR (known dead), TR_EWRONGTHREAD,
+ * TR_ESTOPPED, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_link(tr_actor *self, tr_pid pid);
+
+/* Removes a link both ways. Errors: TR_EINVAL, TR_EWRONGTHREAD,
+ * TR_ENOTFOUND (not linked). Thread: `self`'s callbacks. */
+TR_API int tr_unlink(tr_actor *self, tr_pid pid);
+
+/*
+ * on != 0: exit signals that can be trapped (shutdown, and every signal from
+ * a link) arrive as TR_MSG_EXIT messages instead of ending self; only a
+ * direct tr_signal_exit(..., TR_EXIT_KILLED) cannot be trapped. An actor
+ * that traps its parent's shutdown must still end within its shutdown_ms,
+ * or it is killed. Errors: TR_EINVAL, TR_EWRONGTHREAD.
+ */
+TR_API int tr_trap_exits(tr_actor *self, int on);
+
+/*
+ * Ends self normally with a result: a copy of `len` bytes that every DOWN
+ * message about self carries (each DOWN owns its copy). Errors: TR_EINVAL,
+ * TR_EMSGSIZE, TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_exit_result(tr_actor *self, const void *data, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Time and timers                                                          */

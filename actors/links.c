@@ -1,0 +1,309 @@
+/*
+ * links.c — links, monitors and exit results: how one actor learns that
+ * another has ended.
+ *
+ * Design notes
+ * ------------
+ * Both ends of a link or monitor keep a record on their own loop, and the
+ * records are kept in step with system messages, so no actor ever touches
+ * another's memory:
+ *
+ *   tr_monitor(A, B):  A notes (B, ref) in `watching`; MONITOR(ref) to B,
+ *                      on B's signal queue — in order with exit signals, as
+ *                      all signals between two actors are in Erlang;
+ *                      B notes (A, ref) in `watchers`.
+ *   B ends:            DOWN(ref, reason, result) to every watcher, from B,
+ *                      so it arrives after everything B sent A before.
+ *   A receives DOWN:   delivered only if (B, ref) is still in `watching`
+ *                      (tr_demonitor removes it: a DOWN already in flight
+ *                      is then dropped).
+ *
+ *   tr_link(A, B):     A notes B; LINK to B; B notes A. Either end's exit
+ *                      sends the other an exit signal carrying its reason
+ *                      (the signal queue, ahead of mail); a normal exit is
+ *                      seen only by actors that trap exits.
+ *
+ * A MONITOR or LINK that reaches a slot whose actor has already ended is
+ * answered for the dead by the slot's loop (tr__ties_dropped): a DOWN, or an
+ * exit signal, with code TR_ENOACTOR. One that arrives before the actor's
+ * end is registered and sees the real reason. So every monitor gets exactly
+ * one DOWN however its creation races the exit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+typedef struct tr__ties {
+    tr__pidvec links;    /* linked actors */
+    tr__pidvec watchers; /* (watcher, ref): who monitors us */
+    tr__pidvec watching; /* (target, ref): whom we monitor */
+} tr__ties;
+
+/* ---- small vectors ------------------------------------------------------------ */
+
+static int vec_add(tr__pidvec *v, tr_pid pid, tr_ref ref)
+{
+    if (v->n == v->cap) {
+        uint32_t cap = v->cap ? v->cap * 2 : 4;
+        tr__pidref *nv = realloc(v->v, cap * sizeof *nv);
+        if (!nv)
+            return TR_ENOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = (tr__pidref){.pid = pid, .ref = ref};
+    return 0;
+}
+
+/* Index of the entry matching pid (and ref, when by_ref), or -1. */
+static int vec_find(const tr__pidvec *v, tr_pid pid, tr_ref ref, int by_ref)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (by_ref ? v->v[i].ref == ref && (pid == TR_PID_NONE || v->v[i].pid == pid)
+                   : v->v[i].pid == pid)
+            return (int)i;
+    return -1;
+}
+
+static void vec_del(tr__pidvec *v, int i)
+{
+    v->v[i] = v->v[--v->n];
+}
+
+static tr__ties *ties_of(tr_actor *a)
+{
+    if (!a->ties)
+        a->ties = calloc(1, sizeof *a->ties);
+    return a->ties;
+}
+
+static void ties_free(tr_actor *a)
+{
+    if (!a->ties)
+        return;
+    free(a->ties->links.v);
+    free(a->ties->watchers.v);
+    free(a->ties->watching.v);
+    free(a->ties);
+    a->ties = NULL;
+}
+
+/* ---- reasons -------------------------------------------------------------------- */
+
+void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const char *text)
+{
+    memset(d, 0, sizeof *d);
+    d->pid = pid;
+    d->kind = (int32_t)kind;
+    d->code = code;
+    if (!text)
+        text = kind == TR_EXIT_ERROR ? tr_strerror(code) : tr_exit_kind_name(kind);
+    snprintf(d->text, sizeof d->text, "%s", text);
+}
+
+/* DOWN(ref, reason, result) from `from` to the watcher `to`. */
+static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_down *d,
+                      const void *result, uint32_t result_len)
+{
+    tr_actor *w = tr__lookup(L->rt, to);
+    if (!w)
+        return; /* the watcher has ended too */
+    size_t len = sizeof ref + sizeof *d + result_len;
+    tr__msg *m = tr__msg_new(&L->pool, TR__MSG_DOWN, from, 0, len);
+    if (!m)
+        return; /* out of memory: the watcher misses a DOWN (logged below) */
+    memcpy(m->data, &ref, sizeof ref);
+    tr_down dd = *d;
+    dd.result_len = result_len;
+    memcpy(m->data + sizeof ref, &dd, sizeof dd);
+    if (result_len)
+        memcpy(m->data + sizeof ref + sizeof dd, result, result_len);
+    m->to_gen = TR_PID_GEN(to);
+    tr__msg_post(L, w, m);
+}
+
+/* ---- the public calls ---------------------------------------------------------- */
+
+int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
+{
+    if (!self || !ref_out)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    tr__ties *t = ties_of(self);
+    if (!t)
+        return TR_ENOMEM;
+    tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
+    if (vec_add(&t->watching, pid, ref) != 0)
+        return TR_ENOMEM;
+    tr_pid me = tr__actor_pid(self);
+    int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_MONITOR, &ref, sizeof ref);
+    if (rc == TR_ENOACTOR) {
+        /* Already gone: the DOWN comes at once. */
+        tr_down d;
+        tr__down_fill(&d, pid, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
+        send_down(L, pid, me, ref, &d, NULL, 0);
+    } else if (rc != 0) {
+        vec_del(&t->watching, vec_find(&t->watching, pid, ref, 1));
+        return rc;
+    }
+    *ref_out = ref;
+    return 0;
+}
+
+int tr_demonitor(tr_actor *self, tr_ref ref)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    tr__ties *t = self->ties;
+    int i = t ? vec_find(&t->watching, TR_PID_NONE, ref, 1) : -1;
+    if (i < 0)
+        return TR_ENOTFOUND;
+    tr_pid target = t->watching.v[i].pid;
+    vec_del(&t->watching, i);
+    tr__post_control(L->rt, L, tr__actor_pid(self), target, TR__MSG_DEMONITOR, &ref,
+                    sizeof ref);
+    return 0;
+}
+
+int tr_link(tr_actor *self, tr_pid pid)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    tr_pid me = tr__actor_pid(self);
+    if (pid == me)
+        return TR_EINVAL;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    tr__ties *t = ties_of(self);
+    if (!t)
+        return TR_ENOMEM;
+    if (vec_find(&t->links, pid, 0, 0) >= 0)
+        return 0;
+    if (vec_add(&t->links, pid, 0) != 0)
+        return TR_ENOMEM;
+    int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_LINK, NULL, 0);
+    if (rc != 0)
+        vec_del(&t->links, vec_find(&t->links, pid, 0, 0));
+    return rc;
+}
+
+int tr_unlink(tr_actor *self, tr_pid pid)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    tr__ties *t = self->ties;
+    int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
+    if (i < 0)
+        return TR_ENOTFOUND;
+    vec_del(&t->links, i);
+    tr__post_control(L->rt, L, tr__actor_pid(self), pid, TR__MSG_UNLINK, NULL, 0);
+    return 0;
+}
+
+/* ---- the runtime's side ----------------------------------------------------------- */
+
+void tr__ties_unlinked(tr_actor *a, tr_pid pid)
+{
+    int i = a->ties ? vec_find(&a->ties->links, pid, 0, 0) : -1;
+    if (i >= 0)
+        vec_del(&a->ties->links, i);
+}
+
+/* LINK, UNLINK, MONITOR and DEMONITOR arrive on the signal queue, in order
+ * with exit signals; DOWN arrives in the mailbox, in order with mail. */
+void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__ties *t = ties_of(a);
+    tr_ref ref = 0;
+    if (m->kind != TR__MSG_LINK && m->kind != TR__MSG_UNLINK)
+        memcpy(&ref, m->data, sizeof ref);
+    switch (m->kind) {
+    case TR__MSG_LINK:
+        if (t && vec_find(&t->links, m->from, 0, 0) < 0)
+            vec_add(&t->links, m->from, 0);
+        break;
+    case TR__MSG_UNLINK:
+        tr__ties_unlinked(a, m->from);
+        break;
+    case TR__MSG_MONITOR:
+        if (t)
+            vec_add(&t->watchers, m->from, ref);
+        break;
+    case TR__MSG_DEMONITOR: {
+        int i = t ? vec_find(&t->watchers, m->from, ref, 1) : -1;
+        if (i >= 0)
+            vec_del(&t->watchers, i);
+        break;
+    }
+    case TR__MSG_DOWN: {
+        int i = t ? vec_find(&t->watching, m->from, ref, 1) : -1;
+        if (i < 0 || a->status != TR__RUNNING)
+            break; /* demonitored, or we are ending */
+        vec_del(&t->watching, i);
+        const tr_down *d = (const tr_down *)(m->data + sizeof ref);
+        tr_msg pub = {.from = m->from, .type = TR_MSG_DOWN, .ref = ref,
+                      .len = (uint32_t)(sizeof *d + d->result_len), .data = d};
+        tr__actor_deliver(L, a, &pub, m);
+        return;
+    }
+    }
+    tr__msg_free(&L->pool, m);
+}
+
+void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m)
+{
+    tr_pid dead = tr__pid_make(m->to_gen, slot->index);
+    tr_down d;
+    tr__down_fill(&d, dead, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
+    if (m->kind == TR__MSG_MONITOR) {
+        tr_ref ref;
+        memcpy(&ref, m->data, sizeof ref);
+        send_down(L, dead, m->from, ref, &d, NULL, 0);
+    } else {
+        tr__signal(L->rt, L, dead, m->from, TR_EXIT_ERROR, TR_ENOACTOR, "noproc",
+                   TR__SIG_LINK);
+    }
+}
+
+void tr__ties_exit(tr__loop *L, tr_actor *a)
+{
+    tr__ties *t = a->ties;
+    if (!t)
+        return;
+    tr_pid me = tr__actor_pid(a);
+    tr_exit_kind kind = (tr_exit_kind)a->exit_kind;
+    const char *text = kind == TR_EXIT_ERROR ? a->exit_text : NULL;
+    for (uint32_t i = 0; i < t->links.n; i++)
+        tr__signal(L->rt, L, me, t->links.v[i].pid, kind, a->exit_code, text,
+                   TR__SIG_LINK);
+    tr_down d;
+    tr__down_fill(&d, me, kind, a->exit_code, text);
+    for (uint32_t i = 0; i < t->watchers.n; i++)
+        send_down(L, me, t->watchers.v[i].pid, t->watchers.v[i].ref, &d, a->result,
+                  a->result_len);
+    /* Our own monitors: the targets can forget us. */
+    for (uint32_t i = 0; i < t->watching.n; i++)
+        tr__post_control(L->rt, L, me, t->watching.v[i].pid, TR__MSG_DEMONITOR,
+                        &t->watching.v[i].ref, sizeof(tr_ref));
+    ties_free(a);
+}
+
+void tr__ties_teardown(tr_actor *a)
+{
+    ties_free(a);
+}

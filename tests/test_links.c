@@ -1,0 +1,401 @@
+/*
+ * test_links.c — monitors (DOWN with reason and result, at once for the
+ * dead, none after demonitor), links (abnormal exits propagate, normal ones
+ * do not), trapping exits (signals become TR_MSG_EXIT messages; a direct
+ * kill cannot be trapped), and a parent's shutdown timeout killing a child
+ * that traps and lingers (virtual clock).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tr_test.h"
+
+enum { MONITOR = 1, DEMONITOR, LINK, UNLINK, TRAP, DIE_NORMAL, DIE_ERROR, DIE_RESULT,
+       ASK, SPAWN_LINGERER, PROBE };
+
+/* What a watcher saw; written on its loop, read by main after ASK. */
+typedef struct seen {
+    int downs, exits;
+    tr_ref ref;
+    tr_down last;     /* last DOWN or EXIT */
+    char result[32];
+    int rc;           /* last call's return code */
+} seen;
+
+static _Atomic int terminated_kind = -1;
+static _Atomic int terminated_code;
+
+static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    seen *s = state;
+    tr_pid target = TR_PID_NONE;
+    if (msg->len >= sizeof target && msg->type < 100)
+        memcpy(&target, msg->data, sizeof target);
+    switch (msg->type) {
+    case MONITOR:
+        s->rc = tr_monitor(self, target, &s->ref);
+        return 0;
+    case DEMONITOR:
+        s->rc = tr_demonitor(self, s->ref);
+        return 0;
+    case LINK:
+        s->rc = tr_link(self, target);
+        return 0;
+    case UNLINK:
+        s->rc = tr_unlink(self, target);
+        return 0;
+    case TRAP:
+        return tr_trap_exits(self, 1);
+    case DIE_NORMAL:
+        return tr_exit(self, TR_EXIT_NORMAL);
+    case DIE_ERROR:
+        return tr_exit_error(self, -99, "broken on purpose");
+    case DIE_RESULT:
+        return tr_exit_result(self, "forty-two", 10);
+    case ASK:
+        return tr_reply(self, msg, ASK, s, sizeof *s);
+    case TR_MSG_DOWN: {
+        TR_CHECK(msg->len >= sizeof(tr_down));
+        memcpy(&s->last, msg->data, sizeof s->last);
+        TR_CHECK_EQ(msg->ref, s->ref);
+        TR_CHECK_EQ(msg->from, s->last.pid);
+        TR_CHECK_EQ(msg->len, sizeof(tr_down) + s->last.result_len);
+        if (s->last.result_len) {
+            TR_CHECK(s->last.result_len <= sizeof s->result);
+            memcpy(s->result, tr_down_result(msg->data), s->last.result_len);
+        }
+        s->downs++;
+        return 0;
+    }
+    case TR_MSG_EXIT:
+        TR_CHECK_EQ(msg->len, sizeof(tr_down));
+        memcpy(&s->last, msg->data, sizeof s->last);
+        TR_CHECK_EQ(msg->from, s->last.pid);
+        s->exits++;
+        return 0;
+    }
+    return 0;
+}
+
+static void watcher_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)self;
+    (void)state;
+    atomic_store(&terminated_code, r->code);
+    atomic_store(&terminated_kind, (int)r->kind);
+}
+
+static const tr_behavior watcher_b = {.name = "watcher", .state_size = sizeof(seen),
+                                      .receive = watcher_receive,
+                                      .terminate = watcher_terminate};
+
+static seen ask(tr_runtime *rt, tr_pid p)
+{
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    seen s;
+    memcpy(&s, r.data, sizeof s);
+    tr_rt_reply_free(&r);
+    return s;
+}
+
+static void cmd(tr_runtime *rt, tr_pid to, uint32_t type, tr_pid arg)
+{
+    assert_int_equal(tr_rt_send(rt, to, type, &arg, sizeof arg), 0);
+}
+
+static tr_pid spawn_on(tr_runtime *rt, int loop)
+{
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = loop;
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &watcher_b, &o, &p), 0);
+    return p;
+}
+
+static void quiet(void *ud, tr_log_level level, const char *line)
+{
+    (void)ud;
+    (void)level;
+    (void)line;
+}
+
+static tr_runtime *runtime(int virtual_clock)
+{
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = 2;
+    o.log = quiet;
+    if (virtual_clock) {
+        atomic_store(&tr_test_vclock, 1000000000ull);
+        o.clock = tr_test_vclock_read;
+    }
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    return rt;
+}
+
+/* ---- monitors ------------------------------------------------------------------- */
+
+static void test_monitor_result_and_reasons(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime(0);
+    tr_pid w = spawn_on(rt, 0), t1 = spawn_on(rt, 1), t2 = spawn_on(rt, 0);
+    /* A normal exit with a result. */
+    cmd(rt, w, MONITOR, t1);
+    seen s = ask(rt, w);
+    assert_int_equal(s.rc, 0);
+    cmd(rt, t1, DIE_RESULT, 0);
+    TR_WAIT_UNTIL(ask(rt, w).downs == 1);
+    s = ask(rt, w);
+    assert_int_equal(s.last.pid, t1);
+    assert_int_equal(s.last.kind, TR_EXIT_NORMAL);
+    assert_int_equal(s.last.result_len, 10);
+    assert_string_equal(s.result, "forty-two");
+    /* An error exit. */
+    cmd(rt, w, MONITOR, t2);
+    ask(rt, w); /* the MONITOR is in t2's mailbox before the DIE below */
+    cmd(rt, t2, DIE_ERROR, 0);
+    TR_WAIT_UNTIL(ask(rt, w).downs == 2);
+    s = ask(rt, w);
+    assert_int_equal(s.last.pid, t2);
+    assert_int_equal(s.last.kind, TR_EXIT_ERROR);
+    assert_int_equal(s.last.code, -99);
+    assert_string_equal(s.last.text, "broken on purpose");
+    assert_int_equal(s.last.result_len, 0);
+    /* Already dead: the DOWN comes at once, as noproc. */
+    cmd(rt, w, MONITOR, t1);
+    TR_WAIT_UNTIL(ask(rt, w).downs == 3);
+    s = ask(rt, w);
+    assert_int_equal(s.rc, 0);
+    assert_int_equal(s.last.code, TR_ENOACTOR);
+    assert_string_equal(s.last.text, "noproc");
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+static void test_demonitor(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime(0);
+    tr_pid w = spawn_on(rt, 0), t = spawn_on(rt, 1);
+    cmd(rt, w, MONITOR, t);
+    cmd(rt, w, DEMONITOR, 0);
+    assert_int_equal(ask(rt, w).rc, 0);
+    cmd(rt, w, DEMONITOR, 0);
+    assert_int_equal(ask(rt, w).rc, TR_ENOTFOUND);
+    cmd(rt, t, DIE_ERROR, 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, t, PROBE, NULL, 0) == TR_ENOACTOR);
+    /* A probe through the watcher's loop after the target's exit: no DOWN. */
+    assert_int_equal(ask(rt, w).downs, 0);
+    assert_int_equal(ask(rt, w).downs, 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* ---- links ------------------------------------------------------------------------ */
+
+static void test_link_propagates_abnormal_exit(void **state)
+{
+    (void)state;
+    atomic_store(&terminated_kind, -1);
+    tr_runtime *rt = runtime(0);
+    tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), obs = spawn_on(rt, 0);
+    cmd(rt, a, LINK, b);
+    assert_int_equal(ask(rt, a).rc, 0);
+    cmd(rt, obs, MONITOR, a);
+    ask(rt, obs);
+    cmd(rt, b, DIE_ERROR, 0);
+    /* a dies with b's reason. */
+    TR_WAIT_UNTIL(ask(rt, obs).downs == 1);
+    seen s = ask(rt, obs);
+    assert_int_equal(s.last.pid, a);
+    assert_int_equal(s.last.kind, TR_EXIT_ERROR);
+    assert_int_equal(s.last.code, -99);
+    assert_string_equal(s.last.text, "broken on purpose");
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+static void test_link_normal_exit_does_not_propagate(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime(0);
+    tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1);
+    cmd(rt, a, LINK, b);
+    ask(rt, a);
+    cmd(rt, b, DIE_NORMAL, 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, b, PROBE, NULL, 0) == TR_ENOACTOR);
+    /* a is alive and its link to b is gone (the exit signal removed it). */
+    ask(rt, a);
+    cmd(rt, a, UNLINK, b);
+    assert_int_equal(ask(rt, a).rc, TR_ENOTFOUND);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+static void test_link_bad_input_and_unlink(void **state)
+{
+    (void)state;
+    atomic_store(&terminated_kind, -1);
+    tr_runtime *rt = runtime(0);
+    tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), dead = spawn_on(rt, 1);
+    cmd(rt, dead, DIE_NORMAL, 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, dead, PROBE, NULL, 0) == TR_ENOACTOR);
+    cmd(rt, a, LINK, dead);
+    assert_int_equal(ask(rt, a).rc, TR_ENOACTOR);
+    cmd(rt, a, LINK, a);
+    assert_int_equal(ask(rt, a).rc, TR_EINVAL);
+    cmd(rt, a, LINK, b);
+    assert_int_equal(ask(rt, a).rc, 0);
+    cmd(rt, a, LINK, b); /* twice: a no-op */
+    assert_int_equal(ask(rt, a).rc, 0);
+    cmd(rt, a, UNLINK, b);
+    assert_int_equal(ask(rt, a).rc, 0);
+    /* Unlinked both ways: b's failure leaves a alone. */
+    ask(rt, b);
+    cmd(rt, b, DIE_ERROR, 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, b, PROBE, NULL, 0) == TR_ENOACTOR);
+    assert_int_equal(ask(rt, a).rc, 0);
+    assert_int_equal(tr_link(NULL, b), TR_EINVAL);
+    assert_int_equal(tr_unlink(NULL, b), TR_EINVAL);
+    tr_ref ref;
+    assert_int_equal(tr_monitor(NULL, b, &ref), TR_EINVAL);
+    assert_int_equal(tr_demonitor(NULL, 1), TR_EINVAL);
+    assert_int_equal(tr_trap_exits(NULL, 1), TR_EINVAL);
+    assert_int_equal(tr_exit_result(NULL, NULL, 0), TR_EINVAL);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* ---- trapping ------------------------------------------------------------------- */
+
+static void test_trap_exits(void **state)
+{
+    (void)state;
+    atomic_store(&terminated_kind, -1);
+    tr_runtime *rt = runtime(0);
+    tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), c = spawn_on(rt, 1);
+    cmd(rt, a, TRAP, 0);
+    cmd(rt, a, LINK, b);
+    cmd(rt, a, LINK, c);
+    ask(rt, a);
+    /* A linked failure arrives as a message. */
+    cmd(rt, b, DIE_ERROR, 0);
+    TR_WAIT_UNTIL(ask(rt, a).exits == 1);
+    seen s = ask(rt, a);
+    assert_int_equal(s.last.pid, b);
+    assert_int_equal(s.last.kind, TR_EXIT_ERROR);
+    assert_int_equal(s.last.code, -99);
+    /* So does a linked normal exit, for a trapping actor. */
+    cmd(rt, c, DIE_NORMAL, 0);
+    TR_WAIT_UNTIL(ask(rt, a).exits == 2);
+    assert_int_equal(ask(rt, a).last.kind, TR_EXIT_NORMAL);
+    /* A shutdown signal is trappable too... */
+    assert_int_equal(tr_signal_exit(rt, a, TR_EXIT_SHUTDOWN), 0);
+    TR_WAIT_UNTIL(ask(rt, a).exits == 3);
+    assert_int_equal(ask(rt, a).last.kind, TR_EXIT_SHUTDOWN);
+    /* ...a direct kill is not. */
+    assert_int_equal(tr_signal_exit(rt, a, TR_EXIT_KILLED), 0);
+    TR_WAIT_UNTIL(atomic_load(&terminated_kind) == TR_EXIT_KILLED);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* ---- a parent's shutdown timeout ---------------------------------------------------- */
+
+static _Atomic int lingerer_kind = -1;
+static _Atomic int parent_done;
+
+static int lingerer_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return tr_trap_exits(self, 1); /* ignores its shutdown */
+}
+
+static void lingerer_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)self;
+    (void)state;
+    atomic_store(&lingerer_kind, (int)r->kind);
+}
+
+static const tr_behavior lingerer_b = {.name = "lingerer", .state_size = sizeof(seen),
+                                       .init = lingerer_init, .receive = watcher_receive,
+                                       .terminate = lingerer_terminate};
+
+static int parent_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == SPAWN_LINGERER) {
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.shutdown_ms = 250;
+        tr_pid c;
+        TR_CHECK_EQ(tr_spawn(self, &lingerer_b, &o, &c), 0);
+        return tr_reply(self, msg, SPAWN_LINGERER, &c, sizeof c);
+    }
+    if (msg->type == DIE_NORMAL)
+        return tr_exit(self, TR_EXIT_NORMAL);
+    return 0;
+}
+
+static void parent_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)self;
+    (void)state;
+    (void)r;
+    TR_CHECK_EQ(atomic_load(&lingerer_kind), TR_EXIT_KILLED); /* children first */
+    atomic_store(&parent_done, 1);
+}
+
+static const tr_behavior parent_b = {.name = "parent", .receive = parent_receive,
+                                     .terminate = parent_terminate};
+
+static void test_shutdown_timeout_kills(void **state)
+{
+    (void)state;
+    atomic_store(&lingerer_kind, -1);
+    atomic_store(&parent_done, 0);
+    tr_runtime *rt = runtime(1);
+    uint64_t t0 = tr_now(rt);
+    tr_pid parent;
+    assert_int_equal(tr_rt_spawn(rt, &parent_b, NULL, &parent), 0);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, parent, SPAWN_LINGERER, NULL, 0, TR_FOREVER, &r), 0);
+    tr_pid child;
+    memcpy(&child, r.data, sizeof child);
+    tr_rt_reply_free(&r);
+    ask(rt, child); /* its init has run: it traps */
+    assert_int_equal(tr_rt_send(rt, parent, DIE_NORMAL, NULL, 0), 0);
+    /* The child got its shutdown as a message and lingers. */
+    TR_WAIT_UNTIL(ask(rt, child).exits == 1);
+    assert_int_equal(ask(rt, child).last.kind, TR_EXIT_SHUTDOWN);
+    tr_test_vclock_set(rt, t0 + 249 * 1000000ull);
+    assert_int_equal(ask(rt, child).exits, 1); /* still there */
+    assert_int_equal(atomic_load(&parent_done), 0);
+    /* Its shutdown time is up: killed; then the parent ends. */
+    tr_test_vclock_set(rt, t0 + 250 * 1000000ull);
+    TR_WAIT_UNTIL(atomic_load(&parent_done));
+    assert_int_equal(atomic_load(&lingerer_kind), TR_EXIT_KILLED);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_monitor_result_and_reasons),
+        cmocka_unit_test(test_demonitor),
+        cmocka_unit_test(test_link_propagates_abnormal_exit),
+        cmocka_unit_test(test_link_normal_exit_does_not_propagate),
+        cmocka_unit_test(test_link_bad_input_and_unlink),
+        cmocka_unit_test(test_trap_exits),
+        cmocka_unit_test(test_shutdown_timeout_kills),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
