@@ -415,6 +415,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     in->beh = beh;
     in->node = node;
     in->arg_len = (uint32_t)opts->arg_len;
+    in->notify = (opts->notify_started && parent) ? tr__actor_pid(parent) : TR_PID_NONE;
     if (opts->arg_len)
         memcpy(in + 1, opts->arg, opts->arg_len);
     if (parent) {
@@ -484,6 +485,7 @@ void tr_spawn_opts_init(tr_spawn_opts *opts)
     opts->arg = NULL;
     opts->arg_len = 0;
     opts->shutdown_ms = 0;
+    opts->notify_started = 0;
 }
 
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
@@ -802,6 +804,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         memset(a->state, 0, in->beh->state_size);
     }
     int rc = 0;
+    tr_pid notify = in->notify;
     if (in->beh->init) {
         L->current = a;
         tr__loop_busy(L, a, 0);
@@ -816,6 +819,9 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         return;
     }
     a->flags |= TR__INIT_OK;
+    if (notify != TR_PID_NONE)
+        tr__send(L->rt, L, tr__actor_pid(a), notify, TR_MSG_STARTED, 0, NULL, NULL, 0,
+                 NULL, NULL);
     if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
     replay_deferred(L, a);

@@ -121,6 +121,7 @@ typedef struct tr__init {
     tr__child *node;  /* the parent's record of this child */
     uint32_t adopt;   /* 1: spawned from a plain thread, tell the root */
     uint32_t arg_len;
+    tr_pid notify;    /* send TR_MSG_STARTED here after init, or NONE */
 } tr__init;
 
 /* A small growable array owned by one actor (links, monitors). */

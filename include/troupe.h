@@ -150,6 +150,8 @@ typedef struct tr_msg {
 #define TR_MSG_USER_MAX 0xfffeffffu
 /* The type of the message a call receives when its timeout expires. */
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
+/* A child spawned with notify_started has finished its init (from: it). */
+#define TR_MSG_STARTED 0xffff0006u
 /* A monitored actor ended: data is a tr_down, ref the monitor's ref. */
 #define TR_MSG_DOWN 0xffff0004u
 /* A trapped exit signal (tr_trap_exits): data is a tr_down, from the sender. */
@@ -350,6 +352,10 @@ typedef struct tr_spawn_opts {
      * end after its shutdown signal before it is killed, in ms.
      * 0: 5000. TR_SHUTDOWN_INFINITY: never killed. */
     uint32_t shutdown_ms;
+    /* Non-zero: when the child's init has succeeded, the spawner receives a
+     * TR_MSG_STARTED message from it (OTP's start acknowledgement). If init
+     * fails, no STARTED comes; monitor the child to learn why. */
+    int notify_started;
 } tr_spawn_opts;
 
 #define TR_SHUTDOWN_INFINITY 0xffffffffu

@@ -386,6 +386,83 @@ static void test_shutdown_timeout_kills(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- start acknowledgement ------------------------------------------------------ */
+
+static int bad_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)self;
+    (void)state;
+    (void)arg;
+    (void)len;
+    return -7;
+}
+
+static const tr_behavior bad_b = {.name = "bad", .init = bad_init,
+                                  .receive = watcher_receive};
+
+typedef struct starter {
+    tr_pid good, bad;
+    int started_good, started_other, downs_bad;
+} starter;
+
+static int starter_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    starter *st = state;
+    switch (msg->type) {
+    case PROBE: {
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.notify_started = 1;
+        o.loop = 1;
+        TR_CHECK_EQ(tr_spawn(self, &watcher_b, &o, &st->good), 0);
+        TR_CHECK_EQ(tr_spawn(self, &bad_b, &o, &st->bad), 0);
+        tr_ref ref;
+        return tr_monitor(self, st->bad, &ref);
+    }
+    case TR_MSG_STARTED:
+        if (msg->from == st->good)
+            st->started_good++;
+        else
+            st->started_other++;
+        return 0;
+    case TR_MSG_DOWN:
+        st->downs_bad += msg->from == st->bad;
+        return 0;
+    case ASK:
+        return tr_reply(self, msg, ASK, st, sizeof *st);
+    }
+    return 0;
+}
+
+static const tr_behavior starter_b = {.name = "starter", .state_size = sizeof(starter),
+                                      .receive = starter_receive};
+
+static starter ask_starter(tr_runtime *rt, tr_pid p)
+{
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    starter st;
+    memcpy(&st, r.data, sizeof st);
+    tr_rt_reply_free(&r);
+    return st;
+}
+
+static void test_notify_started(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime(0);
+    tr_pid p = spawn_on(rt, 0);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    assert_int_equal(o.notify_started, 0);
+    assert_int_equal(tr_rt_spawn(rt, &starter_b, &o, &p), 0);
+    assert_int_equal(tr_rt_send(rt, p, PROBE, NULL, 0), 0);
+    TR_WAIT_UNTIL(ask_starter(rt, p).started_good == 1 && ask_starter(rt, p).downs_bad == 1);
+    starter st = ask_starter(rt, p);
+    assert_int_equal(st.started_other, 0); /* no STARTED after a failed init */
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_link_bad_input_and_unlink),
         cmocka_unit_test(test_trap_exits),
         cmocka_unit_test(test_shutdown_timeout_kills),
+        cmocka_unit_test(test_notify_started),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
