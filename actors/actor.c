@@ -163,7 +163,7 @@ int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (type > TR_MSG_USER_MAX || (!data && len))
+    if (!tr__call_type_ok(type) || (!data && len))
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
@@ -294,10 +294,18 @@ int tr__post_control(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     if (len)
         memcpy(m->data, data, len);
     m->to_gen = TR_PID_GEN(to);
+    tr__msg *wake = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_WAKE, from, 0, 0);
+    if (!wake) {
+        tr__pool_free(cur ? &cur->pool : NULL, m);
+        return TR_ENOMEM;
+    }
+    wake->to_gen = m->to_gen;
     tr__mpsc_push(&a->sigq, &m->node);
-    /* Make sure the target runs and looks at its signal queue. */
-    int rc = tr__post_system(rt, cur, from, to, TR__MSG_WAKE, NULL, 0);
-    return rc == TR_ENOACTOR ? 0 : rc;
+    /* Make sure the slot runs and looks at its signal queue — this slot,
+     * not a fresh lookup: if the actor ended since, the record must still
+     * be answered for the dead (a lookup would fail and strand it). */
+    tr__msg_post(cur, a, wake);
+    return 0;
 }
 
 int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
@@ -1094,8 +1102,11 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
         handle(L, a, (tr__msg *)node);
     }
     L->current = NULL;
-    /* Stay scheduled if mail is left (or a push is in progress). */
-    if (!tr__mpsc_mark_empty(&a->mb))
+    /* Stay scheduled if mail or a signal is left (or a push is in progress).
+     * A signal record is always pushed before its WAKE, so one that this
+     * check misses is followed by a WAKE that finds the mailbox marked (and
+     * schedules us) or makes the mark fail. */
+    if (tr__mpsc_maybe_nonempty(&a->sigq) || !tr__mpsc_mark_empty(&a->mb))
         tr__loop_runq_append(L, a);
 }
 

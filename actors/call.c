@@ -170,7 +170,7 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!(request->flags & TR_MSG_REQUEST) || type > TR_MSG_USER_MAX ||
+    if (!(request->flags & TR_MSG_REQUEST) || !tr__call_type_ok(type) ||
         (!data && len))
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
@@ -190,7 +190,7 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
 {
-    if (!rt || !reply || type > TR_MSG_USER_MAX)
+    if (!rt || !reply || !tr__call_type_ok(type))
         return TR_EINVAL;
     tr__loop *L = tr__tls_loop;
     if (L && L->rt == rt)

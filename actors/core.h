@@ -259,6 +259,13 @@ struct tr_runtime {
     uint32_t reg_nbuckets, reg_count;
 };
 
+/* Types a call or reply may carry: user types and the runtime's request
+ * types (supervisor requests, 0xffff0010..0xffff001f). */
+static inline bool tr__call_type_ok(uint32_t type)
+{
+    return type <= TR_MSG_USER_MAX || (type >= 0xffff0010u && type <= 0xffff001fu);
+}
+
 /* ---- shared internal functions ------------------------------------------ */
 
 /* pidtab.c */

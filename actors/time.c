@@ -42,6 +42,8 @@ static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
     int rc = tr__self_payload(self, type, data, len, &L);
     if (rc != 0)
         return rc;
+    if (type > TR_MSG_USER_MAX)
+        return TR_EINVAL;
     uint64_t id;
     tr__timer *t = tr__timer_new(&L->timers, &L->pool, len, &id);
     if (!t)

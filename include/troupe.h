@@ -538,6 +538,106 @@ TR_API int tr_trap_exits(tr_actor *self, int on);
 TR_API int tr_exit_result(tr_actor *self, const void *data, size_t len);
 
 /* ------------------------------------------------------------------------ */
+/* Supervisors                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tr_strategy {
+    TR_ONE_FOR_ONE = 0, /* a child that ends is restarted alone */
+    TR_ONE_FOR_ALL,     /* all children are stopped and restarted */
+    TR_REST_FOR_ONE,    /* the child and those started after it restart */
+    TR_SIMPLE_ONE_FOR_ONE /* dynamic: children of one spec, added at run time */
+} tr_strategy;
+
+typedef enum tr_restart {
+    TR_PERMANENT = 0, /* always restarted */
+    TR_TRANSIENT,     /* restarted only after an abnormal end (not normal/shutdown) */
+    TR_TEMPORARY      /* never restarted */
+} tr_restart;
+
+#define TR_CHILD_ID_MAX 31
+
+/* How to start (and restart) one child. Copied by the supervisor. */
+typedef struct tr_child_spec {
+    const char *id;              /* label in reports and listings (<= 31 bytes) */
+    const tr_behavior *behavior; /* must outlive the supervisor */
+    const void *arg;             /* copied once; every start gets a fresh copy */
+    size_t arg_len;
+    tr_restart restart;
+    uint32_t shutdown_ms;        /* 0: 5000; TR_SHUTDOWN_INFINITY */
+    int loop;                    /* placement; TR_LOOP_DEFAULT: the supervisor's */
+} tr_child_spec;
+
+typedef struct tr_sup_spec {
+    tr_strategy strategy;
+    /* Restart intensity: more than max_restarts restarts within period_ms
+     * and the supervisor stops its children and ends with TR_ELIMIT — its
+     * own supervisor decides what happens next. 0: 3 within 5000 ms. */
+    uint32_t max_restarts;
+    uint32_t period_ms;
+    /* Restart backoff: wait backoff_min_ms before a restart, doubling for
+     * each consecutive one up to backoff_max_ms, with jitter (half to the
+     * full delay); reset once a child stayed up backoff_reset_ms.
+     * backoff_min_ms 0: restart at once. Defaults: max 30000, reset 10000. */
+    uint32_t backoff_min_ms;
+    uint32_t backoff_max_ms;
+    uint32_t backoff_reset_ms;
+    /* Started in this order, stopped in reverse. For TR_SIMPLE_ONE_FOR_ONE
+     * exactly one: the template of the children added later. */
+    const tr_child_spec *children;
+    size_t nchildren;
+} tr_sup_spec;
+
+/*
+ * Spawns a supervisor as a child of `self`. It starts its children in
+ * order, each after the previous one's init succeeded; if one fails, it
+ * stops those already started and ends with TR_EXIT_ERROR (monitor it to
+ * see). `opts` places it (its shutdown_ms defaults to TR_SHUTDOWN_INFINITY:
+ * a supervisor always gets to stop its subtree); opts->arg must be NULL.
+ * Errors: TR_EINVAL (bad spec), as tr_spawn. Thread: `self`'s callbacks.
+ */
+TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
+                        const tr_spawn_opts *opts, tr_pid *out);
+
+/*
+ * As tr_sup_spawn, top-level, from a plain thread; blocks until the
+ * supervisor has started all its children. Errors: as tr_rt_spawn,
+ * TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child failed to
+ * start; the supervisor has ended and *out is still set).
+ */
+TR_API int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec,
+                           const tr_spawn_opts *opts, tr_pid *out);
+
+/* A child as tr_sup_which_children lists it. */
+typedef struct tr_sup_child {
+    char id[TR_CHILD_ID_MAX + 1];
+    tr_pid pid;        /* TR_PID_NONE while not running */
+    uint32_t restarts;
+} tr_sup_child;
+
+/*
+ * Requests to a supervisor, as calls (tr_call from actors, tr_rt_call from
+ * threads); the reply has the same type:
+ *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child.
+ *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
+ *    child's start argument; reply: int32_t rc then tr_pid.
+ *  - TR_MSG_SUP_STOP: payload: the child's tr_pid; stops it (its spec's
+ *    shutdown) without restarting; a dynamic child is removed.
+ *    Reply: int32_t rc.
+ */
+#define TR_MSG_SUP_WHICH 0xffff0010u
+#define TR_MSG_SUP_START 0xffff0011u
+#define TR_MSG_SUP_STOP 0xffff0012u
+
+/* Plain-thread helpers for those requests (they block, like tr_rt_call). */
+TR_API int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup, const void *arg,
+                                 size_t arg_len, tr_pid *out);
+TR_API int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup, tr_pid child);
+/* Copies up to `cap` children into `out`; returns how many there are, or
+ * an error. */
+TR_API int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup, tr_sup_child *out,
+                                    unsigned cap);
+
+/* ------------------------------------------------------------------------ */
 /* Time and timers                                                          */
 /* ------------------------------------------------------------------------ */
 

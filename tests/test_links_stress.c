@@ -18,10 +18,11 @@
 #include "tr_test.h"
 
 enum { TARGETS = 300, WATCHERS = 6, MAX_MONS = 2 * TARGETS };
-enum { MON = 1, DEMON, ASK, LINK, TRAP, FAIL };
+enum { MON = 1, DEMON, ASK, LINK, TRAP, FAIL, DUMP };
 
 typedef struct mon {
     tr_ref ref;
+    tr_pid target;
     int state; /* 0 active, 1 demonitored, 2 down */
 } mon;
 
@@ -44,6 +45,7 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         memcpy(&t, msg->data, sizeof t);
         TR_CHECK(w->n < MAX_MONS);
         TR_CHECK_EQ(tr_monitor(self, t, &w->mons[w->n].ref), 0);
+        w->mons[w->n].target = t;
         w->mons[w->n++].state = 0;
         return 0;
     }
@@ -62,6 +64,13 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         return 0;
     }
+    case DUMP:
+        for (uint32_t i = 0; i < w->n; i++)
+            if (w->mons[i].state == 0)
+                fprintf(stderr, "# missing DOWN: watcher " TR_PID_FMT " ref %llu target " TR_PID_FMT "\n",
+                        TR_PID_ARGS(tr_self(self)), (unsigned long long)w->mons[i].ref,
+                        TR_PID_ARGS(w->mons[i].target));
+        return tr_reply(self, msg, DUMP, NULL, 0);
     case ASK: {
         counts c = {.created = w->n, .demonitored = w->demonitored, .downs = w->downs};
         return tr_reply(self, msg, ASK, &c, sizeof c);
@@ -194,6 +203,15 @@ static void test_monitor_link_churn(void **state)
     /* Every monitor ends in exactly one DOWN, or a demonitor. */
     uint32_t total = 0;
     for (int w = 0; w < WATCHERS; w++) {
+        uint64_t end = tr_test_wall_ns() + 10000000000ull;
+        while (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created &&
+               tr_test_wall_ns() < end)
+            sched_yield();
+        if (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created) {
+            tr_rt_reply r;
+            tr_rt_call(rt, watchers[w], DUMP, NULL, 0, TR_FOREVER, &r);
+            tr_rt_reply_free(&r);
+        }
         TR_WAIT_UNTIL(ask(watchers[w]).downs + ask(watchers[w]).demonitored ==
                       ask(watchers[w]).created);
         counts c = ask(watchers[w]);

@@ -1,0 +1,779 @@
+/*
+ * supervisor.c — supervisors: actors that start, watch and restart children.
+ *
+ * Design notes
+ * ------------
+ * A supervisor is an ordinary actor built on the runtime's primitives: it
+ * spawns each child with notify_started (the start acknowledgement),
+ * monitors it (DOWN carries the reason), traps exits (its parent's shutdown
+ * arrives as a TR_MSG_EXIT message, so it can stop its children in its own
+ * order) and uses timers (shutdown timeouts, restart backoff). It never
+ * touches another actor's memory; data flows channels <- actors <- here.
+ *
+ * Everything it does is one of three sequences, driven by messages:
+ *
+ *   start  children lo..hi in order; each waits for the previous one's
+ *          STARTED (or its DOWN: a failed start)
+ *   stop   children hi..lo in reverse order; each gets a shutdown signal
+ *          and a kill timer of its shutdown_ms, and we wait for its DOWN
+ *   then   what follows the stop: restart lo..hi (one_for_all,
+ *          rest_for_one), or end the supervisor (shutdown, intensity
+ *          exceeded, failed start)
+ *
+ * A child spec owns a copy of its start argument, so every restart begins
+ * from the same fresh state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+/* Internal message types (user range is the supervisor's own: it has no
+ * user protocol besides the TR_MSG_SUP_* requests). */
+enum { T_KILL = 1, T_RESTART = 2 };
+
+/* STARTING: the first start; UP: watching; REGROUP: stopping a group before
+ * restarting it; RESTARTING: (re)starting children; STOPPING: stopping all
+ * before the supervisor ends. */
+enum phase { STARTING, UP, REGROUP, RESTARTING, STOPPING };
+enum after { AFTER_NOTHING, AFTER_RESTART, AFTER_EXIT };
+
+typedef struct kid {
+    char id[TR_CHILD_ID_MAX + 1];
+    const tr_behavior *beh;
+    void *arg;
+    uint32_t arg_len;
+    uint8_t restart;
+    uint8_t dynamic;     /* added at run time (simple_one_for_one) */
+    uint8_t removing;    /* being stopped for good (TR_MSG_SUP_STOP) */
+    uint32_t shutdown_ms;
+    int loop;
+    tr_pid pid;          /* NONE while not running */
+    tr_ref mon;
+    tr_timer_id kill_timer; /* armed while it is being stopped, or 0 */
+    uint32_t restarts;
+    uint32_t streak;     /* consecutive restarts, for backoff */
+    uint64_t up_since;
+    tr_msg start_req;    /* a TR_MSG_SUP_START to answer once started */
+    uint8_t start_req_pending;
+} kid;
+
+typedef struct sup {
+    tr_sup_spec spec;    /* children pointer unused after init */
+    kid *kids;
+    uint32_t n, cap;
+    uint64_t *history;   /* restart times, a ring of max_restarts + 1 */
+    uint32_t hpos, hcount;
+    enum phase phase;
+    uint32_t lo, hi;     /* the current sequence's range */
+    uint32_t cursor;     /* starting: the child we wait for; stopping: next to stop */
+    enum after after;
+    tr_pid waiting;      /* the child whose DOWN (stop) or STARTED (start) we await */
+    int exit_kind, exit_code;
+    char exit_text[80];
+    tr_msg waiters[8];   /* TR_MSG_SUP_WAIT calls, answered when started */
+    uint32_t nwaiters;
+    uint64_t rng;
+} sup;
+
+/* ---- the spawn argument: the spec, flattened --------------------------------- */
+
+typedef struct flat_head {
+    tr_sup_spec spec;
+    uint32_t n;
+} flat_head;
+
+typedef struct flat_child {
+    char id[TR_CHILD_ID_MAX + 1];
+    const tr_behavior *beh;
+    uint32_t arg_len;
+    uint8_t restart;
+    uint32_t shutdown_ms;
+    int loop;
+} flat_child;
+
+static int validate(const tr_sup_spec *s)
+{
+    if (!s || (s->nchildren && !s->children) || s->strategy > TR_SIMPLE_ONE_FOR_ONE)
+        return TR_EINVAL;
+    if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
+        return TR_EINVAL;
+    for (size_t i = 0; i < s->nchildren; i++) {
+        const tr_child_spec *c = &s->children[i];
+        if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len) ||
+            c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+            return TR_EINVAL;
+    }
+    return 0;
+}
+
+static void *flatten(const tr_sup_spec *s, size_t *len)
+{
+    size_t total = sizeof(flat_head);
+    for (size_t i = 0; i < s->nchildren; i++)
+        total += sizeof(flat_child) + s->children[i].arg_len;
+    unsigned char *buf = malloc(total), *p = buf;
+    if (!buf)
+        return NULL;
+    flat_head h = {.spec = *s, .n = (uint32_t)s->nchildren};
+    h.spec.children = NULL;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    for (size_t i = 0; i < s->nchildren; i++) {
+        const tr_child_spec *c = &s->children[i];
+        flat_child f;
+        memset(&f, 0, sizeof f);
+        snprintf(f.id, sizeof f.id, "%s", c->id ? c->id : "");
+        f.beh = c->behavior;
+        f.arg_len = (uint32_t)c->arg_len;
+        f.restart = (uint8_t)c->restart;
+        f.shutdown_ms = c->shutdown_ms ? c->shutdown_ms : 5000;
+        f.loop = c->loop;
+        memcpy(p, &f, sizeof f);
+        p += sizeof f;
+        if (c->arg_len)
+            memcpy(p, c->arg, c->arg_len);
+        p += c->arg_len;
+    }
+    *len = total;
+    return buf;
+}
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+#define SLOG(self, level, ...) tr__log(tr_runtime_of(self), level, __VA_ARGS__)
+
+static void reason_text(const tr_down *d, char *buf, size_t len)
+{
+    if (d->kind == TR_EXIT_ERROR)
+        snprintf(buf, len, "error %d (%s): %s", d->code, tr_err_name(d->code), d->text);
+    else
+        snprintf(buf, len, "%s", tr_exit_kind_name((tr_exit_kind)d->kind));
+}
+
+static int add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_len)
+{
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        kid *k = realloc(s->kids, cap * sizeof *k);
+        if (!k)
+            return TR_ENOMEM;
+        s->kids = k;
+        s->cap = cap;
+    }
+    kid *k = &s->kids[s->n];
+    memset(k, 0, sizeof *k);
+    memcpy(k->id, f->id, sizeof k->id);
+    k->beh = f->beh;
+    k->restart = f->restart;
+    k->shutdown_ms = f->shutdown_ms;
+    k->loop = f->loop;
+    k->arg_len = arg_len;
+    if (arg_len) {
+        if (!(k->arg = malloc(arg_len)))
+            return TR_ENOMEM;
+        memcpy(k->arg, arg, arg_len);
+    }
+    s->n++;
+    return 0;
+}
+
+static void remove_kid(sup *s, uint32_t i)
+{
+    free(s->kids[i].arg);
+    memmove(&s->kids[i], &s->kids[i + 1], (s->n - i - 1) * sizeof *s->kids);
+    s->n--;
+}
+
+static int find_by_ref(const sup *s, tr_ref ref)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->kids[i].pid != TR_PID_NONE && s->kids[i].mon == ref)
+            return (int)i;
+    return -1;
+}
+
+static int find_by_pid(const sup *s, tr_pid pid)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (pid != TR_PID_NONE && s->kids[i].pid == pid)
+            return (int)i;
+    return -1;
+}
+
+static void answer_waiters(tr_actor *self, sup *s, int32_t rc)
+{
+    for (uint32_t i = 0; i < s->nwaiters; i++)
+        tr_reply(self, &s->waiters[i], TR_MSG_SUP_WHICH, &rc, sizeof rc);
+    s->nwaiters = 0;
+}
+
+/* ---- sequences ------------------------------------------------------------------- */
+
+static int start_kid(tr_actor *self, sup *s, uint32_t i)
+{
+    kid *k = &s->kids[i];
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.arg = k->arg;
+    o.arg_len = k->arg_len;
+    o.loop = k->loop;
+    o.shutdown_ms = k->shutdown_ms;
+    o.notify_started = 1;
+    k->up_since = 0;
+    int rc = tr_spawn(self, k->beh, &o, &k->pid);
+    if (rc == 0)
+        rc = tr_monitor(self, k->pid, &k->mon);
+    return rc;
+}
+
+static int end_supervisor(tr_actor *self, sup *s);
+
+/* Starts the next child of the start sequence (cursor..hi), or finishes. */
+static int continue_start(tr_actor *self, sup *s)
+{
+    for (; s->cursor <= s->hi && s->cursor < s->n; s->cursor++) {
+        kid *k = &s->kids[s->cursor];
+        if (k->pid != TR_PID_NONE || k->removing)
+            continue;
+        int rc = start_kid(self, s, s->cursor);
+        if (rc != 0)
+            return rc;
+        s->waiting = k->pid;
+        return 0; /* its STARTED or DOWN moves us on */
+    }
+    if (s->phase == STARTING)
+        answer_waiters(self, s, 0);
+    s->phase = UP;
+    s->waiting = TR_PID_NONE;
+    return 0;
+}
+
+/* A shutdown signal, and a kill when its shutdown time is up. */
+static void stop_kid(tr_actor *self, kid *k)
+{
+    /* The timer first: its deadline counts from before the child can react. */
+    if (k->shutdown_ms != TR_SHUTDOWN_INFINITY && !k->kill_timer)
+        tr_send_after(self, tr_self(self), k->shutdown_ms, T_KILL, &k->pid, sizeof k->pid,
+                      &k->kill_timer);
+    tr_signal_exit(tr_runtime_of(self), k->pid, TR_EXIT_SHUTDOWN);
+}
+
+/* Stops the next running child, from cursor down to lo, or moves on. */
+static int continue_stop(tr_actor *self, sup *s)
+{
+    for (;;) {
+        if (s->cursor < s->n && s->cursor >= s->lo && s->kids[s->cursor].pid != TR_PID_NONE) {
+            kid *k = &s->kids[s->cursor];
+            stop_kid(self, k);
+            s->waiting = k->pid;
+            return 0; /* its DOWN moves us on */
+        }
+        if (s->cursor <= s->lo || s->cursor == 0 || s->n == 0)
+            break;
+        s->cursor--;
+    }
+    s->waiting = TR_PID_NONE;
+    if (s->after == AFTER_RESTART) {
+        s->phase = RESTARTING;
+        s->cursor = s->lo;
+        return continue_start(self, s);
+    }
+    return end_supervisor(self, s);
+}
+
+/* Stops children hi..lo in reverse order; `after` says what comes next. */
+static int begin_stop(tr_actor *self, sup *s, uint32_t lo, uint32_t hi, enum after after)
+{
+    s->phase = after == AFTER_RESTART ? REGROUP : STOPPING;
+    s->after = after;
+    s->lo = lo;
+    s->hi = hi;
+    s->cursor = hi < s->n ? hi : (s->n ? s->n - 1 : 0);
+    if (after == AFTER_RESTART) /* temporary children are not restarted */
+        for (uint32_t i = lo; i <= hi && i < s->n; i++)
+            if (s->kids[i].restart == TR_TEMPORARY)
+                s->kids[i].removing = 1;
+    return continue_stop(self, s);
+}
+
+static int end_supervisor(tr_actor *self, sup *s)
+{
+    if (s->exit_kind == TR_EXIT_ERROR) {
+        answer_waiters(self, s, TR_EFAILED);
+        return tr_exit_error(self, s->exit_code, s->exit_text);
+    }
+    answer_waiters(self, s, TR_ESTOPPED);
+    return tr_exit(self, (tr_exit_kind)s->exit_kind);
+}
+
+static int fail(tr_actor *self, sup *s, int code, const char *text)
+{
+    s->exit_kind = TR_EXIT_ERROR;
+    s->exit_code = code;
+    snprintf(s->exit_text, sizeof s->exit_text, "%s", text);
+    return begin_stop(self, s, 0, s->n ? s->n - 1 : 0, AFTER_EXIT);
+}
+
+/* ---- restarts ----------------------------------------------------------------------- */
+
+/* Records a restart; false when the intensity is exceeded. */
+static bool intensity_ok(tr_actor *self, sup *s)
+{
+    uint64_t now = tr_now(tr_runtime_of(self));
+    uint32_t ring = s->spec.max_restarts + 1;
+    s->history[s->hpos] = now;
+    s->hpos = (s->hpos + 1) % ring;
+    if (s->hcount < ring)
+        s->hcount++;
+    if (s->hcount < ring)
+        return true;
+    /* The oldest of the last max_restarts + 1 restarts. */
+    uint64_t oldest = s->history[s->hpos];
+    return now - oldest > (uint64_t)s->spec.period_ms * 1000000u;
+}
+
+static uint32_t backoff_ms(tr_actor *self, sup *s, kid *k)
+{
+    if (s->spec.backoff_min_ms == 0)
+        return 0;
+    uint64_t now = tr_now(tr_runtime_of(self));
+    if (now - k->up_since >= (uint64_t)s->spec.backoff_reset_ms * 1000000u)
+        k->streak = 0;
+    uint64_t d = s->spec.backoff_min_ms;
+    for (uint32_t i = 0; i < k->streak && d < s->spec.backoff_max_ms; i++)
+        d *= 2;
+    if (d > s->spec.backoff_max_ms)
+        d = s->spec.backoff_max_ms;
+    k->streak++;
+    s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(d / 2 + (s->rng >> 33) % (d / 2 + 1)); /* jitter: d/2 .. d */
+}
+
+static bool wants_restart(const kid *k, int kind)
+{
+    if (k->removing || k->restart == TR_TEMPORARY)
+        return false;
+    if (k->restart == TR_TRANSIENT)
+        return kind != TR_EXIT_NORMAL && kind != TR_EXIT_SHUTDOWN;
+    return true;
+}
+
+static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
+{
+    kid *k = &s->kids[i];
+    if (!intensity_ok(self, s)) {
+        SLOG(self, TR_LOG_ERROR,
+             "supervisor " TR_PID_FMT ": restart intensity exceeded (%u restarts in %u ms); "
+             "shutting down",
+             TR_PID_ARGS(tr_self(self)), s->spec.max_restarts, s->spec.period_ms);
+        return fail(self, s, TR_ELIMIT, "restart intensity exceeded");
+    }
+    k->restarts++;
+    switch (s->spec.strategy) {
+    case TR_ONE_FOR_ALL:
+    case TR_REST_FOR_ONE: {
+        uint32_t lo = s->spec.strategy == TR_ONE_FOR_ALL ? 0 : i;
+        SLOG(self, TR_LOG_INFO,
+             "supervisor " TR_PID_FMT ": child '%s' failed: restarting '%s'..'%s' (%s)",
+             TR_PID_ARGS(tr_self(self)), k->id, s->kids[lo].id, s->kids[s->n - 1].id,
+             s->spec.strategy == TR_ONE_FOR_ALL ? "one_for_all" : "rest_for_one");
+        return begin_stop(self, s, lo, s->n - 1, AFTER_RESTART);
+    }
+    default: {
+        uint32_t delay = backoff_ms(self, s, k);
+        SLOG(self, TR_LOG_INFO, "supervisor " TR_PID_FMT ": restarting child '%s' (restart %u, in %u ms)",
+             TR_PID_ARGS(tr_self(self)), k->id, k->restarts, delay);
+        if (delay)
+            return tr_send_after(self, tr_self(self), delay, T_RESTART, &i, sizeof i, NULL);
+        s->phase = RESTARTING;
+        s->lo = s->hi = s->cursor = i;
+        return continue_start(self, s);
+    }
+    }
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+static int on_started(tr_actor *self, sup *s, tr_pid from)
+{
+    int i = find_by_pid(s, from);
+    if (i < 0)
+        return 0;
+    kid *k = &s->kids[i];
+    k->up_since = tr_now(tr_runtime_of(self));
+    SLOG(self, TR_LOG_INFO, "supervisor " TR_PID_FMT ": child '%s' started as " TR_PID_FMT,
+         TR_PID_ARGS(tr_self(self)), k->id, TR_PID_ARGS(from));
+    if (k->start_req_pending) {
+        k->start_req_pending = 0;
+        struct {
+            int32_t rc;
+            tr_pid pid;
+        } r = {0, from};
+        tr_reply(self, &k->start_req, TR_MSG_SUP_START, &r, sizeof r);
+    }
+    if ((s->phase == STARTING || s->phase == RESTARTING) && from == s->waiting) {
+        s->cursor++;
+        return continue_start(self, s);
+    }
+    return 0;
+}
+
+static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
+{
+    int i = find_by_ref(s, msg->ref);
+    if (i < 0)
+        return 0;
+    const tr_down *d = msg->data;
+    kid *k = &s->kids[i];
+    char why[160];
+    reason_text(d, why, sizeof why);
+    bool abnormal = d->kind != TR_EXIT_NORMAL && d->kind != TR_EXIT_SHUTDOWN;
+    SLOG(self, abnormal ? TR_LOG_WARN : TR_LOG_INFO,
+         "supervisor " TR_PID_FMT ": child '%s' " TR_PID_FMT " exited: %s",
+         TR_PID_ARGS(tr_self(self)), k->id, TR_PID_ARGS(k->pid), why);
+    tr_pid was = k->pid;
+    k->pid = TR_PID_NONE;
+    if (k->kill_timer) {
+        tr_timer_cancel(self, k->kill_timer);
+        k->kill_timer = 0;
+    }
+    if (k->start_req_pending) {
+        k->start_req_pending = 0;
+        struct {
+            int32_t rc;
+            tr_pid pid;
+        } r = {TR_EFAILED, TR_PID_NONE};
+        tr_reply(self, &k->start_req, TR_MSG_SUP_START, &r, sizeof r);
+    }
+    bool awaited = was == s->waiting;
+    switch (s->phase) {
+    case STOPPING:
+    case REGROUP:
+        return awaited ? continue_stop(self, s) : 0; /* others: skipped when reached */
+    case STARTING:
+        if (awaited) {
+            char text[80];
+            snprintf(text, sizeof text, "child '%s' failed to start", k->id);
+            SLOG(self, TR_LOG_ERROR, "supervisor " TR_PID_FMT ": %s: %s",
+                 TR_PID_ARGS(tr_self(self)), text, why);
+            return fail(self, s, TR_EFAILED, text);
+        }
+        break; /* a started one died meanwhile: its policy applies below */
+    case RESTARTING:
+        if (awaited) {
+            /* The restart failed in init: that is another restart. */
+            s->phase = UP;
+            s->waiting = TR_PID_NONE;
+            return wants_restart(k, d->kind) ? restart_after_exit(self, s, (uint32_t)i) : 0;
+        }
+        break;
+    case UP:
+        break;
+    }
+    if (k->dynamic && (k->removing || !wants_restart(k, d->kind))) {
+        remove_kid(s, (uint32_t)i);
+        return 0;
+    }
+    if (!wants_restart(k, d->kind) || s->phase != UP)
+        return 0; /* mid-sequence: the sequence restarts what it covers */
+    return restart_after_exit(self, s, (uint32_t)i);
+}
+
+static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
+{
+    switch (msg->type) {
+    case TR_MSG_SUP_WHICH: {
+        if (msg->len == 1) { /* WAIT: from tr_rt_sup_spawn */
+            if (s->phase != STARTING) {
+                int32_t rc = 0;
+                return tr_reply(self, msg, TR_MSG_SUP_WHICH, &rc, sizeof rc);
+            }
+            if (s->nwaiters < 8)
+                s->waiters[s->nwaiters++] = *msg;
+            return 0;
+        }
+        tr_sup_child *list = calloc(s->n ? s->n : 1, sizeof *list);
+        if (!list)
+            return TR_ENOMEM;
+        for (uint32_t i = 0; i < s->n; i++) {
+            memcpy(list[i].id, s->kids[i].id, sizeof list[i].id);
+            list[i].pid = s->kids[i].pid;
+            list[i].restarts = s->kids[i].restarts;
+        }
+        int rc = tr_reply(self, msg, TR_MSG_SUP_WHICH, list, s->n * sizeof *list);
+        free(list);
+        return rc;
+    }
+    case TR_MSG_SUP_START: {
+        struct {
+            int32_t rc;
+            tr_pid pid;
+        } r = {TR_EINVAL, TR_PID_NONE};
+        if (s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE || s->phase == STOPPING)
+            return tr_reply(self, msg, TR_MSG_SUP_START, &r, sizeof r);
+        flat_child f;
+        memset(&f, 0, sizeof f);
+        const kid *tpl = &s->kids[0];
+        memcpy(f.id, tpl->id, sizeof f.id);
+        f.beh = tpl->beh;
+        f.restart = tpl->restart;
+        f.shutdown_ms = tpl->shutdown_ms;
+        f.loop = tpl->loop;
+        if ((r.rc = add_kid(s, &f, msg->data, msg->len)) == 0) {
+            uint32_t i = s->n - 1;
+            s->kids[i].dynamic = 1;
+            if ((r.rc = start_kid(self, s, i)) == 0) {
+                s->kids[i].start_req = *msg;
+                s->kids[i].start_req.data = NULL;
+                s->kids[i].start_req_pending = 1;
+                return 0; /* answered on STARTED or DOWN */
+            }
+            remove_kid(s, i);
+        }
+        return tr_reply(self, msg, TR_MSG_SUP_START, &r, sizeof r);
+    }
+    case TR_MSG_SUP_STOP: {
+        int32_t rc = TR_ENOTFOUND;
+        tr_pid pid = TR_PID_NONE;
+        if (msg->len == sizeof pid)
+            memcpy(&pid, msg->data, sizeof pid);
+        int i = find_by_pid(s, pid);
+        if (i >= 0 && s->phase == UP) {
+            kid *k = &s->kids[i];
+            k->removing = k->dynamic; /* a static child keeps its spec */
+            if (!k->dynamic)
+                k->restart = TR_TEMPORARY; /* stopped for good */
+            stop_kid(self, k);
+            rc = 0;
+        }
+        return tr_reply(self, msg, TR_MSG_SUP_STOP, &rc, sizeof rc);
+    }
+    }
+    return 0;
+}
+
+static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    sup *s = state;
+    switch (msg->type) {
+    case TR_MSG_STARTED:
+        return on_started(self, s, msg->from);
+    case TR_MSG_DOWN:
+        return on_down(self, s, msg);
+    case TR_MSG_EXIT: { /* our parent (or the runtime) stops us */
+        const tr_down *d = msg->data;
+        if (msg->from != tr_parent(self) && d->kind != TR_EXIT_SHUTDOWN)
+            return 0;
+        if (s->phase == STOPPING)
+            return 0;
+        s->exit_kind = TR_EXIT_SHUTDOWN;
+        return begin_stop(self, s, 0, s->n ? s->n - 1 : 0, AFTER_EXIT);
+    }
+    case T_KILL: {
+        tr_pid pid;
+        memcpy(&pid, msg->data, sizeof pid);
+        int i = find_by_pid(s, pid);
+        if (i >= 0) {
+            s->kids[i].kill_timer = 0;
+            tr_signal_exit(tr_runtime_of(self), pid, TR_EXIT_KILLED);
+        }
+        return 0;
+    }
+    case T_RESTART: {
+        uint32_t i;
+        memcpy(&i, msg->data, sizeof i);
+        if (s->phase != UP || i >= s->n || s->kids[i].pid != TR_PID_NONE ||
+            s->kids[i].removing)
+            return 0;
+        s->phase = RESTARTING;
+        s->lo = s->hi = s->cursor = i;
+        return continue_start(self, s);
+    }
+    default:
+        if (msg->flags & TR_MSG_REQUEST)
+            return on_request(self, s, msg);
+        return 0;
+    }
+}
+
+static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    sup *s = state;
+    const unsigned char *p = arg;
+    if (len < sizeof(flat_head))
+        return TR_EINVAL;
+    flat_head h;
+    memcpy(&h, p, sizeof h);
+    p += sizeof h;
+    s->spec = h.spec;
+    if (!s->spec.max_restarts) {
+        s->spec.max_restarts = 3;
+        if (!s->spec.period_ms)
+            s->spec.period_ms = 5000;
+    }
+    if (!s->spec.period_ms)
+        s->spec.period_ms = 5000;
+    if (!s->spec.backoff_max_ms)
+        s->spec.backoff_max_ms = 30000;
+    if (!s->spec.backoff_reset_ms)
+        s->spec.backoff_reset_ms = 10000;
+    s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
+    s->history = calloc(s->spec.max_restarts + 1, sizeof *s->history);
+    if (!s->history)
+        return TR_ENOMEM;
+    for (uint32_t i = 0; i < h.n; i++) {
+        flat_child f;
+        memcpy(&f, p, sizeof f);
+        p += sizeof f;
+        int rc = add_kid(s, &f, p, f.arg_len);
+        if (rc != 0)
+            return rc;
+        p += f.arg_len;
+    }
+    int rc = tr_trap_exits(self, 1);
+    if (rc != 0)
+        return rc;
+    if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE) {
+        s->phase = UP; /* the template is not started */
+        return 0;
+    }
+    s->phase = STARTING;
+    s->lo = s->cursor = 0;
+    s->hi = s->n ? s->n - 1 : 0;
+    return continue_start(self, s);
+}
+
+static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)self;
+    (void)r;
+    sup *s = state;
+    for (uint32_t i = 0; i < s->n; i++)
+        free(s->kids[i].arg);
+    free(s->kids);
+    free(s->history);
+}
+
+static int sup_init_checked(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    int rc = sup_init(self, state, arg, len);
+    if (rc != 0)
+        sup_terminate(self, state, NULL); /* it does not run after a failed init */
+    return rc;
+}
+
+static const tr_behavior sup_behavior = {
+    .name = "supervisor",
+    .state_size = sizeof(sup),
+    .init = sup_init_checked,
+    .receive = sup_receive,
+    .terminate = sup_terminate,
+};
+
+/* ---- spawning ---------------------------------------------------------------------- */
+
+static int spawn_sup(tr_runtime *rt, tr_actor *self, const tr_sup_spec *spec,
+                     const tr_spawn_opts *opts, tr_pid *out)
+{
+    int rc = validate(spec);
+    if (rc != 0 || !out || (opts && opts->arg))
+        return rc ? rc : TR_EINVAL;
+    size_t len;
+    void *flat = flatten(spec, &len);
+    if (!flat)
+        return TR_ENOMEM;
+    tr_spawn_opts o;
+    if (opts)
+        o = *opts;
+    else
+        tr_spawn_opts_init(&o);
+    o.arg = flat;
+    o.arg_len = len;
+    if (!o.shutdown_ms)
+        o.shutdown_ms = TR_SHUTDOWN_INFINITY;
+    rc = self ? tr_spawn(self, &sup_behavior, &o, out) : tr_rt_spawn(rt, &sup_behavior, &o, out);
+    free(flat);
+    return rc;
+}
+
+int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec, const tr_spawn_opts *opts,
+                 tr_pid *out)
+{
+    if (!self)
+        return TR_EINVAL;
+    return spawn_sup(NULL, self, spec, opts, out);
+}
+
+int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts *opts,
+                    tr_pid *out)
+{
+    if (!rt)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
+        return TR_ENOTSTARTED;
+    int rc = spawn_sup(rt, NULL, spec, opts, out);
+    if (rc != 0)
+        return rc;
+    /* Wait for the start: a one-byte WHICH request is the internal WAIT. */
+    tr_rt_reply r;
+    char wait = 1;
+    rc = tr_rt_call(rt, *out, TR_MSG_SUP_WHICH, &wait, 1, TR_FOREVER, &r);
+    if (rc == TR_ENOACTOR)
+        return TR_EFAILED; /* it failed and ended before it saw the request */
+    if (rc != 0)
+        return rc;
+    int32_t started = TR_EFAILED;
+    if (r.len == sizeof started)
+        memcpy(&started, r.data, sizeof started);
+    tr_rt_reply_free(&r);
+    return started;
+}
+
+int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_t arg_len,
+                          tr_pid *out)
+{
+    tr_rt_reply r;
+    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_START, arg, arg_len, TR_FOREVER, &r);
+    if (rc != 0)
+        return rc;
+    struct {
+        int32_t rc;
+        tr_pid pid;
+    } res = {TR_EFAILED, TR_PID_NONE};
+    if (r.len == sizeof res)
+        memcpy(&res, r.data, sizeof res);
+    tr_rt_reply_free(&r);
+    if (res.rc == 0 && out)
+        *out = res.pid;
+    return res.rc;
+}
+
+int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup_pid, tr_pid child)
+{
+    tr_rt_reply r;
+    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_STOP, &child, sizeof child, TR_FOREVER, &r);
+    if (rc != 0)
+        return rc;
+    int32_t res = TR_EFAILED;
+    if (r.len == sizeof res)
+        memcpy(&res, r.data, sizeof res);
+    tr_rt_reply_free(&r);
+    return res;
+}
+
+int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup_pid, tr_sup_child *out,
+                             unsigned cap)
+{
+    if (!out && cap)
+        return TR_EINVAL;
+    tr_rt_reply r;
+    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_WHICH, NULL, 0, TR_FOREVER, &r);
+    if (rc != 0)
+        return rc;
+    unsigned n = r.len / sizeof(tr_sup_child);
+    memcpy(out, r.data, (n < cap ? n : cap) * sizeof(tr_sup_child));
+    tr_rt_reply_free(&r);
+    return (int)n;
+}
