@@ -633,6 +633,11 @@ static void stop_next_child(tr__loop *L, tr_actor *a)
     tr__child *c = a->children;
     if (a->status != TR__EXITING || !c || c->stopping)
         return;
+    /* The root's adoptions travel as mail, which its stop signal overtakes:
+     * it starts on its children only once every counted spawn is in the
+     * list, so the newest really goes first. */
+    if (!root_may_finish(L->rt, a))
+        return;
     c->stopping = 1;
     tr_pid self = tr__actor_pid(a);
     tr__signal(L->rt, L, self, c->pid, TR_EXIT_SHUTDOWN, 0, NULL, 0);
@@ -1076,6 +1081,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
          * count to drop. */
         tr__pool_free(&L->pool, m);
         process_signals(L, a);
+        stop_next_child(L, a);
         maybe_finish(L, a);
         return;
     default: /* DOWN */

@@ -27,6 +27,7 @@
  */
 #include "loop.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
@@ -221,6 +222,31 @@ void tr__loop_run_timers(tr__loop *L)
     tr__loop_timers_changed(L);
 }
 
+/* ---- stop on SIGINT / SIGTERM ------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    tr__loop *L = h->data;
+    tr__log(L->rt, TR_LOG_INFO, "signal %d: stopping the runtime", signum);
+    tr_runtime_stop(L->rt); /* TR_EALREADY on a second signal: fine */
+    /* This callback runs outside a turn: the stop signal may have scheduled
+     * the root on this very loop, which must not park before it runs. */
+    turn(L);
+}
+
+int tr__loop_watch_signals(tr__loop *L)
+{
+    if (uv_signal_init(&L->uv, &L->sigint) != 0 || uv_signal_init(&L->uv, &L->sigterm) != 0)
+        return TR_ESYSTEM;
+    L->signals = true;
+    L->sigint.data = L;
+    L->sigterm.data = L;
+    if (uv_signal_start(&L->sigint, on_signal, SIGINT) != 0 ||
+        uv_signal_start(&L->sigterm, on_signal, SIGTERM) != 0)
+        return TR_ESYSTEM;
+    return 0;
+}
+
 void tr__loop_wake(tr__loop *L)
 {
     if (ck_pr_fas_int(&L->parked, 0))
@@ -300,6 +326,10 @@ void tr__loop_destroy(tr__loop *L)
     uv_close((uv_handle_t *)&L->idle, NULL);
     uv_close((uv_handle_t *)&L->wake, NULL);
     uv_close((uv_handle_t *)&L->uvtimer, NULL);
+    if (L->signals) {
+        uv_close((uv_handle_t *)&L->sigint, NULL);
+        uv_close((uv_handle_t *)&L->sigterm, NULL);
+    }
     uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&L->uv);
     tr__timers_destroy(&L->timers, &L->pool);

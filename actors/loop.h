@@ -31,6 +31,8 @@ struct tr__loop {
     uv_idle_t idle;
     uv_thread_t thread;
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
+    uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
+    bool signals;
     uint64_t uvtimer_due; /* deadline it is armed for, 0: not armed */
     tr__timers timers;
     tr__pool pool;
@@ -83,6 +85,8 @@ int tr__loop_start(tr__loop *L);
 void tr__loop_run_timers(tr__loop *L);
 /* Re-arms the libuv timer after the earliest deadline changed. */
 void tr__loop_timers_changed(tr__loop *L);
+/* Loop 0, before its thread starts: SIGINT/SIGTERM stop the runtime. */
+int tr__loop_watch_signals(tr__loop *L);
 /* Asks the loop's thread to leave uv_run. Any thread. */
 void tr__loop_quit(tr__loop *L);
 void tr__loop_join(tr__loop *L);

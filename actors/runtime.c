@@ -214,7 +214,11 @@ int tr_runtime_start(tr_runtime *rt)
         return TR_EINVAL;
     if (!ck_pr_cas_int(&rt->state, TR__RT_CREATED, TR__RT_RUNNING))
         return TR_EALREADY;
-    int wrc = tr__workers_start(rt->workers);
+    int wrc = 0;
+    if (rt->opts.stop_on_signals && !rt->loops[0]->signals)
+        wrc = tr__loop_watch_signals(rt->loops[0]);
+    if (wrc == 0)
+        wrc = tr__workers_start(rt->workers);
     if (wrc == 0)
         wrc = tr__watchdog_start(rt);
     if (wrc != 0) {

@@ -280,6 +280,10 @@ typedef struct tr_runtime_options {
      * milliseconds is reported while it runs. 0: 100 (asyncio's debug
      * default). TR_WATCHDOG_OFF: no watchdog thread. */
     unsigned block_budget_ms;
+    /* Non-zero: SIGINT and SIGTERM stop the runtime (the whole tree, in
+     * order) instead of killing the process; tr_runtime_wait then returns.
+     * Handled on loop 0 through libuv. */
+    int stop_on_signals;
 } tr_runtime_options;
 
 #define TR_WATCHDOG_OFF 0xffffffffu

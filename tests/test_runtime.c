@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -205,6 +206,29 @@ static void test_stop_from_actor(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* SIGTERM stops the tree in order instead of killing the process. */
+static void test_stop_on_signal(void **state)
+{
+    (void)state;
+    atomic_store(&terminated, 0);
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = 2;
+    o.stop_on_signals = 1;
+    o.log = NULL;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    for (int i = 0; i < 5; i++) {
+        tr_pid p;
+        assert_int_equal(tr_rt_spawn(rt, &counted_b, NULL, &p), 0);
+    }
+    assert_int_equal(kill(getpid(), SIGTERM), 0);
+    assert_int_equal(tr_runtime_wait(rt), 0); /* returns: the signal stopped it */
+    assert_int_equal(atomic_load(&terminated), 5);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_free_running),
         cmocka_unit_test(test_wrong_thread),
         cmocka_unit_test(test_stop_from_actor),
+        cmocka_unit_test(test_stop_on_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
