@@ -374,7 +374,8 @@ static tr__loop *pick_loop(tr_runtime *rt, tr__loop *cur, tr_actor *parent, int 
 }
 
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
-              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out)
+              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out,
+              tr_ref *mon)
 {
     tr_spawn_opts defaults;
     if (!opts) {
@@ -390,6 +391,8 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (opts->arg_len > rt->opts.max_payload)
         return TR_EMSGSIZE;
 
+    if (mon && (!parent || tr__ties_reserve_watch(parent) != 0))
+        return parent ? TR_ENOMEM : TR_EINVAL;
     tr__pool *pool = cur ? &cur->pool : NULL;
     tr__child *node = tr__pool_alloc(pool, sizeof *node);
     tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
@@ -424,6 +427,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     in->node = node;
     in->arg_len = (uint32_t)opts->arg_len;
     in->notify = (opts->notify_started && parent) ? tr__actor_pid(parent) : TR_PID_NONE;
+    in->monitor = mon ? (*mon = tr__ties_watch(cur, parent, pid)) : 0;
     if (opts->arg_len)
         memcpy(in + 1, opts->arg, opts->arg_len);
     if (parent) {
@@ -462,7 +466,20 @@ int tr_spawn(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
         return TR_EWRONGTHREAD;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    return tr__spawn(L->rt, L, self, beh, opts, out);
+    return tr__spawn(L->rt, L, self, beh, opts, out, NULL);
+}
+
+int tr_spawn_monitor(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
+                     tr_pid *out, tr_ref *ref_out)
+{
+    if (!self || !ref_out)
+        return TR_EINVAL;
+    tr__loop *L = running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    if (self->status != TR__RUNNING)
+        return TR_ESTOPPED;
+    return tr__spawn(L->rt, L, self, beh, opts, out, ref_out);
 }
 
 int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opts,
@@ -479,7 +496,7 @@ int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opt
         return TR_ESTOPPED;
     }
     /* From a loop thread this is still a top-level spawn (no parent). */
-    int rc = tr__spawn(rt, L, NULL, beh, opts, out);
+    int rc = tr__spawn(rt, L, NULL, beh, opts, out, NULL);
     if (rc != 0)
         tr__root_unpend(rt, L);
     return rc;
@@ -666,8 +683,9 @@ static void begin_exit(tr__loop *L, tr_actor *a)
         return;
     a->status = TR__EXITING;
     tr_runtime *rt = L->rt;
-    /* Jobs, timers and pending calls end with the actor. */
+    /* Jobs, timers, pending calls and task groups end with the actor. */
     tr__jobs_release(L, a);
+    tr__groups_release(a);
     if (a->timers) {
         while (a->timers)
             tr__actor_drop_timer(L, a->timers);
@@ -790,6 +808,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->timers = NULL;
     a->name = NULL;
     a->ties = NULL;
+    a->groups = NULL;
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
@@ -805,6 +824,12 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
             a->parent_node = NULL;
             tr__root_unpend(L->rt, L);
         }
+    }
+    if (in->monitor && tr__ties_add_watcher(L, a, in->parent, in->monitor) != 0) {
+        tr__pool_free(&L->pool, m);
+        replay_deferred(L, a);
+        exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the parent's monitor");
+        return;
     }
     if (in->beh->state_size) {
         a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
@@ -835,9 +860,11 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     if (notify != TR_PID_NONE)
         tr__send(L->rt, L, tr__actor_pid(a), notify, TR_MSG_STARTED, 0, NULL, NULL, 0,
                  NULL, NULL);
+    /* Monitors and links set meanwhile see the end below, even when init
+     * already asked to exit. */
+    replay_deferred(L, a);
     if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
-    replay_deferred(L, a);
 }
 
 static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
@@ -917,6 +944,11 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
  */
 void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
 {
+    if (a->groups && pub->type > TR_MSG_USER_MAX && tr__groups_intercept(L, a, pub)) {
+        if (m)
+            tr__msg_free(&L->pool, m);
+        return;
+    }
     L->cur_msg = m;
     L->cur_pub = pub;
     tr__loop_busy(L, a, pub->type);
@@ -1135,6 +1167,7 @@ void tr__actor_teardown(tr_actor *a)
     free(a->result);
     a->result = NULL;
     tr__ties_teardown(a);
+    tr__groups_release(a);
     /* Only a runtime that never ran can hold live actors here. */
     tr__child *c = a->children;
     while (c) {

@@ -82,9 +82,10 @@ enum tr__msg_flags {
     TR__MF_REPLY = TR_MSG_REPLY,
     TR__MF_OWNED = TR_MSG_OWNED,
     TR__MF_JOB = 0x08,  /* a job's outcome: call header carries the job id */
+    TR__MF_REF = 0x10,  /* a notice whose call header only carries msg->ref */
     TR__MF_KEPT = 0x80, /* the receiver took the owned buffer */
     /* The flags whose messages start with a call header. */
-    TR__MF_CALLHDR = TR__MF_REQUEST | TR__MF_REPLY | TR__MF_JOB
+    TR__MF_CALLHDR = TR__MF_REQUEST | TR__MF_REPLY | TR__MF_JOB | TR__MF_REF
 };
 
 typedef struct tr__callhdr {
@@ -122,6 +123,7 @@ typedef struct tr__init {
     uint32_t adopt;   /* 1: spawned from a plain thread, tell the root */
     uint32_t arg_len;
     tr_pid notify;    /* send TR_MSG_STARTED here after init, or NONE */
+    tr_ref monitor;   /* tr_spawn_monitor: the parent's monitor ref, or 0 */
 } tr__init;
 
 /* A small growable array owned by one actor (links, monitors). */
@@ -185,6 +187,7 @@ struct tr_actor {
     struct tr__regent *name;    /* registry entry, or NULL */
     struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
     struct tr__ties *ties;      /* links and monitors (links.c), or NULL */
+    struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
     void *result;               /* tr_exit_result's copy, or NULL */
     uint32_t result_len;
     /* Signals that arrived before INIT ran, replayed after it. */
@@ -322,8 +325,18 @@ void tr__ties_teardown(tr_actor *a);
 void tr__ties_exit(tr__loop *L, tr_actor *a);
 /* Fills a tr_down for `a`'s exit reason. */
 void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const char *text);
+/* `mon` (parent only, may be NULL): born monitored by the parent, *mon
+ * set to the ref (tr_spawn_monitor). */
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
-              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out);
+              const tr_behavior *beh, const tr_spawn_opts *opts, tr_pid *out,
+              tr_ref *mon);
+/* links.c, for tr_spawn_monitor: makes room for one more monitor of `a`
+ * (so that tr__ties_watch cannot fail), then records it. */
+int tr__ties_reserve_watch(tr_actor *a);
+tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid);
+/* The child's side, before its init: `watcher` monitors it with `ref`.
+ * On failure the DOWN (TR_ENOMEM) is sent at once. */
+int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref);
 /* The actor's list of timers (timer.h); home loop. */
 struct tr__timer;
 void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t);
@@ -334,6 +347,19 @@ int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
 /* Frees everything left in a slot (teardown, no thread running). */
 void tr__actor_teardown(tr_actor *a);
+
+/* supervisor/group.c: task groups, on the owner's loop. */
+/* True if `pub` was a group's (a child's DOWN or job outcome, a deadline):
+ * consumed, not delivered. Called only when a->groups is set. */
+bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
+/* The owner ends: its groups go (children and jobs end with it). */
+void tr__groups_release(tr_actor *a);
+/* The group deadline's internal message type: never delivered. */
+#define TR__MSG_GROUP_DEADLINE 0xffff0021u
+/* time.c: a one-shot timer that sends `type` (internal types allowed) from
+ * self to self. */
+int tr__send_after_self(tr__loop *L, tr_actor *self, uint64_t delay_ms, uint32_t type,
+                        const void *data, size_t len, tr_timer_id *out);
 
 /* call.c */
 int tr__calls_init(tr_runtime *rt);

@@ -126,6 +126,35 @@ static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_
 
 /* ---- the public calls ---------------------------------------------------------- */
 
+int tr__ties_reserve_watch(tr_actor *a)
+{
+    tr__ties *t = ties_of(a);
+    if (!t)
+        return TR_ENOMEM;
+    if (vec_add(&t->watching, TR_PID_NONE, 0) != 0)
+        return TR_ENOMEM;
+    t->watching.n--; /* room, not an entry */
+    return 0;
+}
+
+tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid)
+{
+    tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
+    vec_add(&a->ties->watching, pid, ref); /* room was reserved */
+    return ref;
+}
+
+int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref)
+{
+    tr__ties *t = ties_of(a);
+    if (t && vec_add(&t->watchers, watcher, ref) == 0)
+        return 0;
+    tr_down d;
+    tr__down_fill(&d, tr__actor_pid(a), TR_EXIT_ERROR, TR_ENOMEM, "no memory for a monitor");
+    send_down(L, tr__actor_pid(a), watcher, ref, &d, NULL, 0);
+    return TR_ENOMEM;
+}
+
 int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
 {
     if (!self || !ref_out)

@@ -198,7 +198,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         tr_spawn_opts so;
         tr_spawn_opts_init(&so);
         so.loop = 0;
-        rc = tr__spawn(rt, NULL, NULL, &tr__root_behavior, &so, &rt->root);
+        rc = tr__spawn(rt, NULL, NULL, &tr__root_behavior, &so, &rt->root, NULL);
     }
     if (rc != 0) {
         destroy(rt);

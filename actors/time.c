@@ -34,16 +34,10 @@ static uint64_t deadline_after(const tr_runtime *rt, uint64_t ms)
     return d > UINT64_MAX - now ? UINT64_MAX : now + d;
 }
 
-static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
-                       uint64_t period_ms, uint32_t type, const void *data,
-                       size_t len, tr_timer_id *out)
+static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, uint64_t delay_ms,
+                    uint64_t period_ms, uint32_t type, const void *data, size_t len,
+                    tr_timer_id *out)
 {
-    tr__loop *L;
-    int rc = tr__self_payload(self, type, data, len, &L);
-    if (rc != 0)
-        return rc;
-    if (type > TR_MSG_USER_MAX)
-        return TR_EINVAL;
     uint64_t id;
     tr__timer *t = tr__timer_new(&L->timers, &L->pool, len, &id);
     if (!t)
@@ -61,6 +55,25 @@ static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
     if (out)
         *out = id;
     return 0;
+}
+
+static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
+                       uint64_t period_ms, uint32_t type, const void *data,
+                       size_t len, tr_timer_id *out)
+{
+    tr__loop *L;
+    int rc = tr__self_payload(self, type, data, len, &L);
+    if (rc != 0)
+        return rc;
+    if (type > TR_MSG_USER_MAX)
+        return TR_EINVAL;
+    return arm_send(L, self, to, delay_ms, period_ms, type, data, len, out);
+}
+
+int tr__send_after_self(tr__loop *L, tr_actor *self, uint64_t delay_ms, uint32_t type,
+                        const void *data, size_t len, tr_timer_id *out)
+{
+    return arm_send(L, self, tr__actor_pid(self), delay_ms, 0, type, data, len, out);
 }
 
 int tr_send_after(tr_actor *self, tr_pid to, uint64_t delay_ms, uint32_t type,

@@ -152,6 +152,7 @@ typedef struct tr_msg {
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
 /* A child spawned with notify_started has finished its init (from: it). */
 #define TR_MSG_STARTED 0xffff0006u
+/* 0xffff0007: TR_MSG_GROUP_DONE, see Task groups. */
 /* A monitored actor ended: data is a tr_down, ref the monitor's ref. */
 #define TR_MSG_DOWN 0xffff0004u
 /* A trapped exit signal (tr_trap_exits): data is a tr_down, from the sender. */
@@ -379,6 +380,17 @@ TR_API void tr_spawn_opts_init(tr_spawn_opts *opts);
  */
 TR_API int tr_spawn(tr_actor *self, const tr_behavior *behavior,
                     const tr_spawn_opts *opts, tr_pid *out);
+
+/*
+ * As tr_spawn, and self monitors the child from its birth (Erlang's
+ * spawn_monitor): the TR_MSG_DOWN (msg->ref == *ref_out) always carries the
+ * child's real end and result — even if it ends in its init, before a
+ * separate tr_monitor could reach it (that one would see TR_ENOACTOR).
+ * Errors: as tr_spawn (TR_EINVAL for a NULL ref_out).
+ * Thread: `self`'s callbacks.
+ */
+TR_API int tr_spawn_monitor(tr_actor *self, const tr_behavior *behavior,
+                            const tr_spawn_opts *opts, tr_pid *out, tr_ref *ref_out);
 
 /*
  * Spawns a top-level actor (a child of the runtime's root) from a plain
@@ -848,6 +860,124 @@ TR_API int tr_job_cancelled(const tr_job *job);
 /* The runtime and the offloading actor of a job. Thread: the job's worker. */
 TR_API tr_runtime *tr_job_runtime(const tr_job *job);
 TR_API tr_pid tr_job_owner(const tr_job *job);
+
+/* ------------------------------------------------------------------------ */
+/* Task groups (structured concurrency)                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A task group is a scope an actor opens for a set of children — actors
+ * and worker-pool jobs — whose outcome it wants as one message, like
+ * asyncio's TaskGroup and Trio's nursery. The owner spawns into the group,
+ * closes it, and gets exactly one TR_MSG_GROUP_DONE (msg->ref == the
+ * group's id) once every child has ended; it never sees the children's
+ * DOWN or JOB messages. Child actors are the owner's children (they die
+ * with it); jobs are the owner's jobs. When the owner exits, its groups are
+ * cancelled with it and no completion is sent: nothing outlives the scope.
+ * Everything here runs on the owner's thread: no locks.
+ */
+typedef uint64_t tr_group_id;
+
+#define TR_MSG_GROUP_DONE 0xffff0007u
+
+typedef enum tr_group_mode {
+    /* asyncio.TaskGroup: the first child that fails cancels its siblings
+     * (actors get a shutdown signal, jobs are cancelled, waiting children
+     * never start); the completion's code is that child's error. */
+    TR_GROUP_FAIL_FAST = 0,
+    /* gather(return_exceptions=True): every child runs to its end; the
+     * completion carries each one's result or error. */
+    TR_GROUP_COLLECT
+} tr_group_mode;
+
+typedef struct tr_group_opts {
+    tr_group_mode mode;
+    /* The whole group's deadline, from tr_group_open (asyncio.timeout);
+     * when it passes, the group is cancelled with TR_ETIMEDOUT.
+     * 0: none. On the runtime clock. */
+    uint64_t timeout_ms;
+    /* At most this many children run at once (asyncio.Semaphore); the rest
+     * wait in spawn order. 0: no limit. */
+    uint32_t max_running;
+} tr_group_opts;
+
+/* Defaults: fail-fast, no deadline, no limit. */
+TR_API void tr_group_opts_init(tr_group_opts *opts);
+
+/*
+ * Opens a group owned by self. opts may be NULL (the defaults).
+ * Errors: TR_EINVAL (NULL self/out, bad mode), TR_EWRONGTHREAD,
+ * TR_ESTOPPED (self is exiting), TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out);
+
+/*
+ * Spawns a child actor of self into group `g` (as tr_spawn; opts may be
+ * NULL). It succeeds by ending normally (its tr_exit_result, if any, is its
+ * result) and fails by any other end. *out (may be NULL) is its pid, or
+ * TR_PID_NONE while it waits for a place under max_running.
+ * Errors: TR_EINVAL, TR_ENOTFOUND (no such open group of self),
+ * TR_ESTOPPED (the group was closed or cancelled, or self is exiting),
+ * errors of tr_spawn. Thread: `self`'s callbacks.
+ */
+TR_API int tr_group_spawn(tr_actor *self, tr_group_id g, const tr_behavior *behavior,
+                          const tr_spawn_opts *opts, tr_pid *out);
+
+/*
+ * Runs `fn` on the worker pool as a child of group `g` (as tr_offload, arg
+ * copied). It succeeds by returning 0 (its tr_job_set_result is its result)
+ * and fails with the code it returns. Errors: as tr_group_spawn and
+ * tr_offload. Thread: `self`'s callbacks.
+ */
+TR_API int tr_group_offload(tr_actor *self, tr_group_id g, tr_job_fn fn, const void *arg,
+                            size_t arg_len);
+
+/*
+ * No more children: the completion comes once all have ended (at once, in
+ * a message, if none are left). Errors: TR_EINVAL, TR_EWRONGTHREAD,
+ * TR_ENOTFOUND, TR_EALREADY (closed before). Thread: `self`'s callbacks.
+ */
+TR_API int tr_group_close(tr_actor *self, tr_group_id g);
+
+/*
+ * Cancels the group: waiting children never start, running actors get a
+ * shutdown signal, jobs are cancelled; it closes the group, and the
+ * completion (code TR_ECANCELED) comes once the children have ended.
+ * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND. Thread: `self`'s
+ * callbacks.
+ */
+TR_API int tr_group_cancel(tr_actor *self, tr_group_id g);
+
+/*
+ * The payload of TR_MSG_GROUP_DONE: this header, then `n` entries in spawn
+ * order, read with tr_group_entry. Each entry is a tr_down: for an actor,
+ * its pid and how it ended, with its result; for a job, pid is the job id,
+ * kind TR_EXIT_NORMAL with the job's result or TR_EXIT_ERROR with its
+ * code. A child that was cancelled before it started has pid TR_PID_NONE,
+ * kind TR_EXIT_SHUTDOWN and code TR_ECANCELED. The message owns it all.
+ */
+typedef struct tr_group_done {
+    /* 0: every child succeeded. TR_ETIMEDOUT: the deadline passed.
+     * TR_ECANCELED: tr_group_cancel. Otherwise a child failed: in fail-fast
+     * mode its error code (TR_EFAILED if it was killed or shut down), in
+     * collect mode TR_EFAILED. */
+    int32_t code;
+    uint32_t n;            /* children */
+    uint32_t failed;       /* how many failed (not counting cancelled ones) */
+    uint32_t first_failed; /* index of the first to fail (in time), or UINT32_MAX */
+    /* followed by uint32_t offsets[n], then the entries */
+} tr_group_done;
+
+/* Entry i (spawn order) of a TR_MSG_GROUP_DONE, or NULL if out of range.
+ * Its result, if any, is tr_down_result(entry), result_len bytes. */
+static inline const tr_down *tr_group_entry(const tr_msg *msg, uint32_t i)
+{
+    const tr_group_done *h = (const tr_group_done *)msg->data;
+    if (msg->type != TR_MSG_GROUP_DONE || i >= h->n)
+        return NULL;
+    const uint32_t *off = (const uint32_t *)(h + 1);
+    return (const tr_down *)((const char *)msg->data + off[i]);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                               */

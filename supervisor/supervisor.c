@@ -5,7 +5,8 @@
  * ------------
  * A supervisor is an ordinary actor built on the runtime's primitives: it
  * spawns each child with notify_started (the start acknowledgement),
- * monitors it (DOWN carries the reason), traps exits (its parent's shutdown
+ * monitored from birth (tr_spawn_monitor: the DOWN carries the real reason
+ * even for a child that dies in its init), traps exits (its parent's shutdown
  * arrives as a TR_MSG_EXIT message, so it can stop its children in its own
  * order) and uses timers (shutdown timeouts, restart backoff). It never
  * touches another actor's memory; data flows channels <- actors <- here.
@@ -222,10 +223,7 @@ static int start_kid(tr_actor *self, sup *s, uint32_t i)
     o.shutdown_ms = k->shutdown_ms;
     o.notify_started = 1;
     k->up_since = 0;
-    int rc = tr_spawn(self, k->beh, &o, &k->pid);
-    if (rc == 0)
-        rc = tr_monitor(self, k->pid, &k->mon);
-    return rc;
+    return tr_spawn_monitor(self, k->beh, &o, &k->pid, &k->mon);
 }
 
 static int end_supervisor(tr_actor *self, sup *s);

@@ -463,6 +463,121 @@ static void test_notify_started(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- spawn_monitor: monitored from birth ---------------------------------------------- */
+
+/* A child that ends in its init: with a result (arg 0) or an error (arg 1). */
+static int brief_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    TR_CHECK_EQ(len, 1);
+    if (*(const char *)arg == 0)
+        return tr_exit_result(self, "born-done", 10);
+    return -55;
+}
+
+static const tr_behavior brief_b = {.name = "brief", .init = brief_init,
+                                    .receive = watcher_receive};
+
+typedef struct spawner {
+    int rounds, good_results, good_errors, other;
+    tr_ref pending[2];
+} spawner;
+
+enum { SPAWN_BRIEF = 50, SPAWNER_ASK };
+
+static int spawner_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    spawner *s = state;
+    if (msg->type == SPAWN_BRIEF) {
+        for (int i = 0; i < 2; i++) {
+            char how = (char)i;
+            tr_spawn_opts o;
+            tr_spawn_opts_init(&o);
+            o.arg = &how;
+            o.arg_len = 1;
+            o.loop = (s->rounds + i) % 2; /* same loop and the other one */
+            tr_pid p;
+            TR_CHECK_EQ(tr_spawn_monitor(self, &brief_b, &o, &p, &s->pending[i]), 0);
+        }
+        s->rounds++;
+        return 0;
+    }
+    if (msg->type == SPAWNER_ASK)
+        return tr_reply(self, msg, SPAWNER_ASK, s, sizeof *s);
+    if (msg->type == TR_MSG_DOWN) {
+        const tr_down *d = msg->data;
+        if (msg->ref == s->pending[0] && d->kind == TR_EXIT_NORMAL && d->result_len == 10 &&
+            memcmp(tr_down_result(d), "born-done", 10) == 0)
+            s->good_results++;
+        else if (msg->ref == s->pending[1] && d->kind == TR_EXIT_ERROR && d->code == -55)
+            s->good_errors++;
+        else
+            s->other++;
+    }
+    return 0;
+}
+
+static const tr_behavior spawner_b = {.name = "spawner", .state_size = sizeof(spawner),
+                                      .receive = spawner_receive};
+
+static spawner ask_spawner(tr_runtime *rt, tr_pid p)
+{
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, p, SPAWNER_ASK, NULL, 0, TR_FOREVER, &r), 0);
+    spawner s;
+    memcpy(&s, r.data, sizeof s);
+    tr_rt_reply_free(&r);
+    return s;
+}
+
+/* A child that ends in its init still reports its real end and result to a
+ * parent that spawned it monitored — a separate tr_monitor may come too
+ * late and see TR_ENOACTOR. */
+static void test_spawn_monitor_sees_init_exit(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime(0);
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &spawner_b, NULL, &p), 0);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(tr_rt_send(rt, p, SPAWN_BRIEF, NULL, 0), 0);
+        TR_WAIT_UNTIL(ask_spawner(rt, p).good_results + ask_spawner(rt, p).other == i + 1 &&
+                      ask_spawner(rt, p).good_errors == i + 1);
+    }
+    spawner s = ask_spawner(rt, p);
+    assert_int_equal(s.good_results, 200);
+    assert_int_equal(s.other, 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+static int bad_spawn_monitor_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    tr_pid p;
+    tr_ref ref;
+    TR_CHECK_EQ(tr_spawn_monitor(NULL, &brief_b, NULL, &p, &ref), TR_EINVAL);
+    TR_CHECK_EQ(tr_spawn_monitor(self, &brief_b, NULL, &p, NULL), TR_EINVAL);
+    TR_CHECK_EQ(tr_spawn_monitor(self, NULL, NULL, &p, &ref), TR_EINVAL);
+    return tr_exit(self, TR_EXIT_NORMAL);
+}
+
+static const tr_behavior bad_spawn_monitor_b = {.name = "bad", .init = bad_spawn_monitor_init,
+                                                .receive = watcher_receive,
+                                                .terminate = watcher_terminate};
+
+static void test_spawn_monitor_bad_input(void **state)
+{
+    (void)state;
+    atomic_store(&terminated_kind, -1);
+    tr_runtime *rt = runtime(0);
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &bad_spawn_monitor_b, NULL, &p), 0);
+    TR_WAIT_UNTIL(atomic_load(&terminated_kind) == TR_EXIT_NORMAL);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +589,8 @@ int main(void)
         cmocka_unit_test(test_trap_exits),
         cmocka_unit_test(test_shutdown_timeout_kills),
         cmocka_unit_test(test_notify_started),
+        cmocka_unit_test(test_spawn_monitor_sees_init_exit),
+        cmocka_unit_test(test_spawn_monitor_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
