@@ -96,6 +96,12 @@ static void drop(tr__loop *L, tr__msg *m)
 {
     if (m->kind == TR__MSG_USER)
         TR__STAT_ADD(L, dropped, 1);
+    if (m->kind == TR__MSG_USER && (m->flags & TR__MF_REQUEST) && m->from == TR_PID_NONE) {
+        /* A plain thread waits for an answer that will not come. */
+        tr__callhdr h;
+        memcpy(&h, m->data, sizeof h);
+        tr__waiter_fail(L->rt, h.ref, TR_ENOACTOR);
+    }
     tr__msg_free(&L->pool, m);
 }
 
@@ -267,17 +273,22 @@ int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out)
         return TR_EINVAL;
     if (!running_loop(self))
         return TR_EWRONGTHREAD;
+    out->handled = self->handled;
+    out->mailbox = tr__mailbox_depth(self);
+    return 0;
+}
+
+uint64_t tr__mailbox_depth(tr_actor *a)
+{
     /* Only the consumer may walk the mailbox; it stops at a link that a
      * producer has not finished, so the count may be a little low. */
     uint64_t depth = 0;
-    for (tr__mpsc_node *n = ck_pr_load_ptr(&self->mb.tail->next); n;
+    for (tr__mpsc_node *n = ck_pr_load_ptr(&a->mb.tail->next); n;
          n = ck_pr_load_ptr(&n->next))
-        depth += n != &self->mb.stub;
-    if (self->mb.tail != &self->mb.stub)
+        depth += n != &a->mb.stub;
+    if (a->mb.tail != &a->mb.stub)
         depth++;
-    out->handled = self->handled;
-    out->mailbox = depth;
-    return 0;
+    return depth;
 }
 
 /* ---- exit signals -------------------------------------------------------- */
@@ -942,9 +953,19 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
  * `m` is the message behind it (freed here), or NULL for a message the
  * runtime made up (a trapped exit signal).
  */
+/* The runtime's own uses of reserved message types, ahead of receive. */
+static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
+{
+    if (pub->type == TR__MSG_DESCRIBE && (pub->flags & TR_MSG_REQUEST)) {
+        tr__describe(L, a, pub);
+        return true;
+    }
+    return a->groups && tr__groups_intercept(L, a, pub);
+}
+
 void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
 {
-    if (a->groups && pub->type > TR_MSG_USER_MAX && tr__groups_intercept(L, a, pub)) {
+    if (pub->type > TR_MSG_USER_MAX && intercepted(L, a, pub)) {
         if (m)
             tr__msg_free(&L->pool, m);
         return;
@@ -1067,7 +1088,9 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     switch (m->kind) {
     case TR__MSG_USER: {
-        if (a->status != TR__RUNNING) {
+        /* An exiting actor still answers the tree walk. */
+        if (a->status != TR__RUNNING &&
+            !(a->status == TR__EXITING && m->type == TR__MSG_DESCRIBE)) {
             drop(L, m);
             return;
         }

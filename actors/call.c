@@ -137,6 +137,18 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,
     return delivered;
 }
 
+void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err)
+{
+    uv_mutex_lock(&rt->wait_mu);
+    tr__waiter *w = waiter_find(rt, ref);
+    if (w && !w->done) {
+        w->done = 1;
+        w->err = err;
+        uv_cond_signal(&w->cv);
+    }
+    uv_mutex_unlock(&rt->wait_mu);
+}
+
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
             uint64_t timeout_ms, tr_ref *ref_out)
 {

@@ -354,6 +354,11 @@ void tr__actor_teardown(tr_actor *a);
 bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
 /* The owner ends: its groups go (children and jobs end with it). */
 void tr__groups_release(tr_actor *a);
+/* introspect.c: answers a TR__MSG_DESCRIBE request (tr_runtime_tree). */
+#define TR__MSG_DESCRIBE 0xffff001fu
+void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request);
+/* actor.c: messages waiting in a's mailbox (home loop; may be a little low). */
+uint64_t tr__mailbox_depth(tr_actor *a);
 /* The group deadline's internal message type: never delivered. */
 #define TR__MSG_GROUP_DEADLINE 0xffff0021u
 /* time.c: a one-shot timer that sends `type` (internal types allowed) from
@@ -366,6 +371,8 @@ int tr__calls_init(tr_runtime *rt);
 void tr__calls_destroy(tr_runtime *rt);
 /* Wakes every blocked tr_rt_call with TR_ESTOPPED. */
 void tr__calls_fail_all(tr_runtime *rt);
+/* Ends the plain thread's call on `ref` with `err` (its callee ended). */
+void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err);
 /* Hands a reply to the plain thread waiting on `ref`; false if it is gone. */
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);

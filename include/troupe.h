@@ -212,6 +212,10 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *  - receive (required): handles each message.
  *  - terminate (optional): runs once when the actor ends after a successful
  *    init, after its children have ended; sends are still allowed.
+ *  - describe (optional): writes one line about the actor's state (at most
+ *    `len` bytes with the NUL) for the printed tree (tr_runtime_tree), like
+ *    OTP's format_status. Runs on the home loop between messages; must not
+ *    send or block.
  */
 typedef struct tr_behavior {
     const char *name;
@@ -219,6 +223,7 @@ typedef struct tr_behavior {
     int (*init)(tr_actor *self, void *state, const void *arg, size_t arg_len);
     tr_receive_fn receive;
     void (*terminate)(tr_actor *self, void *state, const tr_exit_reason *reason);
+    void (*describe)(tr_actor *self, void *state, char *buf, size_t len);
 } tr_behavior;
 
 /* ------------------------------------------------------------------------ */
@@ -735,7 +740,8 @@ typedef struct tr_rt_reply {
  * `timeout_ms` (real time; TR_FOREVER: no limit; 0: the request is sent with
  * an expired deadline and the call gives up at once). On success *reply
  * holds the answer. A reply that comes after the call gave up is dropped
- * and counted. Errors: as tr_rt_send; TR_ETIMEDOUT; TR_ESTOPPED (the
+ * and counted. Errors: as tr_rt_send; TR_ENOACTOR also when `to` ended
+ * before it handled the request; TR_ETIMEDOUT; TR_ESTOPPED (the
  * runtime stopped while waiting); TR_EWRONGTHREAD on a loop thread (it would
  * block the loop). Thread: any plain thread.
  */
@@ -978,6 +984,48 @@ static inline const tr_down *tr_group_entry(const tr_msg *msg, uint32_t i)
     const uint32_t *off = (const uint32_t *)(h + 1);
     return (const tr_down *)((const char *)msg->data + off[i]);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Introspection                                                            */
+/* ------------------------------------------------------------------------ */
+
+#define TR_INFO_MAX 192 /* bytes of a describe line, with the NUL */
+
+/* One actor of the tree, as tr_runtime_tree reports it. The strings are
+ * valid during the callback only. */
+typedef struct tr_actor_info {
+    tr_pid pid;
+    tr_pid parent;        /* the root's pid for top-level actors */
+    unsigned depth;       /* 0: top-level (a child of the root) */
+    int loop;             /* home loop */
+    int exiting;          /* non-zero: stopping its children before it ends */
+    unsigned nchildren;
+    uint64_t handled;     /* messages it has handled */
+    uint64_t mailbox;     /* messages waiting now */
+    const char *behavior; /* the behaviour's name, or "" */
+    const char *name;     /* its registered name, or "" */
+    const char *info;     /* its behaviour's describe line, or "" (supervisors:
+                             strategy, children, restart counts) */
+} tr_actor_info;
+
+/* Called for each actor; a non-zero return stops the walk. */
+typedef int (*tr_tree_fn)(const tr_actor_info *info, void *userdata);
+
+/*
+ * Walks the tree depth first, each actor before its children, children in
+ * spawn order. Each actor is asked on its own loop, between its messages,
+ * so the walk never stops the runtime: it is not one instant's snapshot —
+ * an actor that ends meanwhile is left out, one spawned meanwhile may be.
+ * Returns 0, the callback's non-zero value, or TR_EINVAL, TR_ENOTSTARTED,
+ * TR_ESTOPPED, TR_EWRONGTHREAD (a loop thread: this blocks), TR_ENOMEM.
+ * Thread: any but the runtime's loops.
+ */
+TR_API int tr_runtime_tree(tr_runtime *rt, tr_tree_fn fn, void *userdata);
+
+/* Prints the tree, one line per actor, indented by depth:
+ *   <pid> behaviour 'name' loop N [exiting] handled H [: describe line]
+ * Errors: as tr_runtime_tree. Thread: as tr_runtime_tree. */
+TR_API int tr_runtime_tree_print(tr_runtime *rt, FILE *out);
 
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                               */

@@ -662,12 +662,42 @@ static int sup_init_checked(tr_actor *self, void *state, const void *arg, size_t
     return rc;
 }
 
+static const char *const strategy_names[] = {"one_for_one", "one_for_all", "rest_for_one",
+                                             "simple_one_for_one"};
+static const char *const phase_names[] = {"starting", "up", "regrouping", "restarting",
+                                          "stopping"};
+
+/* For the printed tree: strategy, phase, and each child with its restarts. */
+static void sup_describe(tr_actor *self, void *state, char *buf, size_t len)
+{
+    (void)self;
+    const sup *s = state;
+    uint32_t up = 0, restarts = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        up += s->kids[i].pid != TR_PID_NONE;
+        restarts += s->kids[i].restarts;
+    }
+    bool dyn = s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE;
+    int at = snprintf(buf, len, "%s, %s, %u/%u children up, %u restarts (max %u in %u ms)",
+                      strategy_names[s->spec.strategy], phase_names[s->phase], up,
+                      dyn ? s->n - 1 : s->n, restarts, s->spec.max_restarts,
+                      s->spec.period_ms);
+    for (uint32_t i = dyn ? 1 : 0; i < s->n && at > 0 && (size_t)at < len; i++) {
+        const kid *k = &s->kids[i];
+        at += snprintf(buf + at, len - (size_t)at, "%s%s%s", i == (dyn ? 1u : 0u) ? "; " : " ",
+                       k->id[0] ? k->id : "?", k->pid == TR_PID_NONE ? "(down)" : "");
+        if (k->restarts && at > 0 && (size_t)at < len)
+            at += snprintf(buf + at, len - (size_t)at, "x%u", k->restarts);
+    }
+}
+
 static const tr_behavior sup_behavior = {
     .name = "supervisor",
     .state_size = sizeof(sup),
     .init = sup_init_checked,
     .receive = sup_receive,
     .terminate = sup_terminate,
+    .describe = sup_describe,
 };
 
 /* ---- spawning ---------------------------------------------------------------------- */

@@ -1,0 +1,149 @@
+/*
+ * introspect.c — the tree, as tr_runtime_tree walks and prints it.
+ *
+ * Each actor's children list belongs to its home loop, so nobody else may
+ * read it. The walk asks every actor in turn with an internal request
+ * (TR__MSG_DESCRIBE, sent like a tr_rt_call): the actor answers on its own
+ * loop, between two messages, with a record about itself and its
+ * children's pids, and the walk goes on from the plain thread. Nothing is
+ * stopped or locked; an actor that ends meanwhile answers TR_ENOACTOR and
+ * is left out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+typedef struct desc {
+    tr_pid pid, parent;
+    int32_t loop;
+    uint32_t exiting;
+    uint64_t handled, mailbox;
+    uint32_t nchildren, pad;
+    char behavior[32];
+    char name[TR_NAME_MAX + 1];
+    char info[TR_INFO_MAX];
+    /* followed by tr_pid children[nchildren], in spawn order */
+} desc;
+
+void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
+{
+    size_t len = sizeof(desc) + (size_t)a->nchildren * sizeof(tr_pid);
+    desc *d = calloc(1, len);
+    if (!d)
+        return; /* the caller's call fails with its timeout; nothing leaks */
+    d->pid = tr__actor_pid(a);
+    d->parent = a->parent;
+    d->loop = (int32_t)L->index;
+    d->exiting = a->status == TR__EXITING;
+    d->handled = a->handled;
+    d->mailbox = tr__mailbox_depth(a);
+    const tr_behavior *beh = a->beh;
+    snprintf(d->behavior, sizeof d->behavior, "%s",
+             (a->flags & TR__ROOT) ? "root" : (beh && beh->name) ? beh->name : "");
+    tr__registry_name_of(L->rt, a, d->name, sizeof d->name);
+    if (beh && beh->describe && a->status == TR__RUNNING) {
+        tr__loop_busy(L, a, TR__MSG_DESCRIBE);
+        beh->describe(a, a->state, d->info, sizeof d->info);
+        tr__loop_idle(L);
+        d->info[sizeof d->info - 1] = '\0';
+    }
+    /* The list is newest first: spawn order is its reverse. */
+    tr_pid *kids = (tr_pid *)(d + 1);
+    uint32_t n = 0;
+    for (tr__child *c = a->children; c && n < a->nchildren; c = c->next)
+        n++;
+    d->nchildren = n;
+    uint32_t i = n;
+    for (tr__child *c = a->children; c && i > 0; c = c->next)
+        kids[--i] = c->pid;
+    len = sizeof(desc) + (size_t)n * sizeof(tr_pid);
+    if (request->from == TR_PID_NONE) {
+        if (!tr__waiter_complete(L->rt, request->ref, d->pid, TR__MSG_DESCRIBE, d, len))
+            TR__STAT_ADD(L, late_replies, 1);
+    } else {
+        tr_reply(a, request, TR__MSG_DESCRIBE, d, len);
+    }
+    free(d);
+}
+
+/* ---- the walk ---------------------------------------------------------------------- */
+
+static int ask(tr_runtime *rt, tr_pid pid, tr_rt_reply *r)
+{
+    int rc = tr_rt_call(rt, pid, TR__MSG_DESCRIBE, NULL, 0, TR_FOREVER, r);
+    if (rc == 0 && r->len < sizeof(desc)) {
+        tr_rt_reply_free(r);
+        return TR_ENOMEM; /* the actor could not allocate its answer */
+    }
+    return rc;
+}
+
+static int walk(tr_runtime *rt, tr_pid pid, unsigned depth, tr_tree_fn fn, void *ud)
+{
+    tr_rt_reply r;
+    int rc = ask(rt, pid, &r);
+    if (rc == TR_ENOACTOR)
+        return 0; /* it ended meanwhile */
+    if (rc != 0)
+        return rc;
+    desc d;
+    memcpy(&d, r.data, sizeof d);
+    const tr_pid *kids = (const tr_pid *)((const char *)r.data + sizeof(desc));
+    if (depth > 0) { /* the root itself is not reported */
+        tr_actor_info info = {
+            .pid = d.pid, .parent = d.parent, .depth = depth - 1, .loop = d.loop,
+            .exiting = (int)d.exiting, .nchildren = d.nchildren, .handled = d.handled,
+            .mailbox = d.mailbox, .behavior = d.behavior, .name = d.name, .info = d.info,
+        };
+        rc = fn(&info, ud);
+    }
+    for (uint32_t i = 0; rc == 0 && i < d.nchildren; i++) {
+        tr_pid kid;
+        memcpy(&kid, kids + i, sizeof kid);
+        rc = walk(rt, kid, depth + 1, fn, ud);
+    }
+    tr_rt_reply_free(&r);
+    return rc;
+}
+
+int tr_runtime_tree(tr_runtime *rt, tr_tree_fn fn, void *userdata)
+{
+    if (!rt || !fn)
+        return TR_EINVAL;
+    tr__loop *L = tr__tls_loop;
+    if (L && L->rt == rt)
+        return TR_EWRONGTHREAD;
+    int s = ck_pr_load_int(&rt->state);
+    if (s == TR__RT_CREATED)
+        return TR_ENOTSTARTED;
+    if (s != TR__RT_RUNNING)
+        return TR_ESTOPPED;
+    int rc = walk(rt, rt->root, 0, fn, userdata);
+    return rc == TR_ENOACTOR ? TR_ESTOPPED : rc;
+}
+
+static int print_one(const tr_actor_info *i, void *ud)
+{
+    FILE *out = ud;
+    fprintf(out, "%*s" TR_PID_FMT " %s", (int)(2 * i->depth), "", TR_PID_ARGS(i->pid),
+            i->behavior[0] ? i->behavior : "actor");
+    if (i->name[0])
+        fprintf(out, " '%s'", i->name);
+    fprintf(out, " loop %d%s handled %llu", i->loop, i->exiting ? " exiting" : "",
+            (unsigned long long)i->handled);
+    if (i->mailbox)
+        fprintf(out, " queued %llu", (unsigned long long)i->mailbox);
+    if (i->info[0])
+        fprintf(out, ": %s", i->info);
+    fputc('\n', out);
+    return 0;
+}
+
+int tr_runtime_tree_print(tr_runtime *rt, FILE *out)
+{
+    if (!out)
+        return TR_EINVAL;
+    return tr_runtime_tree(rt, print_one, out);
+}
