@@ -637,22 +637,52 @@ typedef struct tr_sup_child {
 
 /*
  * Requests to a supervisor, as calls (tr_call from actors, tr_rt_call from
- * threads); the reply has the same type:
+ * threads); the reply has the same type. A request that comes while the
+ * supervisor is in the middle of a restart or stop gets TR_EALREADY: ask
+ * again.
  *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child.
  *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
- *    child's start argument; reply: int32_t rc then tr_pid.
+ *    child's start argument; reply: a tr_sup_started, sent once the child's
+ *    init has run (rc TR_EFAILED if it failed; it is then forgotten).
+ *  - TR_MSG_SUP_ADD: for the other strategies, a new child spec (build the
+ *    request with tr_sup_add_child); it is appended and started; reply: a
+ *    tr_sup_started as for START. TR_EEXIST: the id is taken.
  *  - TR_MSG_SUP_STOP: payload: the child's tr_pid; stops it (its spec's
- *    shutdown) without restarting; a dynamic child is removed.
- *    Reply: int32_t rc.
+ *    shutdown) without restarting; a dynamic child is removed, a static one
+ *    keeps its spec for RESTART. Reply: int32_t rc.
+ *  - TR_MSG_SUP_RESTART: payload: the id (without NUL) of a stopped child;
+ *    starts it again. Reply: int32_t rc (TR_EEXIST: it is running).
+ *  - TR_MSG_SUP_DELETE: payload: the id of a stopped child; forgets its
+ *    spec. Reply: int32_t rc (TR_EEXIST: it is running).
  */
 #define TR_MSG_SUP_WHICH 0xffff0010u
 #define TR_MSG_SUP_START 0xffff0011u
 #define TR_MSG_SUP_STOP 0xffff0012u
+#define TR_MSG_SUP_ADD 0xffff0013u
+#define TR_MSG_SUP_RESTART 0xffff0014u
+#define TR_MSG_SUP_DELETE 0xffff0015u
 
-/* Plain-thread helpers for those requests (they block, like tr_rt_call). */
+/* The reply to TR_MSG_SUP_START and TR_MSG_SUP_ADD. */
+typedef struct tr_sup_started {
+    int32_t rc;
+    tr_pid pid;
+} tr_sup_started;
+
+/* Sends TR_MSG_SUP_ADD with a copy of `spec` as a call from self (see
+ * tr_call); the reply is a tr_sup_started. Errors: TR_EINVAL (bad spec),
+ * as tr_call. Thread: `self`'s callbacks. */
+TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
+                            uint64_t timeout_ms, tr_ref *ref_out);
+
+/* Plain-thread helpers for those requests (they block, like tr_rt_call);
+ * each returns the request's rc or the call's error. */
 TR_API int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup, const void *arg,
                                  size_t arg_len, tr_pid *out);
+TR_API int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup, const tr_child_spec *spec,
+                               tr_pid *out);
 TR_API int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup, tr_pid child);
+TR_API int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup, const char *id);
+TR_API int tr_rt_sup_delete_child(tr_runtime *rt, tr_pid sup, const char *id);
 /* Copies up to `cap` children into `out`; returns how many there are, or
  * an error. */
 TR_API int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup, tr_sup_child *out,

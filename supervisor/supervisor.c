@@ -47,7 +47,8 @@ typedef struct kid {
     uint32_t arg_len;
     uint8_t restart;
     uint8_t dynamic;     /* added at run time (simple_one_for_one) */
-    uint8_t removing;    /* being stopped for good (TR_MSG_SUP_STOP) */
+    uint8_t removing;    /* stopped for good (TR_MSG_SUP_STOP, a temporary child in a
+                            regroup): not started again until TR_MSG_SUP_RESTART */
     uint32_t shutdown_ms;
     int loop;
     tr_pid pid;          /* NONE while not running */
@@ -56,7 +57,8 @@ typedef struct kid {
     uint32_t restarts;
     uint32_t streak;     /* consecutive restarts, for backoff */
     uint64_t up_since;
-    tr_msg start_req;    /* a TR_MSG_SUP_START to answer once started */
+    uint32_t serial;     /* names it in T_RESTART timers (indices shift) */
+    tr_msg start_req;    /* a TR_MSG_SUP_START/ADD to answer once started */
     uint8_t start_req_pending;
 } kid;
 
@@ -76,6 +78,7 @@ typedef struct sup {
     tr_msg waiters[8];   /* TR_MSG_SUP_WAIT calls, answered when started */
     uint32_t nwaiters;
     uint64_t rng;
+    uint32_t next_serial;
 } sup;
 
 /* ---- the spawn argument: the spec, flattened --------------------------------- */
@@ -94,19 +97,42 @@ typedef struct flat_child {
     int loop;
 } flat_child;
 
+static int validate_child(const tr_child_spec *c)
+{
+    if (!c || !c->behavior || !c->behavior->receive || (!c->arg && c->arg_len) ||
+        c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+        return TR_EINVAL;
+    return 0;
+}
+
 static int validate(const tr_sup_spec *s)
 {
     if (!s || (s->nchildren && !s->children) || s->strategy > TR_SIMPLE_ONE_FOR_ONE)
         return TR_EINVAL;
     if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
         return TR_EINVAL;
-    for (size_t i = 0; i < s->nchildren; i++) {
-        const tr_child_spec *c = &s->children[i];
-        if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len) ||
-            c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+    for (size_t i = 0; i < s->nchildren; i++)
+        if (validate_child(&s->children[i]) != 0)
             return TR_EINVAL;
-    }
     return 0;
+}
+
+/* One child spec, flattened at p: a flat_child then its argument. */
+static unsigned char *flatten_child(const tr_child_spec *c, unsigned char *p)
+{
+    flat_child f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.id, sizeof f.id, "%s", c->id ? c->id : "");
+    f.beh = c->behavior;
+    f.arg_len = (uint32_t)c->arg_len;
+    f.restart = (uint8_t)c->restart;
+    f.shutdown_ms = c->shutdown_ms ? c->shutdown_ms : 5000;
+    f.loop = c->loop;
+    memcpy(p, &f, sizeof f);
+    p += sizeof f;
+    if (c->arg_len)
+        memcpy(p, c->arg, c->arg_len);
+    return p + c->arg_len;
 }
 
 static void *flatten(const tr_sup_spec *s, size_t *len)
@@ -121,22 +147,8 @@ static void *flatten(const tr_sup_spec *s, size_t *len)
     h.spec.children = NULL;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
-    for (size_t i = 0; i < s->nchildren; i++) {
-        const tr_child_spec *c = &s->children[i];
-        flat_child f;
-        memset(&f, 0, sizeof f);
-        snprintf(f.id, sizeof f.id, "%s", c->id ? c->id : "");
-        f.beh = c->behavior;
-        f.arg_len = (uint32_t)c->arg_len;
-        f.restart = (uint8_t)c->restart;
-        f.shutdown_ms = c->shutdown_ms ? c->shutdown_ms : 5000;
-        f.loop = c->loop;
-        memcpy(p, &f, sizeof f);
-        p += sizeof f;
-        if (c->arg_len)
-            memcpy(p, c->arg, c->arg_len);
-        p += c->arg_len;
-    }
+    for (size_t i = 0; i < s->nchildren; i++)
+        p = flatten_child(&s->children[i], p);
     *len = total;
     return buf;
 }
@@ -171,6 +183,7 @@ static int add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_le
     k->shutdown_ms = f->shutdown_ms;
     k->loop = f->loop;
     k->arg_len = arg_len;
+    k->serial = ++s->next_serial;
     if (arg_len) {
         if (!(k->arg = malloc(arg_len)))
             return TR_ENOMEM;
@@ -384,7 +397,8 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
         SLOG(self, TR_LOG_INFO, "supervisor " TR_PID_FMT ": restarting child '%s' (restart %u, in %u ms)",
              TR_PID_ARGS(tr_self(self)), k->id, k->restarts, delay);
         if (delay)
-            return tr_send_after(self, tr_self(self), delay, T_RESTART, &i, sizeof i, NULL);
+            return tr_send_after(self, tr_self(self), delay, T_RESTART, &k->serial,
+                                 sizeof k->serial, NULL);
         s->phase = RESTARTING;
         s->lo = s->hi = s->cursor = i;
         return continue_start(self, s);
@@ -409,7 +423,7 @@ static int on_started(tr_actor *self, sup *s, tr_pid from)
             int32_t rc;
             tr_pid pid;
         } r = {0, from};
-        tr_reply(self, &k->start_req, TR_MSG_SUP_START, &r, sizeof r);
+        tr_reply(self, &k->start_req, k->start_req.type, &r, sizeof r);
     }
     if ((s->phase == STARTING || s->phase == RESTARTING) && from == s->waiting) {
         s->cursor++;
@@ -443,7 +457,13 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
             int32_t rc;
             tr_pid pid;
         } r = {TR_EFAILED, TR_PID_NONE};
-        tr_reply(self, &k->start_req, TR_MSG_SUP_START, &r, sizeof r);
+        tr_reply(self, &k->start_req, k->start_req.type, &r, sizeof r);
+        /* A child added at run time that fails its init is not kept (OTP's
+         * start_child); mid-sequence, the sequence deals with it. */
+        if (s->phase == UP) {
+            remove_kid(s, (uint32_t)i);
+            return 0;
+        }
     }
     bool awaited = was == s->waiting;
     switch (s->phase) {
@@ -479,6 +499,45 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
     return restart_after_exit(self, s, (uint32_t)i);
 }
 
+static int find_by_id(const sup *s, const char *id)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (strcmp(s->kids[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pid)
+{
+    struct {
+        int32_t rc;
+        tr_pid pid;
+    } r = {rc, pid};
+    return tr_reply(self, msg, msg->type, &r, sizeof r);
+}
+
+/* TR_MSG_SUP_START / ADD: a new child, started now, answered once its init
+ * has run (STARTED or DOWN). */
+static int add_and_start(tr_actor *self, sup *s, const tr_msg *msg, const flat_child *f,
+                         const void *arg, uint32_t arg_len, int dynamic)
+{
+    if (s->phase != UP)
+        return start_reply(self, msg, TR_EALREADY, TR_PID_NONE);
+    int rc = add_kid(s, f, arg, arg_len);
+    if (rc == 0) {
+        uint32_t i = s->n - 1;
+        s->kids[i].dynamic = (uint8_t)dynamic;
+        if ((rc = start_kid(self, s, i)) == 0) {
+            s->kids[i].start_req = *msg;
+            s->kids[i].start_req.data = NULL;
+            s->kids[i].start_req_pending = 1;
+            return 0; /* answered on STARTED or DOWN */
+        }
+        remove_kid(s, i);
+    }
+    return start_reply(self, msg, rc, TR_PID_NONE);
+}
+
 static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
 {
     switch (msg->type) {
@@ -505,12 +564,8 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
         return rc;
     }
     case TR_MSG_SUP_START: {
-        struct {
-            int32_t rc;
-            tr_pid pid;
-        } r = {TR_EINVAL, TR_PID_NONE};
-        if (s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE || s->phase == STOPPING)
-            return tr_reply(self, msg, TR_MSG_SUP_START, &r, sizeof r);
+        if (s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE)
+            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
         flat_child f;
         memset(&f, 0, sizeof f);
         const kid *tpl = &s->kids[0];
@@ -519,18 +574,20 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
         f.restart = tpl->restart;
         f.shutdown_ms = tpl->shutdown_ms;
         f.loop = tpl->loop;
-        if ((r.rc = add_kid(s, &f, msg->data, msg->len)) == 0) {
-            uint32_t i = s->n - 1;
-            s->kids[i].dynamic = 1;
-            if ((r.rc = start_kid(self, s, i)) == 0) {
-                s->kids[i].start_req = *msg;
-                s->kids[i].start_req.data = NULL;
-                s->kids[i].start_req_pending = 1;
-                return 0; /* answered on STARTED or DOWN */
-            }
-            remove_kid(s, i);
-        }
-        return tr_reply(self, msg, TR_MSG_SUP_START, &r, sizeof r);
+        return add_and_start(self, s, msg, &f, msg->data, msg->len, 1);
+    }
+    case TR_MSG_SUP_ADD: {
+        flat_child f;
+        if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE || msg->len < sizeof f)
+            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
+        memcpy(&f, msg->data, sizeof f);
+        if (msg->len != sizeof f + f.arg_len)
+            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
+        f.id[TR_CHILD_ID_MAX] = '\0';
+        if (f.id[0] && find_by_id(s, f.id) >= 0)
+            return start_reply(self, msg, TR_EEXIST, TR_PID_NONE);
+        return add_and_start(self, s, msg, &f, (const char *)msg->data + sizeof f, f.arg_len,
+                             0);
     }
     case TR_MSG_SUP_STOP: {
         int32_t rc = TR_ENOTFOUND;
@@ -538,15 +595,36 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
         if (msg->len == sizeof pid)
             memcpy(&pid, msg->data, sizeof pid);
         int i = find_by_pid(s, pid);
-        if (i >= 0 && s->phase == UP) {
+        if (i >= 0 && s->phase != UP)
+            rc = TR_EALREADY; /* mid-sequence: ask again */
+        else if (i >= 0) {
             kid *k = &s->kids[i];
-            k->removing = k->dynamic; /* a static child keeps its spec */
-            if (!k->dynamic)
-                k->restart = TR_TEMPORARY; /* stopped for good */
+            k->removing = 1; /* a static child keeps its spec, for RESTART */
             stop_kid(self, k);
             rc = 0;
         }
         return tr_reply(self, msg, TR_MSG_SUP_STOP, &rc, sizeof rc);
+    }
+    case TR_MSG_SUP_RESTART:
+    case TR_MSG_SUP_DELETE: {
+        char id[TR_CHILD_ID_MAX + 1];
+        snprintf(id, sizeof id, "%.*s", (int)(msg->len < sizeof id ? msg->len : 0),
+                 (const char *)msg->data);
+        int i = msg->len && msg->len < sizeof id && s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE
+                    ? find_by_id(s, id)
+                    : -1;
+        int32_t rc = i < 0 ? TR_ENOTFOUND : s->phase != UP ? TR_EALREADY
+                     : s->kids[i].pid != TR_PID_NONE       ? TR_EEXIST
+                                                           : 0;
+        if (rc == 0 && msg->type == TR_MSG_SUP_DELETE) {
+            remove_kid(s, (uint32_t)i);
+        } else if (rc == 0) {
+            s->kids[i].removing = 0;
+            s->phase = RESTARTING;
+            s->lo = s->hi = s->cursor = (uint32_t)i;
+            rc = continue_start(self, s);
+        }
+        return tr_reply(self, msg, msg->type, &rc, sizeof rc);
     }
     }
     return 0;
@@ -580,8 +658,10 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         return 0;
     }
     case T_RESTART: {
-        uint32_t i;
-        memcpy(&i, msg->data, sizeof i);
+        uint32_t serial, i;
+        memcpy(&serial, msg->data, sizeof serial);
+        for (i = 0; i < s->n && s->kids[i].serial != serial; i++)
+            ;
         if (s->phase != UP || i >= s->n || s->kids[i].pid != TR_PID_NONE ||
             s->kids[i].removing)
             return 0;
@@ -759,17 +839,15 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     return started;
 }
 
-int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_t arg_len,
-                          tr_pid *out)
+/* A blocking request whose reply is a tr_sup_started. */
+static int started_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
+                        size_t len, tr_pid *out)
 {
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_START, arg, arg_len, TR_FOREVER, &r);
+    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_FOREVER, &r);
     if (rc != 0)
         return rc;
-    struct {
-        int32_t rc;
-        tr_pid pid;
-    } res = {TR_EFAILED, TR_PID_NONE};
+    tr_sup_started res = {TR_EFAILED, TR_PID_NONE};
     if (r.len == sizeof res)
         memcpy(&res, r.data, sizeof res);
     tr_rt_reply_free(&r);
@@ -778,10 +856,12 @@ int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_
     return res.rc;
 }
 
-int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup_pid, tr_pid child)
+/* A blocking request whose reply is an int32_t rc. */
+static int rc_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
+                   size_t len)
 {
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_STOP, &child, sizeof child, TR_FOREVER, &r);
+    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_FOREVER, &r);
     if (rc != 0)
         return rc;
     int32_t res = TR_EFAILED;
@@ -789,6 +869,71 @@ int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup_pid, tr_pid child)
         memcpy(&res, r.data, sizeof res);
     tr_rt_reply_free(&r);
     return res;
+}
+
+int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_t arg_len,
+                          tr_pid *out)
+{
+    return started_call(rt, sup_pid, TR_MSG_SUP_START, arg, arg_len, out);
+}
+
+/* The TR_MSG_SUP_ADD payload: the spec, flattened (malloc'd). */
+static void *add_payload(const tr_child_spec *spec, size_t *len)
+{
+    if (validate_child(spec) != 0)
+        return NULL;
+    *len = sizeof(flat_child) + spec->arg_len;
+    unsigned char *buf = malloc(*len);
+    if (buf)
+        flatten_child(spec, buf);
+    return buf;
+}
+
+int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spec,
+                        tr_pid *out)
+{
+    if (validate_child(spec) != 0)
+        return TR_EINVAL;
+    size_t len;
+    void *buf = add_payload(spec, &len);
+    if (!buf)
+        return TR_ENOMEM;
+    int rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
+    free(buf);
+    return rc;
+}
+
+int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
+                     uint64_t timeout_ms, tr_ref *ref_out)
+{
+    if (validate_child(spec) != 0)
+        return TR_EINVAL;
+    size_t len;
+    void *buf = add_payload(spec, &len);
+    if (!buf)
+        return TR_ENOMEM;
+    int rc = tr_call(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
+    free(buf);
+    return rc;
+}
+
+int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup_pid, tr_pid child)
+{
+    return rc_call(rt, sup_pid, TR_MSG_SUP_STOP, &child, sizeof child);
+}
+
+int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup_pid, const char *id)
+{
+    if (!id || !id[0] || strlen(id) > TR_CHILD_ID_MAX)
+        return TR_EINVAL;
+    return rc_call(rt, sup_pid, TR_MSG_SUP_RESTART, id, strlen(id));
+}
+
+int tr_rt_sup_delete_child(tr_runtime *rt, tr_pid sup_pid, const char *id)
+{
+    if (!id || !id[0] || strlen(id) > TR_CHILD_ID_MAX)
+        return TR_EINVAL;
+    return rc_call(rt, sup_pid, TR_MSG_SUP_DELETE, id, strlen(id));
 }
 
 int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup_pid, tr_sup_child *out,

@@ -446,6 +446,62 @@ static void test_dynamic(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- children added, stopped, restarted and deleted at run time ------------------------ */
+
+static void test_runtime_changes(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime();
+    tr_child_spec kids[3];
+    tr_sup_spec spec = three(TR_ONE_FOR_ONE, kids);
+    tr_pid sup;
+    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), 0);
+    /* Add: appended, started, answered with its pid. */
+    tr_child_spec d = child("d", &ids[3], TR_PERMANENT);
+    tr_pid dpid;
+    assert_int_equal(tr_rt_sup_add_child(rt, sup, &d, &dpid), 0);
+    tr_sup_child c[8];
+    assert_int_equal(list(rt, sup, c), 4);
+    assert_string_equal(c[3].id, "d");
+    assert_int_equal(c[3].pid, dpid);
+    /* It is supervised like the others. */
+    assert_int_equal(tr_rt_send(rt, dpid, FAIL, NULL, 0), 0);
+    dpid = wait_restarted(rt, sup, 3, dpid);
+    /* Bad adds: a taken id, a bad spec, a child that cannot start. */
+    assert_int_equal(tr_rt_sup_add_child(rt, sup, &d, NULL), TR_EEXIST);
+    tr_child_spec bad = d;
+    bad.behavior = NULL;
+    assert_int_equal(tr_rt_sup_add_child(rt, sup, &bad, NULL), TR_EINVAL);
+    int neg = -1;
+    tr_child_spec failing = child("e", &neg, TR_PERMANENT);
+    assert_int_equal(tr_rt_sup_add_child(rt, sup, &failing, NULL), TR_EFAILED);
+    assert_int_equal(list(rt, sup, c), 4); /* not kept */
+    /* Stop keeps the spec; restart brings it back; delete forgets it. */
+    assert_int_equal(tr_rt_sup_stop_child(rt, sup, c[1].pid), 0);
+    TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid == TR_PID_NONE);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "a"), TR_EEXIST); /* running */
+    assert_int_equal(tr_rt_sup_delete_child(rt, sup, "a"), TR_EEXIST);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "zz"), TR_ENOTFOUND);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, NULL), TR_EINVAL);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "b"), 0);
+    TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid != TR_PID_NONE);
+    assert_int_equal(tr_rt_sup_stop_child(rt, sup, c[1].pid), 0);
+    TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid == TR_PID_NONE);
+    assert_int_equal(tr_rt_sup_delete_child(rt, sup, "b"), 0);
+    assert_int_equal(list(rt, sup, c), 3);
+    assert_string_equal(c[0].id, "a");
+    assert_string_equal(c[1].id, "c");
+    assert_string_equal(c[2].id, "d");
+    /* A dynamic supervisor takes START, not ADD. */
+    tr_child_spec tpl = child("conn", &ids[0], TR_TRANSIENT);
+    tr_sup_spec dyn = {.strategy = TR_SIMPLE_ONE_FOR_ONE, .children = &tpl, .nchildren = 1};
+    tr_pid dsup;
+    assert_int_equal(tr_rt_sup_spawn(rt, &dyn, NULL, &dsup), 0);
+    assert_int_equal(tr_rt_sup_add_child(rt, dsup, &d, NULL), TR_EINVAL);
+    assert_int_equal(tr_rt_sup_start_child(rt, sup, &ids[0], sizeof ids[0], NULL), TR_EINVAL);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 /* ---- backoff ------------------------------------------------------------------------ */
 
 static void test_backoff(void **state)
@@ -492,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_start_failure),
         cmocka_unit_test(test_shutdown_order_and_timeout),
         cmocka_unit_test(test_dynamic),
+        cmocka_unit_test(test_runtime_changes),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
