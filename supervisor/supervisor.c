@@ -39,6 +39,11 @@ enum { T_KILL = 1, T_RESTART = 2 };
  * before the supervisor ends. */
 enum phase { STARTING, UP, REGROUP, RESTARTING, STOPPING };
 enum after { AFTER_NOTHING, AFTER_RESTART, AFTER_EXIT };
+/* A child that fails, or whose backoff ends, while a sequence runs waits for
+ * it to end: PEND_FAILED is then handled as a failure (counted, restarted
+ * by the strategy), PEND_START just started — unless the sequence already
+ * restarted it. */
+enum pend { PEND_NONE, PEND_FAILED, PEND_START };
 
 typedef struct kid {
     char id[TR_CHILD_ID_MAX + 1];
@@ -58,6 +63,7 @@ typedef struct kid {
     uint32_t streak;     /* consecutive restarts, for backoff */
     uint64_t up_since;
     uint32_t serial;     /* names it in T_RESTART timers (indices shift) */
+    uint8_t pending;     /* PEND_*: what to do once the current sequence ends */
     tr_msg start_req;    /* a TR_MSG_SUP_START/ADD to answer once started */
     uint8_t start_req_pending;
 } kid;
@@ -240,6 +246,7 @@ static int start_kid(tr_actor *self, sup *s, uint32_t i)
 }
 
 static int end_supervisor(tr_actor *self, sup *s);
+static int after_sequence(tr_actor *self, sup *s);
 
 /* Starts the next child of the start sequence (cursor..hi), or finishes. */
 static int continue_start(tr_actor *self, sup *s)
@@ -258,6 +265,31 @@ static int continue_start(tr_actor *self, sup *s)
         answer_waiters(self, s, 0);
     s->phase = UP;
     s->waiting = TR_PID_NONE;
+    return after_sequence(self, s);
+}
+
+static int restart_after_exit(tr_actor *self, sup *s, uint32_t i);
+
+/* Back to UP: what happened to children meanwhile is handled now. */
+static int after_sequence(tr_actor *self, sup *s)
+{
+    for (uint32_t i = 0; i < s->n && s->phase == UP; i++) {
+        kid *k = &s->kids[i];
+        uint8_t p = k->pending;
+        k->pending = PEND_NONE;
+        if (p == PEND_NONE || k->pid != TR_PID_NONE || k->removing)
+            continue;
+        int rc;
+        if (p == PEND_FAILED) {
+            rc = restart_after_exit(self, s, i);
+        } else {
+            s->phase = RESTARTING;
+            s->lo = s->hi = s->cursor = i;
+            rc = continue_start(self, s);
+        }
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -468,8 +500,11 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
     bool awaited = was == s->waiting;
     switch (s->phase) {
     case STOPPING:
-    case REGROUP:
         return awaited ? continue_stop(self, s) : 0; /* others: skipped when reached */
+    case REGROUP:
+        if (awaited)
+            return continue_stop(self, s);
+        break; /* pending below: restarted by the regroup if it covers it */
     case STARTING:
         if (awaited) {
             char text[80];
@@ -484,7 +519,8 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
             /* The restart failed in init: that is another restart. */
             s->phase = UP;
             s->waiting = TR_PID_NONE;
-            return wants_restart(k, d->kind) ? restart_after_exit(self, s, (uint32_t)i) : 0;
+            int rc = wants_restart(k, d->kind) ? restart_after_exit(self, s, (uint32_t)i) : 0;
+            return rc == 0 ? after_sequence(self, s) : rc;
         }
         break;
     case UP:
@@ -494,8 +530,12 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
         remove_kid(s, (uint32_t)i);
         return 0;
     }
-    if (!wants_restart(k, d->kind) || s->phase != UP)
-        return 0; /* mid-sequence: the sequence restarts what it covers */
+    if (!wants_restart(k, d->kind))
+        return 0;
+    if (s->phase != UP) {
+        k->pending = PEND_FAILED; /* after the sequence, unless it covers k */
+        return 0;
+    }
     return restart_after_exit(self, s, (uint32_t)i);
 }
 
@@ -662,9 +702,12 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         memcpy(&serial, msg->data, sizeof serial);
         for (i = 0; i < s->n && s->kids[i].serial != serial; i++)
             ;
-        if (s->phase != UP || i >= s->n || s->kids[i].pid != TR_PID_NONE ||
-            s->kids[i].removing)
+        if (i >= s->n || s->kids[i].pid != TR_PID_NONE || s->kids[i].removing)
             return 0;
+        if (s->phase != UP) {
+            s->kids[i].pending = PEND_START;
+            return 0;
+        }
         s->phase = RESTARTING;
         s->lo = s->hi = s->cursor = i;
         return continue_start(self, s);
