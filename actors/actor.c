@@ -755,6 +755,9 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         L->current = prev;
     }
     report(L, a);
+    /* The name goes before anyone hears of the end, so a restarted
+     * successor can take it at once (as in Erlang). */
+    tr__registry_release(rt, a);
     /* Links and monitors that reached us before our end see its reason. */
     process_signals(L, a);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
@@ -768,7 +771,6 @@ static void finish_exit(tr__loop *L, tr_actor *a)
             tr__actor_drop_timer(L, a->timers);
         tr__loop_timers_changed(L);
     }
-    tr__registry_release(rt, a);
     TR__STAT_ADD(L, actors, -1);
     if (a->parent != TR_PID_NONE && a->parent_node) {
         tr__child *node = a->parent_node;

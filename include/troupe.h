@@ -637,9 +637,10 @@ typedef struct tr_sup_child {
 
 /*
  * Requests to a supervisor, as calls (tr_call from actors, tr_rt_call from
- * threads); the reply has the same type. A request that comes while the
- * supervisor is in the middle of a restart or stop gets TR_EALREADY: ask
- * again.
+ * threads); the reply has the same type. Requests that change children
+ * wait while the supervisor is in the middle of starting or restarting
+ * children and are handled, in order, when it is done; once it is ending
+ * they are answered TR_ESTOPPED.
  *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child.
  *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
  *    child's start argument; reply: a tr_sup_started, sent once the child's
@@ -651,7 +652,8 @@ typedef struct tr_sup_child {
  *    shutdown) without restarting; a dynamic child is removed, a static one
  *    keeps its spec for RESTART. Reply: int32_t rc.
  *  - TR_MSG_SUP_RESTART: payload: the id (without NUL) of a stopped child;
- *    starts it again. Reply: int32_t rc (TR_EEXIST: it is running).
+ *    starts it again. Reply: a tr_sup_started, once its init has run
+ *    (TR_EEXIST: it is running).
  *  - TR_MSG_SUP_DELETE: payload: the id of a stopped child; forgets its
  *    spec. Reply: int32_t rc (TR_EEXIST: it is running).
  */
@@ -662,7 +664,7 @@ typedef struct tr_sup_child {
 #define TR_MSG_SUP_RESTART 0xffff0014u
 #define TR_MSG_SUP_DELETE 0xffff0015u
 
-/* The reply to TR_MSG_SUP_START and TR_MSG_SUP_ADD. */
+/* The reply to TR_MSG_SUP_START, TR_MSG_SUP_ADD and TR_MSG_SUP_RESTART. */
 typedef struct tr_sup_started {
     int32_t rc;
     tr_pid pid;
@@ -681,7 +683,7 @@ TR_API int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup, const void *arg,
 TR_API int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup, const tr_child_spec *spec,
                                tr_pid *out);
 TR_API int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup, tr_pid child);
-TR_API int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup, const char *id);
+TR_API int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup, const char *id, tr_pid *out);
 TR_API int tr_rt_sup_delete_child(tr_runtime *rt, tr_pid sup, const char *id);
 /* Copies up to `cap` children into `out`; returns how many there are, or
  * an error. */

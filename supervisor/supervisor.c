@@ -85,6 +85,11 @@ typedef struct sup {
     uint32_t nwaiters;
     uint64_t rng;
     uint32_t next_serial;
+    /* Requests that change children, held while a sequence runs (as an OTP
+     * supervisor's mailbox holds calls while it restarts), with copies of
+     * their payloads; handled in order once it is UP again. */
+    tr_msg *held;
+    uint32_t nheld, capheld;
 } sup;
 
 /* ---- the spawn argument: the spec, flattened --------------------------------- */
@@ -247,6 +252,7 @@ static int start_kid(tr_actor *self, sup *s, uint32_t i)
 
 static int end_supervisor(tr_actor *self, sup *s);
 static int after_sequence(tr_actor *self, sup *s);
+static int release_held(tr_actor *self, sup *s);
 
 /* Starts the next child of the start sequence (cursor..hi), or finishes. */
 static int continue_start(tr_actor *self, sup *s)
@@ -290,7 +296,7 @@ static int after_sequence(tr_actor *self, sup *s)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return s->phase == UP && s->nheld ? release_held(self, s) : 0;
 }
 
 /* A shutdown signal, and a kill when its shutdown time is up. */
@@ -341,8 +347,11 @@ static int begin_stop(tr_actor *self, sup *s, uint32_t lo, uint32_t hi, enum aft
     return continue_stop(self, s);
 }
 
+static void refuse_held(tr_actor *self, sup *s);
+
 static int end_supervisor(tr_actor *self, sup *s)
 {
+    refuse_held(self, s);
     if (s->exit_kind == TR_EXIT_ERROR) {
         answer_waiters(self, s, TR_EFAILED);
         return tr_exit_error(self, s->exit_code, s->exit_text);
@@ -562,7 +571,7 @@ static int add_and_start(tr_actor *self, sup *s, const tr_msg *msg, const flat_c
                          const void *arg, uint32_t arg_len, int dynamic)
 {
     if (s->phase != UP)
-        return start_reply(self, msg, TR_EALREADY, TR_PID_NONE);
+        return start_reply(self, msg, TR_ESTOPPED, TR_PID_NONE); /* it is ending */
     int rc = add_kid(s, f, arg, arg_len);
     if (rc == 0) {
         uint32_t i = s->n - 1;
@@ -576,6 +585,64 @@ static int add_and_start(tr_actor *self, sup *s, const tr_msg *msg, const flat_c
         remove_kid(s, i);
     }
     return start_reply(self, msg, rc, TR_PID_NONE);
+}
+
+static int hold(sup *s, const tr_msg *msg)
+{
+    if (s->nheld == s->capheld) {
+        uint32_t cap = s->capheld ? s->capheld * 2 : 4;
+        tr_msg *h = realloc(s->held, cap * sizeof *h);
+        if (!h)
+            return TR_ENOMEM;
+        s->held = h;
+        s->capheld = cap;
+    }
+    tr_msg copy = *msg;
+    copy.data = NULL;
+    if (msg->len) {
+        void *data = malloc(msg->len);
+        if (!data)
+            return TR_ENOMEM;
+        memcpy(data, msg->data, msg->len);
+        copy.data = data;
+    }
+    s->held[s->nheld++] = copy;
+    return 0;
+}
+
+static int on_request(tr_actor *self, sup *s, const tr_msg *msg);
+
+/* UP again: the held requests, in order, until one starts a sequence. */
+static int release_held(tr_actor *self, sup *s)
+{
+    uint32_t done = 0;
+    int rc = 0;
+    while (done < s->nheld && s->phase == UP && rc == 0) {
+        tr_msg m = s->held[done++];
+        rc = on_request(self, s, &m);
+        free((void *)m.data);
+    }
+    memmove(s->held, s->held + done, (s->nheld - done) * sizeof *s->held);
+    s->nheld -= done;
+    return rc;
+}
+
+/* The supervisor ends: held requests are answered as stopped. */
+static void refuse_held(tr_actor *self, sup *s)
+{
+    for (uint32_t i = 0; i < s->nheld; i++) {
+        tr_msg *m = &s->held[i];
+        if (self) {
+            if (m->type == TR_MSG_SUP_STOP || m->type == TR_MSG_SUP_DELETE) {
+                int32_t rc = TR_ESTOPPED;
+                tr_reply(self, m, m->type, &rc, sizeof rc);
+            } else {
+                start_reply(self, m, TR_ESTOPPED, TR_PID_NONE);
+            }
+        }
+        free((void *)m->data);
+    }
+    s->nheld = 0;
 }
 
 static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
@@ -636,7 +703,7 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
             memcpy(&pid, msg->data, sizeof pid);
         int i = find_by_pid(s, pid);
         if (i >= 0 && s->phase != UP)
-            rc = TR_EALREADY; /* mid-sequence: ask again */
+            rc = TR_ESTOPPED; /* it is ending */
         else if (i >= 0) {
             kid *k = &s->kids[i];
             k->removing = 1; /* a static child keeps its spec, for RESTART */
@@ -653,18 +720,27 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
         int i = msg->len && msg->len < sizeof id && s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE
                     ? find_by_id(s, id)
                     : -1;
-        int32_t rc = i < 0 ? TR_ENOTFOUND : s->phase != UP ? TR_EALREADY
+        int32_t rc = i < 0 ? TR_ENOTFOUND : s->phase != UP ? TR_ESTOPPED
                      : s->kids[i].pid != TR_PID_NONE       ? TR_EEXIST
                                                            : 0;
-        if (rc == 0 && msg->type == TR_MSG_SUP_DELETE) {
-            remove_kid(s, (uint32_t)i);
-        } else if (rc == 0) {
-            s->kids[i].removing = 0;
+        if (msg->type == TR_MSG_SUP_DELETE) {
+            if (rc == 0)
+                remove_kid(s, (uint32_t)i);
+            return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+        }
+        if (rc == 0) {
+            kid *k = &s->kids[i];
+            k->removing = 0;
             s->phase = RESTARTING;
             s->lo = s->hi = s->cursor = (uint32_t)i;
-            rc = continue_start(self, s);
+            if ((rc = continue_start(self, s)) == 0 && k->pid != TR_PID_NONE) {
+                k->start_req = *msg;
+                k->start_req.data = NULL;
+                k->start_req_pending = 1;
+                return 0; /* answered on STARTED or DOWN */
+            }
         }
-        return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+        return start_reply(self, msg, rc, TR_PID_NONE);
     }
     }
     return 0;
@@ -713,9 +789,11 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         return continue_start(self, s);
     }
     default:
-        if (msg->flags & TR_MSG_REQUEST)
+        if (!(msg->flags & TR_MSG_REQUEST))
+            return 0;
+        if (msg->type == TR_MSG_SUP_WHICH || s->phase == UP || s->phase == STOPPING)
             return on_request(self, s, msg);
-        return 0;
+        return hold(s, msg);
     }
 }
 
@@ -775,6 +853,8 @@ static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
         free(s->kids[i].arg);
     free(s->kids);
     free(s->history);
+    refuse_held(NULL, s);
+    free(s->held);
 }
 
 static int sup_init_checked(tr_actor *self, void *state, const void *arg, size_t len)
@@ -965,11 +1045,11 @@ int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup_pid, tr_pid child)
     return rc_call(rt, sup_pid, TR_MSG_SUP_STOP, &child, sizeof child);
 }
 
-int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup_pid, const char *id)
+int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup_pid, const char *id, tr_pid *out)
 {
     if (!id || !id[0] || strlen(id) > TR_CHILD_ID_MAX)
         return TR_EINVAL;
-    return rc_call(rt, sup_pid, TR_MSG_SUP_RESTART, id, strlen(id));
+    return started_call(rt, sup_pid, TR_MSG_SUP_RESTART, id, strlen(id), out);
 }
 
 int tr_rt_sup_delete_child(tr_runtime *rt, tr_pid sup_pid, const char *id)

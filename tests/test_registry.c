@@ -12,7 +12,7 @@
 
 #include "tr_test.h"
 
-enum { REG = 1, UNREG = 2, FAIL = 3, ASK = 4 };
+enum { REG = 1, UNREG = 2, FAIL = 3, ASK = 4, WATCH = 5 };
 
 static int named_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
@@ -155,11 +155,64 @@ static void test_registry_wrong_thread(void **state)
     tr_runtime_free(rt);
 }
 
+/* ---- the name is free before anyone hears of the end --------------------------------- */
+
+static _Atomic int down_seen = -1; /* whereis at DOWN time: 1 still taken, 0 free */
+
+static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == WATCH) {
+        tr_pid p;
+        memcpy(&p, msg->data, sizeof p);
+        tr_ref ref;
+        TR_CHECK_EQ(tr_monitor(self, p, &ref), 0);
+        return tr_reply(self, msg, WATCH, NULL, 0);
+    }
+    if (msg->type == TR_MSG_DOWN)
+        atomic_store(&down_seen, tr_whereis(tr_runtime_of(self), "phoenix") != TR_PID_NONE);
+    return 0;
+}
+
+static const tr_behavior watcher_b = {.name = "watcher", .receive = watcher_receive};
+
+static void test_name_released_before_down(void **state)
+{
+    (void)state;
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = 2;
+    o.log = capture;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    for (int i = 0; i < 50; i++) {
+        atomic_store(&down_seen, -1);
+        tr_spawn_opts so;
+        tr_spawn_opts_init(&so);
+        so.loop = i % 2;
+        tr_pid named, watcher;
+        assert_int_equal(tr_rt_spawn(rt, &named_b, &so, &named), 0);
+        so.loop = (i + 1) % 2;
+        assert_int_equal(tr_rt_spawn(rt, &watcher_b, &so, &watcher), 0);
+        assert_int_equal(call_rc(rt, named, REG, "phoenix"), 0);
+        tr_rt_reply r;
+        assert_int_equal(tr_rt_call(rt, watcher, WATCH, &named, sizeof named, TR_FOREVER, &r), 0);
+        tr_rt_reply_free(&r);
+        assert_int_equal(tr_rt_send(rt, named, FAIL, NULL, 0), 0);
+        TR_WAIT_UNTIL(atomic_load(&down_seen) != -1);
+        assert_int_equal(atomic_load(&down_seen), 0); /* a successor could take it */
+        assert_int_equal(tr_signal_exit(rt, watcher, TR_EXIT_SHUTDOWN), 0);
+    }
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_registry_wrong_thread),
+        cmocka_unit_test(test_name_released_before_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,13 +479,15 @@ static void test_runtime_changes(void **state)
     /* Stop keeps the spec; restart brings it back; delete forgets it. */
     assert_int_equal(tr_rt_sup_stop_child(rt, sup, c[1].pid), 0);
     TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid == TR_PID_NONE);
-    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "a"), TR_EEXIST); /* running */
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "a", NULL), TR_EEXIST); /* running */
     assert_int_equal(tr_rt_sup_delete_child(rt, sup, "a"), TR_EEXIST);
-    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "zz"), TR_ENOTFOUND);
-    assert_int_equal(tr_rt_sup_restart_child(rt, sup, NULL), TR_EINVAL);
-    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "b"), 0);
-    TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid != TR_PID_NONE);
-    assert_int_equal(tr_rt_sup_stop_child(rt, sup, c[1].pid), 0);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "zz", NULL), TR_ENOTFOUND);
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, NULL, NULL), TR_EINVAL);
+    tr_pid b;
+    assert_int_equal(tr_rt_sup_restart_child(rt, sup, "b", &b), 0);
+    assert_int_equal(list(rt, sup, c), 4);
+    assert_int_equal(c[1].pid, b);
+    assert_int_equal(tr_rt_sup_stop_child(rt, sup, b), 0);
     TR_WAIT_UNTIL(list(rt, sup, c) == 4 && c[1].pid == TR_PID_NONE);
     assert_int_equal(tr_rt_sup_delete_child(rt, sup, "b"), 0);
     assert_int_equal(list(rt, sup, c), 3);
