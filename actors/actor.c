@@ -730,9 +730,9 @@ static void report(tr__loop *L, tr_actor *a)
         tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: killed", who);
         return;
     }
-    tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: error %d (%s): %s", who,
-            a->exit_code, tr_err_name(a->exit_code),
-            a->exit_text ? a->exit_text : tr_strerror(a->exit_code));
+    char why[256];
+    tr__error_text(why, sizeof why, a->exit_code, a->exit_text);
+    tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: %s", who, why);
 }
 
 static void finish_exit(tr__loop *L, tr_actor *a)

@@ -366,6 +366,10 @@ uint64_t tr__mailbox_depth(tr_actor *a);
 int tr__send_after_self(tr__loop *L, tr_actor *self, uint64_t delay_ms, uint32_t type,
                         const void *data, size_t len, tr_timer_id *out);
 
+/* error.c: "error -13 (TR_ELIMIT): text", or "error -101: text" for an
+ * application's own code; text NULL: troupe's text, if any. */
+void tr__error_text(char *buf, size_t len, int code, const char *text);
+
 /* call.c */
 int tr__calls_init(tr_runtime *rt);
 void tr__calls_destroy(tr_runtime *rt);

@@ -2,7 +2,10 @@
  * error.c — texts for error codes and exit kinds, generated from the one
  * table in troupe.h (TR_ERRNO_MAP).
  */
-#include "troupe.h"
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
 
 const char *tr_strerror(int code)
 {
@@ -47,4 +50,18 @@ const char *tr_exit_kind_name(tr_exit_kind kind)
         return "error";
     }
     return "?";
+}
+
+void tr__error_text(char *buf, size_t len, int code, const char *text)
+{
+    const char *name = tr_err_name(code);
+    bool ours = strcmp(name, "TR_E?") != 0;
+    if (!text)
+        text = ours ? tr_strerror(code) : NULL;
+    if (ours)
+        snprintf(buf, len, "error %d (%s): %s", code, name, text);
+    else if (text)
+        snprintf(buf, len, "error %d: %s", code, text); /* the application's code */
+    else
+        snprintf(buf, len, "error %d", code);
 }

@@ -584,8 +584,13 @@ typedef struct tr_child_spec {
     const void *arg;             /* copied once; every start gets a fresh copy */
     size_t arg_len;
     tr_restart restart;
-    uint32_t shutdown_ms;        /* 0: 5000; TR_SHUTDOWN_INFINITY */
+    uint32_t shutdown_ms;        /* 0: 5000 (a supervisor: infinity); TR_SHUTDOWN_INFINITY */
     int loop;                    /* placement; TR_LOOP_DEFAULT: the supervisor's */
+    /* Instead of behavior and arg: the child is a supervisor with this spec
+     * (copied, nested specs too), which makes a tree of supervisors. When it
+     * exceeds its restart intensity it ends, and this supervisor's strategy
+     * decides: escalation. */
+    const struct tr_sup_spec *supervisor;
 } tr_child_spec;
 
 typedef struct tr_sup_spec {

@@ -108,10 +108,15 @@ typedef struct flat_child {
     int loop;
 } flat_child;
 
+static int validate(const tr_sup_spec *s);
+
 static int validate_child(const tr_child_spec *c)
 {
-    if (!c || !c->behavior || !c->behavior->receive || (!c->arg && c->arg_len) ||
-        c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+    if (!c || c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+        return TR_EINVAL;
+    if (c->supervisor) /* a nested supervisor: its spec instead of an argument */
+        return c->arg || c->arg_len ? TR_EINVAL : validate(c->supervisor);
+    if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
         return TR_EINVAL;
     return 0;
 }
@@ -128,38 +133,65 @@ static int validate(const tr_sup_spec *s)
     return 0;
 }
 
-/* One child spec, flattened at p: a flat_child then its argument. */
+static const tr_behavior sup_behavior;
+static size_t flat_size(const tr_sup_spec *s);
+static unsigned char *flatten_into(const tr_sup_spec *s, unsigned char *p);
+
+/* Bytes of a child's start argument: its own, or its nested spec's. */
+static size_t child_arg_size(const tr_child_spec *c)
+{
+    return c->supervisor ? flat_size(c->supervisor) : c->arg_len;
+}
+
+static size_t flat_size(const tr_sup_spec *s)
+{
+    size_t total = sizeof(flat_head);
+    for (size_t i = 0; i < s->nchildren; i++)
+        total += sizeof(flat_child) + child_arg_size(&s->children[i]);
+    return total;
+}
+
+/* One child spec, flattened at p: a flat_child then its argument (for a
+ * nested supervisor, its flattened spec). */
 static unsigned char *flatten_child(const tr_child_spec *c, unsigned char *p)
 {
     flat_child f;
     memset(&f, 0, sizeof f);
     snprintf(f.id, sizeof f.id, "%s", c->id ? c->id : "");
-    f.beh = c->behavior;
-    f.arg_len = (uint32_t)c->arg_len;
+    f.beh = c->supervisor ? &sup_behavior : c->behavior;
+    f.arg_len = (uint32_t)child_arg_size(c);
     f.restart = (uint8_t)c->restart;
-    f.shutdown_ms = c->shutdown_ms ? c->shutdown_ms : 5000;
+    f.shutdown_ms = c->shutdown_ms            ? c->shutdown_ms
+                    : c->supervisor ? TR_SHUTDOWN_INFINITY /* it stops its subtree */
+                                    : 5000;
     f.loop = c->loop;
     memcpy(p, &f, sizeof f);
     p += sizeof f;
+    if (c->supervisor)
+        return flatten_into(c->supervisor, p);
     if (c->arg_len)
         memcpy(p, c->arg, c->arg_len);
     return p + c->arg_len;
 }
 
-static void *flatten(const tr_sup_spec *s, size_t *len)
+static unsigned char *flatten_into(const tr_sup_spec *s, unsigned char *p)
 {
-    size_t total = sizeof(flat_head);
-    for (size_t i = 0; i < s->nchildren; i++)
-        total += sizeof(flat_child) + s->children[i].arg_len;
-    unsigned char *buf = malloc(total), *p = buf;
-    if (!buf)
-        return NULL;
     flat_head h = {.spec = *s, .n = (uint32_t)s->nchildren};
     h.spec.children = NULL;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
     for (size_t i = 0; i < s->nchildren; i++)
         p = flatten_child(&s->children[i], p);
+    return p;
+}
+
+static void *flatten(const tr_sup_spec *s, size_t *len)
+{
+    size_t total = flat_size(s);
+    unsigned char *buf = malloc(total);
+    if (!buf)
+        return NULL;
+    flatten_into(s, buf);
     *len = total;
     return buf;
 }
@@ -171,7 +203,7 @@ static void *flatten(const tr_sup_spec *s, size_t *len)
 static void reason_text(const tr_down *d, char *buf, size_t len)
 {
     if (d->kind == TR_EXIT_ERROR)
-        snprintf(buf, len, "error %d (%s): %s", d->code, tr_err_name(d->code), d->text);
+        tr__error_text(buf, len, d->code, d->text);
     else
         snprintf(buf, len, "%s", tr_exit_kind_name((tr_exit_kind)d->kind));
 }
@@ -1005,7 +1037,7 @@ static void *add_payload(const tr_child_spec *spec, size_t *len)
 {
     if (validate_child(spec) != 0)
         return NULL;
-    *len = sizeof(flat_child) + spec->arg_len;
+    *len = sizeof(flat_child) + child_arg_size(spec);
     unsigned char *buf = malloc(*len);
     if (buf)
         flatten_child(spec, buf);
@@ -1069,7 +1101,8 @@ int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup_pid, tr_sup_child *out,
     if (rc != 0)
         return rc;
     unsigned n = r.len / sizeof(tr_sup_child);
-    memcpy(out, r.data, (n < cap ? n : cap) * sizeof(tr_sup_child));
+    if (out && n)
+        memcpy(out, r.data, (n < cap ? n : cap) * sizeof(tr_sup_child));
     tr_rt_reply_free(&r);
     return (int)n;
 }

@@ -243,18 +243,15 @@ static void test_restart_types(void **state)
 
 /* ---- intensity and escalation ------------------------------------------------------ */
 
-static tr_child_spec mid_kids[1];
-static tr_sup_spec mid_spec;
-
 static void test_intensity(void **state)
 {
     (void)state;
     tr_runtime *rt = runtime();
-    mid_kids[0] = child("leaf", &ids[3], TR_PERMANENT);
-    mid_spec = (tr_sup_spec){.strategy = TR_ONE_FOR_ONE, .max_restarts = 2, .period_ms = 5000,
-                             .children = mid_kids, .nchildren = 1};
+    tr_child_spec leaf_kid = child("leaf", &ids[3], TR_PERMANENT);
+    tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 2, .period_ms = 5000,
+                        .children = &leaf_kid, .nchildren = 1};
     tr_pid mid;
-    assert_int_equal(tr_rt_sup_spawn(rt, &mid_spec, NULL, &mid), 0);
+    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &mid), 0);
     tr_sup_child c[8];
     list(rt, mid, c);
     /* Two failures are within the intensity; the third is not. */
@@ -269,68 +266,69 @@ static void test_intensity(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
-static tr_sup_spec inner;
-static tr_child_spec inner_kid;
-
-/* A worker-like actor whose only job is to be a supervisor's child and
- * start an inner supervisor it links to: when the inner one gives up, this
- * one fails too, and the outer supervisor restarts it (escalation). */
-static int holder_init(tr_actor *self, void *state, const void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-    tr_pid *inner_pid = state;
-    int rc = tr_sup_spawn(self, &inner, NULL, inner_pid);
-    if (rc == 0)
-        rc = tr_link(self, *inner_pid);
-    record("holder", 0);
-    return rc;
-}
-
-static int holder_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    tr_pid *inner_pid = state;
-    if (msg->type == ASK)
-        return tr_reply(self, msg, ASK, inner_pid, sizeof *inner_pid);
-    return 0;
-}
-
-static const tr_behavior holder_b = {.name = "holder", .state_size = sizeof(tr_pid),
-                                     .init = holder_init, .receive = holder_receive};
-
+/* Escalation through two levels, with supervisors as children of
+ * supervisors: top (1 restart in 5 s) -> mid (1 restart in 5 s) -> leaf.
+ * Two quick leaf failures exceed mid's intensity: mid ends and top
+ * restarts it (a fresh mid, a fresh leaf). Two more exceed the new mid's
+ * intensity, and that second restart of mid exceeds top's: top ends too. */
 static void test_escalation(void **state)
 {
     (void)state;
     tr_runtime *rt = runtime();
-    inner_kid = child("leaf", &ids[4], TR_PERMANENT);
-    inner = (tr_sup_spec){.strategy = TR_ONE_FOR_ONE, .max_restarts = 1, .period_ms = 5000,
-                          .children = &inner_kid, .nchildren = 1};
-    tr_child_spec outer_kid = {.id = "holder", .behavior = &holder_b, .restart = TR_PERMANENT};
-    tr_sup_spec outer = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 3, .period_ms = 5000,
-                         .children = &outer_kid, .nchildren = 1};
+    tr_child_spec leaf = child("leaf", &ids[4], TR_PERMANENT);
+    tr_sup_spec mid_spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 1, .period_ms = 5000,
+                            .children = &leaf, .nchildren = 1};
+    tr_child_spec mid_kid = {.id = "mid", .supervisor = &mid_spec, .restart = TR_PERMANENT};
+    tr_sup_spec top_spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 1, .period_ms = 5000,
+                            .children = &mid_kid, .nchildren = 1};
     tr_pid top;
-    assert_int_equal(tr_rt_sup_spawn(rt, &outer, NULL, &top), 0);
-    tr_sup_child c[8];
-    list(rt, top, c);
-    tr_pid holder = c[0].pid;
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, holder, ASK, NULL, 0, TR_FOREVER, &r), 0);
-    tr_pid in;
-    memcpy(&in, r.data, sizeof in);
-    tr_rt_reply_free(&r);
-    tr_sup_child ic[8];
-    TR_WAIT_UNTIL(list(rt, in, ic) == 1 && ic[0].pid != TR_PID_NONE);
-    /* Level 2: the leaf fails twice: the inner supervisor's intensity (1)
-     * is exceeded, it ends with an error, the link takes the holder down,
-     * and level 1 restarts the holder (with a fresh inner supervisor). */
-    assert_int_equal(tr_rt_send(rt, ic[0].pid, FAIL, NULL, 0), 0);
-    tr_pid leaf2 = wait_restarted(rt, in, 0, ic[0].pid);
+    assert_int_equal(tr_rt_sup_spawn(rt, &top_spec, NULL, &top), 0);
+    tr_sup_child c[8], mc[8];
+    assert_int_equal(list(rt, top, c), 1);
+    tr_pid mid = c[0].pid;
+    assert_int_equal(list(rt, mid, mc), 1); /* a supervisor: it answers WHICH */
+    assert_string_equal(mc[0].id, "leaf");
+    /* Level 2: mid gives up; top restarts it. */
+    assert_int_equal(tr_rt_send(rt, mc[0].pid, FAIL, NULL, 0), 0);
+    tr_pid leaf2 = wait_restarted(rt, mid, 0, mc[0].pid);
     assert_int_equal(tr_rt_send(rt, leaf2, FAIL, NULL, 0), 0);
-    tr_pid holder2 = wait_restarted(rt, top, 0, holder);
-    assert_int_not_equal(holder2, holder);
+    tr_pid mid2 = wait_restarted(rt, top, 0, mid);
+    assert_int_not_equal(mid2, mid);
     list(rt, top, c);
     assert_int_equal(c[0].restarts, 1);
-    assert_true(has_log("restart intensity exceeded"));
+    TR_WAIT_UNTIL(list(rt, mid2, mc) == 1 && mc[0].pid != TR_PID_NONE);
+    assert_int_equal(mc[0].restarts, 0); /* fresh state */
+    /* Level 1: the same again exceeds top's intensity: top ends. */
+    assert_int_equal(tr_rt_send(rt, mc[0].pid, FAIL, NULL, 0), 0);
+    tr_pid leaf3 = wait_restarted(rt, mid2, 0, mc[0].pid);
+    assert_int_equal(tr_rt_send(rt, leaf3, FAIL, NULL, 0), 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, top, ASK, NULL, 0) == TR_ENOACTOR);
+    char line[96];
+    snprintf(line, sizeof line, "supervisor " TR_PID_FMT ": restart intensity exceeded",
+             TR_PID_ARGS(top));
+    assert_true(has_log(line));
+    snprintf(line, sizeof line, "supervisor " TR_PID_FMT ": restart intensity exceeded",
+             TR_PID_ARGS(mid));
+    assert_true(has_log(line));
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* A nested supervisor spec is checked like the top one. */
+static void test_nested_bad_spec(void **state)
+{
+    (void)state;
+    tr_runtime *rt = runtime();
+    tr_child_spec bad_leaf = child("leaf", &ids[0], TR_PERMANENT);
+    bad_leaf.behavior = NULL;
+    tr_sup_spec mid_spec = {.strategy = TR_ONE_FOR_ONE, .children = &bad_leaf, .nchildren = 1};
+    tr_child_spec mid_kid = {.id = "mid", .supervisor = &mid_spec};
+    tr_sup_spec top_spec = {.strategy = TR_ONE_FOR_ONE, .children = &mid_kid, .nchildren = 1};
+    tr_pid top;
+    assert_int_equal(tr_rt_sup_spawn(rt, &top_spec, NULL, &top), TR_EINVAL);
+    mid_kid.arg = "x"; /* a supervisor child takes no argument */
+    mid_kid.arg_len = 1;
+    bad_leaf.behavior = &worker_b;
+    assert_int_equal(tr_rt_sup_spawn(rt, &top_spec, NULL, &top), TR_EINVAL);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -547,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_restart_types),
         cmocka_unit_test(test_intensity),
         cmocka_unit_test(test_escalation),
+        cmocka_unit_test(test_nested_bad_spec),
         cmocka_unit_test(test_start_failure),
         cmocka_unit_test(test_shutdown_order_and_timeout),
         cmocka_unit_test(test_dynamic),
