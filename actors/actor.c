@@ -697,6 +697,7 @@ static void begin_exit(tr__loop *L, tr_actor *a)
     /* Jobs, timers, pending calls and task groups end with the actor. */
     tr__jobs_release(L, a);
     tr__groups_release(a);
+    tr__chan_actor_exit(a);
     if (a->timers) {
         while (a->timers)
             tr__actor_drop_timer(L, a->timers);
@@ -822,6 +823,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->name = NULL;
     a->ties = NULL;
     a->groups = NULL;
+    a->subs = NULL;
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
@@ -1131,6 +1133,9 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
     case TR__MSG_ADOPT:
         handle_adopt(L, a, m);
         return;
+    case TR__MSG_CHAN_PULL:
+        tr__chan_pull(L, a, m);
+        return;
     case TR__MSG_WAKE:
         /* Posted after its signal was queued, so the signal is visible now
          * even if it was not at the boundary check just before this pop.
@@ -1193,6 +1198,7 @@ void tr__actor_teardown(tr_actor *a)
     a->result = NULL;
     tr__ties_teardown(a);
     tr__groups_release(a);
+    tr__chan_actor_exit(a);
     /* Only a runtime that never ran can hold live actors here. */
     tr__child *c = a->children;
     while (c) {

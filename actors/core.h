@@ -40,7 +40,8 @@ enum tr__msg_kind {
     TR__MSG_UNLINK,
     TR__MSG_MONITOR,    /* the sender monitors the target (payload: ref) */
     TR__MSG_DEMONITOR,  /* payload: ref */
-    TR__MSG_DOWN        /* to a watcher: payload tr__downhdr + tr_down + result */
+    TR__MSG_DOWN,       /* to a watcher: payload tr__downhdr + tr_down + result */
+    TR__MSG_CHAN_PULL   /* feed a channel subscription (payload: its id) */
 };
 
 /* Signal record flags (payload of TR__MSG_SIGNAL: sig_flags + tr_down). */
@@ -188,6 +189,7 @@ struct tr_actor {
     struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
     struct tr__ties *ties;      /* links and monitors (links.c), or NULL */
     struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
+    struct tr__sub *subs;       /* channel subscriptions (channels/chan.c) */
     void *result;               /* tr_exit_result's copy, or NULL */
     uint32_t result_len;
     /* Signals that arrived before INIT ran, replayed after it. */
@@ -354,6 +356,11 @@ void tr__actor_teardown(tr_actor *a);
 bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
 /* The owner ends: its groups go (children and jobs end with it). */
 void tr__groups_release(tr_actor *a);
+/* channels/chan.c: a PULL for one of a's subscriptions (home loop). */
+void tr__chan_pull(tr__loop *L, tr_actor *a, tr__msg *m);
+/* The actor ends (or is torn down): its subscriptions go. */
+void tr__chan_actor_exit(tr_actor *a);
+
 /* introspect.c: answers a TR__MSG_DESCRIBE request (tr_runtime_tree). */
 #define TR__MSG_DESCRIBE 0xffff001fu
 void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request);

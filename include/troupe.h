@@ -73,7 +73,8 @@ extern "C" {
     X(ESYSTEM, -14, "the operating system or libuv refused a request")         \
     X(EFAILED, -15, "the actor failed")                                        \
     X(ENOTFOUND, -16, "not found: no such timer, call or name (or it has ended)") \
-    X(EEXIST, -17, "the name is registered already")
+    X(EEXIST, -17, "the name is registered already")                         \
+    X(ECLOSED, -18, "the channel is closed (and, for receives, drained)")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -153,6 +154,7 @@ typedef struct tr_msg {
 /* A child spawned with notify_started has finished its init (from: it). */
 #define TR_MSG_STARTED 0xffff0006u
 /* 0xffff0007: TR_MSG_GROUP_DONE, see Task groups. */
+/* 0xffff0008: TR_MSG_CHAN_END, see Channels. */
 /* A monitored actor ended: data is a tr_down, ref the monitor's ref. */
 #define TR_MSG_DOWN 0xffff0004u
 /* A trapped exit signal (tr_trap_exits): data is a tr_down, from the sender. */
@@ -1021,6 +1023,128 @@ static inline const tr_down *tr_group_entry(const tr_msg *msg, uint32_t i)
     const uint32_t *off = (const uint32_t *)(h + 1);
     return (const tr_down *)((const char *)msg->data + off[i]);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Channels                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A channel is a bounded, lock-free, multi-producer multi-consumer queue of
+ * items (copies of up to item_max bytes) between actors and threads, built
+ * on Concurrency Kit rings. Its memory is fixed at creation: capacity
+ * items, nothing is allocated per item. A full channel refuses (TR_EFULL),
+ * an empty one has nothing (TR_EEMPTY): backpressure, not growth.
+ *
+ * Consumers: plain threads receive (non-blocking, or blocking with a
+ * timeout); an actor can also subscribe, and the channel's items then
+ * arrive as messages, in channel order, but only as many as the actor has
+ * asked for (credit, as Reactive Streams' request(n)). Several consumers
+ * share one channel: each item goes to exactly one.
+ *
+ * Producers: any thread sends (non-blocking, or blocking with a timeout on
+ * plain threads); an actor that finds the channel full asks to be told when
+ * there is room (tr_chan_notify_room), and never spins.
+ *
+ * Close: later sends are refused with TR_ECLOSED; consumers still receive
+ * what was accepted, then a receive returns TR_ECLOSED and each subscriber
+ * gets one TR_MSG_CHAN_END. Every accepted item is delivered exactly once.
+ *
+ * Lifetime: reference counted. tr_chan_create returns one reference;
+ * subscriptions hold one each. The channel is freed when the last goes; a
+ * runtime must outlive its channels' use.
+ */
+typedef struct tr_chan tr_chan;
+
+#define TR_MSG_CHAN_END 0xffff0008u /* a subscription's end: msg->ref == the subscription */
+
+typedef struct tr_chan_opts {
+    uint32_t capacity; /* items; 0: 1024 */
+    uint32_t item_max; /* bytes per item; 0: 64 */
+} tr_chan_opts;
+
+TR_API void tr_chan_opts_init(tr_chan_opts *opts);
+
+/* Creates a channel (opts may be NULL). Errors: TR_EINVAL (NULL rt/out,
+ * capacity over 2^30, item_max over the runtime's max_payload),
+ * TR_ENOMEM. Thread: any. */
+TR_API int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out);
+
+/* Takes / drops a reference; the last release frees the channel (it need
+ * not be closed). Thread: any. */
+TR_API void tr_chan_retain(tr_chan *ch);
+TR_API void tr_chan_release(tr_chan *ch);
+
+/*
+ * Sends a copy of `len` bytes. Never blocks. Errors: TR_EFULL (expected:
+ * the consumers are behind — retry later, or tr_chan_notify_room),
+ * TR_ECLOSED, TR_EMSGSIZE (len > item_max), TR_EINVAL. Thread: any.
+ * Cost: two lock-free ring operations and a copy; no allocation.
+ */
+TR_API int tr_chan_send(tr_chan *ch, const void *item, size_t len);
+
+/*
+ * Takes the oldest item into `buf` (cap must be >= item_max) and sets
+ * *len. Never blocks. Errors: TR_EEMPTY (expected: nothing yet),
+ * TR_ECLOSED (closed and drained: no item will ever come), TR_EINVAL.
+ * Thread: any.
+ */
+TR_API int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len);
+
+/* As tr_chan_send / tr_chan_recv, waiting up to timeout_ms (TR_FOREVER:
+ * no limit) for room / an item. Extra errors: TR_ETIMEDOUT,
+ * TR_EWRONGTHREAD on a loop thread (it would block the loop). Thread: any
+ * plain thread. */
+TR_API int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, uint64_t timeout_ms);
+TR_API int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len,
+                             uint64_t timeout_ms);
+
+/* Closes the channel (see above). Errors: TR_EINVAL, TR_EALREADY.
+ * Thread: any. */
+TR_API int tr_chan_close(tr_chan *ch);
+
+/*
+ * Subscribes self to the channel: items arrive as messages of `type`
+ * (msg->data is the item, valid during the handler; msg->ref == *sub), in
+ * channel order, at most `credit` of them until self asks for more with
+ * tr_chan_request. After a close, when the channel is drained, one
+ * TR_MSG_CHAN_END with msg->ref == *sub ends the subscription. The
+ * subscription holds a reference to the channel; it ends with
+ * tr_chan_unsubscribe, the END message, or self's exit.
+ * Errors: TR_EINVAL (NULL, type above TR_MSG_USER_MAX), TR_EWRONGTHREAD,
+ * TR_ESTOPPED, TR_ENOMEM. Thread: `self`'s callbacks.
+ */
+TR_API int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credit,
+                             tr_ref *sub);
+
+/* Grants `n` more items to a subscription. Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ENOTFOUND. Thread: `self`'s callbacks. */
+TR_API int tr_chan_request(tr_actor *self, tr_ref sub, uint32_t n);
+
+/* Ends a subscription; no item for it arrives afterwards (items not yet
+ * delivered stay in the channel for other consumers). Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ENOTFOUND. Thread: `self`'s callbacks. */
+TR_API int tr_chan_unsubscribe(tr_actor *self, tr_ref sub);
+
+/*
+ * Asks for one message of `type` (from TR_PID_NONE) as soon as the channel
+ * has room — at once if it has room now — or is closed. Use it after
+ * TR_EFULL, then send again (another producer may have taken the room: ask
+ * again). Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s
+ * callbacks.
+ */
+TR_API int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type);
+
+typedef struct tr_chan_stats {
+    uint64_t depth;    /* items in the channel now */
+    uint64_t capacity;
+    uint64_t sent;     /* items accepted */
+    uint64_t received; /* items taken (by receives and subscriptions) */
+    uint64_t refused;  /* sends refused: full or closed */
+    uint64_t subscribers;
+} tr_chan_stats;
+
+/* Errors: TR_EINVAL. Thread: any. */
+TR_API int tr_chan_stats_get(tr_chan *ch, tr_chan_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Introspection                                                            */
