@@ -92,8 +92,10 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 }
 
 /* Drops a message the receiver will not handle; counts user mail. */
-static void drop(tr__loop *L, tr__msg *m)
+static void drop(tr__loop *L, tr_actor *a, tr__msg *m)
 {
+    if (m->flags & TR__MF_COUNTED)
+        ck_pr_dec_int(&a->mb_count);
     if (m->kind == TR__MSG_USER)
         TR__STAT_ADD(L, dropped, 1);
     if (m->kind == TR__MSG_USER && (m->flags & TR__MF_REQUEST) && m->from == TR_PID_NONE) {
@@ -135,12 +137,31 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     tr_actor *a = tr__lookup(rt, to);
     if (!a)
         return TR_ENOACTOR;
+    /* A bounded mailbox counts plain sends and requests, not notices. */
+    uint32_t cap = ck_pr_load_32(&a->mb_cap);
+    if (cap && !(flags & (TR__MF_REPLY | TR__MF_JOB | TR__MF_REF))) {
+        if ((uint32_t)ck_pr_faa_int(&a->mb_count, 1) >= cap) {
+            ck_pr_dec_int(&a->mb_count);
+            if (ck_pr_load_32(&a->mb_drop)) {
+                ck_pr_inc_64(&a->mb_dropped);
+                if (flags & TR__MF_OWNED)
+                    free_fn(buf); /* accepted, so ours to free */
+                return 0;         /* accepted, dropped, counted */
+            }
+            ck_pr_inc_64(&a->mb_refused);
+            return TR_EFULL;
+        }
+        flags |= TR__MF_COUNTED;
+    }
     size_t prefix = tr__msg_prefix(flags);
     size_t copied = (flags & TR__MF_OWNED) ? 0 : len;
     tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type,
                              prefix + copied);
-    if (!m)
+    if (!m) {
+        if (flags & TR__MF_COUNTED)
+            ck_pr_dec_int(&a->mb_count);
         return TR_ENOMEM;
+    }
     m->len = (uint32_t)len;
     m->flags = flags;
     unsigned char *p = m->data;
@@ -275,6 +296,8 @@ int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out)
         return TR_EWRONGTHREAD;
     out->handled = self->handled;
     out->mailbox = tr__mailbox_depth(self);
+    out->dropped = ck_pr_load_64(&self->mb_dropped);
+    out->refused = ck_pr_load_64(&self->mb_refused);
     return 0;
 }
 
@@ -401,6 +424,8 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         return TR_EINVAL;
     if (opts->arg_len > rt->opts.max_payload)
         return TR_EMSGSIZE;
+    if (opts->overflow != TR_OVERFLOW_REFUSE && opts->overflow != TR_OVERFLOW_DROP)
+        return TR_EINVAL;
 
     if (mon && (!parent || tr__ties_reserve_watch(parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
@@ -423,6 +448,13 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr__pool_free(pool, m);
         return err;
     }
+    /* The mailbox bound, before the generation makes the slot reachable
+     * (mb_count stays: stale counted messages still leave it balanced). */
+    ck_pr_store_32(&a->mb_cap, opts->mailbox_capacity);
+    ck_pr_store_32(&a->mb_drop, opts->overflow == TR_OVERFLOW_DROP);
+    ck_pr_store_64(&a->mb_dropped, 0);
+    ck_pr_store_64(&a->mb_refused, 0);
+    ck_pr_fence_store();
     /* The slot is free (even generation); the new incarnation is odd. */
     uint32_t gen = ck_pr_load_32(&a->gen) + 1;
     ck_pr_store_32(&a->gen, gen);
@@ -522,6 +554,8 @@ void tr_spawn_opts_init(tr_spawn_opts *opts)
     opts->arg_len = 0;
     opts->shutdown_ms = 0;
     opts->notify_started = 0;
+    opts->mailbox_capacity = 0;
+    opts->overflow = TR_OVERFLOW_REFUSE;
 }
 
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
@@ -795,7 +829,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     ck_pr_store_32(&a->gen, a->gen_cur + 1);
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL)
-        drop(L, (tr__msg *)n);
+        drop(L, a, (tr__msg *)n);
     process_signals(L, a); /* now stale: answered for the dead */
     release_slot(L, a);
     if (root)
@@ -1087,15 +1121,19 @@ static void replay_deferred(tr__loop *L, tr_actor *a)
 static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     if (m->to_gen != ck_pr_load_32(&a->gen)) {
-        drop(L, m); /* meant for an incarnation that has ended */
+        drop(L, a, m); /* meant for an incarnation that has ended */
         return;
     }
     switch (m->kind) {
     case TR__MSG_USER: {
+        if (m->flags & TR__MF_COUNTED) { /* out of the bounded mailbox */
+            ck_pr_dec_int(&a->mb_count);
+            m->flags &= (uint8_t)~TR__MF_COUNTED;
+        }
         /* An exiting actor still answers the tree walk. */
         if (a->status != TR__RUNNING &&
             !(a->status == TR__EXITING && m->type == TR__MSG_DESCRIBE)) {
-            drop(L, m);
+            drop(L, a, m);
             return;
         }
         tr_msg pub = {.from = m->from, .type = m->type, .len = m->len,

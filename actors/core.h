@@ -84,6 +84,7 @@ enum tr__msg_flags {
     TR__MF_OWNED = TR_MSG_OWNED,
     TR__MF_JOB = 0x08,  /* a job's outcome: call header carries the job id */
     TR__MF_REF = 0x10,  /* a notice whose call header only carries msg->ref */
+    TR__MF_COUNTED = 0x20, /* counted in a bounded mailbox (mb_count) */
     TR__MF_KEPT = 0x80, /* the receiver took the owned buffer */
     /* The flags whose messages start with a call header. */
     TR__MF_CALLHDR = TR__MF_REQUEST | TR__MF_REPLY | TR__MF_JOB | TR__MF_REF
@@ -166,6 +167,11 @@ struct tr_actor {
     uint32_t index;      /* slot index (immutable) */
     tr__loop *loop;      /* home loop (immutable once bound) */
     tr__mpsc_node runq;  /* link in the loop's run/inject queue */
+    /* Bounded mailbox: set at spawn before the generation is published. */
+    uint32_t mb_cap;     /* 0: unbounded */
+    uint32_t mb_drop;    /* TR_OVERFLOW_DROP */
+    int mb_count;        /* counted messages queued (atomic) */
+    uint64_t mb_dropped, mb_refused; /* (atomic) */
 
     /* -- home loop only -- */
     uint8_t status __attribute__((aligned(TR__CACHELINE)));

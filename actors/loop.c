@@ -203,8 +203,8 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
         return;
     }
     if (tr__send(rt, L, owner_pid, t->to, t->type, 0, NULL, t->data, t->len, NULL,
-                 NULL) == TR_ENOACTOR)
-        TR__STAT_ADD(L, dropped, 1);
+                 NULL) != 0)
+        TR__STAT_ADD(L, dropped, 1); /* the target is gone, or its mailbox is full */
     if (t->period) {
         uint64_t next = t->deadline + t->period;
         tr__timer_arm(&L->timers, t, next > now ? next : now + t->period);

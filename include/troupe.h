@@ -368,7 +368,22 @@ typedef struct tr_spawn_opts {
      * TR_MSG_STARTED message from it (OTP's start acknowledgement). If init
      * fails, no STARTED comes; monitor the child to learn why. */
     int notify_started;
+    /* A bounded mailbox: at most this many sends (tr_send, tr_call, timers'
+     * messages and their tr_rt_ forms) wait in it; 0: unbounded. Runtime
+     * notices — replies, call timeouts, job outcomes, DOWN, EXIT, group and
+     * channel notices — and system messages are never refused or dropped.
+     * The check is one atomic add on the send path; no lock. */
+    uint32_t mailbox_capacity;
+    /* What a send to a full mailbox does: TR_OVERFLOW_REFUSE (the default):
+     * it fails with TR_EFULL and the sender decides; TR_OVERFLOW_DROP: it
+     * succeeds, the message is dropped and counted (tr_actor_stats.dropped).
+     * (Dropping the oldest instead would need the senders to take from a
+     * queue only its one reader may take from: not offered.) */
+    int overflow;
 } tr_spawn_opts;
+
+#define TR_OVERFLOW_REFUSE 0
+#define TR_OVERFLOW_DROP 1
 
 #define TR_SHUTDOWN_INFINITY 0xffffffffu
 
@@ -419,7 +434,9 @@ TR_API int tr_rt_spawn(tr_runtime *rt, const tr_behavior *behavior,
  * message is dropped and counted.
  * Errors: TR_EINVAL (NULL self; data NULL with len > 0; type above
  * TR_MSG_USER_MAX), TR_ENOACTOR (to is unknown or has exited), TR_EMSGSIZE,
- * TR_EWRONGTHREAD, TR_ESTOPPED (the runtime has stopped), TR_ENOMEM.
+ * TR_EFULL (`to` has a bounded mailbox that is full and refuses: see
+ * tr_spawn_opts.mailbox_capacity), TR_EWRONGTHREAD, TR_ESTOPPED (the
+ * runtime has stopped), TR_ENOMEM.
  * Thread: `self`'s callbacks. Cost: no lock, no syscall; same-loop sends
  * touch no atomic but the mailbox enqueue.
  */
@@ -1222,6 +1239,8 @@ TR_API int tr_runtime_stats_print(tr_runtime *rt, FILE *out);
 typedef struct tr_actor_stats {
     uint64_t handled; /* user messages this actor has handled */
     uint64_t mailbox; /* messages waiting in its mailbox now */
+    uint64_t dropped; /* sends dropped by a full bounded mailbox (TR_OVERFLOW_DROP) */
+    uint64_t refused; /* sends refused by a full bounded mailbox (TR_OVERFLOW_REFUSE) */
 } tr_actor_stats;
 
 /* Self's counters. Errors: TR_EINVAL, TR_EWRONGTHREAD. Thread: `self`'s
