@@ -64,27 +64,35 @@ typedef struct room_waiter {
     uint32_t type;
 } room_waiter;
 
+/* Fields are grouped by who writes them, one cache line per group, so that
+ * producers and consumers do not fight over lines they need not share. */
+#define LINE __attribute__((aligned(TR__CACHELINE)))
 struct tr_chan {
     ck_ring_t data, free;
-    ck_ring_buffer_t *data_buf, *free_buf;
+    /* read-only after creation */
+    ck_ring_buffer_t *data_buf LINE, *free_buf;
     unsigned char *slots;
     uint32_t capacity, item_max, slot_size;
     tr_runtime *rt;
-    int refs;
-    int closed;
-    int inflight;       /* sends between their check of `closed` and their enqueue */
-    uint64_t sent, received, refused;
+    /* written by producers */
+    int inflight LINE;  /* sends between their check of `closed` and their enqueue */
+    uint64_t sent, refused;
+    /* written by consumers */
+    uint64_t received LINE;
+    /* read on every operation, written only by waiters and close */
+    int closed LINE;
+    int nparked;        /* subscriptions parked (atomic) */
+    int nroom;          /* == nroom_used, readable without the lock */
+    int nblocked;       /* plain threads blocked in _wait */
     /* slow paths */
+    int refs LINE;
     ck_spinlock_fas_t lock;
     tr__sub *subs;
     uint32_t nsubs;
-    int nparked;        /* subscriptions parked (atomic) */
     room_waiter *room;
     uint32_t nroom_used, nroom_cap;
-    int nroom;          /* == nroom_used, readable without the lock */
-    uv_mutex_t mu;      /* plain threads blocked in _wait */
+    uv_mutex_t mu;
     uv_cond_t cv;
-    int nblocked;
 };
 
 static unsigned next_pow2(unsigned v)
@@ -109,9 +117,11 @@ int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out)
     uint32_t item = opts && opts->item_max ? opts->item_max : 64;
     if (cap > (1u << 30) || item > rt->opts.max_payload)
         return TR_EINVAL;
-    tr_chan *ch = calloc(1, sizeof *ch);
+    tr_chan *ch = aligned_alloc(TR__CACHELINE, (sizeof *ch + TR__CACHELINE - 1) &
+                                                   ~(size_t)(TR__CACHELINE - 1));
     if (!ch)
         return TR_ENOMEM;
+    memset(ch, 0, sizeof *ch);
     unsigned ring = next_pow2(cap + 1); /* a ck ring holds size - 1 */
     ch->capacity = cap;
     ch->item_max = item;
