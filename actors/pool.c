@@ -36,10 +36,11 @@ static inline size_t class_size(int cls)
     return (size_t)1 << (cls + TR__POOL_MIN_SHIFT);
 }
 
-/* Free-list caps: about 4 MiB per class, at least 64 blocks. */
+/* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
+ * absorb bursts, small enough that a long run does not hoard memory. */
 static inline uint32_t class_cap(int cls)
 {
-    uint32_t cap = (uint32_t)(((size_t)4 << 20) / class_size(cls));
+    uint32_t cap = (uint32_t)(((size_t)256 << 10) / class_size(cls));
     return cap < 64 ? 64 : cap;
 }
 
