@@ -17,7 +17,9 @@
 
 /* Seconds a test waits for a condition before it fails: wide on purpose,
  * since sanitizers and a loaded machine slow everything down. */
+#ifndef TR_TEST_PATIENCE_S
 #define TR_TEST_PATIENCE_S 30
+#endif
 
 static inline uint64_t tr_test_wall_ns(void)
 {
