@@ -212,13 +212,6 @@ static inline tr__loop *running_loop(const tr_actor *self)
     return tr__running_loop(self);
 }
 
-/* The calling thread's loop if it belongs to `rt`, else NULL (plain). */
-static inline tr__loop *thread_loop(const tr_runtime *rt)
-{
-    tr__loop *L = tr__tls_loop;
-    return (L && L->rt == rt) ? L : NULL;
-}
-
 int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len)
 {
     if (!self)
@@ -239,7 +232,7 @@ static int plain_sender(tr_runtime *rt, uint32_t type, tr__loop **L, tr_pid *fro
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
         return TR_ESTOPPED;
-    *L = thread_loop(rt);
+    *L = tr__thread_loop(rt);
     *from = (*L && (*L)->current) ? tr__actor_pid((*L)->current) : TR_PID_NONE;
     return 0;
 }
@@ -361,7 +354,7 @@ int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) == TR__RT_STOPPED)
         return TR_ESTOPPED;
-    tr__loop *L = thread_loop(rt);
+    tr__loop *L = tr__thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
     return tr__signal(rt, L, from, pid, kind, 0, NULL,
                       kind == TR_EXIT_KILLED ? TR__SIG_UNTRAPPABLE : 0);
@@ -499,8 +492,9 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     return 0;
 }
 
-int tr_spawn(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
-             tr_pid *out)
+/* A child of the running actor `self`; monitored from birth if `mon`. */
+static int spawn_child(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
+                       tr_pid *out, tr_ref *mon)
 {
     if (!self)
         return TR_EINVAL;
@@ -509,20 +503,19 @@ int tr_spawn(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
         return TR_EWRONGTHREAD;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    return tr__spawn(L->rt, L, self, beh, opts, out, NULL);
+    return tr__spawn(L->rt, L, self, beh, opts, out, mon);
+}
+
+int tr_spawn(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
+             tr_pid *out)
+{
+    return spawn_child(self, beh, opts, out, NULL);
 }
 
 int tr_spawn_monitor(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
                      tr_pid *out, tr_ref *ref_out)
 {
-    if (!self || !ref_out)
-        return TR_EINVAL;
-    tr__loop *L = running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
-    if (self->status != TR__RUNNING)
-        return TR_ESTOPPED;
-    return tr__spawn(L->rt, L, self, beh, opts, out, ref_out);
+    return ref_out ? spawn_child(self, beh, opts, out, ref_out) : TR_EINVAL;
 }
 
 int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opts,
@@ -532,7 +525,7 @@ int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opt
         return TR_EINVAL;
     /* Count the spawn before looking at the state: the root, once stopping,
      * waits for every counted spawn to be adopted (see root_may_finish). */
-    tr__loop *L = thread_loop(rt);
+    tr__loop *L = tr__thread_loop(rt);
     ck_pr_faa_32(&rt->root_pending, 1);
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING) {
         tr__root_unpend(rt, L);

@@ -204,8 +204,7 @@ int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
 {
     if (!rt || !reply || !tr__call_type_ok(type))
         return TR_EINVAL;
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt == rt)
+    if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
         return TR_ESTOPPED;

@@ -112,8 +112,7 @@ int tr_runtime_tree(tr_runtime *rt, tr_tree_fn fn, void *userdata)
 {
     if (!rt || !fn)
         return TR_EINVAL;
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt == rt)
+    if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
     int s = ck_pr_load_int(&rt->state);
     if (s == TR__RT_CREATED)

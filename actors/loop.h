@@ -79,6 +79,14 @@ static inline void tr__loop_idle(tr__loop *L)
 /* The loop whose thread is running, or NULL on plain threads. */
 extern _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's loop if it is one of `rt`'s, else NULL (a plain
+ * thread, or another runtime's loop). */
+static inline tr__loop *tr__thread_loop(const tr_runtime *rt)
+{
+    tr__loop *L = tr__tls_loop;
+    return (L && L->rt == rt) ? L : NULL;
+}
+
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */

@@ -102,12 +102,6 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-static tr__loop *own_loop(const tr_runtime *rt)
-{
-    tr__loop *L = tr__tls_loop;
-    return (L && L->rt == rt) ? L : NULL;
-}
-
 static void destroy(tr_runtime *rt)
 {
     /* Slots first: their queued messages are freed straight to malloc. */
@@ -250,7 +244,7 @@ int tr_runtime_stop(tr_runtime *rt)
         return TR_ENOTSTARTED;
     if (s != TR__RT_RUNNING || !ck_pr_cas_int(&rt->state, TR__RT_RUNNING, TR__RT_STOPPING))
         return TR_EALREADY;
-    tr__loop *L = own_loop(rt);
+    tr__loop *L = tr__thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
     tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
     return 0;
@@ -272,7 +266,7 @@ int tr_runtime_wait(tr_runtime *rt)
 {
     if (!rt)
         return TR_EINVAL;
-    if (own_loop(rt))
+    if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
@@ -287,7 +281,7 @@ int tr_runtime_free(tr_runtime *rt)
 {
     if (!rt)
         return 0;
-    if (own_loop(rt))
+    if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) != TR__RT_CREATED) {
         tr_runtime_stop(rt); /* TR_EALREADY if a stop was requested: fine */

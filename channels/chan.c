@@ -182,15 +182,9 @@ void tr_chan_release(tr_chan *ch)
 
 /* ---- waking ----------------------------------------------------------------------------- */
 
-static tr__loop *cur_loop(tr_chan *ch)
-{
-    tr__loop *L = tr__tls_loop;
-    return L && L->rt == ch->rt ? L : NULL;
-}
-
 static void post_pull(tr_chan *ch, tr_pid pid, tr_ref id)
 {
-    tr__post_system(ch->rt, cur_loop(ch), TR_PID_NONE, pid, TR__MSG_CHAN_PULL, &id, sizeof id);
+    tr__post_system(ch->rt, tr__thread_loop(ch->rt), TR_PID_NONE, pid, TR__MSG_CHAN_PULL, &id, sizeof id);
 }
 
 /* After a send (or a close): unpark `n` subscribers, wake blocked threads. */
@@ -245,7 +239,7 @@ static void wake_producers(tr_chan *ch, bool all)
         if (w.pid == TR_PID_NONE)
             break;
         /* A waiter that has ended is simply gone. */
-        if (tr__send(ch->rt, cur_loop(ch), TR_PID_NONE, w.pid, w.type, 0, NULL, NULL, 0, NULL,
+        if (tr__send(ch->rt, tr__thread_loop(ch->rt), TR_PID_NONE, w.pid, w.type, 0, NULL, NULL, 0, NULL,
                      NULL) == 0 &&
             !all)
             break;
@@ -347,8 +341,7 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
 static int wait_for(tr_chan *ch, uint64_t timeout_ms, int (*attempt)(void *), void *arg,
                     int again, ck_ring_t *needed)
 {
-    tr__loop *L = tr__tls_loop;
-    if (L && L->rt == ch->rt)
+    if (tr__thread_loop(ch->rt))
         return TR_EWRONGTHREAD;
     uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX : uv_hrtime() + timeout_ms * 1000000u;
     for (;;) {

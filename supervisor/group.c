@@ -194,16 +194,11 @@ static void failed(tr__loop *L, tr_actor *self, group *g, uint32_t i)
 
 /* ---- starting members ---------------------------------------------------------------- */
 
-static tr__groups *groups_of(tr_actor *self)
-{
-    return self->groups;
-}
-
 /* Starts member i now. On failure it has ended with the error. */
 static int start_member(tr__loop *L, tr_actor *self, group *g, uint32_t i)
 {
     member *m = &g->m[i];
-    tr__groups *gs = groups_of(self);
+    tr__groups *gs = self->groups;
     int rc;
     uint64_t key = 0;
     tr_pid pid = TR_PID_NONE;
@@ -527,7 +522,8 @@ int tr_group_offload(tr_actor *self, tr_group_id g, tr_job_fn fn, const void *ar
     return add_member(self, g, &proto, arg, arg_len, NULL);
 }
 
-int tr_group_close(tr_actor *self, tr_group_id id)
+/* Closes or cancels a group of self's; either may complete it. */
+static int end_group(tr_actor *self, tr_group_id id, bool cancelling)
 {
     tr__loop *L;
     int rc = owner_check(self, &L);
@@ -536,23 +532,21 @@ int tr_group_close(tr_actor *self, tr_group_id id)
     group *g = find(self->groups, id);
     if (!g)
         return TR_ENOTFOUND;
-    if (g->closed)
+    if (cancelling)
+        cancel(L, self, g, TR_ECANCELED);
+    else if (g->closed)
         return TR_EALREADY;
     g->closed = true;
-    advance(L, self, g); /* may complete it */
+    advance(L, self, g); /* may complete and free it */
     return 0;
+}
+
+int tr_group_close(tr_actor *self, tr_group_id id)
+{
+    return end_group(self, id, false);
 }
 
 int tr_group_cancel(tr_actor *self, tr_group_id id)
 {
-    tr__loop *L;
-    int rc = owner_check(self, &L);
-    if (rc != 0)
-        return rc;
-    group *g = find(self->groups, id);
-    if (!g)
-        return TR_ENOTFOUND;
-    cancel(L, self, g, TR_ECANCELED);
-    advance(L, self, g);
-    return 0;
+    return end_group(self, id, true);
 }

@@ -481,6 +481,21 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
 
 /* ---- messages ----------------------------------------------------------------------- */
 
+/* The answer to START, ADD and RESTART: a tr_sup_started. */
+static int start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pid)
+{
+    tr_sup_started r = {rc, pid};
+    return tr_reply(self, msg, msg->type, &r, sizeof r);
+}
+
+/* Refuses a request that changes children with `rc`, in its reply's form. */
+static int refuse(tr_actor *self, const tr_msg *msg, int32_t rc)
+{
+    if (msg->type == TR_MSG_SUP_STOP || msg->type == TR_MSG_SUP_DELETE)
+        return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+    return start_reply(self, msg, rc, TR_PID_NONE);
+}
+
 static int on_started(tr_actor *self, sup *s, tr_pid from)
 {
     int i = find_by_pid(s, from);
@@ -492,11 +507,7 @@ static int on_started(tr_actor *self, sup *s, tr_pid from)
          TR_PID_ARGS(tr_self(self)), k->id, TR_PID_ARGS(from));
     if (k->start_req_pending) {
         k->start_req_pending = 0;
-        struct {
-            int32_t rc;
-            tr_pid pid;
-        } r = {0, from};
-        tr_reply(self, &k->start_req, k->start_req.type, &r, sizeof r);
+        start_reply(self, &k->start_req, 0, from);
     }
     if ((s->phase == STARTING || s->phase == RESTARTING) && from == s->waiting) {
         s->cursor++;
@@ -526,11 +537,7 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
     }
     if (k->start_req_pending) {
         k->start_req_pending = 0;
-        struct {
-            int32_t rc;
-            tr_pid pid;
-        } r = {TR_EFAILED, TR_PID_NONE};
-        tr_reply(self, &k->start_req, k->start_req.type, &r, sizeof r);
+        start_reply(self, &k->start_req, TR_EFAILED, TR_PID_NONE);
         /* A child added at run time that fails its init is not kept (OTP's
          * start_child); mid-sequence, the sequence deals with it. */
         if (s->phase == UP) {
@@ -586,15 +593,6 @@ static int find_by_id(const sup *s, const char *id)
         if (strcmp(s->kids[i].id, id) == 0)
             return (int)i;
     return -1;
-}
-
-static int start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pid)
-{
-    struct {
-        int32_t rc;
-        tr_pid pid;
-    } r = {rc, pid};
-    return tr_reply(self, msg, msg->type, &r, sizeof r);
 }
 
 /* TR_MSG_SUP_START / ADD: a new child, started now, answered once its init
@@ -664,14 +662,8 @@ static void refuse_held(tr_actor *self, sup *s)
 {
     for (uint32_t i = 0; i < s->nheld; i++) {
         tr_msg *m = &s->held[i];
-        if (self) {
-            if (m->type == TR_MSG_SUP_STOP || m->type == TR_MSG_SUP_DELETE) {
-                int32_t rc = TR_ESTOPPED;
-                tr_reply(self, m, m->type, &rc, sizeof rc);
-            } else {
-                start_reply(self, m, TR_ESTOPPED, TR_PID_NONE);
-            }
-        }
+        if (self)
+            refuse(self, m, TR_ESTOPPED);
         free((void *)m->data);
     }
     s->nheld = 0;
@@ -825,7 +817,8 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
             return 0;
         if (msg->type == TR_MSG_SUP_WHICH || s->phase == UP || s->phase == STOPPING)
             return on_request(self, s, msg);
-        return hold(s, msg);
+        /* Out of memory to hold it: refuse it rather than end the supervisor. */
+        return hold(s, msg) == 0 ? 0 : refuse(self, msg, TR_ENOMEM);
     }
 }
 

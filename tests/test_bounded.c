@@ -63,25 +63,6 @@ static int victim_receive(tr_actor *self, void *state, const tr_msg *msg)
 
 static const tr_behavior victim_b = {.name = "victim", .receive = victim_receive};
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
-static tr_runtime *runtime(void)
-{
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = quiet;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
-}
-
 static tr_actor_stats ask(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
@@ -98,7 +79,7 @@ static void run_policy(int overflow)
     atomic_store(&gate_entered, 0);
     atomic_store(&handled, 0);
     atomic_store(&downs, 0);
-    tr_runtime *rt = runtime();
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     o.mailbox_capacity = 4;
@@ -154,7 +135,7 @@ static void test_drop(void **state)
 static void test_bad_policy(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime();
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     assert_int_equal(o.mailbox_capacity, 0);
@@ -198,7 +179,7 @@ static void test_many_senders(void **state)
     atomic_store(&accepted, 0);
     atomic_store(&refused, 0);
     atomic_store(&max_seen_depth, 0);
-    tr_runtime *rt = runtime();
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     o.mailbox_capacity = CAP;

@@ -19,25 +19,6 @@
 
 enum { ITEM = 1, ROOM = 2, GO = 3, ASK = 4, MORE = 5, TRY_WAIT = 6 };
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
-static tr_runtime *runtime(unsigned loops)
-{
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = loops;
-    o.log = quiet;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
-}
-
 typedef struct item {
     uint32_t producer;
     uint32_t seq;
@@ -65,7 +46,7 @@ static const tr_behavior tryer_b = {.name = "tryer", .receive = tryer_receive};
 static void test_contract(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_quiet_runtime(1);
     tr_chan *ch;
     tr_chan_opts o;
     tr_chan_opts_init(&o);
@@ -319,7 +300,7 @@ static void test_many_to_many(void **state)
     atomic_store(&room_waits, 0);
     atomic_store(&producers_done, 0);
     atomic_store(&peak_outstanding, 0);
-    tr_runtime *rt = runtime(2);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_chan *ch;
     tr_chan_opts o;
     tr_chan_opts_init(&o);
@@ -422,7 +403,7 @@ static uint32_t ask_got(tr_runtime *rt, tr_pid p)
 static void test_demand(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(2);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_chan *ch;
     assert_int_equal(tr_chan_create(rt, NULL, &ch), 0);
     for (uint32_t i = 0; i < 20; i++) {
@@ -499,7 +480,7 @@ static void ask_filler(tr_runtime *rt, tr_pid p, uint32_t v[3])
 static void test_room_notification(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(2);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_chan *ch;
     tr_chan_opts o;
     tr_chan_opts_init(&o);
@@ -595,7 +576,7 @@ static void *racing_consumer(void *arg)
 static void test_close_races(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(2);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     for (int round = 0; round < 20; round++) {
         atomic_store(&accepted, 0);
         atomic_store(&received_total, 0);

@@ -15,25 +15,6 @@
 
 enum { DIE = 1, PING = 2, TRY_WALK = 3 };
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
-static tr_runtime *runtime(void)
-{
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = quiet;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
-}
-
 static _Atomic int walk_rc = 1;
 
 static int noop(const tr_actor_info *i, void *ud)
@@ -143,7 +124,7 @@ static tr_pid start_app(tr_runtime *rt)
 static void test_walk_order_and_details(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime();
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid sup = start_app(rt);
     tr_pid fam;
     assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fam), 0);
@@ -256,7 +237,7 @@ static int find_exiting(const tr_actor_info *i, void *ud)
 static void test_exiting_actor_answers(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime();
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     o.loop = 0;
@@ -291,7 +272,7 @@ static void test_bad_input(void **state)
     tr_runtime_options o;
     tr_runtime_options_init(&o);
     o.loops = 1;
-    o.log = quiet;
+    o.log = tr_test_quiet;
     tr_runtime *rt;
     assert_int_equal(tr_runtime_create(&rt, &o), 0);
     assert_int_equal(tr_runtime_tree(rt, noop, NULL), TR_ENOTSTARTED);

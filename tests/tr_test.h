@@ -94,6 +94,27 @@ static inline tr_runtime *tr_test_runtime(unsigned loops, int virtual_clock)
     return rt;
 }
 
+/* A log callback that drops everything (tests that provoke crashes). */
+static inline void tr_test_quiet(void *ud, tr_log_level level, const char *line)
+{
+    (void)ud;
+    (void)level;
+    (void)line;
+}
+
+/* A started runtime with `loops` loops that logs nothing. */
+static inline tr_runtime *tr_test_quiet_runtime(unsigned loops)
+{
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = loops;
+    o.log = tr_test_quiet;
+    tr_runtime *rt = NULL;
+    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    return rt;
+}
+
 static inline uint64_t tr_test_stat_total(tr_runtime *rt, size_t offset)
 {
     tr_loop_stats s[16];
