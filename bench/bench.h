@@ -48,6 +48,34 @@ static inline uint64_t bench_arg(int argc, char **argv, int i, uint64_t dflt)
     return argc > i ? strtoull(argv[i], NULL, 10) : dflt;
 }
 
+/*
+ * Placement of the actors a driver spawns. Each benchmark documents its own
+ * (what a user would write); PLACEMENT=same|spread in the environment
+ * overrides it, for experiments. `same`: the spawner's loop
+ * (TR_LOOP_DEFAULT); `spread`: round-robin over all loops.
+ */
+typedef struct bench_place { int loop; const char *name; } bench_place;
+
+static inline bench_place bench_placement(int spread)
+{
+    const char *p = getenv("PLACEMENT");
+    if (p && strcmp(p, "same") == 0)
+        spread = 0;
+    else if (p && strcmp(p, "spread") == 0)
+        spread = 1;
+    bench_place bp = {spread ? TR_LOOP_ROUND_ROBIN : TR_LOOP_DEFAULT,
+                      spread ? "round_robin" : "same_loop"};
+    return bp;
+}
+
+static inline tr_spawn_opts bench_opts(bench_place bp)
+{
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = bp.loop;
+    return o;
+}
+
 /* Runs `driver` (its init gets `arg`) on a runtime with THREADS loops and
  * returns the number of loops used; the driver fills *res and stops the
  * runtime. */

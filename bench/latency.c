@@ -1,0 +1,206 @@
+/*
+ * latency — request/reply round trips across loops, one at a time: a
+ * client actor on loop 0 calls (tr_call) a server actor on loop 1, C times.
+ * Prints calls/s as the rate and the round trip's p50/p99/p99.9 in
+ * microseconds, next to two floors measured in the same program:
+ *
+ *   eventfd_us  median round trip of two plain threads that block in read()
+ *               on an eventfd each and wake each other: what waking a parked
+ *               thread costs on this machine;
+ *   spin_us     median round trip of two plain threads that spin on a
+ *               shared word: the cross-core cache-line floor.
+ *
+ * and the two ratios the runtime is judged by: p50/spin and p99/eventfd.
+ * The check: every call answered, in order, with its own number.
+ *
+ * Placement: client on loop 0, server on loop 1 (the same loop when
+ * THREADS=1).
+ *   latency [C=200000] [floor_rounds=20000]
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+enum { ASK = 1, GO = 2 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of v[0..n) in microseconds; sorts v. */
+static double quantile_us(uint64_t *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, cmp_u64);
+    size_t i = (size_t)(q * (double)(n - 1));
+    return (double)v[i] / 1000.0;
+}
+
+/* ---- the floors ------------------------------------------------------------ */
+
+typedef struct floor_arg {
+    int efd[2];
+    atomic_uint_fast64_t word;
+    uint64_t rounds;
+} floor_arg;
+
+static void *eventfd_echo(void *p)
+{
+    floor_arg *f = p;
+    uint64_t v;
+    for (uint64_t i = 0; i < f->rounds; i++) {
+        if (read(f->efd[0], &v, sizeof v) != sizeof v || write(f->efd[1], &v, sizeof v) != sizeof v)
+            break;
+    }
+    return NULL;
+}
+
+static void *spin_echo(void *p)
+{
+    floor_arg *f = p;
+    for (uint64_t i = 0; i < f->rounds; i++) {
+        while (atomic_load_explicit(&f->word, memory_order_acquire) != 2 * i + 1)
+            ;
+        atomic_store_explicit(&f->word, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Median round trip of `rounds` ping-pongs between this thread and another. */
+static double floor_us(int spin, uint64_t rounds)
+{
+    floor_arg f = {.rounds = rounds};
+    uint64_t *rt = malloc(rounds * sizeof *rt);
+    f.efd[0] = eventfd(0, 0);
+    f.efd[1] = eventfd(0, 0);
+    pthread_t t;
+    if (!rt || f.efd[0] < 0 || f.efd[1] < 0 ||
+        pthread_create(&t, NULL, spin ? spin_echo : eventfd_echo, &f) != 0) {
+        fprintf(stderr, "latency: cannot set up the floor\n");
+        exit(2);
+    }
+    uint64_t one = 1, v;
+    for (uint64_t i = 0; i < rounds; i++) {
+        uint64_t t0 = now_ns();
+        if (spin) {
+            atomic_store_explicit(&f.word, 2 * i + 1, memory_order_release);
+            while (atomic_load_explicit(&f.word, memory_order_acquire) != 2 * i + 2)
+                ;
+        } else if (write(f.efd[0], &one, sizeof one) != sizeof one ||
+                   read(f.efd[1], &v, sizeof v) != sizeof v) {
+            exit(2);
+        }
+        rt[i] = now_ns() - t0;
+    }
+    pthread_join(t, NULL);
+    close(f.efd[0]);
+    close(f.efd[1]);
+    double med = quantile_us(rt, rounds, 0.5);
+    free(rt);
+    return med;
+}
+
+/* ---- the runtime ----------------------------------------------------------- */
+
+static int server_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    return tr_reply(self, msg, ASK, msg->data, msg->len);
+}
+
+static const tr_behavior server_b = {.name = "server", .receive = server_receive};
+
+typedef struct client {
+    uint64_t calls, done, t_call, t0;
+    uint64_t *rt; /* round trips, ns */
+    tr_pid server;
+    int bad;
+} client;
+
+static struct {
+    bench_result r;
+    uint64_t *rt;
+} out;
+
+static int ask(tr_actor *self, client *c)
+{
+    tr_ref ref;
+    c->t_call = now_ns();
+    return tr_call(self, c->server, ASK, &c->done, sizeof c->done, TR_FOREVER, &ref);
+}
+
+static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    client *c = state;
+    memcpy(&c->calls, arg, len);
+    c->rt = malloc(c->calls * sizeof *c->rt);
+    if (!c->rt)
+        return TR_ENOMEM;
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = (int)(1 % tr_runtime_loops(tr_runtime_of(self)));
+    int rc = tr_spawn(self, &server_b, &o, &c->server);
+    return rc ? rc : tr_send(self, tr_self(self), GO, NULL, 0);
+}
+
+static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    client *c = state;
+    if (msg->type == GO) {
+        c->t0 = now_ns();
+        return ask(self, c);
+    }
+    uint64_t t = now_ns(), v = UINT64_MAX;
+    if (msg->len == sizeof v)
+        memcpy(&v, msg->data, sizeof v);
+    c->bad |= (v != c->done) || !(msg->flags & TR_MSG_REPLY);
+    c->rt[c->done++] = t - c->t_call;
+    if (c->done < c->calls)
+        return ask(self, c);
+    out.r.seconds = (double)(t - c->t0) / 1e9;
+    out.r.count = c->calls;
+    out.r.ok = !c->bad;
+    out.rt = c->rt; /* main() frees it */
+    return tr_runtime_stop(tr_runtime_of(self));
+}
+
+static const tr_behavior client_b = {.name = "client", .state_size = sizeof(client),
+                                     .init = client_init, .receive = client_receive};
+
+int main(int argc, char **argv)
+{
+    uint64_t calls = bench_arg(argc, argv, 1, 200000);
+    uint64_t rounds = bench_arg(argc, argv, 2, 20000);
+    if (calls == 0 || rounds == 0)
+        return 2;
+    double eventfd_us = floor_us(0, rounds);
+    double spin_us = floor_us(1, rounds * 10);
+    unsigned threads = bench_run(&client_b, &calls, sizeof calls);
+    double p50 = 0, p99 = 0, p999 = 0;
+    if (out.rt) {
+        p50 = quantile_us(out.rt, calls, 0.5);
+        p99 = quantile_us(out.rt, calls, 0.99);
+        p999 = quantile_us(out.rt, calls, 0.999);
+        free(out.rt);
+    }
+    double rate = out.r.seconds > 0 ? (double)calls / out.r.seconds : 0;
+    printf("bench=latency impl=troupe threads=%u n=%llu seconds=%.6f rate=%.0f unit=calls "
+           "peak_rss_kb=%ld check=%s placement=client_loop0_server_loop1 p50_us=%.2f "
+           "p99_us=%.2f p999_us=%.2f eventfd_us=%.2f spin_us=%.2f p50_over_spin=%.2f "
+           "p99_over_eventfd=%.2f\n",
+           threads, (unsigned long long)calls, out.r.seconds, rate, bench_peak_rss_kb(),
+           out.r.ok ? "ok" : "FAIL", p50, p99, p999, eventfd_us, spin_us, p50 / spin_us,
+           p99 / eventfd_us);
+    return out.r.ok ? 0 : 1;
+}
