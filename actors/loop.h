@@ -11,7 +11,7 @@
 struct tr__loop {
     /* -- written by other threads -- */
     tr__mpsc inject;  /* actors other threads made runnable */
-    int parked;       /* 1: may sleep in the kernel; wake with uv_async_send */
+    int parked;       /* 1: may sleep in the kernel; wake with tr__loop_kick */
     int quit;         /* 1: the runtime has finished; leave uv_run */
     /* Free slots of this loop. Pushed by the loop, popped by any spawner. */
     ck_spinlock_fas_t free_lock __attribute__((aligned(TR__CACHELINE)));
@@ -27,7 +27,8 @@ struct tr__loop {
     bool idle_active;
     bool started;
     uv_loop_t uv;
-    uv_async_t wake;
+    uv_poll_t wake;       /* readable when wakefd is written */
+    int wakefd;           /* eventfd other threads write to wake the loop */
     uv_idle_t idle;
     uv_thread_t thread;
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
@@ -116,6 +117,8 @@ static inline void tr__loop_runq_append(tr__loop *L, tr_actor *a)
 }
 
 void tr__loop_wake(tr__loop *L);
+/* Wakes the loop whether or not it is parked (it runs a turn). Any thread. */
+void tr__loop_kick(tr__loop *L);
 
 static inline void tr__loop_schedule(tr__loop *cur, tr_actor *a)
 {

@@ -17,7 +17,7 @@ int tr_runtime_clock_advanced(tr_runtime *rt)
         return TR_EINVAL;
     /* Every loop looks at its timers on its next turn; wake them all. */
     for (unsigned i = 0; i < rt->nloops; i++)
-        uv_async_send(&rt->loops[i]->wake);
+        tr__loop_kick(rt->loops[i]);
     return 0;
 }
 
