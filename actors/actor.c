@@ -487,7 +487,14 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr__pool_free(pool, node);
     }
     m->to_gen = gen;
-    tr__msg_post(cur, a, m);
+    /* (The push finds the slot already scheduled when a stale message of an
+     * earlier incarnation is still queued.) */
+    if (tr__mpsc_push(&a->mb, &m->node)) {
+        if (parent && home == cur)
+            tr__loop_push_spawned(cur, a);
+        else
+            tr__loop_schedule(cur, a);
+    }
     *out = pid;
     return 0;
 }
@@ -1205,8 +1212,7 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
      * A signal record is always pushed before its WAKE, so one that this
      * check misses is followed by a WAKE that finds the mailbox marked (and
      * schedules us) or makes the mark fail. */
-    if (tr__mpsc_maybe_nonempty(&a->sigq) || !tr__mpsc_mark_empty(&a->mb))
-        tr__loop_runq_append(L, a);
+    tr__loop_run_done(L, a, tr__mpsc_maybe_nonempty(&a->sigq) || !tr__mpsc_mark_empty(&a->mb));
 }
 
 void tr__actor_teardown(tr_actor *a)

@@ -85,7 +85,14 @@ static void idle_stop(tr__loop *L)
 
 static tr_actor *runq_pop(tr__loop *L)
 {
-    tr_actor *a = L->runq_head;
+    tr_actor *a = L->spawned;
+    if (a && (L->spawned_run < TR__SPAWNED_RUN || !L->runq_head)) {
+        L->spawned = a->runq.next ? tr__actor_of_runq(a->runq.next) : NULL;
+        L->spawned_run++;
+        return a;
+    }
+    L->spawned_run = 0;
+    a = L->runq_head;
     if (a) {
         L->runq_head = a->runq.next ? tr__actor_of_runq(a->runq.next) : NULL;
         if (!L->runq_head)
@@ -143,8 +150,11 @@ static void turn(tr__loop *L)
             break;
         tr__actor_run(L, a);
     }
+    if (L->born) /* spawned outside any actor's run: none may be left behind */
+        tr__loop_run_done(L, NULL, false);
     tr__pool_flush(&L->pool);
-    if (L->runq_head || tr__mpsc_maybe_nonempty(&L->inject) || timer_due(L)) {
+    if (L->runq_head || L->spawned || tr__mpsc_maybe_nonempty(&L->inject) ||
+        timer_due(L)) {
         idle_start(L);
         return;
     }

@@ -24,6 +24,9 @@ struct tr__loop {
     tr_actor *current;    /* actor whose callback is running, or NULL */
     tr_actor *runq_head;  /* local FIFO of runnable actors (via runq) */
     tr_actor *runq_tail;
+    tr_actor *spawned;    /* stack of actors spawned here by actors here (via runq) */
+    unsigned spawned_run; /* actors run from `spawned` in a row */
+    tr_actor *born, *born_last; /* spawned during the current run, newest first */
     bool idle_active;
     bool started;
     uv_loop_t uv;
@@ -114,6 +117,54 @@ static inline void tr__loop_runq_append(tr__loop *L, tr_actor *a)
     else
         L->runq_head = a;
     L->runq_tail = a;
+}
+
+/*
+ * Spawn order. An actor spawned on this loop by an actor running on it
+ * waits on the loop's `spawned` stack, not the FIFO run queue, and runs
+ * newest first: a parent spawning children hands the loop a depth-first
+ * order (skynet's tree: the subtree under the newest child finishes before
+ * its siblings start, instead of the whole tree existing at once), and a
+ * child runs while its parent's data is still in cache — Go's runnext,
+ * CAF's and Tokio's LIFO slot.
+ *
+ * The children spawned during one run of their parent are held aside and
+ * go on the stack when that run ends, on top of the parent if it still has
+ * mail: a parent never runs again before the children it just made have
+ * run (a driver that spawns in slices cannot outrun its children). The
+ * scheduler takes at most TR__SPAWNED_RUN actors from the stack in a row
+ * while the FIFO run queue waits, so spawners cannot starve other actors.
+ * The run queue is where parents hear from their children, so a small
+ * bound also finishes parents sooner: skynet (THREADS=2) ran at 12 M
+ * actors/s in 3.5 MB with 4, 8 M with 8, 2.7 M in 110 MB with 16 and
+ * 2 M in 245 MB with 64 (FIFO spawns: 0.8 M in 665 MB).
+ */
+#define TR__SPAWNED_RUN 4
+
+static inline void tr__loop_push_spawned(tr__loop *L, tr_actor *a)
+{
+    a->runq.next = L->born ? &L->born->runq : NULL;
+    if (!L->born)
+        L->born_last = a;
+    L->born = a;
+}
+
+/* The end of `a`'s run: requeues it if `more` (mail or signals left) and
+ * moves the children it spawned onto the stack above it. */
+static inline void tr__loop_run_done(tr__loop *L, tr_actor *a, bool more)
+{
+    if (!L->born) {
+        if (more)
+            tr__loop_runq_append(L, a);
+        return;
+    }
+    if (more) {
+        a->runq.next = L->spawned ? &L->spawned->runq : NULL;
+        L->spawned = a;
+    }
+    L->born_last->runq.next = L->spawned ? &L->spawned->runq : NULL;
+    L->spawned = L->born;
+    L->born = L->born_last = NULL;
 }
 
 void tr__loop_wake(tr__loop *L);

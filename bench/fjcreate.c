@@ -2,18 +2,19 @@
  * fjcreate — the driver creates N actors and sends each one message; each
  * replies and exits (shared/BENCHMARKS.md). n = N, rate = actors/s.
  *
- * The driver creates in slices of SLICE actors and sends itself a message
- * after each, so its loop runs the new actors (their init, the message,
- * the reply, the exit) between slices: created actors run while the driver
- * is still creating, and only about a slice is alive at once.
+ * Bounded concurrency, as an actor programmer writes it: the driver keeps
+ * up to WINDOW created actors that have not replied yet, and each reply
+ * creates the next one. Created actors run while the driver is still
+ * creating (a loop runs an actor spawned on it before older work), and
+ * only about a window of them is alive at once.
  *
  * Placement: the actors are spread round-robin over the loops.
  *   fjcreate [N=1000000]
  */
 #include "bench.h"
 
-enum { HELLO = 1, REPLY = 2, MORE = 3 };
-#define SLICE 256
+enum { HELLO = 1, REPLY = 2 };
+#define WINDOW 1024
 
 static bench_result result;
 
@@ -30,11 +31,11 @@ typedef struct driver { uint64_t n, created, replies, sum; double t0; } driver;
 
 static const bench_place *placement;
 
-static int create_slice(tr_actor *self, driver *d)
+/* Creates actors up to `upto` (or n) and says hello to each. */
+static int create_upto(tr_actor *self, driver *d, uint64_t upto)
 {
     tr_spawn_opts o = bench_opts(*placement);
-    uint64_t end = d->created + SLICE < d->n ? d->created + SLICE : d->n;
-    for (; d->created < end; d->created++) {
+    for (; d->created < upto && d->created < d->n; d->created++) {
         tr_pid c;
         int rc = tr_spawn(self, &child_b, &o, &c);
         if (rc == 0)
@@ -42,7 +43,7 @@ static int create_slice(tr_actor *self, driver *d)
         if (rc != 0)
             return rc;
     }
-    return d->created < d->n ? tr_send(self, tr_self(self), MORE, NULL, 0) : 0;
+    return 0;
 }
 
 static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -50,19 +51,17 @@ static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
     driver *d = state;
     memcpy(&d->n, arg, len);
     d->t0 = bench_now();
-    return create_slice(self, d);
+    return create_upto(self, d, WINDOW);
 }
 
 static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     driver *d = state;
-    if (msg->type == MORE)
-        return create_slice(self, d);
     uint64_t i;
     memcpy(&i, msg->data, sizeof i);
     d->sum += i;
     if (++d->replies < d->n)
-        return 0;
+        return create_upto(self, d, d->replies + WINDOW);
     result.seconds = bench_now() - d->t0;
     result.count = d->n;
     result.ok = (d->sum == d->n * (d->n - 1) / 2);
