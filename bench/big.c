@@ -6,7 +6,8 @@
  * answering; the driver checks that every worker got exactly P pongs and
  * that the pings answered add up to W*P.
  *
- * Placement: the workers are spread round-robin over the loops.
+ * Placement: the default (tr_spawn without options): the workers live on
+ * the driver's loop. PLACEMENT=spread spreads them round-robin.
  *   big [W=500] [P=20000]
  */
 #include "bench.h"
@@ -148,7 +149,7 @@ static const tr_behavior driver_b = {.name = "driver", .state_size = sizeof(driv
 int main(int argc, char **argv)
 {
     args a = {.w = bench_arg(argc, argv, 1, 500), .p = bench_arg(argc, argv, 2, 20000)};
-    bench_place bp = bench_placement(1);
+    bench_place bp = bench_placement(0);
     placement = &bp;
     unsigned threads = bench_run(&driver_b, &a, sizeof a);
     return bench_report("big", threads, 2 * a.w * a.p, &result, "msgs", bp.name);

@@ -6,8 +6,9 @@
  * every ask with STOP; each chameneo reports its meetings, and the total
  * must be 2*M. n = M, rate = meetings/s.
  *
- * Placement: the chameneos are spread round-robin over the loops; the mall
- * is on the driver's loop.
+ * Placement: the default (tr_spawn without options): the mall and the
+ * chameneos live on the driver's loop. PLACEMENT=spread spreads the
+ * chameneos round-robin.
  *   chameneos [C=100] [M=200000]
  */
 #include "bench.h"
@@ -157,7 +158,7 @@ static const tr_behavior driver_b = {.name = "driver", .state_size = sizeof(driv
 int main(int argc, char **argv)
 {
     args a = {.c = bench_arg(argc, argv, 1, 100), .m = bench_arg(argc, argv, 2, 200000)};
-    bench_place bp = bench_placement(1);
+    bench_place bp = bench_placement(0);
     placement = &bp;
     unsigned threads = bench_run(&driver_b, &a, sizeof a);
     return bench_report("chameneos", threads, a.m, &result, "meetings", bp.name);

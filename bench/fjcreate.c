@@ -8,7 +8,8 @@
  * creating (a loop runs an actor spawned on it before older work), and
  * only about a window of them is alive at once.
  *
- * Placement: the actors are spread round-robin over the loops.
+ * Placement: the default (tr_spawn without options): the actors live on
+ * the driver's loop. PLACEMENT=spread spreads them round-robin.
  *   fjcreate [N=1000000]
  */
 #include "bench.h"
@@ -74,7 +75,7 @@ static const tr_behavior driver_b = {.name = "driver", .state_size = sizeof(driv
 int main(int argc, char **argv)
 {
     uint64_t n = bench_arg(argc, argv, 1, 1000000);
-    bench_place bp = bench_placement(1);
+    bench_place bp = bench_placement(0);
     placement = &bp;
     unsigned threads = bench_run(&driver_b, &n, sizeof n);
     return bench_report("fjcreate", threads, n, &result, "actors", bp.name);

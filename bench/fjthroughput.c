@@ -11,7 +11,8 @@
  * chunk, the next one goes out. Two chunks are in flight, so the workers
  * never wait and memory stays bounded.
  *
- * Placement: the workers are spread round-robin over the loops (a fan-out).
+ * Placement: the default (tr_spawn without options): the workers live on
+ * the driver's loop. PLACEMENT=spread spreads them round-robin.
  *   fjthroughput [K=60] [M=400000]
  */
 #include "bench.h"
@@ -135,7 +136,7 @@ static const tr_behavior driver_b = {.name = "driver", .state_size = sizeof(driv
 int main(int argc, char **argv)
 {
     args a = {.k = bench_arg(argc, argv, 1, 60), .m = bench_arg(argc, argv, 2, 400000)};
-    bench_place bp = bench_placement(1);
+    bench_place bp = bench_placement(0);
     placement = &bp;
     unsigned threads = bench_run(&driver_b, &a, sizeof a);
     return bench_report("fjthroughput", threads, a.k * a.m, &result, "msgs", bp.name);
