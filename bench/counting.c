@@ -12,7 +12,7 @@
 #include "bench.h"
 
 enum { INC = 1, GET = 2, SYNC = 3, TOTAL = 4 };
-#define CHUNK 8192
+#define CHUNK 1024
 
 static bench_result result;
 

@@ -18,7 +18,7 @@
 #include "bench.h"
 
 enum { WORK = 1, SYNC = 2, DONE = 3, START = 4 };
-#define CHUNK 256 /* rounds per chunk */
+#define CHUNK 32 /* rounds per chunk */
 
 static bench_result result;
 

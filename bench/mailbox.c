@@ -16,7 +16,7 @@
 #include "bench.h"
 
 enum { ITEM = 1, SYNC = 2, DONE = 3, GO = 4 };
-#define CHUNK 2048
+#define CHUNK 256
 
 static bench_result result;
 

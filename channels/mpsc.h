@@ -112,6 +112,9 @@ static inline tr__mpsc_node *tr__mpsc_pop(tr__mpsc *q)
     if (next != NULL) {
         q->tail = next;
         tr__handoff_acquire(tail);
+        /* The next pop reads `next`, most often a line another core wrote:
+         * start fetching it while the caller handles this one. */
+        __builtin_prefetch(next);
         return tail;
     }
     /* `tail` is the last node we can see. If head moved past it, a producer
