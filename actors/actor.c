@@ -87,6 +87,10 @@ void tr__msg_free(tr__pool *cur, tr__msg *m)
 
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 {
+    if (cur && cur->current && ck_pr_load_ptr(&a->loop) != cur) {
+        tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
+        return;
+    }
     if (tr__mpsc_push(&a->mb, &m->node))
         tr__loop_schedule(cur, a);
 }
@@ -1208,6 +1212,8 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
         handle(L, a, (tr__msg *)node);
     }
     L->current = NULL;
+    if (L->nout)
+        tr__loop_outbox_flush(L);
     /* Stay scheduled if mail or a signal is left (or a push is in progress).
      * A signal record is always pushed before its WAKE, so one that this
      * check misses is followed by a WAKE that finds the mailbox marked (and

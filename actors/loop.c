@@ -171,6 +171,49 @@ static void turn(tr__loop *L)
     idle_stop(L);
 }
 
+/* ---- the outbox ------------------------------------------------------------ */
+
+static void outbox_post(tr__loop *L, tr__outbox *o)
+{
+    if (tr__mpsc_push_chain(&o->to->mb, o->head, o->tail))
+        tr__loop_schedule(L, o->to);
+    o->to = NULL;
+    o->head = o->tail = NULL;
+    o->n = 0;
+}
+
+void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n)
+{
+    unsigned i = a->index & (TR__OUTBOX_SLOTS - 1);
+    tr__outbox *o = &L->out[i];
+    if (o->n && o->to != a)
+        outbox_post(L, o); /* another destination had the slot */
+    if (!o->listed) {
+        o->listed = 1;
+        L->out_used[L->nout++] = (uint8_t)i;
+    }
+    o->to = a;
+    n->next = NULL;
+    if (o->tail)
+        o->tail->next = n;
+    else
+        o->head = n;
+    o->tail = n;
+    if (++o->n == TR__OUTBOX_BATCH)
+        outbox_post(L, o); /* a long run streams */
+}
+
+void tr__loop_outbox_flush(tr__loop *L)
+{
+    for (unsigned k = 0; k < L->nout; k++) {
+        tr__outbox *o = &L->out[L->out_used[k]];
+        if (o->n)
+            outbox_post(L, o);
+        o->listed = 0;
+    }
+    L->nout = 0;
+}
+
 /* ---- timers ---------------------------------------------------------------- */
 
 static void on_uvtimer(uv_timer_t *h)

@@ -8,6 +8,29 @@
 #include "core.h"
 #include "timer.h"
 
+/*
+ * The outbox. Mail that an actor sends during its run to actors of other
+ * loops is held per destination and appended to each mailbox as one chain
+ * when the run ends (or when TR__OUTBOX_BATCH pieces are held for one
+ * destination, or another destination needs its slot): one exchange on the
+ * receiver's mailbox head — the line all its senders fight over — per chain
+ * instead of per message, and one scheduling of the receiver. Slots are
+ * direct-mapped by the destination's slot index, so a driver fanning out
+ * to dozens of actors round-robin still batches. Order per sender and
+ * receiver is kept: everything a running actor posts to another loop goes
+ * through here, and a destination's chains are posted in order. Empty
+ * outside actor runs.
+ */
+#define TR__OUTBOX_SLOTS 64 /* a power of two */
+#define TR__OUTBOX_BATCH 64
+
+typedef struct tr__outbox {
+    tr_actor *to;
+    tr__mpsc_node *head, *tail;
+    uint32_t n;
+    uint32_t listed; /* its index is in the loop's out_used list */
+} tr__outbox;
+
 struct tr__loop {
     /* -- written by other threads -- */
     tr__mpsc inject;  /* actors other threads made runnable */
@@ -27,6 +50,9 @@ struct tr__loop {
     tr_actor *spawned;    /* stack of actors spawned here by actors here (via runq) */
     unsigned spawned_run; /* actors run from `spawned` in a row */
     tr_actor *born, *born_last; /* spawned during the current run, newest first */
+    tr__outbox out[TR__OUTBOX_SLOTS]; /* mail for other loops' actors, this run */
+    uint8_t out_used[TR__OUTBOX_SLOTS]; /* slots touched this run */
+    unsigned nout;
     bool idle_active;
     bool started;
     uv_loop_t uv;
@@ -166,6 +192,11 @@ static inline void tr__loop_run_done(tr__loop *L, tr_actor *a, bool more)
     L->spawned = L->born;
     L->born = L->born_last = NULL;
 }
+
+/* Holds `n` for `a` (of another loop) in L's outbox. */
+void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n);
+/* Posts everything the outbox holds. */
+void tr__loop_outbox_flush(tr__loop *L);
 
 void tr__loop_wake(tr__loop *L);
 /* Wakes the loop whether or not it is parked (it runs a turn). Any thread. */

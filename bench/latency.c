@@ -8,9 +8,15 @@
  *               on an eventfd each and wake each other: what waking a parked
  *               thread costs on this machine;
  *   spin_us     median round trip of two plain threads that spin on a
- *               shared word: the cross-core cache-line floor.
+ *               shared word: the cross-core cache-line floor;
+ *   queue_us    median round trip of two spinning threads that pass a
+ *               message node through two intrusive MPSC queues (the
+ *               mailbox algorithm, with nothing else: no allocation, no
+ *               scheduling, no handler): what one message through one
+ *               queue each way costs — the floor of any mailbox design.
  *
- * and the two ratios the runtime is judged by: p50/spin and p99/eventfd.
+ * and the ratios the runtime is judged by: p50/spin, p50/queue and
+ * p99/eventfd.
  * The check: every call answered, in order, with its own number.
  *
  * Placement: client on loop 0, server on loop 1 (the same loop when
@@ -49,10 +55,57 @@ static double quantile_us(uint64_t *v, size_t n, double q)
 
 /* ---- the floors ------------------------------------------------------------ */
 
+/* A minimal intrusive MPSC queue (Vyukov's, as the mailboxes use). */
+typedef struct qnode { _Atomic(struct qnode *) next; uint64_t payload; } qnode;
+typedef struct queue { _Atomic(qnode *) head; qnode *tail; qnode stub; } queue;
+
+static void q_init(queue *q)
+{
+    atomic_init(&q->stub.next, NULL);
+    atomic_init(&q->head, &q->stub);
+    q->tail = &q->stub;
+}
+
+static void q_push(queue *q, qnode *n)
+{
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    qnode *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+    atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+/* Spins until a node arrives (single consumer; nodes reused one at a time). */
+static qnode *q_pop_spin(queue *q)
+{
+    for (;;) {
+        qnode *tail = q->tail;
+        qnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+        if (tail == &q->stub) {
+            if (!next)
+                continue;
+            q->tail = next;
+            tail = next;
+            next = atomic_load_explicit(&next->next, memory_order_acquire);
+        }
+        if (next) {
+            q->tail = next;
+            return tail;
+        }
+        if (tail != atomic_load_explicit(&q->head, memory_order_acquire))
+            continue;
+        q_push(q, &q->stub);
+        next = atomic_load_explicit(&tail->next, memory_order_acquire);
+        if (next) {
+            q->tail = next;
+            return tail;
+        }
+    }
+}
+
 typedef struct floor_arg {
     int efd[2];
     atomic_uint_fast64_t word;
     uint64_t rounds;
+    queue q[2];
 } floor_arg;
 
 static void *eventfd_echo(void *p)
@@ -77,26 +130,47 @@ static void *spin_echo(void *p)
     return NULL;
 }
 
-/* Median round trip of `rounds` ping-pongs between this thread and another. */
-static double floor_us(int spin, uint64_t rounds)
+static void *queue_echo(void *p)
 {
+    floor_arg *f = p;
+    for (uint64_t i = 0; i < f->rounds; i++) {
+        qnode *n = q_pop_spin(&f->q[0]);
+        n->payload++;
+        q_push(&f->q[1], n);
+    }
+    return NULL;
+}
+
+enum floor_kind { FLOOR_EVENTFD, FLOOR_SPIN, FLOOR_QUEUE };
+
+/* Median round trip of `rounds` ping-pongs between this thread and another. */
+static double floor_us(enum floor_kind kind, uint64_t rounds)
+{
+    static void *(*const echo[])(void *) = {eventfd_echo, spin_echo, queue_echo};
     floor_arg f = {.rounds = rounds};
+    q_init(&f.q[0]);
+    q_init(&f.q[1]);
+    qnode *nodes = calloc(2, sizeof *nodes); /* two, so a node is never in both queues */
     uint64_t *rt = malloc(rounds * sizeof *rt);
     f.efd[0] = eventfd(0, 0);
     f.efd[1] = eventfd(0, 0);
     pthread_t t;
-    if (!rt || f.efd[0] < 0 || f.efd[1] < 0 ||
-        pthread_create(&t, NULL, spin ? spin_echo : eventfd_echo, &f) != 0) {
+    if (!rt || !nodes || f.efd[0] < 0 || f.efd[1] < 0 ||
+        pthread_create(&t, NULL, echo[kind], &f) != 0) {
         fprintf(stderr, "latency: cannot set up the floor\n");
         exit(2);
     }
     uint64_t one = 1, v;
     for (uint64_t i = 0; i < rounds; i++) {
         uint64_t t0 = now_ns();
-        if (spin) {
+        if (kind == FLOOR_SPIN) {
             atomic_store_explicit(&f.word, 2 * i + 1, memory_order_release);
             while (atomic_load_explicit(&f.word, memory_order_acquire) != 2 * i + 2)
                 ;
+        } else if (kind == FLOOR_QUEUE) {
+            q_push(&f.q[0], &nodes[i & 1]);
+            if (q_pop_spin(&f.q[1]) != &nodes[i & 1])
+                exit(2);
         } else if (write(f.efd[0], &one, sizeof one) != sizeof one ||
                    read(f.efd[1], &v, sizeof v) != sizeof v) {
             exit(2);
@@ -108,6 +182,7 @@ static double floor_us(int spin, uint64_t rounds)
     close(f.efd[1]);
     double med = quantile_us(rt, rounds, 0.5);
     free(rt);
+    free(nodes);
     return med;
 }
 
@@ -184,8 +259,9 @@ int main(int argc, char **argv)
     uint64_t rounds = bench_arg(argc, argv, 2, 20000);
     if (calls == 0 || rounds == 0)
         return 2;
-    double eventfd_us = floor_us(0, rounds);
-    double spin_us = floor_us(1, rounds * 10);
+    double eventfd_us = floor_us(FLOOR_EVENTFD, rounds);
+    double spin_us = floor_us(FLOOR_SPIN, rounds * 10);
+    double queue_us = floor_us(FLOOR_QUEUE, rounds * 10);
     unsigned threads = bench_run(&client_b, &calls, sizeof calls);
     double p50 = 0, p99 = 0, p999 = 0;
     if (out.rt) {
@@ -197,10 +273,10 @@ int main(int argc, char **argv)
     double rate = out.r.seconds > 0 ? (double)calls / out.r.seconds : 0;
     printf("bench=latency impl=troupe threads=%u n=%llu seconds=%.6f rate=%.0f unit=calls "
            "peak_rss_kb=%ld check=%s placement=client_loop0_server_loop1 p50_us=%.2f "
-           "p99_us=%.2f p999_us=%.2f eventfd_us=%.2f spin_us=%.2f p50_over_spin=%.2f "
-           "p99_over_eventfd=%.2f\n",
+           "p99_us=%.2f p999_us=%.2f eventfd_us=%.2f spin_us=%.2f queue_us=%.2f "
+           "p50_over_spin=%.2f p50_over_queue=%.2f p99_over_eventfd=%.2f\n",
            threads, (unsigned long long)calls, out.r.seconds, rate, bench_peak_rss_kb(),
-           out.r.ok ? "ok" : "FAIL", p50, p99, p999, eventfd_us, spin_us, p50 / spin_us,
-           p99 / eventfd_us);
+           out.r.ok ? "ok" : "FAIL", p50, p99, p999, eventfd_us, spin_us, queue_us,
+           p50 / spin_us, p50 / queue_us, p99 / eventfd_us);
     return out.r.ok ? 0 : 1;
 }

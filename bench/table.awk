@@ -8,7 +8,7 @@ function median(arr, m,    x, y, t) {
     if (arr[y] < arr[x]) { t = arr[x]; arr[x] = arr[y]; arr[y] = t }
   return (m % 2) ? arr[(m + 1) / 2] : (arr[m / 2] + arr[m / 2 + 1]) / 2
 }
-BEGIN { nextra = split("idle_cpu_pct p50_us p99_us p999_us eventfd_us spin_us p50_over_spin p99_over_eventfd", extra, " ") }
+BEGIN { nextra = split("idle_cpu_pct p50_us p99_us p999_us eventfd_us spin_us queue_us p50_over_spin p50_over_queue p99_over_eventfd", extra, " ") }
 {
   name = ""; delete f
   for (i = 1; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) }

@@ -78,17 +78,35 @@ static inline void tr__mpsc_init(tr__mpsc *q, bool marked)
  * Appends `n`. Any thread. Returns true if the queue was marked empty, i.e.
  * this push made it non-empty and the caller must schedule the consumer.
  */
+static inline bool tr__mpsc_push_chain(tr__mpsc *q, tr__mpsc_node *first,
+                                       tr__mpsc_node *last);
+
 static inline bool tr__mpsc_push(tr__mpsc *q, tr__mpsc_node *n)
 {
     n->next = NULL;
-    tr__handoff_release(n);
-    tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, n);
+    return tr__mpsc_push_chain(q, n, n);
+}
+
+/*
+ * Appends the nodes first..last, already linked through `next`, with one
+ * exchange: to the consumer they arrive as if pushed one by one, in order.
+ * Returns true as tr__mpsc_push does.
+ */
+static inline bool tr__mpsc_push_chain(tr__mpsc *q, tr__mpsc_node *first,
+                                       tr__mpsc_node *last)
+{
+    last->next = NULL;
+#ifdef TR__TSAN
+    for (tr__mpsc_node *n = first; n; n = n->next)
+        tr__handoff_release(n);
+#endif
+    tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, last);
     bool was_marked = ((uintptr_t)prev & TR__MPSC_MARK) != 0;
     if (was_marked)
         tr__handoff_acquire(q); /* we now own scheduling; pairs with mark_empty */
     prev = tr__mpsc_unmark(prev);
-    ck_pr_fence_store(); /* n's contents before the link; pairs with pop's fence_load */
-    ck_pr_store_ptr(&prev->next, n);
+    ck_pr_fence_store(); /* the nodes before the link; pairs with pop's fence_load */
+    ck_pr_store_ptr(&prev->next, first);
     return was_marked;
 }
 
