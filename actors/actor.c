@@ -176,8 +176,8 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     if (flags & TR__MF_OWNED) {
         tr__ownhdr o = {.buf = buf, .free_fn = free_fn};
         memcpy(p, &o, sizeof o);
-    } else if (len) {
-        memcpy(p, data, len);
+    } else {
+        tr__copy_payload(p, data, len);
     }
     m->to_gen = TR_PID_GEN(to);
     tr__msg_post(cur, a, m);

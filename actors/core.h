@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 #include <ck_spinlock.h>
 
@@ -99,6 +100,32 @@ typedef struct tr__ownhdr {
     void *buf;
     tr_free_fn free_fn;
 } tr__ownhdr;
+
+/* memcpy for payloads: most are a few words, which a call to libc's
+ * memcpy (and its length dispatch) would cost more than the copy. */
+static inline void tr__copy_payload(void *dst, const void *src, size_t len)
+{
+    unsigned char *d = dst;
+    const unsigned char *p = src;
+    if (len > 16) {
+        memcpy(d, p, len);
+    } else if (len >= 8) { /* two 8-byte moves that may overlap */
+        uint64_t a, b;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + len - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + len - 8, &b, 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + len - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + len - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            d[i] = p[i];
+    }
+}
 
 static inline size_t tr__msg_prefix(uint8_t flags)
 {
