@@ -19,8 +19,15 @@ _Static_assert(sizeof(blkhdr) == 8, "block header is 8 bytes");
 
 static inline blkhdr *hdr_of(void *ptr) { return (blkhdr *)ptr - 1; }
 static inline void *user_of(blkhdr *h) { return h + 1; }
-/* A free block links to the next through its first user word. */
+/* A free block links to the next through its first user word. The first
+ * block of a chain on a remote stack also holds, in its next words, the
+ * next chain, its own tail and its length (the smallest block has room). */
 static inline void **link_of(void *ptr) { return (void **)ptr; }
+static inline void **chain_next_of(void *head) { return (void **)head + 1; }
+static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
+static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
+_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - sizeof(blkhdr) >= 4 * sizeof(void *),
+               "the smallest block holds a chain head's four words");
 
 static inline int class_of(size_t size)
 {
@@ -50,7 +57,7 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
     p->index = index;
     p->npeers = npeers;
     p->peers = peers;
-    p->out = calloc(npeers, sizeof *p->out);
+    p->out = calloc((size_t)npeers * TR__POOL_CLASSES, sizeof *p->out);
     return p->out ? 0 : -1;
 }
 
@@ -63,16 +70,26 @@ static void free_chain(void *b)
     }
 }
 
+/* Frees every block of a remote stack of chains. */
+static void free_chains(void *head)
+{
+    while (head) {
+        void *next = *chain_next_of(head);
+        free_chain(head);
+        head = next;
+    }
+}
+
 void tr__pool_destroy(tr__pool *p)
 {
     for (int c = 0; c < TR__POOL_CLASSES; c++) {
         free_chain(p->free_list[c]);
         p->free_list[c] = NULL;
         p->nfree[c] = 0;
+        free_chains(ck_pr_fas_ptr(&p->remote[c], NULL));
     }
-    free_chain(ck_pr_fas_ptr(&p->remote, NULL));
     if (p->out) {
-        for (unsigned i = 0; i < p->npeers; i++)
+        for (size_t i = 0; i < (size_t)p->npeers * TR__POOL_CLASSES; i++)
             free_chain(p->out[i].head);
         free(p->out);
         p->out = NULL;
@@ -89,18 +106,17 @@ static void *heap_alloc(size_t size)
     return user_of(h);
 }
 
-/* Moves everything other threads returned onto the free lists. */
-static void reclaim_remote(tr__pool *p)
+/* Splices every chain other loops returned for class c onto its free list. */
+static void reclaim_remote(tr__pool *p, int c)
 {
-    void *b = ck_pr_fas_ptr(&p->remote, NULL);
-    tr__handoff_acquire(&p->remote); /* pairs with release in push_remote */
-    while (b) {
-        void *next = *link_of(b);
-        int c = hdr_of(b)->cls;
-        *link_of(b) = p->free_list[c];
-        p->free_list[c] = b;
-        p->nfree[c]++;
-        b = next;
+    void *head = ck_pr_fas_ptr(&p->remote[c], NULL);
+    tr__handoff_acquire(&p->remote[c]); /* pairs with release in push_remote */
+    while (head) {
+        void *next = *chain_next_of(head);
+        *link_of(*chain_tail_of(head)) = p->free_list[c];
+        p->free_list[c] = head;
+        p->nfree[c] += (uint32_t)*chain_len_of(head);
+        head = next;
     }
 }
 
@@ -110,8 +126,8 @@ void *tr__pool_alloc(tr__pool *p, size_t size)
     if (!p || c >= TR__POOL_CLASSES)
         return heap_alloc(size);
     void *b = p->free_list[c];
-    if (!b && ck_pr_load_ptr(&p->remote) != NULL) {
-        reclaim_remote(p);
+    if (!b && ck_pr_load_ptr(&p->remote[c]) != NULL) {
+        reclaim_remote(p, c);
         b = p->free_list[c];
     }
     if (b) {
@@ -127,15 +143,19 @@ void *tr__pool_alloc(tr__pool *p, size_t size)
     return user_of(h);
 }
 
-/* Pushes the chain head..tail onto `origin`'s remote stack. Any thread. */
-static void push_remote(tr__pool *origin, void *head, void *tail)
+/* Pushes a chain of class c onto `origin`'s remote stack. Loop threads. */
+static void push_remote(tr__pool *origin, int c, tr__pool_chain *ch)
 {
+    *chain_tail_of(ch->head) = ch->tail;
+    *chain_len_of(ch->head) = ch->n;
     void *old;
     do {
-        old = ck_pr_load_ptr(&origin->remote);
-        *link_of(tail) = old;
-        tr__handoff_release(&origin->remote); /* pairs with reclaim_remote */
-    } while (!ck_pr_cas_ptr(&origin->remote, old, head));
+        old = ck_pr_load_ptr(&origin->remote[c]);
+        *chain_next_of(ch->head) = old;
+        tr__handoff_release(&origin->remote[c]); /* pairs with reclaim_remote */
+    } while (!ck_pr_cas_ptr(&origin->remote[c], old, ch->head));
+    ch->head = ch->tail = NULL;
+    ch->n = 0;
 }
 
 void tr__pool_free(tr__pool *cur, void *ptr)
@@ -165,30 +185,25 @@ void tr__pool_free(tr__pool *cur, void *ptr)
         free(h);
         return;
     }
-    tr__pool_chain *ch = &cur->out[h->origin];
+    tr__pool_chain *ch = &cur->out[(size_t)h->origin * TR__POOL_CLASSES + (size_t)c];
     *link_of(ptr) = NULL;
     if (ch->tail)
         *link_of(ch->tail) = ptr;
     else
         ch->head = ptr;
     ch->tail = ptr;
-    if (++ch->n >= TR__POOL_BATCH) {
-        push_remote(cur->peers[h->origin], ch->head, ch->tail);
-        ch->head = ch->tail = NULL;
-        ch->n = 0;
-    }
+    if (++ch->n >= TR__POOL_BATCH)
+        push_remote(cur->peers[h->origin], c, ch);
 }
 
 void tr__pool_flush(tr__pool *p)
 {
-    for (unsigned i = 0; i < p->npeers; i++) {
-        tr__pool_chain *ch = &p->out[i];
-        if (ch->n == 0)
-            continue;
-        push_remote(p->peers[i], ch->head, ch->tail);
-        ch->head = ch->tail = NULL;
-        ch->n = 0;
-    }
+    for (unsigned i = 0; i < p->npeers; i++)
+        for (int c = 0; c < TR__POOL_CLASSES; c++) {
+            tr__pool_chain *ch = &p->out[(size_t)i * TR__POOL_CLASSES + (size_t)c];
+            if (ch->n)
+                push_remote(p->peers[i], c, ch);
+        }
 }
 
 void tr__pool_free_now(void *ptr)

@@ -8,12 +8,16 @@
  *
  *  - alloc and same-pool free touch only the owner's free lists: no atomic;
  *  - a loop that frees another loop's block batches it on a private chain
- *    per origin and hands the chain over with one CAS when it is long enough
- *    or at the end of the turn (tr__pool_flush);
- *  - a plain thread pushes single blocks with one CAS;
- *  - the owner takes the whole remote stack with one exchange when its free
- *    list for a class runs dry. Push-by-CAS plus take-all-by-exchange is
- *    ABA-free (the Treiber stack is never popped one node at a time).
+ *    per origin and size class, and hands the chain over with one CAS when
+ *    it is long enough or at the end of the turn (tr__pool_flush);
+ *  - the owner takes a class's whole remote stack of chains with one
+ *    exchange when its free list for that class runs dry, and splices each
+ *    chain in whole: the chain's first block records its tail and length,
+ *    so the owner touches two blocks per chain, not every block (walking
+ *    blocks another core just wrote is a chain of dependent cache misses:
+ *    22% of the time of bench/mailbox). Push-by-CAS plus take-all-by-
+ *    exchange is ABA-free (the Treiber stack is never popped one at a time).
+ *  - a block of a loop's pool freed on a plain thread goes to free().
  *
  * Blocks larger than the largest class, and blocks allocated on plain
  * threads, come from malloc and go back to free.
@@ -39,15 +43,16 @@ typedef struct tr__pool_chain {
 } tr__pool_chain;
 
 struct tr__pool {
-    /* Other threads push returned blocks here (CAS); the owner takes all. */
-    void *remote __attribute__((aligned(64)));
+    /* Other loops push chains of returned blocks here, per class (CAS);
+     * the owner takes a class's all at once. */
+    void *remote[TR__POOL_CLASSES] __attribute__((aligned(64)));
     /* Owner-only below. */
     void *free_list[TR__POOL_CLASSES] __attribute__((aligned(64)));
     uint32_t nfree[TR__POOL_CLASSES];
     uint16_t index;
     uint16_t npeers;
     tr__pool **peers;      /* every loop's pool, indexed by origin */
-    tr__pool_chain *out;   /* [npeers]: blocks to hand back to each origin */
+    tr__pool_chain *out;   /* [npeers][classes]: blocks to hand back to each origin */
 };
 
 int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers);
