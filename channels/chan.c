@@ -83,7 +83,8 @@ struct tr_chan {
     int closed LINE;
     int nparked;        /* subscriptions parked (atomic) */
     int nroom;          /* == nroom_used, readable without the lock */
-    int nblocked;       /* plain threads blocked in _wait */
+    int nwait_data;     /* plain threads blocked in recv_wait (atomic) */
+    int nwait_room;     /* plain threads blocked in send_wait (atomic) */
     /* slow paths */
     int refs LINE;
     ck_spinlock_fas_t lock;
@@ -92,7 +93,8 @@ struct tr_chan {
     room_waiter *room;
     uint32_t nroom_used, nroom_cap;
     uv_mutex_t mu;
-    uv_cond_t cv;
+    uv_cond_t data_cv; /* recv_wait sleeps here: an item came, or close */
+    uv_cond_t room_cv; /* send_wait sleeps here: a slot came free, or close */
 };
 
 static unsigned next_pow2(unsigned v)
@@ -136,7 +138,10 @@ int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out)
         free(ch);
         return TR_ENOMEM;
     }
-    if (uv_cond_init(&ch->cv) != 0) {
+    bool data_cv = uv_cond_init(&ch->data_cv) == 0;
+    if (!data_cv || uv_cond_init(&ch->room_cv) != 0) {
+        if (data_cv)
+            uv_cond_destroy(&ch->data_cv);
         uv_mutex_destroy(&ch->mu);
         free(ch->data_buf);
         free(ch->free_buf);
@@ -171,7 +176,8 @@ void tr_chan_release(tr_chan *ch)
     if (!zero)
         return;
     tr__handoff_acquire(ch);
-    uv_cond_destroy(&ch->cv);
+    uv_cond_destroy(&ch->data_cv);
+    uv_cond_destroy(&ch->room_cv);
     uv_mutex_destroy(&ch->mu);
     free(ch->room);
     free(ch->data_buf);
@@ -185,6 +191,26 @@ void tr_chan_release(tr_chan *ch)
 static void post_pull(tr_chan *ch, tr_pid pid, tr_ref id)
 {
     tr__post_system(ch->rt, tr__thread_loop(ch->rt), TR_PID_NONE, pid, TR__MSG_CHAN_PULL, &id, sizeof id);
+}
+
+/*
+ * Wakes plain threads blocked on one side: one per item (a send wakes one
+ * receiver, a receive one sender), all on close. Waking every blocked
+ * thread of both sides on every item, as one condition variable did, made
+ * each item a stampede of futex wake-ups and re-blocks: test_chan took
+ * 1-100 s on a loaded machine. The caller's full fence before and the
+ * waiter's count-then-look in wait_for make sure one of them sees the other.
+ */
+static void wake_threads(tr_chan *ch, int *nwait, uv_cond_t *cv, bool all)
+{
+    if (ck_pr_load_int(nwait) == 0)
+        return;
+    uv_mutex_lock(&ch->mu);
+    if (all)
+        uv_cond_broadcast(cv);
+    else
+        uv_cond_signal(cv);
+    uv_mutex_unlock(&ch->mu);
 }
 
 /* After a send (or a close): unpark `n` subscribers, wake blocked threads. */
@@ -213,11 +239,7 @@ static void wake_consumers(tr_chan *ch, bool all)
                 break;
         }
     }
-    if (ck_pr_load_int(&ch->nblocked) > 0) {
-        uv_mutex_lock(&ch->mu);
-        uv_cond_broadcast(&ch->cv);
-        uv_mutex_unlock(&ch->mu);
-    }
+    wake_threads(ch, &ch->nwait_data, &ch->data_cv, all);
 }
 
 /* After a receive (or a close): tell actors waiting for room, wake
@@ -244,11 +266,7 @@ static void wake_producers(tr_chan *ch, bool all)
             !all)
             break;
     }
-    if (ck_pr_load_int(&ch->nblocked) > 0) {
-        uv_mutex_lock(&ch->mu);
-        uv_cond_broadcast(&ch->cv);
-        uv_mutex_unlock(&ch->mu);
-    }
+    wake_threads(ch, &ch->nwait_room, &ch->room_cv, all);
 }
 
 /* ---- the data path ------------------------------------------------------------------------ */
@@ -339,7 +357,7 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
  * sleep. The attempt itself runs outside the mutex: it wakes others.
  */
 static int wait_for(tr_chan *ch, uint64_t timeout_ms, int (*attempt)(void *), void *arg,
-                    int again, ck_ring_t *needed)
+                    int again, ck_ring_t *needed, int *nwait, uv_cond_t *cv)
 {
     if (tr__thread_loop(ch->rt))
         return TR_EWRONGTHREAD;
@@ -349,20 +367,20 @@ static int wait_for(tr_chan *ch, uint64_t timeout_ms, int (*attempt)(void *), vo
         if (rc != again)
             return rc;
         uv_mutex_lock(&ch->mu);
-        ck_pr_inc_int(&ch->nblocked);
+        ck_pr_inc_int(nwait);
         ck_pr_fence_memory();
         bool ready = ck_ring_size(needed) > 0 || ck_pr_load_int(&ch->closed);
         bool timed_out = false;
         if (!ready) {
             if (end == UINT64_MAX) {
-                uv_cond_wait(&ch->cv, &ch->mu);
+                uv_cond_wait(cv, &ch->mu);
             } else {
                 uint64_t now = uv_hrtime();
-                if (now >= end || uv_cond_timedwait(&ch->cv, &ch->mu, end - now) != 0)
+                if (now >= end || uv_cond_timedwait(cv, &ch->mu, end - now) != 0)
                     timed_out = uv_hrtime() >= end;
             }
         }
-        ck_pr_dec_int(&ch->nblocked);
+        ck_pr_dec_int(nwait);
         uv_mutex_unlock(&ch->mu);
         if (timed_out) {
             rc = attempt(arg); /* a last chance, then give up */
@@ -395,7 +413,8 @@ int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, uint64_t timeou
     if (!ch)
         return TR_EINVAL;
     op o = {.ch = ch, .item = item, .len = len};
-    return wait_for(ch, timeout_ms, try_send, &o, TR_EFULL, &ch->free);
+    return wait_for(ch, timeout_ms, try_send, &o, TR_EFULL, &ch->free, &ch->nwait_room,
+                    &ch->room_cv);
 }
 
 int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len, uint64_t timeout_ms)
@@ -403,7 +422,8 @@ int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len, uint64_t 
     if (!ch)
         return TR_EINVAL;
     op o = {.ch = ch, .buf = buf, .cap = cap, .out_len = len};
-    return wait_for(ch, timeout_ms, try_recv, &o, TR_EEMPTY, &ch->data);
+    return wait_for(ch, timeout_ms, try_recv, &o, TR_EEMPTY, &ch->data, &ch->nwait_data,
+                    &ch->data_cv);
 }
 
 int tr_chan_close(tr_chan *ch)

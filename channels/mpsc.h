@@ -97,8 +97,12 @@ static inline bool tr__mpsc_push_chain(tr__mpsc *q, tr__mpsc_node *first,
 {
     last->next = NULL;
 #ifdef TR__TSAN
-    for (tr__mpsc_node *n = first; n; n = n->next)
+    /* Each node's last access by this thread (reading its link) before
+     * its release. */
+    for (tr__mpsc_node *n = first, *next; n; n = next) {
+        next = n->next;
         tr__handoff_release(n);
+    }
 #endif
     tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, last);
     bool was_marked = ((uintptr_t)prev & TR__MPSC_MARK) != 0;
