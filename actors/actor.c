@@ -1210,6 +1210,8 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
             break;
         L->current = a;
         handle(L, a, (tr__msg *)node);
+        if (L->born)
+            break; /* it spawned here: its children start before its next message */
     }
     L->current = NULL;
     if (L->nout)

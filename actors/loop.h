@@ -154,10 +154,10 @@ static inline void tr__loop_runq_append(tr__loop *L, tr_actor *a)
  * child runs while its parent's data is still in cache — Go's runnext,
  * CAF's and Tokio's LIFO slot.
  *
- * The children spawned during one run of their parent are held aside and
- * go on the stack when that run ends, on top of the parent if it still has
- * mail: a parent never runs again before the children it just made have
- * run (a driver that spawns in slices cannot outrun its children). The
+ * A callback that spawns here ends its actor's run; the children it made
+ * go on the stack then, on top of the parent if it still has mail: a
+ * parent handles no further message before the children it just made have
+ * started (a driver that spawns in slices cannot outrun its children). The
  * scheduler takes at most TR__SPAWNED_RUN actors from the stack in a row
  * while the FIFO run queue waits, so spawners cannot starve other actors.
  * The run queue is where parents hear from their children, so a small
