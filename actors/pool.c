@@ -22,9 +22,19 @@ static inline void *user_of(blkhdr *h) { return h + 1; }
 /* A free block links to the next through its first user word. */
 static inline void **link_of(void *ptr) { return (void **)ptr; }
 
+/*
+ * malloc keeps a word of its own in front of every block (glibc: the chunk
+ * size), so a request of 2^k - 8 bytes fills a 2^k-byte chunk exactly, while
+ * a request of 2^k bytes takes the next chunk size (64 B -> 80 B). A class
+ * is a power-of-two chunk: its blocks are requests of class_size - MALLOC_WORD
+ * bytes, header included. Freed chunks then tile: two 64-byte blocks fit
+ * exactly in a freed 128-byte one.
+ */
+#define MALLOC_WORD sizeof(size_t)
+
 static inline int class_of(size_t size)
 {
-    size_t total = size + sizeof(blkhdr);
+    size_t total = size + sizeof(blkhdr) + MALLOC_WORD;
     if (total <= ((size_t)1 << TR__POOL_MIN_SHIFT))
         return 0;
     int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
@@ -119,7 +129,7 @@ void *tr__pool_alloc(tr__pool *p, size_t size)
         p->nfree[c]--;
         return b;
     }
-    blkhdr *h = malloc(class_size(c));
+    blkhdr *h = malloc(class_size(c) - MALLOC_WORD);
     if (!h)
         return NULL;
     h->origin = p->index;
