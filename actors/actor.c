@@ -66,7 +66,7 @@ static void release_contents(tr__pool *cur, tr__msg *m, bool now)
         /* An INIT that never ran still owns the parent's record of the
          * child only when the parent is the root and has not adopted it. */
         tr__init *in = (tr__init *)m->data;
-        if (in->adopt && in->node) {
+        if ((m->type & TR__INIT_ADOPT) && in->node) {
             if (now)
                 tr__pool_free_now(in->node);
             else
@@ -95,11 +95,19 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
         tr__loop_schedule(cur, a);
 }
 
+/* A counted message leaves the bounded mailbox. It was counted in the
+ * slot's bound record, which is never unset. */
+static void uncount(tr_actor *a)
+{
+    tr__bound *b = ck_pr_load_ptr(&a->bound);
+    ck_pr_dec_int(&b->count);
+}
+
 /* Drops a message the receiver will not handle; counts user mail. */
 static void drop(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     if (m->flags & TR__MF_COUNTED)
-        ck_pr_dec_int(&a->mb_count);
+        uncount(a);
     if (m->kind == TR__MSG_USER)
         TR__STAT_ADD(L, dropped, 1);
     if (m->kind == TR__MSG_USER && (m->flags & TR__MF_REQUEST) && m->from == TR_PID_NONE) {
@@ -142,17 +150,18 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     if (!a)
         return TR_ENOACTOR;
     /* A bounded mailbox counts plain sends and requests, not notices. */
-    uint32_t cap = ck_pr_load_32(&a->mb_cap);
+    tr__bound *b = ck_pr_load_ptr(&a->bound);
+    uint32_t cap = b ? ck_pr_load_32(&b->cap) : 0;
     if (cap && !(flags & (TR__MF_REPLY | TR__MF_JOB | TR__MF_REF))) {
-        if ((uint32_t)ck_pr_faa_int(&a->mb_count, 1) >= cap) {
-            ck_pr_dec_int(&a->mb_count);
-            if (ck_pr_load_32(&a->mb_drop)) {
-                ck_pr_inc_64(&a->mb_dropped);
+        if ((uint32_t)ck_pr_faa_int(&b->count, 1) >= cap) {
+            ck_pr_dec_int(&b->count);
+            if (ck_pr_load_32(&b->drop)) {
+                ck_pr_inc_64(&b->dropped);
                 if (flags & TR__MF_OWNED)
                     free_fn(buf); /* accepted, so ours to free */
                 return 0;         /* accepted, dropped, counted */
             }
-            ck_pr_inc_64(&a->mb_refused);
+            ck_pr_inc_64(&b->refused);
             return TR_EFULL;
         }
         flags |= TR__MF_COUNTED;
@@ -163,7 +172,7 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
                              prefix + copied);
     if (!m) {
         if (flags & TR__MF_COUNTED)
-            ck_pr_dec_int(&a->mb_count);
+            ck_pr_dec_int(&b->count);
         return TR_ENOMEM;
     }
     m->len = (uint32_t)len;
@@ -293,8 +302,9 @@ int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out)
         return TR_EWRONGTHREAD;
     out->handled = self->handled;
     out->mailbox = tr__mailbox_depth(self);
-    out->dropped = ck_pr_load_64(&self->mb_dropped);
-    out->refused = ck_pr_load_64(&self->mb_refused);
+    tr__bound *b = ck_pr_load_ptr(&self->bound);
+    out->dropped = b ? ck_pr_load_64(&b->dropped) : 0;
+    out->refused = b ? ck_pr_load_64(&b->refused) : 0;
     return 0;
 }
 
@@ -424,13 +434,13 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (opts->overflow != TR_OVERFLOW_REFUSE && opts->overflow != TR_OVERFLOW_DROP)
         return TR_EINVAL;
 
-    if (mon && (!parent || tr__ties_reserve_watch(parent) != 0))
+    if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
     tr__pool *pool = cur ? &cur->pool : NULL;
     tr__child *node = tr__pool_alloc(pool, sizeof *node);
     tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
                              parent ? tr__actor_pid(parent) : TR_PID_NONE, 0,
-                             sizeof(tr__init) + opts->arg_len);
+                             sizeof(tr__init) + (mon ? sizeof *mon : 0) + opts->arg_len);
     if (!node || !m) {
         tr__pool_free(pool, node);
         if (m)
@@ -445,12 +455,25 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr__pool_free(pool, m);
         return err;
     }
-    /* The mailbox bound, before the generation makes the slot reachable
-     * (mb_count stays: stale counted messages still leave it balanced). */
-    ck_pr_store_32(&a->mb_cap, opts->mailbox_capacity);
-    ck_pr_store_32(&a->mb_drop, opts->overflow == TR_OVERFLOW_DROP);
-    ck_pr_store_64(&a->mb_dropped, 0);
-    ck_pr_store_64(&a->mb_refused, 0);
+    /* The mailbox bound, before the generation makes the slot reachable.
+     * The slot's first bounded incarnation makes the record (zeroed, so a
+     * sender that sees it early sees no bound). */
+    tr__bound *b = ck_pr_load_ptr(&a->bound);
+    if (!b && opts->mailbox_capacity) {
+        if (!(b = calloc(1, sizeof *b))) {
+            release_slot(home, a); /* untouched: still free */
+            tr__pool_free(pool, node);
+            tr__pool_free(pool, m);
+            return TR_ENOMEM;
+        }
+        ck_pr_store_ptr(&a->bound, b);
+    }
+    if (b) {
+        ck_pr_store_32(&b->cap, opts->mailbox_capacity);
+        ck_pr_store_32(&b->drop, opts->overflow == TR_OVERFLOW_DROP);
+        ck_pr_store_64(&b->dropped, 0);
+        ck_pr_store_64(&b->refused, 0);
+    }
     ck_pr_fence_store();
     /* The slot is free (even generation); the new incarnation is odd. */
     uint32_t gen = ck_pr_load_32(&a->gen) + 1;
@@ -465,31 +488,31 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     tr__init *in = (tr__init *)m->data;
     in->beh = beh;
     in->node = node;
-    in->arg_len = (uint32_t)opts->arg_len;
-    in->notify = (opts->notify_started && parent) ? tr__actor_pid(parent) : TR_PID_NONE;
-    in->monitor = mon ? (*mon = tr__ties_watch(cur, parent, pid)) : 0;
+    unsigned char *p = (unsigned char *)(in + 1);
+    uint32_t iflags = (opts->notify_started && parent) ? TR__INIT_NOTIFY : 0;
+    if (mon) {
+        *mon = tr__ties_watch(cur, parent, pid);
+        memcpy(p, mon, sizeof *mon);
+        p += sizeof *mon;
+        iflags |= TR__INIT_MONITOR;
+    }
     if (opts->arg_len)
-        memcpy(in + 1, opts->arg, opts->arg_len);
+        memcpy(p, opts->arg, opts->arg_len);
     if (parent) {
-        in->parent = tr__actor_pid(parent);
-        in->adopt = 0;
         node->next = parent->children;
         if (parent->children)
             parent->children->prev = node;
         parent->children = node;
-        parent->nchildren++;
     } else if (rt->root != TR_PID_NONE) {
-        in->parent = rt->root;
-        in->adopt = 1; /* the child tells the root, from its own loop */
+        iflags |= TR__INIT_ADOPT; /* the child tells the root, from its own loop */
         node->next = NULL;
         node->seq = ck_pr_faa_64(&rt->spawn_seq, 1);
     } else {
         /* The runtime's first actor is the root itself: no parent. */
-        in->parent = TR_PID_NONE;
-        in->adopt = 0;
         in->node = NULL;
         tr__pool_free(pool, node);
     }
+    m->type = iflags;
     m->to_gen = gen;
     /* (The push finds the slot already scheduled when a stale message of an
      * earlier incarnation is still queued.) */
@@ -606,12 +629,31 @@ int tr_become(tr_actor *self, tr_receive_fn receive)
 
 /* ---- exits --------------------------------------------------------------- */
 
-static void set_exit(tr_actor *a, tr_exit_kind kind, int code, const char *text)
+tr__actor_ext *tr__ext_of(tr__loop *L, tr_actor *a)
+{
+    if (!a->ext && (a->ext = tr__pool_alloc(&L->pool, sizeof *a->ext)) != NULL)
+        memset(a->ext, 0, sizeof *a->ext);
+    return a->ext;
+}
+
+/* The exit reason's text, or NULL. */
+static const char *exit_text(const tr_actor *a)
+{
+    return a->ext ? a->ext->exit_text : NULL;
+}
+
+/* Without memory for the text (the extension or the copy) the reason keeps
+ * its code, whose description stands in for the text. */
+static void set_exit(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
+                     const char *text)
 {
     a->exit_kind = (uint8_t)kind;
     a->exit_code = code;
-    free(a->exit_text);
-    a->exit_text = text ? strdup(text) : NULL;
+    tr__actor_ext *x = text ? tr__ext_of(L, a) : a->ext;
+    if (x) {
+        free(x->exit_text);
+        x->exit_text = text ? strdup(text) : NULL;
+    }
 }
 
 int tr_exit(tr_actor *self, tr_exit_kind kind)
@@ -619,10 +661,11 @@ int tr_exit(tr_actor *self, tr_exit_kind kind)
     if (!self || (kind != TR_EXIT_NORMAL && kind != TR_EXIT_SHUTDOWN &&
                   kind != TR_EXIT_KILLED))
         return TR_EINVAL;
-    if (!running_loop(self))
+    tr__loop *L = running_loop(self);
+    if (!L)
         return TR_EWRONGTHREAD;
     if (self->status == TR__RUNNING && !(self->flags & TR__EXIT_REQ)) {
-        set_exit(self, kind, 0, NULL);
+        set_exit(L, self, kind, 0, NULL);
         self->flags |= TR__EXIT_REQ;
     }
     return 0;
@@ -632,10 +675,11 @@ int tr_exit_error(tr_actor *self, int code, const char *text)
 {
     if (!self || code == 0)
         return TR_EINVAL;
-    if (!running_loop(self))
+    tr__loop *L = running_loop(self);
+    if (!L)
         return TR_EWRONGTHREAD;
     if (self->status == TR__RUNNING && !(self->flags & TR__EXIT_REQ)) {
-        set_exit(self, TR_EXIT_ERROR, code, text);
+        set_exit(L, self, TR_EXIT_ERROR, code, text);
         self->flags |= TR__EXIT_REQ;
     }
     return 0;
@@ -650,14 +694,17 @@ int tr_exit_result(tr_actor *self, const void *data, size_t len)
         return TR_EWRONGTHREAD;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
+    tr__actor_ext *x = len ? tr__ext_of(L, self) : self->ext;
     void *copy = NULL;
-    if (len && !(copy = malloc(len)))
+    if (len && (!x || !(copy = malloc(len))))
         return TR_ENOMEM;
     if (len)
         memcpy(copy, data, len);
-    free(self->result);
-    self->result = copy;
-    self->result_len = (uint32_t)len;
+    if (x) {
+        free(x->result);
+        x->result = copy;
+        x->result_len = (uint32_t)len;
+    }
     return tr_exit(self, TR_EXIT_NORMAL);
 }
 
@@ -673,7 +720,6 @@ int tr_trap_exits(tr_actor *self, int on)
 
 static void finish_exit(tr__loop *L, tr_actor *a);
 static void process_signals(tr__loop *L, tr_actor *a);
-static void replay_deferred(tr__loop *L, tr_actor *a);
 
 /* The root also waits for plain-thread spawns it has not adopted yet. */
 static bool root_may_finish(tr_runtime *rt, tr_actor *a)
@@ -751,7 +797,7 @@ static void exit_with(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
 {
     if (a->status != TR__RUNNING)
         return;
-    set_exit(a, kind, code, text);
+    set_exit(L, a, kind, code, text);
     begin_exit(L, a);
 }
 
@@ -761,7 +807,7 @@ static void report(tr__loop *L, tr_actor *a)
         return;
     tr_pid pid = tr__actor_pid(a);
     const char *kind = (a->beh && a->beh->name) ? a->beh->name : "anonymous";
-    const char *reg = a->name ? tr__registry_name(a->name) : NULL;
+    const char *reg = tr__registry_name(a);
     char who[TR_NAME_MAX + 128];
     snprintf(who, sizeof who, "actor " TR_PID_FMT "%s%s%s (%s)", TR_PID_ARGS(pid),
              reg ? " '" : "", reg ? reg : "", reg ? "'" : "", kind);
@@ -770,7 +816,7 @@ static void report(tr__loop *L, tr_actor *a)
         return;
     }
     char why[256];
-    tr__error_text(why, sizeof why, a->exit_code, a->exit_text);
+    tr__error_text(why, sizeof why, a->exit_code, exit_text(a));
     tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: %s", who, why);
 }
 
@@ -783,7 +829,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
             .kind = (tr_exit_kind)a->exit_kind,
             .code = a->exit_code,
             .text = a->exit_kind == TR_EXIT_ERROR
-                        ? (a->exit_text ? a->exit_text : tr_strerror(a->exit_code))
+                        ? (exit_text(a) ? exit_text(a) : tr_strerror(a->exit_code))
                         : tr_exit_kind_name((tr_exit_kind)a->exit_kind),
         };
         tr_actor *prev = L->current;
@@ -800,9 +846,6 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     /* Links and monitors that reached us before our end see its reason. */
     process_signals(L, a);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
-    free(a->result);
-    a->result = NULL;
-    a->result_len = 0;
     a->trap_exits = 0;
     /* Kill timers of children that were still stopping. */
     if (a->timers) {
@@ -821,8 +864,15 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         tr__pool_free(&L->pool, a->state);
         a->state = NULL;
     }
-    free(a->exit_text);
-    a->exit_text = NULL;
+    if (a->ext) {
+        /* What is left: the reason's text, the result, and job bookkeeping
+         * if terminate set an offload limit. */
+        tr__jobs_release(L, a);
+        free(a->ext->exit_text);
+        free(a->ext->result);
+        tr__pool_free(&L->pool, a->ext);
+        a->ext = NULL;
+    }
     a->status = TR__FREE;
     a->flags = 0;
     ck_pr_store_ptr(&a->beh, NULL);
@@ -830,7 +880,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     a->parent_node = NULL;
     /* Retire the generation: from here on every lookup of `pid` fails and
      * messages already queued for it are dropped. */
-    ck_pr_store_32(&a->gen, a->gen_cur + 1);
+    ck_pr_store_32(&a->gen, ck_pr_load_32(&a->gen) + 1);
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL)
         drop(L, a, (tr__msg *)n);
@@ -845,42 +895,45 @@ static void finish_exit(tr__loop *L, tr_actor *a)
 static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     tr__init *in = (tr__init *)m->data;
+    uint32_t iflags = m->type;
+    tr_pid parent = (iflags & TR__INIT_ADOPT) ? L->rt->root : m->from;
+    tr_ref monitor = 0;
+    const unsigned char *arg = (const unsigned char *)(in + 1);
+    if (iflags & TR__INIT_MONITOR) {
+        memcpy(&monitor, arg, sizeof monitor);
+        arg += sizeof monitor;
+    }
+    size_t arg_len = m->len - (size_t)(arg - m->data);
     a->status = TR__RUNNING;
     a->flags = 0;
-    a->gen_cur = m->to_gen;
     ck_pr_store_ptr(&a->beh, (void *)in->beh); /* the watchdog reads it */
     a->receive = in->beh->receive;
-    a->parent = in->parent;
+    a->parent = parent;
     a->parent_node = in->node;
     a->children = NULL;
-    a->nchildren = 0;
     a->exit_kind = TR_EXIT_NORMAL;
     a->exit_code = 0;
     a->handled = 0;
     a->timers = NULL;
-    a->name = NULL;
-    a->ties = NULL;
-    a->groups = NULL;
-    a->subs = NULL;
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
-    if (in->adopt) {
+    if (iflags & TR__INIT_ADOPT) {
         /* Tell the root about us before anything else we send it, so our
          * CHILD_EXIT can never overtake the adoption. */
         tr__child *node = in->node;
         in->node = NULL; /* now the root's */
-        if (tr__post_system(L->rt, L, tr__actor_pid(a), in->parent, TR__MSG_ADOPT,
+        if (tr__post_system(L->rt, L, tr__actor_pid(a), parent, TR__MSG_ADOPT,
                         &node, sizeof node) != 0) {
             tr__pool_free(&L->pool, node);
             a->parent_node = NULL;
             tr__root_unpend(L->rt, L);
         }
     }
-    if (in->monitor && tr__ties_add_watcher(L, a, in->parent, in->monitor) != 0) {
+    if (monitor && tr__ties_add_watcher(L, a, parent, monitor) != 0) {
         tr__pool_free(&L->pool, m);
-        replay_deferred(L, a);
+        process_signals(L, a);
         exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the parent's monitor");
         return;
     }
@@ -888,24 +941,23 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
         if (!a->state) {
             tr__pool_free(&L->pool, m);
-            replay_deferred(L, a);
+            process_signals(L, a);
             exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
         memset(a->state, 0, in->beh->state_size);
     }
     int rc = 0;
-    tr_pid notify = in->notify;
+    tr_pid notify = (iflags & TR__INIT_NOTIFY) ? parent : TR_PID_NONE;
     if (in->beh->init) {
         L->current = a;
         tr__loop_busy(L, a, 0);
-        rc = in->beh->init(a, a->state, in->arg_len ? (const void *)(in + 1) : NULL,
-                           in->arg_len);
+        rc = in->beh->init(a, a->state, arg_len ? arg : NULL, arg_len);
         tr__loop_idle(L);
     }
     tr__pool_free(&L->pool, m);
     if (rc != 0) {
-        replay_deferred(L, a); /* monitors set meanwhile see this failure */
+        process_signals(L, a); /* monitors set meanwhile see this failure */
         exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
         return;
     }
@@ -915,7 +967,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
                  NULL, NULL);
     /* Monitors and links set meanwhile see the end below, even when init
      * already asked to exit. */
-    replay_deferred(L, a);
+    process_signals(L, a);
     if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
 }
@@ -931,7 +983,6 @@ static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
         a->children = node->next;
     if (node->next)
         node->next->prev = node->prev;
-    a->nchildren--;
     if (node->kill_timer) {
         tr__timer *t = tr__timer_find(&L->timers, node->kill_timer);
         if (t && t->owner == a) {
@@ -964,7 +1015,6 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
         a->children = node;
     if (next)
         next->prev = node;
-    a->nchildren++;
     ck_pr_dec_32(&L->rt->root_pending);
     stop_next_child(L, a); /* a late adoption is the newest: it goes first */
 }
@@ -1002,7 +1052,7 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
         tr__describe(L, a, pub);
         return true;
     }
-    return a->groups && tr__groups_intercept(L, a, pub);
+    return a->ext && a->ext->groups && tr__groups_intercept(L, a, pub);
 }
 
 void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
@@ -1072,50 +1122,38 @@ static void signal_record(tr__loop *L, tr_actor *a, tr__msg *m, int *best, tr_do
     }
 }
 
+/* The slot is reserved for an incarnation whose INIT has not run yet. */
+static bool awaiting_init(tr_actor *a)
+{
+    return a->status == TR__FREE && (ck_pr_load_32(&a->gen) & 1u);
+}
+
 /*
  * Drains the signal queue, in arrival order. A record for an incarnation
- * that has ended is answered for the dead (tr__ties_dropped); one for an
- * incarnation whose INIT has not run yet is kept aside and replayed after
- * INIT. Then the strongest exit signal, if any, ends the actor.
+ * that has ended is answered for the dead (tr__ties_dropped). A record for
+ * an incarnation whose INIT has not run yet stops the drain: it and those
+ * behind it wait in the queue until handle_init drains them. Then the
+ * strongest exit signal, if any, ends the actor.
  */
 static void process_signals(tr__loop *L, tr_actor *a)
 {
     int best = 0;
     tr_down best_d;
     tr__mpsc_node *n;
-    while ((n = tr__mpsc_pop(&a->sigq)) != NULL) {
+    while ((n = tr__mpsc_peek(&a->sigq)) != NULL) {
         tr__msg *m = (tr__msg *)n;
-        if (m->to_gen != ck_pr_load_32(&a->gen)) {
+        bool stale = m->to_gen != ck_pr_load_32(&a->gen);
+        if (!stale && a->status == TR__FREE)
+            break; /* INIT is still ahead in the mailbox */
+        if (!tr__mpsc_pop(&a->sigq))
+            break; /* a push is half-way through: look again later */
+        if (stale) {
             if (m->kind == TR__MSG_LINK || m->kind == TR__MSG_MONITOR)
                 tr__ties_dropped(L, a, m);
             tr__pool_free(&L->pool, m);
-        } else if (a->status == TR__FREE) {
-            m->node.next = NULL; /* INIT is still ahead in the mailbox */
-            if (a->deferred_tail)
-                a->deferred_tail->next = &m->node;
-            else
-                a->deferred_head = &m->node;
-            a->deferred_tail = &m->node;
         } else {
             signal_record(L, a, m, &best, &best_d);
         }
-    }
-    if (best && a->status == TR__RUNNING)
-        exit_with(L, a, (tr_exit_kind)best_d.kind, best_d.code,
-                  best_d.kind == TR_EXIT_ERROR ? best_d.text : NULL);
-}
-
-/* After INIT: the records that arrived before it, in order. */
-static void replay_deferred(tr__loop *L, tr_actor *a)
-{
-    int best = 0;
-    tr_down best_d;
-    while (a->deferred_head) {
-        tr__msg *m = (tr__msg *)a->deferred_head;
-        a->deferred_head = m->node.next;
-        if (!a->deferred_head)
-            a->deferred_tail = NULL;
-        signal_record(L, a, m, &best, &best_d);
     }
     if (best && a->status == TR__RUNNING)
         exit_with(L, a, (tr_exit_kind)best_d.kind, best_d.code,
@@ -1131,7 +1169,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
     switch (m->kind) {
     case TR__MSG_USER: {
         if (m->flags & TR__MF_COUNTED) { /* out of the bounded mailbox */
-            ck_pr_dec_int(&a->mb_count);
+            uncount(a);
             m->flags &= (uint8_t)~TR__MF_COUNTED;
         }
         /* An exiting actor still answers the tree walk. */
@@ -1198,9 +1236,6 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
 {
     unsigned batch = L->rt->opts.batch;
     for (unsigned n = 0; n < batch; n++) {
-        /* Not while FREE: a signal may already be queued for an incarnation
-         * whose INIT is still ahead in the mailbox; stale ones are freed
-         * when the slot is next used or torn down. */
         if (tr__mpsc_maybe_nonempty(&a->sigq)) {
             L->current = a;
             process_signals(L, a);
@@ -1219,8 +1254,10 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
     /* Stay scheduled if mail or a signal is left (or a push is in progress).
      * A signal record is always pushed before its WAKE, so one that this
      * check misses is followed by a WAKE that finds the mailbox marked (and
-     * schedules us) or makes the mark fail. */
-    tr__loop_run_done(L, a, tr__mpsc_maybe_nonempty(&a->sigq) || !tr__mpsc_mark_empty(&a->mb));
+     * schedules us) or makes the mark fail. Records waiting for INIT do not
+     * count: INIT's push schedules us, or is already there to fail the mark. */
+    tr__loop_run_done(L, a, (tr__mpsc_maybe_nonempty(&a->sigq) && !awaiting_init(a)) ||
+                                !tr__mpsc_mark_empty(&a->mb));
 }
 
 void tr__actor_teardown(tr_actor *a)
@@ -1233,17 +1270,17 @@ void tr__actor_teardown(tr_actor *a)
     }
     while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
         tr__pool_free_now(n);
-    while (a->deferred_head) {
-        n = a->deferred_head;
-        a->deferred_head = n->next;
-        tr__pool_free_now(n);
+    if (a->ext) {
+        tr__ties_teardown(a);
+        tr__groups_release(a);
+        tr__chan_actor_exit(a);
+        free(a->ext->exit_text);
+        free(a->ext->result);
+        tr__pool_free_now(a->ext);
+        a->ext = NULL;
     }
-    a->deferred_tail = NULL;
-    free(a->result);
-    a->result = NULL;
-    tr__ties_teardown(a);
-    tr__groups_release(a);
-    tr__chan_actor_exit(a);
+    free(a->bound);
+    a->bound = NULL;
     /* Only a runtime that never ran can hold live actors here. */
     tr__child *c = a->children;
     while (c) {
@@ -1255,8 +1292,6 @@ void tr__actor_teardown(tr_actor *a)
     if (a->state)
         tr__pool_free_now(a->state);
     a->state = NULL;
-    free(a->exit_text);
-    a->exit_text = NULL;
 }
 
 void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t)

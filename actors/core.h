@@ -4,9 +4,10 @@
  *
  * Who writes what (fields are grouped by writer, cache-line aligned where
  * several threads write):
- *  - an actor slot's first cache line is written by any sender (mailbox
- *    and signal-queue heads) and by spawners (generation); the rest belongs
- *    to the home loop's thread alone;
+ *  - an actor slot's first fields are written by any sender (mailbox and
+ *    signal-queue heads, run-queue link) and by spawners (generation,
+ *    mailbox bound); the rest belongs to the home loop's thread alone
+ *    (slots are packed, not aligned: see struct tr_actor);
  *  - a loop's inject queue and parked flag are written by other threads;
  *    everything else by the loop's own thread;
  *  - the runtime's state word and counters are atomics touched rarely.
@@ -144,16 +145,23 @@ typedef struct tr__child {
     uint64_t kill_timer;  /* timer id of the kill after shutdown_ms, or 0 */
 } tr__child;
 
-/* Payload of TR__MSG_INIT; the spawn argument follows it. */
+/*
+ * Payload of TR__MSG_INIT: this, then the parent's monitor ref (with
+ * TR__INIT_MONITOR), then the spawn argument; msg->len covers them all.
+ * The rest is in the envelope: msg->type holds tr__init_flags (an INIT has
+ * no user type) and the parent is the sender, msg->from, or the root (with
+ * TR__INIT_ADOPT). So an INIT without argument fits the smallest pool block.
+ */
 typedef struct tr__init {
     const tr_behavior *beh;
-    tr_pid parent;
     tr__child *node;  /* the parent's record of this child */
-    uint32_t adopt;   /* 1: spawned from a plain thread, tell the root */
-    uint32_t arg_len;
-    tr_pid notify;    /* send TR_MSG_STARTED here after init, or NONE */
-    tr_ref monitor;   /* tr_spawn_monitor: the parent's monitor ref, or 0 */
 } tr__init;
+
+enum tr__init_flags {
+    TR__INIT_ADOPT = 1u,   /* spawned from a plain thread: tell the root */
+    TR__INIT_NOTIFY = 2u,  /* send the parent TR_MSG_STARTED after init */
+    TR__INIT_MONITOR = 4u  /* tr_spawn_monitor: the parent's ref follows */
+};
 
 /* A small growable array owned by one actor (links, monitors). */
 typedef struct tr__pidvec {
@@ -165,6 +173,13 @@ typedef struct tr__pidref {
     tr_pid pid;
     tr_ref ref; /* monitors: the ref; links: 0 */
 } tr__pidref;
+
+/* An actor's links and monitors (links.c). */
+typedef struct tr__ties {
+    tr__pidvec links;    /* linked actors */
+    tr__pidvec watchers; /* (watcher, ref): who monitors us */
+    tr__pidvec watching; /* (target, ref): whom we monitor */
+} tr__ties;
 
 /* ---- actors ------------------------------------------------------------ */
 
@@ -181,10 +196,48 @@ enum tr__actor_flags {
 };
 
 /*
+ * A bounded mailbox's bound and counters. Senders on any thread reach them
+ * through the slot, possibly just after the actor has ended, so the record
+ * lives as long as the slot: the first bounded spawn into a slot makes it,
+ * later incarnations reuse it (an unbounded one sets cap 0), and it is
+ * freed with the runtime. Set at spawn before the generation is published.
+ */
+typedef struct tr__bound {
+    uint32_t cap;     /* 0: this incarnation is unbounded */
+    uint32_t drop;    /* TR_OVERFLOW_DROP */
+    int count;        /* counted messages queued (atomic); survives reuse, so
+                         stale counted messages still leave it balanced */
+    uint64_t dropped, refused; /* (atomic) */
+} tr__bound;
+
+/*
+ * What few actors use, kept out of the slot so that an idle actor stays
+ * small: made from the home loop's pool on first use (tr__ext_of), freed
+ * when the actor ends or at teardown. Home loop only.
+ */
+typedef struct tr__actor_ext {
+    struct tr__regent *name;    /* registry entry, or NULL */
+    struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
+    struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
+    struct tr__sub *subs;       /* channel subscriptions (channels/chan.c) */
+    char *exit_text;            /* the exit reason's text, or NULL */
+    void *result;               /* tr_exit_result's copy, or NULL */
+    uint32_t result_len;
+    tr__ties ties;              /* links and monitors (links.c) */
+} tr__actor_ext;
+
+/*
  * The actor slot. Slots are type-stable: they live in chunks that are freed
  * only with the runtime, and a slot is reused by later incarnations with a
  * new generation, so a stale pid can always be checked against it safely.
  * A slot is bound to one loop forever (see pidtab.h).
+ *
+ * Every live actor pays for its slot, so the slot holds only what every
+ * actor uses; the rest is in tr__bound and tr__actor_ext. Slots are packed
+ * (168 bytes, not a multiple of the cache line), so a slot's home-loop
+ * fields may share a line with the next slot's mailbox head. Giving the
+ * home-loop fields lines of their own (256-byte slots) bought no throughput
+ * in pingpong, counting, mailbox or big on two loops.
  */
 struct tr_actor {
     /* -- written by other threads -- */
@@ -194,39 +247,24 @@ struct tr_actor {
     uint32_t index;      /* slot index (immutable) */
     tr__loop *loop;      /* home loop (immutable once bound) */
     tr__mpsc_node runq;  /* link in the loop's run/inject queue */
-    /* Bounded mailbox: set at spawn before the generation is published. */
-    uint32_t mb_cap;     /* 0: unbounded */
-    uint32_t mb_drop;    /* TR_OVERFLOW_DROP */
-    int mb_count;        /* counted messages queued (atomic) */
-    uint64_t mb_dropped, mb_refused; /* (atomic) */
+    tr__bound *bound;    /* bounded mailbox, or NULL (atomic; never unset) */
 
     /* -- home loop only -- */
-    uint8_t status __attribute__((aligned(TR__CACHELINE)));
+    uint8_t status;
     uint8_t flags;
     uint8_t exit_kind;
     uint8_t trap_exits;
     int32_t exit_code;
-    uint32_t gen_cur;    /* generation of the running incarnation */
-    uint32_t nchildren;
     const tr_behavior *beh;
     tr_receive_fn receive;
     void *state;
     tr_pid parent;
     tr__child *parent_node;
     tr__child *children; /* newest first */
-    char *exit_text;
     struct tr_actor *free_next;
     uint64_t handled;
     struct tr__timer *timers;   /* timers and pending calls this actor owns */
-    struct tr__regent *name;    /* registry entry, or NULL */
-    struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
-    struct tr__ties *ties;      /* links and monitors (links.c), or NULL */
-    struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
-    struct tr__sub *subs;       /* channel subscriptions (channels/chan.c) */
-    void *result;               /* tr_exit_result's copy, or NULL */
-    uint32_t result_len;
-    /* Signals that arrived before INIT ran, replayed after it. */
-    tr__mpsc_node *deferred_head, *deferred_tail;
+    tr__actor_ext *ext;         /* the rarely used rest, or NULL */
 };
 
 static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
@@ -234,9 +272,12 @@ static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
     return ((tr_pid)gen << 32) | index;
 }
 
+/* The pid of the actor living in `a`. Home loop, while it lives: the
+ * generation moves only when the actor ends and when the freed slot is
+ * reserved again. */
 static inline tr_pid tr__actor_pid(const tr_actor *a)
 {
-    return tr__pid_make(a->gen_cur, a->index);
+    return tr__pid_make(ck_pr_load_32(&a->gen), a->index);
 }
 
 static inline tr_actor *tr__actor_of_runq(tr__mpsc_node *n)
@@ -367,7 +408,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
               tr_ref *mon);
 /* links.c, for tr_spawn_monitor: makes room for one more monitor of `a`
  * (so that tr__ties_watch cannot fail), then records it. */
-int tr__ties_reserve_watch(tr_actor *a);
+int tr__ties_reserve_watch(tr__loop *L, tr_actor *a);
 tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid);
 /* The child's side, before its init: `watcher` monitors it with `ref`.
  * On failure the DOWN (TR_ENOMEM) is sent at once. */
@@ -382,10 +423,13 @@ int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
 /* Frees everything left in a slot (teardown, no thread running). */
 void tr__actor_teardown(tr_actor *a);
+/* The actor's extension record, made on first use; NULL when out of
+ * memory. Home loop. */
+tr__actor_ext *tr__ext_of(tr__loop *L, tr_actor *a);
 
 /* supervisor/group.c: task groups, on the owner's loop. */
 /* True if `pub` was a group's (a child's DOWN or job outcome, a deadline):
- * consumed, not delivered. Called only when a->groups is set. */
+ * consumed, not delivered. Called only when a->ext->groups is set. */
 bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
 /* The owner ends: its groups go (children and jobs end with it). */
 void tr__groups_release(tr_actor *a);
@@ -432,12 +476,13 @@ int tr__watchdog_start(tr_runtime *rt);
 void tr__watchdog_stop(tr_runtime *rt);
 
 /* registry.c */
-/* Copies the registered name of `a` (or "") under the registry lock; safe
- * from any thread while `a`'s slot exists. */
-void tr__registry_name_of(tr_runtime *rt, tr_actor *a, char *buf, size_t len);
+/* Copies the name registered for `pid` (or "") under the registry lock. Any
+ * thread; it searches the whole table, so only for rare reports. */
+void tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t len);
 int tr__registry_init(tr_runtime *rt);
 void tr__registry_destroy(tr_runtime *rt);
-const char *tr__registry_name(const struct tr__regent *e);
+/* The actor's registered name, or NULL. Home loop. */
+const char *tr__registry_name(const tr_actor *a);
 /* Drops the actor's name, if any (exit). Home loop. */
 void tr__registry_release(tr_runtime *rt, tr_actor *a);
 

@@ -29,7 +29,19 @@ typedef struct desc {
 
 void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
 {
-    size_t len = sizeof(desc) + (size_t)a->nchildren * sizeof(tr_pid);
+    /* The behaviour's line first: its callback may change the child list. */
+    const tr_behavior *beh = a->beh;
+    char info[TR_INFO_MAX] = "";
+    if (beh && beh->describe && a->status == TR__RUNNING) {
+        tr__loop_busy(L, a, TR__MSG_DESCRIBE);
+        beh->describe(a, a->state, info, sizeof info);
+        tr__loop_idle(L);
+        info[sizeof info - 1] = '\0';
+    }
+    uint32_t n = 0;
+    for (tr__child *c = a->children; c; c = c->next)
+        n++;
+    size_t len = sizeof(desc) + (size_t)n * sizeof(tr_pid);
     desc *d = calloc(1, len);
     if (!d)
         return; /* the caller's call fails with its timeout; nothing leaks */
@@ -39,26 +51,16 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
     d->exiting = a->status == TR__EXITING;
     d->handled = a->handled;
     d->mailbox = tr__mailbox_depth(a);
-    const tr_behavior *beh = a->beh;
     snprintf(d->behavior, sizeof d->behavior, "%s",
              (a->flags & TR__ROOT) ? "root" : (beh && beh->name) ? beh->name : "");
-    tr__registry_name_of(L->rt, a, d->name, sizeof d->name);
-    if (beh && beh->describe && a->status == TR__RUNNING) {
-        tr__loop_busy(L, a, TR__MSG_DESCRIBE);
-        beh->describe(a, a->state, d->info, sizeof d->info);
-        tr__loop_idle(L);
-        d->info[sizeof d->info - 1] = '\0';
-    }
+    const char *reg = tr__registry_name(a);
+    snprintf(d->name, sizeof d->name, "%s", reg ? reg : "");
+    memcpy(d->info, info, sizeof info);
     /* The list is newest first: spawn order is its reverse. */
     tr_pid *kids = (tr_pid *)(d + 1);
-    uint32_t n = 0;
-    for (tr__child *c = a->children; c && n < a->nchildren; c = c->next)
-        n++;
     d->nchildren = n;
-    uint32_t i = n;
-    for (tr__child *c = a->children; c && i > 0; c = c->next)
-        kids[--i] = c->pid;
-    len = sizeof(desc) + (size_t)n * sizeof(tr_pid);
+    for (tr__child *c = a->children; c; c = c->next)
+        kids[--n] = c->pid;
     if (request->from == TR_PID_NONE) {
         if (!tr__waiter_complete(L->rt, request->ref, d->pid, TR__MSG_DESCRIBE, d, len))
             TR__STAT_ADD(L, late_replies, 1);

@@ -35,12 +35,6 @@
 
 #include "loop.h"
 
-typedef struct tr__ties {
-    tr__pidvec links;    /* linked actors */
-    tr__pidvec watchers; /* (watcher, ref): who monitors us */
-    tr__pidvec watching; /* (target, ref): whom we monitor */
-} tr__ties;
-
 /* ---- small vectors ------------------------------------------------------------ */
 
 static int vec_add(tr__pidvec *v, tr_pid pid, tr_ref ref)
@@ -72,22 +66,29 @@ static void vec_del(tr__pidvec *v, int i)
     v->v[i] = v->v[--v->n];
 }
 
-static tr__ties *ties_of(tr_actor *a)
+/* The actor's ties, made on first use (in its extension record); NULL when
+ * out of memory. */
+static tr__ties *ties_of(tr__loop *L, tr_actor *a)
 {
-    if (!a->ties)
-        a->ties = calloc(1, sizeof *a->ties);
-    return a->ties;
+    tr__actor_ext *x = tr__ext_of(L, a);
+    return x ? &x->ties : NULL;
+}
+
+/* The actor's ties if it has any record of them, else NULL. */
+static tr__ties *ties(tr_actor *a)
+{
+    return a->ext ? &a->ext->ties : NULL;
 }
 
 static void ties_free(tr_actor *a)
 {
-    if (!a->ties)
+    tr__ties *t = ties(a);
+    if (!t)
         return;
-    free(a->ties->links.v);
-    free(a->ties->watchers.v);
-    free(a->ties->watching.v);
-    free(a->ties);
-    a->ties = NULL;
+    free(t->links.v);
+    free(t->watchers.v);
+    free(t->watching.v);
+    memset(t, 0, sizeof *t);
 }
 
 /* ---- reasons -------------------------------------------------------------------- */
@@ -126,9 +127,9 @@ static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_
 
 /* ---- the public calls ---------------------------------------------------------- */
 
-int tr__ties_reserve_watch(tr_actor *a)
+int tr__ties_reserve_watch(tr__loop *L, tr_actor *a)
 {
-    tr__ties *t = ties_of(a);
+    tr__ties *t = ties_of(L, a);
     if (!t)
         return TR_ENOMEM;
     if (vec_add(&t->watching, TR_PID_NONE, 0) != 0)
@@ -140,13 +141,13 @@ int tr__ties_reserve_watch(tr_actor *a)
 tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid)
 {
     tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
-    vec_add(&a->ties->watching, pid, ref); /* room was reserved */
+    vec_add(&ties(a)->watching, pid, ref); /* room was reserved */
     return ref;
 }
 
 int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref)
 {
-    tr__ties *t = ties_of(a);
+    tr__ties *t = ties_of(L, a);
     if (t && vec_add(&t->watchers, watcher, ref) == 0)
         return 0;
     tr_down d;
@@ -164,7 +165,7 @@ int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
         return TR_EWRONGTHREAD;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__ties *t = ties_of(self);
+    tr__ties *t = ties_of(L, self);
     if (!t)
         return TR_ENOMEM;
     tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
@@ -192,7 +193,7 @@ int tr_demonitor(tr_actor *self, tr_ref ref)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    tr__ties *t = self->ties;
+    tr__ties *t = ties(self);
     int i = t ? vec_find(&t->watching, TR_PID_NONE, ref, 1) : -1;
     if (i < 0)
         return TR_ENOTFOUND;
@@ -215,7 +216,7 @@ int tr_link(tr_actor *self, tr_pid pid)
         return TR_EINVAL;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__ties *t = ties_of(self);
+    tr__ties *t = ties_of(L, self);
     if (!t)
         return TR_ENOMEM;
     if (vec_find(&t->links, pid, 0, 0) >= 0)
@@ -235,7 +236,7 @@ int tr_unlink(tr_actor *self, tr_pid pid)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    tr__ties *t = self->ties;
+    tr__ties *t = ties(self);
     int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
     if (i < 0)
         return TR_ENOTFOUND;
@@ -248,16 +249,17 @@ int tr_unlink(tr_actor *self, tr_pid pid)
 
 void tr__ties_unlinked(tr_actor *a, tr_pid pid)
 {
-    int i = a->ties ? vec_find(&a->ties->links, pid, 0, 0) : -1;
+    tr__ties *t = ties(a);
+    int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
     if (i >= 0)
-        vec_del(&a->ties->links, i);
+        vec_del(&t->links, i);
 }
 
 /* LINK, UNLINK, MONITOR and DEMONITOR arrive on the signal queue, in order
  * with exit signals; DOWN arrives in the mailbox, in order with mail. */
 void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
 {
-    tr__ties *t = ties_of(a);
+    tr__ties *t = ties_of(L, a);
     tr_ref ref = 0;
     if (m->kind != TR__MSG_LINK && m->kind != TR__MSG_UNLINK)
         memcpy(&ref, m->data, sizeof ref);
@@ -311,20 +313,20 @@ void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m)
 
 void tr__ties_exit(tr__loop *L, tr_actor *a)
 {
-    tr__ties *t = a->ties;
+    tr__ties *t = ties(a);
     if (!t)
         return;
     tr_pid me = tr__actor_pid(a);
     tr_exit_kind kind = (tr_exit_kind)a->exit_kind;
-    const char *text = kind == TR_EXIT_ERROR ? a->exit_text : NULL;
+    const char *text = kind == TR_EXIT_ERROR ? a->ext->exit_text : NULL;
     for (uint32_t i = 0; i < t->links.n; i++)
         tr__signal(L->rt, L, me, t->links.v[i].pid, kind, a->exit_code, text,
                    TR__SIG_LINK);
     tr_down d;
     tr__down_fill(&d, me, kind, a->exit_code, text);
     for (uint32_t i = 0; i < t->watchers.n; i++)
-        send_down(L, me, t->watchers.v[i].pid, t->watchers.v[i].ref, &d, a->result,
-                  a->result_len);
+        send_down(L, me, t->watchers.v[i].pid, t->watchers.v[i].ref, &d, a->ext->result,
+                  a->ext->result_len);
     /* Our own monitors: the targets can forget us. */
     for (uint32_t i = 0; i < t->watching.n; i++)
         tr__post_control(L->rt, L, me, t->watching.v[i].pid, TR__MSG_DEMONITOR,

@@ -36,7 +36,8 @@ struct tr__loop {
     tr__mpsc inject;  /* actors other threads made runnable */
     int parked;       /* 1: may sleep in the kernel; wake with tr__loop_kick */
     int quit;         /* 1: the runtime has finished; leave uv_run */
-    /* Free slots of this loop. Pushed by the loop, popped by any spawner. */
+    /* Free slots of this loop. Pushed by the loop (or by a spawner giving
+     * back a slot it could not use), popped by any spawner. */
     ck_spinlock_fas_t free_lock __attribute__((aligned(TR__CACHELINE)));
     tr_actor *free_slots;
 
@@ -92,7 +93,7 @@ struct tr__loop {
 /* Marks the start and end of a callback for the watchdog. */
 static inline void tr__loop_busy(tr__loop *L, tr_actor *a, uint32_t type)
 {
-    ck_pr_store_64(&L->busy_pid, tr__pid_make(a->gen_cur, a->index));
+    ck_pr_store_64(&L->busy_pid, tr__actor_pid(a));
     ck_pr_store_32(&L->busy_type, type);
     ck_pr_store_64(&L->busy_tick, ++L->tick);
 }

@@ -29,9 +29,19 @@ static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3
 _Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - sizeof(blkhdr) >= 4 * sizeof(void *),
                "the smallest block holds a chain head's four words");
 
+/*
+ * malloc keeps a word of its own in front of every block (glibc: the chunk
+ * size), so a request of 2^k - 8 bytes fills a 2^k-byte chunk exactly, while
+ * a request of 2^k bytes takes the next chunk size (64 B -> 80 B). A class
+ * is a power-of-two chunk: its blocks are requests of class_size - MALLOC_WORD
+ * bytes, header included. Freed chunks then tile: two 64-byte blocks fit
+ * exactly in a freed 128-byte one.
+ */
+#define MALLOC_WORD sizeof(size_t)
+
 static inline int class_of(size_t size)
 {
-    size_t total = size + sizeof(blkhdr);
+    size_t total = size + sizeof(blkhdr) + MALLOC_WORD;
     if (total <= ((size_t)1 << TR__POOL_MIN_SHIFT))
         return 0;
     int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
@@ -135,7 +145,7 @@ void *tr__pool_alloc(tr__pool *p, size_t size)
         p->nfree[c]--;
         return b;
     }
-    blkhdr *h = malloc(class_size(c));
+    blkhdr *h = malloc(class_size(c) - MALLOC_WORD);
     if (!h)
         return NULL;
     h->origin = p->index;

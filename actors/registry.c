@@ -3,9 +3,10 @@
  *
  * One hash table per runtime behind a mutex. Registering and looking up are
  * rare next to sends, and whereis is callable from any thread, so a mutex
- * is the honest tool. An actor holds at most one name; its slot points at
- * the entry so the name is released when the actor exits and can be shown
- * in crash reports.
+ * is the honest tool. An actor holds at most one name; its extension record
+ * points at the entry so the name is released when the actor exits and can
+ * be shown in crash reports. Only the home loop follows that pointer; other
+ * threads find a name by pid, in the table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,9 @@ void tr__registry_destroy(tr_runtime *rt)
     uv_mutex_destroy(&rt->reg_mu);
 }
 
-const char *tr__registry_name(const tr__regent *e)
+const char *tr__registry_name(const tr_actor *a)
 {
-    return e->name;
+    return (a->ext && a->ext->name) ? a->ext->name->name : NULL;
 }
 
 static uint32_t hash(const char *s) /* FNV-1a */
@@ -104,11 +105,12 @@ int tr_register(tr_actor *self, const char *name)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (self->name)
+    if (tr__registry_name(self))
         return TR_EALREADY;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__regent *e = malloc(sizeof *e);
+    tr__actor_ext *x = tr__ext_of(L, self);
+    tr__regent *e = x ? malloc(sizeof *e) : NULL;
     if (!e)
         return TR_ENOMEM;
     strcpy(e->name, name);
@@ -125,19 +127,18 @@ int tr_register(tr_actor *self, const char *name)
         rt->reg_count++;
         maybe_grow(rt);
     }
-    if (rc == 0)
-        ck_pr_store_ptr(&self->name, e); /* under the lock: see name_of */
     uv_mutex_unlock(&rt->reg_mu);
     if (rc != 0) {
         free(e);
         return rc;
     }
+    x->name = e;
     return 0;
 }
 
 void tr__registry_release(tr_runtime *rt, tr_actor *a)
 {
-    tr__regent *e = a->name;
+    tr__regent *e = a->ext ? a->ext->name : NULL;
     if (!e)
         return;
     uv_mutex_lock(&rt->reg_mu);
@@ -146,18 +147,22 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a)
         *pp = e->next;
         rt->reg_count--;
     }
-    /* Cleared under the lock, freed after: tr__registry_name_of reads the
-     * entry under the lock from other threads. */
-    ck_pr_store_ptr(&a->name, NULL);
     uv_mutex_unlock(&rt->reg_mu);
+    a->ext->name = NULL;
     free(e);
 }
 
-void tr__registry_name_of(tr_runtime *rt, tr_actor *a, char *buf, size_t len)
+void tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
 {
+    const char *name = "";
     uv_mutex_lock(&rt->reg_mu);
-    tr__regent *e = ck_pr_load_ptr(&a->name);
-    snprintf(buf, len, "%s", e ? e->name : "");
+    for (uint32_t b = 0; b < rt->reg_nbuckets && !name[0]; b++)
+        for (tr__regent *e = rt->reg_buckets[b]; e; e = e->next)
+            if (e->pid == pid) {
+                name = e->name;
+                break;
+            }
+    snprintf(buf, len, "%s", name);
     uv_mutex_unlock(&rt->reg_mu);
 }
 
@@ -168,7 +173,7 @@ int tr_unregister(tr_actor *self)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!self->name)
+    if (!tr__registry_name(self))
         return TR_ENOTFOUND;
     tr__registry_release(L->rt, self);
     return 0;

@@ -33,7 +33,7 @@ static void describe(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
     char name[TR_NAME_MAX + 1] = "";
     const char *kind = "?";
     if (a) {
-        tr__registry_name_of(rt, a, name, sizeof name);
+        tr__registry_name_of(rt, pid, name, sizeof name);
         const tr_behavior *b = ck_pr_load_ptr(&a->beh);
         if (b && b->name)
             kind = b->name;

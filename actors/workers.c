@@ -224,6 +224,21 @@ static int submit(tr__workers *w, tr_job *j)
 
 /* ---- the owner's side ------------------------------------------------------------ */
 
+/* The actor's job bookkeeping, or NULL if it has never offloaded. */
+static tr__jobs *jobs(tr_actor *a)
+{
+    return a->ext ? a->ext->jobs : NULL;
+}
+
+/* The actor's job bookkeeping, made on first use; NULL when out of memory. */
+static tr__jobs *jobs_of(tr__loop *L, tr_actor *a)
+{
+    tr__actor_ext *x = tr__ext_of(L, a);
+    if (x && !x->jobs)
+        x->jobs = calloc(1, sizeof *x->jobs);
+    return x ? x->jobs : NULL;
+}
+
 static void unlink_job(tr__jobs *js, tr_job *j)
 {
     if (j->prev)
@@ -254,7 +269,7 @@ static void fail_job(tr__loop *L, tr_actor *a, tr_job *j, int32_t code)
 /* Submits the oldest pending jobs while the limit allows. */
 static void submit_pending(tr__loop *L, tr_actor *a)
 {
-    tr__jobs *js = a->jobs;
+    tr__jobs *js = jobs(a);
     while (js->pending && (js->limit == 0 || js->in_flight < js->limit)) {
         tr_job *oldest = NULL;
         for (tr_job *j = js->list; j; j = j->next)
@@ -286,9 +301,9 @@ int tr_offload(tr_actor *self, tr_job_fn fn, const void *arg, size_t arg_len,
         return TR_EMSGSIZE;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    if (!self->jobs && !(self->jobs = calloc(1, sizeof *self->jobs)))
+    tr__jobs *js = jobs_of(L, self);
+    if (!js)
         return TR_ENOMEM;
-    tr__jobs *js = self->jobs;
     tr_job *j = malloc(sizeof *j + arg_len);
     if (!j)
         return TR_ENOMEM;
@@ -327,9 +342,10 @@ int tr_offload_limit(tr_actor *self, unsigned max)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!self->jobs && !(self->jobs = calloc(1, sizeof *self->jobs)))
+    tr__jobs *js = jobs_of(L, self);
+    if (!js)
         return TR_ENOMEM;
-    self->jobs->limit = max;
+    js->limit = max;
     submit_pending(L, self);
     return 0;
 }
@@ -360,21 +376,23 @@ int tr_job_cancel(tr_actor *self, tr_job_id id)
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    tr_job *j = find_job(self->jobs, id);
+    tr__jobs *js = jobs(self);
+    tr_job *j = find_job(js, id);
     if (!j)
         return TR_ENOTFOUND;
-    abandon(self->jobs, j);
+    abandon(js, j);
     submit_pending(L, self);
     return 0;
 }
 
 bool tr__jobs_outcome(tr__loop *L, tr_actor *a, tr_job_id id)
 {
-    tr_job *j = find_job(a->jobs, id);
+    tr__jobs *js = jobs(a);
+    tr_job *j = find_job(js, id);
     if (!j)
         return false; /* cancelled: drop the outcome */
-    unlink_job(a->jobs, j);
-    a->jobs->in_flight--;
+    unlink_job(js, j);
+    js->in_flight--;
     job_unref(j);
     submit_pending(L, a);
     return true;
@@ -383,13 +401,13 @@ bool tr__jobs_outcome(tr__loop *L, tr_actor *a, tr_job_id id)
 void tr__jobs_release(tr__loop *L, tr_actor *a)
 {
     (void)L;
-    tr__jobs *js = a->jobs;
+    tr__jobs *js = jobs(a);
     if (!js)
         return;
     while (js->list)
         abandon(js, js->list);
     free(js);
-    a->jobs = NULL;
+    a->ext->jobs = NULL;
 }
 
 /* ---- the job's side ------------------------------------------------------------- */

@@ -490,7 +490,9 @@ int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type)
 
 static tr__sub *find_sub(tr_actor *a, tr_ref id, tr__sub ***link)
 {
-    for (tr__sub **pp = &a->subs; *pp; pp = &(*pp)->next_owned)
+    if (!a->ext)
+        return NULL;
+    for (tr__sub **pp = &a->ext->subs; *pp; pp = &(*pp)->next_owned)
         if ((*pp)->id == id) {
             if (link)
                 *link = pp;
@@ -503,7 +505,7 @@ static tr__sub *find_sub(tr_actor *a, tr_ref id, tr__sub ***link)
 static void drop_sub(tr_actor *a, tr__sub *sub)
 {
     tr_chan *ch = sub->ch;
-    for (tr__sub **pp = &a->subs; *pp; pp = &(*pp)->next_owned)
+    for (tr__sub **pp = &a->ext->subs; *pp; pp = &(*pp)->next_owned)
         if (*pp == sub) {
             *pp = sub->next_owned;
             break;
@@ -534,7 +536,8 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
         return TR_EWRONGTHREAD;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__sub *sub = calloc(1, sizeof *sub);
+    tr__actor_ext *x = tr__ext_of(L, self);
+    tr__sub *sub = x ? calloc(1, sizeof *sub) : NULL;
     if (!sub)
         return TR_ENOMEM;
     tr_chan_retain(ch);
@@ -551,8 +554,8 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
     ck_pr_inc_32(&ch->nsubs);
     tr__handoff_release(&ch->lock);
     ck_spinlock_fas_unlock(&ch->lock);
-    sub->next_owned = self->subs;
-    self->subs = sub;
+    sub->next_owned = x->subs;
+    x->subs = sub;
     if (credit)
         post_pull(ch, sub->pid, sub->id);
     *out = sub->id;
@@ -591,8 +594,8 @@ int tr_chan_unsubscribe(tr_actor *self, tr_ref id)
 
 void tr__chan_actor_exit(tr_actor *a)
 {
-    while (a->subs)
-        drop_sub(a, a->subs);
+    while (a->ext && a->ext->subs)
+        drop_sub(a, a->ext->subs);
 }
 
 /* A PULL: feed the subscription from the channel, within its credit and a

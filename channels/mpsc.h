@@ -155,6 +155,24 @@ static inline tr__mpsc_node *tr__mpsc_pop(tr__mpsc *q)
     return NULL;
 }
 
+/*
+ * The node the next pop would return, left in the queue; NULL if there is
+ * none to see. Consumer only. A pop right after may still return NULL (the
+ * node is the last one and a push is half-way through): try again later.
+ */
+static inline tr__mpsc_node *tr__mpsc_peek(tr__mpsc *q)
+{
+    tr__mpsc_node *n = q->tail;
+    if (n == &q->stub) {
+        n = ck_pr_load_ptr(&n->next);
+        ck_pr_fence_load(); /* pairs with push's fence_store */
+        if (n == NULL)
+            return NULL;
+    }
+    tr__handoff_acquire(n);
+    return n;
+}
+
 /* True if a pop might find something (a hint; consumer only). */
 static inline bool tr__mpsc_maybe_nonempty(tr__mpsc *q)
 {

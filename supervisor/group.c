@@ -76,6 +76,12 @@ typedef struct tr__groups {
     uint32_t cap, used; /* used counts tombstones too */
 } tr__groups;
 
+/* The actor's task groups, or NULL if it has never opened one. */
+static tr__groups *groups(tr_actor *a)
+{
+    return a->ext ? a->ext->groups : NULL;
+}
+
 /* ---- the table of running members ------------------------------------------------ */
 
 static uint32_t hash(uint64_t key, uint8_t kind, uint32_t cap)
@@ -198,7 +204,7 @@ static void failed(tr__loop *L, tr_actor *self, group *g, uint32_t i)
 static int start_member(tr__loop *L, tr_actor *self, group *g, uint32_t i)
 {
     member *m = &g->m[i];
-    tr__groups *gs = self->groups;
+    tr__groups *gs = groups(self);
     int rc;
     uint64_t key = 0;
     tr_pid pid = TR_PID_NONE;
@@ -263,7 +269,7 @@ static void cancel(tr__loop *L, tr_actor *self, group *g, int32_t code)
             /* Its DOWN ends it; the monitor's target is in the table. */
             tr_signal_exit(L->rt, m->pid, TR_EXIT_SHUTDOWN);
         } else if (m->state == RUNNING && tr_job_cancel(self, m->key) == 0) {
-            tab_take(self->groups, m->key, JOB);
+            tab_take(groups(self), m->key, JOB);
             end_member(g, m, (tr_pid)m->key, TR_EXIT_SHUTDOWN, TR_ECANCELED, "cancelled",
                        NULL, 0);
         }
@@ -332,7 +338,7 @@ static void complete(tr__loop *L, tr_actor *self, group *g)
                 TR_PID_ARGS(tr__actor_pid(self)), (unsigned long long)g->id);
     if (g->deadline_timer)
         tr_timer_cancel(self, g->deadline_timer);
-    unlink_group(self->groups, g);
+    unlink_group(groups(self), g);
     free_group(g);
 }
 
@@ -340,7 +346,7 @@ static void complete(tr__loop *L, tr_actor *self, group *g)
 
 bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
 {
-    tr__groups *gs = a->groups;
+    tr__groups *gs = groups(a);
     if (pub->type == TR__MSG_GROUP_DEADLINE) {
         tr_group_id id;
         memcpy(&id, pub->data, sizeof id);
@@ -388,7 +394,7 @@ bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
 
 void tr__groups_release(tr_actor *a)
 {
-    tr__groups *gs = a->groups;
+    tr__groups *gs = groups(a);
     if (!gs)
         return;
     while (gs->list) {
@@ -398,7 +404,7 @@ void tr__groups_release(tr_actor *a)
     }
     free(gs->tab);
     free(gs);
-    a->groups = NULL;
+    a->ext->groups = NULL;
 }
 
 /* ---- the API ---------------------------------------------------------------------------- */
@@ -419,22 +425,26 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
         return TR_EINVAL;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    if (!self->groups && !(self->groups = calloc(1, sizeof *self->groups)))
+    tr__actor_ext *x = tr__ext_of(L, self);
+    if (x && !x->groups)
+        x->groups = calloc(1, sizeof *x->groups);
+    tr__groups *gs = x ? x->groups : NULL;
+    if (!gs)
         return TR_ENOMEM;
     group *g = calloc(1, sizeof *g);
     if (!g)
         return TR_ENOMEM;
     if (opts)
         g->opts = *opts;
-    g->id = ++self->groups->next_id;
+    g->id = ++gs->next_id;
     if (g->opts.timeout_ms &&
         (rc = tr__send_after_self(L, self, g->opts.timeout_ms, TR__MSG_GROUP_DEADLINE, &g->id,
                                   sizeof g->id, &g->deadline_timer)) != 0) {
         free(g);
         return rc;
     }
-    g->next = self->groups->list;
-    self->groups->list = g;
+    g->next = gs->list;
+    gs->list = g;
     *out = g->id;
     return 0;
 }
@@ -454,7 +464,7 @@ static int add_member(tr_actor *self, tr_group_id id, member *proto, const void 
         return TR_EMSGSIZE;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    group *g = find(self->groups, id);
+    group *g = find(groups(self), id);
     if (!g)
         return TR_ENOTFOUND;
     if (g->closed)
@@ -529,7 +539,7 @@ static int end_group(tr_actor *self, tr_group_id id, bool cancelling)
     int rc = owner_check(self, &L);
     if (rc != 0)
         return rc;
-    group *g = find(self->groups, id);
+    group *g = find(groups(self), id);
     if (!g)
         return TR_ENOTFOUND;
     if (cancelling)

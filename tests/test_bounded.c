@@ -2,7 +2,8 @@
  * test_bounded.c — bounded mailboxes: a full mailbox refuses (TR_EFULL) or
  * drops and counts, by the policy chosen at spawn; runtime notices (DOWN,
  * replies) are never refused; what was accepted is handled; producers on
- * several threads never see more than the capacity queued.
+ * several threads never see more than the capacity queued; a reused slot's
+ * incarnation has its own bound and counters.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,7 +14,7 @@
 
 #include "tr_test.h"
 
-enum { WORK = 1, ASK = 2, WATCH = 3, DIE = 4 };
+enum { WORK = 1, ASK = 2, WATCH = 3, DIE = 4, NOOP = 5 };
 
 static _Atomic int gate_open, gate_entered, downs;
 static _Atomic long handled;
@@ -49,6 +50,8 @@ static int bounded_receive(tr_actor *self, void *state, const tr_msg *msg)
         TR_CHECK_EQ(tr_actor_stats_get(self, &st), 0);
         return tr_reply(self, msg, ASK, &st, sizeof st);
     }
+    case DIE:
+        return tr_exit(self, TR_EXIT_NORMAL);
     }
     return 0;
 }
@@ -146,6 +149,67 @@ static void test_bad_policy(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- a slot's incarnations ---------------------------------------------------------------- */
+
+/* One incarnation in the reused slot: its first WORK holds the loop while
+ * five more are sent; returns how many of those were refused. */
+static int fill_while_held(tr_runtime *rt, tr_pid b)
+{
+    atomic_store(&gate_open, 0);
+    atomic_store(&gate_entered, 0);
+    assert_int_equal(tr_rt_send(rt, b, WORK, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&gate_entered) == 1);
+    int full = 0;
+    for (int i = 0; i < 5; i++) {
+        int rc = tr_rt_send(rt, b, WORK, NULL, 0);
+        if (rc != 0) {
+            assert_int_equal(rc, TR_EFULL);
+            full++;
+        }
+    }
+    atomic_store(&gate_open, 1);
+    return full;
+}
+
+/* The slot keeps its bound record for later incarnations: a bounded one
+ * (drop at 2), an unbounded one, a bounded one again (refuse at 1), each
+ * with its own bound and counters from zero. */
+static void test_slot_reuse(void **state)
+{
+    (void)state;
+    atomic_store(&handled, 0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = 0;
+    tr_pid helper, b;
+    assert_int_equal(tr_rt_spawn(rt, &bounded_b, &o, &helper), 0);
+    const uint32_t cap[3] = {2, 0, 1};
+    const int overflow[3] = {TR_OVERFLOW_DROP, TR_OVERFLOW_REFUSE, TR_OVERFLOW_REFUSE};
+    const long handled_after[3] = {3, 9, 11};
+    const uint64_t dropped[3] = {3, 0, 0}, refused[3] = {0, 0, 4};
+    uint32_t index = 0;
+    for (int round = 0; round < 3; round++) {
+        o.mailbox_capacity = cap[round];
+        o.overflow = overflow[round];
+        assert_int_equal(tr_rt_spawn(rt, &bounded_b, &o, &b), 0);
+        if (round == 0)
+            index = TR_PID_INDEX(b);
+        assert_int_equal(TR_PID_INDEX(b), index); /* the freed slot, reused */
+        assert_int_equal(fill_while_held(rt, b), (int)refused[round]);
+        TR_WAIT_UNTIL(atomic_load(&handled) == handled_after[round]);
+        tr_actor_stats st = ask(rt, b);
+        assert_int_equal(st.dropped, dropped[round]);
+        assert_int_equal(st.refused, refused[round]);
+        assert_int_equal(tr_rt_send(rt, b, DIE, NULL, 0), 0);
+        TR_WAIT_UNTIL(tr_rt_send(rt, b, NOOP, NULL, 0) == TR_ENOACTOR);
+        /* The loop has finished the exit (the slot is free) once the helper,
+         * on the same loop, answers. */
+        ask(rt, helper);
+    }
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 /* ---- many producers against one bounded mailbox ------------------------------------------ */
 
 #define CAP 64
@@ -208,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_refuse),
         cmocka_unit_test(test_drop),
         cmocka_unit_test(test_bad_policy),
+        cmocka_unit_test(test_slot_reuse),
         cmocka_unit_test(test_many_senders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

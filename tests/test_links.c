@@ -2,8 +2,9 @@
  * test_links.c — monitors (DOWN with reason and result, at once for the
  * dead, none after demonitor), links (abnormal exits propagate, normal ones
  * do not), trapping exits (signals become TR_MSG_EXIT messages; a direct
- * kill cannot be trapped), and a parent's shutdown timeout killing a child
- * that traps and lingers (virtual clock).
+ * kill cannot be trapped), a parent's shutdown timeout killing a child
+ * that traps and lingers (virtual clock), and signals that arrive before
+ * the target's init has run.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -578,6 +579,59 @@ static void test_spawn_monitor_bad_input(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- signals before init --------------------------------------------------------- */
+
+static _Atomic int hold_open, hold_entered;
+
+static int holder_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    atomic_store(&hold_entered, 1);
+    while (!atomic_load(&hold_open))
+        sched_yield(); /* holds its loop */
+    return 0;
+}
+
+static const tr_behavior holder_b = {.name = "holder", .receive = holder_receive};
+
+/* A monitor, a link and a kill that reach an actor whose INIT is still
+ * queued (its loop is held) wait for it: init and terminate run, the
+ * monitor sees the kill, the link carries it. */
+static void test_signals_before_init(void **state)
+{
+    (void)state;
+    atomic_store(&hold_open, 0);
+    atomic_store(&hold_entered, 0);
+    atomic_store(&terminated_kind, -1);
+    tr_runtime *rt = runtime(0);
+    tr_pid w = spawn_on(rt, 1), lw = spawn_on(rt, 1), holder;
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = 0;
+    assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &holder), 0);
+    assert_int_equal(tr_rt_send(rt, holder, PROBE, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&hold_entered));
+    tr_pid target = spawn_on(rt, 0); /* its INIT waits behind the holder */
+    cmd(rt, w, MONITOR, target);
+    cmd(rt, lw, TRAP, TR_PID_NONE);
+    cmd(rt, lw, LINK, target);
+    assert_int_equal(ask(rt, w).rc, 0); /* both records are queued now */
+    assert_int_equal(ask(rt, lw).rc, 0);
+    assert_int_equal(tr_signal_exit(rt, target, TR_EXIT_KILLED), 0);
+    atomic_store(&hold_open, 1);
+    TR_WAIT_UNTIL(ask(rt, w).downs == 1 && ask(rt, lw).exits == 1);
+    seen s = ask(rt, w);
+    assert_int_equal(s.last.pid, target);
+    assert_int_equal(s.last.kind, TR_EXIT_KILLED);
+    seen l = ask(rt, lw);
+    assert_int_equal(l.last.pid, target);
+    assert_int_equal(l.last.kind, TR_EXIT_KILLED);
+    assert_int_equal(atomic_load(&terminated_kind), TR_EXIT_KILLED);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_notify_started),
         cmocka_unit_test(test_spawn_monitor_sees_init_exit),
         cmocka_unit_test(test_spawn_monitor_bad_input),
+        cmocka_unit_test(test_signals_before_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

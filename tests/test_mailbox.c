@@ -69,6 +69,27 @@ static void test_mark_empty(void **state)
     assert_true(tr__mpsc_mark_empty(&q));
 }
 
+/* peek shows what pop returns next and leaves it there, past the stub too. */
+static void test_peek(void **state)
+{
+    (void)state;
+    tr__mpsc q;
+    tr__mpsc_init(&q, false);
+    assert_null(tr__mpsc_peek(&q));
+    item a = {.seq = 1}, b = {.seq = 2};
+    tr__mpsc_push(&q, &a.node);
+    assert_ptr_equal(tr__mpsc_peek(&q), &a.node);
+    assert_ptr_equal(tr__mpsc_peek(&q), &a.node);
+    assert_true(tr__mpsc_maybe_nonempty(&q));
+    tr__mpsc_push(&q, &b.node);
+    assert_ptr_equal(tr__mpsc_peek(&q), &a.node);
+    assert_ptr_equal(tr__mpsc_pop(&q), &a.node);
+    assert_ptr_equal(tr__mpsc_peek(&q), &b.node);
+    assert_ptr_equal(tr__mpsc_pop(&q), &b.node);
+    assert_null(tr__mpsc_peek(&q));
+    assert_false(tr__mpsc_maybe_nonempty(&q));
+}
+
 enum { PRODUCERS = 4, PER_PRODUCER = 200000 };
 
 typedef struct shared {
@@ -166,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_thread_fifo),
         cmocka_unit_test(test_mark_empty),
+        cmocka_unit_test(test_peek),
         cmocka_unit_test(test_concurrent_producers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * test_workers.c — the worker pool (results and errors as messages, cancel,
  * owner exit, full queue, in-flight limit, niceness, shutdown) and
- * blocked-loop detection (reported while still blocked; loop lag).
+ * blocked-loop detection (reported while still blocked, with the actor's
+ * name; loop lag).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -325,6 +326,39 @@ static void test_in_flight_limit(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* A limit set in terminate goes with its actor: the next actor in the same
+ * slot has none. */
+static void limit_at_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)state;
+    (void)r;
+    TR_CHECK_EQ(tr_offload_limit(self, 1), 0);
+}
+
+static const tr_behavior limiter_b = {.name = "limiter", .state_size = sizeof(owner),
+                                      .receive = owner_receive,
+                                      .terminate = limit_at_terminate};
+
+static void test_limit_set_in_terminate(void **state)
+{
+    (void)state;
+    reset();
+    tr_runtime *rt = make(1, 2, 0, 0, NULL);
+    tr_pid helper, p, q;
+    assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &helper), 0);
+    assert_int_equal(tr_rt_spawn(rt, &limiter_b, NULL, &p), 0);
+    assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, p, NOTE, NULL, 0) == TR_ENOACTOR);
+    ask(rt, helper); /* the loop has finished the exit: the slot is free */
+    assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &q), 0);
+    assert_int_equal(TR_PID_INDEX(q), TR_PID_INDEX(p));
+    go(rt, q, K_GATED_PLUS_QUEUED, 2, 0);
+    TR_WAIT_UNTIL(atomic_load(&ran) == 2); /* both run at once: no limit */
+    atomic_store(&gate, 1);
+    TR_WAIT_UNTIL(atomic_load(&outcomes) == 2);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 static void test_shutdown_with_jobs(void **state)
 {
     (void)state;
@@ -416,6 +450,7 @@ static int sleeper_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     (void)state;
     if (msg->type == 42) {
+        TR_CHECK_EQ(tr_register(self, "sleepy"), 0); /* the report names it */
         /* A late timer: fires 10 ms from now, but we hold the loop. */
         TR_CHECK_EQ(tr_send_after(self, tr_self(self), 10, 43, NULL, 0, NULL), 0);
         /* Block (up to 10 s) until the watchdog has reported us. */
@@ -454,7 +489,7 @@ static void test_blocked_loop_reported_while_blocked(void **state)
     TR_WAIT_UNTIL(atomic_load(&unblocked));
     assert_int_equal(atomic_load(&released_by_report), 1); /* reported while blocked */
     char want[64];
-    snprintf(want, sizeof want, "actor " TR_PID_FMT " (sleeper)", TR_PID_ARGS(bad));
+    snprintf(want, sizeof want, "actor " TR_PID_FMT " 'sleepy' (sleeper)", TR_PID_ARGS(bad));
     pthread_mutex_lock(&log_mu);
     assert_non_null(strstr(blocked_line, "loop 1 blocked"));
     assert_non_null(strstr(blocked_line, want));
@@ -476,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_owner_exit),
         cmocka_unit_test(test_full_queue),
         cmocka_unit_test(test_in_flight_limit),
+        cmocka_unit_test(test_limit_set_in_terminate),
         cmocka_unit_test(test_shutdown_with_jobs),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_blocked_loop_reported_while_blocked),
