@@ -87,7 +87,14 @@ void tr__msg_free(tr__pool *cur, tr__msg *m)
 
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 {
-    if (cur && cur->current && ck_pr_load_ptr(&a->loop) != cur) {
+    /* A channel's PULL is the channel's notice, not the running actor's
+     * mail, so it owes no order to it: it goes at once, so a subscriber on
+     * another loop starts taking while the sender is still producing.
+     * (Held until the producer's run ended, it let the bounded pipeline's
+     * peak RSS grow with its length: examples/pipeline 5.5 MB at 10^7
+     * items, 39 MB at 10^8.) */
+    if (m->kind != TR__MSG_CHAN_PULL && cur && cur->current &&
+        ck_pr_load_ptr(&a->loop) != cur) {
         tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
         return;
     }
