@@ -87,14 +87,13 @@ void tr__msg_free(tr__pool *cur, tr__msg *m)
 
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 {
-    /* A channel's PULL is the channel's notice, not the running actor's
-     * mail, so it owes no order to it: it goes at once, so a subscriber on
-     * another loop starts taking while the sender is still producing.
-     * (Held until the producer's run ended, it let the bounded pipeline's
-     * peak RSS grow with its length: examples/pipeline 5.5 MB at 10^7
-     * items, 39 MB at 10^8.) */
-    if (m->kind != TR__MSG_CHAN_PULL && cur && cur->current &&
-        ck_pr_load_ptr(&a->loop) != cur) {
+    /* The running actor's own mail to other loops waits in the outbox (per
+     * pair order is all it owes). Notices sent on someone else's behalf
+     * (a channel's PULL or ROOM, from TR_PID_NONE) go at once: held until
+     * a producer's run ended, PULLs let the bounded pipeline's peak RSS
+     * grow with its length (examples/pipeline: 39 MB at 10^8 items). */
+    if (cur && cur->current && ck_pr_load_ptr(&a->loop) != cur &&
+        m->from == tr__actor_pid(cur->current)) {
         tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
         return;
     }

@@ -17,9 +17,10 @@
  * instead of per message, and one scheduling of the receiver. Slots are
  * direct-mapped by the destination's slot index, so a driver fanning out
  * to dozens of actors round-robin still batches. Order per sender and
- * receiver is kept: everything a running actor posts to another loop goes
- * through here, and a destination's chains are posted in order. Empty
- * outside actor runs.
+ * receiver is kept: all the running actor's own mail to another loop goes
+ * through here, and a destination's chains are posted in order. Notices it
+ * causes on someone else's behalf (a channel's, from no actor) go at once.
+ * Empty outside actor runs.
  */
 #define TR__OUTBOX_SLOTS 64 /* a power of two */
 #define TR__OUTBOX_BATCH 64

@@ -26,8 +26,6 @@ static inline void **link_of(void *ptr) { return (void **)ptr; }
 static inline void **chain_next_of(void *head) { return (void **)head + 1; }
 static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
 static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
-_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - sizeof(blkhdr) >= 4 * sizeof(void *),
-               "the smallest block holds a chain head's four words");
 
 /*
  * malloc keeps a word of its own in front of every block (glibc: the chunk
@@ -38,6 +36,10 @@ _Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - sizeof(blkhdr) >= 4 * sizeof(
  * exactly in a freed 128-byte one.
  */
 #define MALLOC_WORD sizeof(size_t)
+
+_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - MALLOC_WORD - sizeof(blkhdr) >=
+                   4 * sizeof(void *),
+               "the smallest block holds a chain head's four words");
 
 static inline int class_of(size_t size)
 {
