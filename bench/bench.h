@@ -30,17 +30,48 @@ static inline double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static inline long bench_peak_rss_kb(void)
+static inline uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A "Vm...:" figure of /proc/self/status in kB (e.g. "VmHWM", "VmRSS"),
+ * or -1. */
+static inline long bench_status_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
+    size_t n = strlen(field);
     long kb = -1;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
             break;
+        }
     if (f)
         fclose(f);
     return kb;
+}
+
+static inline long bench_peak_rss_kb(void)
+{
+    return bench_status_kb("VmHWM");
+}
+
+static inline int bench_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of the nanosecond figures v[0..n), in
+ * microseconds; sorts v. */
+static inline double bench_quantile_us(uint64_t *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, bench_cmp_u64);
+    return (double)v[(size_t)(q * (double)(n - 1))] / 1000.0;
 }
 
 static inline uint64_t bench_arg(int argc, char **argv, int i, uint64_t dflt)
@@ -74,6 +105,17 @@ static inline tr_spawn_opts bench_opts(bench_place bp)
     tr_spawn_opts_init(&o);
     o.loop = bp.loop;
     return o;
+}
+
+/* Sends an empty message of `type` to each of to[0..n); the first error. */
+static inline int bench_send_all(tr_actor *self, const tr_pid *to, uint64_t n, uint32_t type)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = tr_send(self, to[i], type, NULL, 0);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Runs `driver` (its init gets `arg`) on a runtime with THREADS loops and

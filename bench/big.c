@@ -109,12 +109,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
     driver *d = state;
     if (msg->type == GO) {
         d->t0 = bench_now();
-        for (uint32_t i = 0; i < d->a.w; i++) {
-            int rc = tr_send(self, d->peers[i], GO, NULL, 0);
-            if (rc != 0)
-                return rc;
-        }
-        return 0;
+        return bench_send_all(self, d->peers, d->a.w, GO);
     }
     uint64_t r[2];
     if (msg->flags & TR_MSG_REPLY) { /* the final count of pings answered */

@@ -128,12 +128,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
     driver *d = state;
     if (msg->type == GO) {
         d->t0 = bench_now();
-        for (uint32_t i = 0; i < d->a.c; i++) {
-            int rc = tr_send(self, d->chams[i], GO, NULL, 0);
-            if (rc != 0)
-                return rc;
-        }
-        return 0;
+        return bench_send_all(self, d->chams, d->a.c, GO);
     }
     if (msg->type == STOP) { /* the M-th meeting is held */
         d->t1 = bench_now();

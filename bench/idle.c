@@ -33,19 +33,6 @@ static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
 
 static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 static double cpu_seconds(void)
 {
     struct rusage ru;
@@ -87,7 +74,7 @@ static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     driver *d = state;
     memcpy(&d->a, arg, len);
-    d->rss0 = rss_kb();
+    d->rss0 = bench_status_kb("VmRSS");
     d->t0 = bench_now();
     return spawn_slice(self, d);
 }
@@ -111,7 +98,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         out.alive = alive;
         out.r.seconds = bench_now() - d->t0;
-        out.bytes_per_actor = (double)(rss_kb() - d->rss0) * 1024.0 / (double)d->a.n;
+        out.bytes_per_actor = (double)(bench_status_kb("VmRSS") - d->rss0) * 1024.0 / (double)d->a.n;
         d->cpu0 = cpu_seconds();
         d->wall0 = bench_now();
         return tr_send_after(self, tr_self(self), d->a.idle_s * 1000, WOKE, NULL, 0, NULL);

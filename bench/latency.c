@@ -32,27 +32,6 @@
 
 enum { ASK = 1, GO = 2 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile of v[0..n) in microseconds; sorts v. */
-static double quantile_us(uint64_t *v, size_t n, double q)
-{
-    qsort(v, n, sizeof *v, cmp_u64);
-    size_t i = (size_t)(q * (double)(n - 1));
-    return (double)v[i] / 1000.0;
-}
-
 /* ---- the floors ------------------------------------------------------------ */
 
 /* A minimal intrusive MPSC queue (Vyukov's, as the mailboxes use). */
@@ -162,7 +141,7 @@ static double floor_us(enum floor_kind kind, uint64_t rounds)
     }
     uint64_t one = 1, v;
     for (uint64_t i = 0; i < rounds; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (kind == FLOOR_SPIN) {
             atomic_store_explicit(&f.word, 2 * i + 1, memory_order_release);
             while (atomic_load_explicit(&f.word, memory_order_acquire) != 2 * i + 2)
@@ -175,12 +154,12 @@ static double floor_us(enum floor_kind kind, uint64_t rounds)
                    read(f.efd[1], &v, sizeof v) != sizeof v) {
             exit(2);
         }
-        rt[i] = now_ns() - t0;
+        rt[i] = bench_now_ns() - t0;
     }
     pthread_join(t, NULL);
     close(f.efd[0]);
     close(f.efd[1]);
-    double med = quantile_us(rt, rounds, 0.5);
+    double med = bench_quantile_us(rt, rounds, 0.5);
     free(rt);
     free(nodes);
     return med;
@@ -211,7 +190,7 @@ static struct {
 static int ask(tr_actor *self, client *c)
 {
     tr_ref ref;
-    c->t_call = now_ns();
+    c->t_call = bench_now_ns();
     return tr_call(self, c->server, ASK, &c->done, sizeof c->done, TR_FOREVER, &ref);
 }
 
@@ -233,10 +212,10 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     client *c = state;
     if (msg->type == GO) {
-        c->t0 = now_ns();
+        c->t0 = bench_now_ns();
         return ask(self, c);
     }
-    uint64_t t = now_ns(), v = UINT64_MAX;
+    uint64_t t = bench_now_ns(), v = UINT64_MAX;
     if (msg->len == sizeof v)
         memcpy(&v, msg->data, sizeof v);
     c->bad |= (v != c->done) || !(msg->flags & TR_MSG_REPLY);
@@ -265,9 +244,9 @@ int main(int argc, char **argv)
     unsigned threads = bench_run(&client_b, &calls, sizeof calls);
     double p50 = 0, p99 = 0, p999 = 0;
     if (out.rt) {
-        p50 = quantile_us(out.rt, calls, 0.5);
-        p99 = quantile_us(out.rt, calls, 0.99);
-        p999 = quantile_us(out.rt, calls, 0.999);
+        p50 = bench_quantile_us(out.rt, calls, 0.5);
+        p99 = bench_quantile_us(out.rt, calls, 0.99);
+        p999 = bench_quantile_us(out.rt, calls, 0.999);
         free(out.rt);
     }
     double rate = out.r.seconds > 0 ? (double)calls / out.r.seconds : 0;

@@ -137,12 +137,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
     driver *d = state;
     if (msg->type == GO) { /* every actor exists: start the clock and the senders */
         d->t0 = bench_now();
-        for (uint64_t i = 0; i < d->a.s; i++) {
-            int rc = tr_send(self, d->senders[i], GO, NULL, 0);
-            if (rc != 0)
-                return rc;
-        }
-        return 0;
+        return bench_send_all(self, d->senders, d->a.s, GO);
     }
     uint64_t ok;
     memcpy(&ok, msg->data, sizeof ok);

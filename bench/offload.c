@@ -116,12 +116,6 @@ static int loader_receive(tr_actor *self, void *state, const tr_msg *msg)
 static const tr_behavior loader_b = {.name = "loader", .state_size = sizeof(loader),
                                      .receive = loader_receive};
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     uint64_t njobs = bench_arg(argc, argv, 1, 200000);
@@ -161,18 +155,18 @@ int main(int argc, char **argv)
         return 2;
     unsigned workers = o.workers ? o.workers : threads;
     tr_rt_send(rt, l, NEXT, &workers, sizeof workers);
-    double *lat = malloc(npings * sizeof *lat);
+    uint64_t *lat = malloc(npings * sizeof *lat); /* round trips, ns */
     bench_result pr = {.ok = lat != NULL};
     double t0 = bench_now();
     for (uint64_t i = 0; pr.ok && i < npings; i++) {
         struct timespec gap = {0, 200000};
         nanosleep(&gap, NULL);
-        double s = bench_now();
+        uint64_t s = bench_now_ns();
         tr_rt_reply r;
         if (tr_rt_call(rt, l, PING, NULL, 0, 10000, &r) != 0)
             pr.ok = 0;
         tr_rt_reply_free(&r);
-        lat[i] = (bench_now() - s) * 1e6;
+        lat[i] = bench_now_ns() - s;
     }
     pr.seconds = bench_now() - t0;
     pr.count = npings;
@@ -184,9 +178,8 @@ int main(int argc, char **argv)
     tr_runtime_free(rt);
     double p50 = 0, p99 = 0;
     if (pr.ok) {
-        qsort(lat, npings, sizeof *lat, cmp_double);
-        p50 = lat[npings / 2];
-        p99 = lat[npings * 99 / 100];
+        p50 = bench_quantile_us(lat, npings, 0.5);
+        p99 = bench_quantile_us(lat, npings, 0.99);
     }
     free(lat);
     /* The standard line, then the latency figures as extra fields. */
