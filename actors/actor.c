@@ -58,20 +58,15 @@ tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
     return m;
 }
 
-/* Releases what a message owns besides its own block; `cur` as pool_free,
- * `now` for teardown (no thread running). */
-static void release_contents(tr__pool *cur, tr__msg *m, bool now)
+/* Releases what a message owns besides its own block. Any thread. */
+static void release_contents(tr__msg *m)
 {
     if (m->kind == TR__MSG_INIT) {
         /* An INIT that never ran still owns the parent's record of the
          * child only when the parent is the root and has not adopted it. */
         tr__init *in = (tr__init *)m->data;
-        if ((m->type & TR__INIT_ADOPT) && in->node) {
-            if (now)
-                tr__pool_free_now(in->node);
-            else
-                tr__pool_free(cur, in->node);
-        }
+        if ((m->type & TR__INIT_ADOPT) && in->node)
+            free(in->node);
     } else if ((m->flags & (TR__MF_OWNED | TR__MF_KEPT)) == TR__MF_OWNED) {
         tr__ownhdr o;
         memcpy(&o, m->data + tr__msg_prefix(m->flags) - sizeof o, sizeof o);
@@ -81,7 +76,7 @@ static void release_contents(tr__pool *cur, tr__msg *m, bool now)
 
 void tr__msg_free(tr__pool *cur, tr__msg *m)
 {
-    release_contents(cur, m, false);
+    release_contents(m);
     tr__pool_free(cur, m);
 }
 
@@ -92,9 +87,8 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
      * (a channel's PULL or ROOM, from TR_PID_NONE) go at once: held until
      * a producer's run ended, PULLs let the bounded pipeline's peak RSS
      * grow with its length (examples/pipeline: 39 MB at 10^8 items). */
-    if (cur && cur->current && ck_pr_load_ptr(&a->loop) != cur &&
-        m->from == tr__actor_pid(cur->current)) {
-        tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
+    if (tr__loop_holds(cur, a, m->from)) {
+        tr__loop_outbox_add(cur, a, &m->node, 0); /* posted when the run ends */
         return;
     }
     if (tr__mpsc_push(&a->mb, &m->node))
@@ -152,12 +146,20 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
         return TR_EINVAL;
     if ((flags & TR__MF_OWNED) ? len > UINT32_MAX : len > rt->opts.max_payload)
         return TR_EMSGSIZE;
-    tr_actor *a = tr__lookup(rt, to);
-    if (!a)
-        return TR_ENOACTOR;
+    tr__outbox *known = tr__loop_outbox_known(cur, to, from);
+    tr_actor *a;
+    tr__bound *b = NULL;
+    uint32_t cap = 0;
+    if (known) {
+        a = known->to;
+    } else {
+        a = tr__lookup(rt, to);
+        if (!a)
+            return TR_ENOACTOR;
+        b = ck_pr_load_ptr(&a->bound);
+        cap = b ? ck_pr_load_32(&b->cap) : 0;
+    }
     /* A bounded mailbox counts plain sends and requests, not notices. */
-    tr__bound *b = ck_pr_load_ptr(&a->bound);
-    uint32_t cap = b ? ck_pr_load_32(&b->cap) : 0;
     if (cap && !(flags & (TR__MF_REPLY | TR__MF_JOB | TR__MF_REF))) {
         if ((uint32_t)ck_pr_faa_int(&b->count, 1) >= cap) {
             ck_pr_dec_int(&b->count);
@@ -195,7 +197,10 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
         tr__copy_payload(p, data, len);
     }
     m->to_gen = TR_PID_GEN(to);
-    tr__msg_post(cur, a, m);
+    if (known || tr__loop_holds(cur, a, from))
+        tr__loop_outbox_add(cur, a, &m->node, cap ? 0 : to); /* posted when the run ends */
+    else if (tr__mpsc_push(&a->mb, &m->node))
+        tr__loop_schedule(cur, a);
     return 0;
 }
 
@@ -443,12 +448,12 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
     tr__pool *pool = cur ? &cur->pool : NULL;
-    tr__child *node = tr__pool_alloc(pool, sizeof *node);
+    tr__child *node = malloc(sizeof *node);
     tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
                              parent ? tr__actor_pid(parent) : TR_PID_NONE, 0,
                              sizeof(tr__init) + (mon ? sizeof *mon : 0) + opts->arg_len);
     if (!node || !m) {
-        tr__pool_free(pool, node);
+        free(node);
         if (m)
             tr__pool_free(pool, m);
         return TR_ENOMEM;
@@ -457,7 +462,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     tr__loop *home = pick_loop(rt, cur, parent, opts->loop);
     tr_actor *a = reserve_slot(rt, home, &err);
     if (!a) {
-        tr__pool_free(pool, node);
+        free(node);
         tr__pool_free(pool, m);
         return err;
     }
@@ -468,7 +473,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (!b && opts->mailbox_capacity) {
         if (!(b = calloc(1, sizeof *b))) {
             release_slot(home, a); /* untouched: still free */
-            tr__pool_free(pool, node);
+            free(node);
             tr__pool_free(pool, m);
             return TR_ENOMEM;
         }
@@ -489,7 +494,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     node->pid = pid;
     node->prev = NULL;
     node->stopping = 0;
-    node->kill_timer = 0;
+    node->seq = 0;
     node->shutdown_ms = opts->shutdown_ms ? opts->shutdown_ms : 5000;
     tr__init *in = (tr__init *)m->data;
     in->beh = beh;
@@ -512,11 +517,11 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     } else if (rt->root != TR_PID_NONE) {
         iflags |= TR__INIT_ADOPT; /* the child tells the root, from its own loop */
         node->next = NULL;
-        node->seq = ck_pr_faa_64(&rt->spawn_seq, 1);
+        node->seq = (uint32_t)ck_pr_faa_64(&rt->spawn_seq, 1);
     } else {
         /* The runtime's first actor is the root itself: no parent. */
         in->node = NULL;
-        tr__pool_free(pool, node);
+        free(node);
     }
     m->type = iflags;
     m->to_gen = gen;
@@ -774,7 +779,6 @@ static void stop_next_child(tr__loop *L, tr_actor *a)
     tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, c->shutdown_ms));
     TR__STAT_ADD(L, timers, 1);
     tr__loop_timers_changed(L);
-    c->kill_timer = id;
 }
 
 /* Starts ending `a` with the reason already stored in it. */
@@ -932,7 +936,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         in->node = NULL; /* now the root's */
         if (tr__post_system(L->rt, L, tr__actor_pid(a), parent, TR__MSG_ADOPT,
                         &node, sizeof node) != 0) {
-            tr__pool_free(&L->pool, node);
+            free(node);
             a->parent_node = NULL;
             tr__root_unpend(L->rt, L);
         }
@@ -989,14 +993,15 @@ static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
         a->children = node->next;
     if (node->next)
         node->next->prev = node->prev;
-    if (node->kill_timer) {
-        tr__timer *t = tr__timer_find(&L->timers, node->kill_timer);
-        if (t && t->owner == a) {
-            tr__actor_drop_timer(L, t);
-            tr__loop_timers_changed(L);
-        }
+    if (node->stopping) { /* its kill timer, if armed, is moot */
+        for (tr__timer *t = a->timers; t; t = t->owner_next)
+            if (t->kind == TR__TIMER_KILL && t->to == node->pid) {
+                tr__actor_drop_timer(L, t);
+                tr__loop_timers_changed(L);
+                break;
+            }
     }
-    tr__pool_free(&L->pool, node);
+    free(node);
     stop_next_child(L, a);
     maybe_finish(L, a);
 }
@@ -1009,7 +1014,7 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
     /* Adoptions from several loops arrive in any order; keep the list in
      * spawn order, newest first (usually this stops at the head). */
     tr__child *prev = NULL, *next = a->children;
-    while (next && next->seq > node->seq) {
+    while (next && (int32_t)(next->seq - node->seq) > 0) { /* next is newer */
         prev = next;
         next = next->next;
     }
@@ -1271,7 +1276,7 @@ void tr__actor_teardown(tr_actor *a)
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL) {
         tr__msg *m = (tr__msg *)n;
-        release_contents(NULL, m, true);
+        release_contents(m);
         tr__pool_free_now(m);
     }
     while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
@@ -1291,7 +1296,7 @@ void tr__actor_teardown(tr_actor *a)
     tr__child *c = a->children;
     while (c) {
         tr__child *next = c->next;
-        tr__pool_free_now(c);
+        free(c);
         c = next;
     }
     a->children = NULL;

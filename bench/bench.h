@@ -147,6 +147,8 @@ static inline unsigned bench_run(const tr_behavior *driver, const void *arg, siz
         exit(2);
     }
     tr_runtime_wait(rt);
+    if (getenv("BENCH_STATS")) /* the loops' counters, for diagnosis */
+        tr_runtime_stats_print(rt, stderr);
     tr_runtime_free(rt);
     return loops;
 }
