@@ -7,7 +7,11 @@
  *    starve the other actors of its loop;
  *  - the outbox: an actor that sends to more actors of another loop than
  *    the outbox has slots, and more messages to each than one chain holds,
- *    still delivers every message exactly once, in order per receiver.
+ *    still delivers every message exactly once, in order per receiver;
+ *  - the outbox remembers a receiver it has looked up during a run by its
+ *    whole pid: in the same run, a send to the previous incarnation of
+ *    that receiver's slot is still TR_ENOACTOR, and a send to an actor
+ *    with a bounded mailbox is still counted against its bound.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,12 +315,104 @@ static void test_outbox_order(void **state)
     assert_int_equal(outbox_good, RECEIVERS); /* all complete, each in order */
 }
 
+/* ---- what the outbox remembers ------------------------------------------------------ */
+
+enum { BURST = 1, DIE = 2, PING = 3 };
+enum { BURST_SENDS = 10, BURST_CAP = 4 };
+
+/* Results of one burst, in send order; written by the burster's loop,
+ * read once it has answered. */
+static int burst_rc[BURST_SENDS];
+
+static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == DIE)
+        return tr_exit(self, TR_EXIT_NORMAL);
+    if (msg->flags & TR_MSG_REQUEST)
+        return tr_reply(self, msg, PING, NULL, 0);
+    return 0;
+}
+
+static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
+
+/* One callback: BURST_SENDS sends alternating over the pids it is given
+ * (all held in its loop's outbox until the callback returns). */
+static int burster_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    tr_pid to[2];
+    size_t n = msg->len / sizeof(tr_pid);
+    memcpy(to, msg->data, n * sizeof(tr_pid));
+    for (int i = 0; i < BURST_SENDS; i++)
+        burst_rc[i] = tr_send(self, to[i % n], PING, NULL, 0);
+    return tr_reply(self, msg, PING, NULL, 0);
+}
+
+static const tr_behavior burster_b = {.name = "burster", .receive = burster_receive};
+
+static void burst(tr_runtime *rt, tr_pid burster, const tr_pid *to, size_t n)
+{
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, burster, BURST, to, n * sizeof *to, TR_FOREVER, &r), 0);
+    tr_rt_reply_free(&r);
+}
+
+static void test_outbox_remembers_whole_pids(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_quiet_runtime(2);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = 0;
+    tr_pid burster, old, cur;
+    assert_int_equal(tr_rt_spawn(rt, &burster_b, &o, &burster), 0);
+    o.loop = 1;
+    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &old), 0);
+    assert_int_equal(tr_rt_send(rt, old, DIE, NULL, 0), 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, old, PING, NULL, 0) == TR_ENOACTOR);
+    /* The slot is free once loop 1 has finished the exit: spawn a helper
+     * there and ask it (it answers after), then reuse the slot. */
+    tr_pid helper;
+    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &helper), 0);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, helper, PING, NULL, 0, TR_FOREVER, &r), 0);
+    tr_rt_reply_free(&r);
+    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &cur), 0);
+    if (TR_PID_INDEX(cur) != TR_PID_INDEX(old)) { /* the helper took it */
+        tr_pid t = cur;
+        cur = helper;
+        helper = t;
+    }
+    assert_int_equal(TR_PID_INDEX(cur), TR_PID_INDEX(old));
+    assert_true(cur != old);
+
+    /* Live, stale, live, stale...: every stale send is refused. */
+    tr_pid mix[2] = {cur, old};
+    burst(rt, burster, mix, 2);
+    for (int i = 0; i < BURST_SENDS; i++)
+        assert_int_equal(burst_rc[i], i % 2 ? TR_ENOACTOR : 0);
+
+    /* A bounded receiver on the other loop cannot drain during the burst
+     * (the outbox holds the mail until the run ends): the bound refuses
+     * every send past it. */
+    o.mailbox_capacity = BURST_CAP;
+    o.overflow = TR_OVERFLOW_REFUSE;
+    tr_pid bounded;
+    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &bounded), 0);
+    burst(rt, burster, &bounded, 1);
+    for (int i = 0; i < BURST_SENDS; i++)
+        assert_int_equal(burst_rc[i], i < BURST_CAP ? 0 : TR_EFULL);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_children_start_first_newest_first),
         cmocka_unit_test(test_spawn_chain_does_not_starve),
         cmocka_unit_test(test_outbox_order),
+        cmocka_unit_test(test_outbox_remembers_whole_pids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
