@@ -375,7 +375,21 @@ static inline bool tr__call_type_ok(uint32_t type)
 /* pidtab.c */
 int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors);
 void tr__pidtab_destroy(tr__pidtab *t);
-tr_actor *tr__pidtab_get(tr__pidtab *t, uint32_t index);
+#define TR__PIDTAB_CHUNK_BITS 12u
+#define TR__PIDTAB_CHUNK_SLOTS (1u << TR__PIDTAB_CHUNK_BITS)
+
+/* The slot `index` names, or NULL if it was never made. Any thread; inline
+ * because every send looks one up. */
+static inline tr_actor *tr__pidtab_get(tr__pidtab *t, uint32_t index)
+{
+    if (index == 0 || index >= t->max)
+        return NULL;
+    tr_actor *chunk = ck_pr_load_ptr(&t->chunks[index >> TR__PIDTAB_CHUNK_BITS]);
+    if (!chunk)
+        return NULL;
+    tr__handoff_acquire(chunk); /* pairs with the release in install_chunk */
+    return &chunk[index & (TR__PIDTAB_CHUNK_SLOTS - 1)];
+}
 /* A never-used slot, or NULL (*err: TR_ELIMIT or TR_ENOMEM). Any thread. */
 tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err);
 
@@ -392,10 +406,25 @@ static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
     return a;
 }
 
+/* A message with room for `len` bytes of data, its envelope filled in
+ * but for to_gen; NULL when out of memory. `pool` as tr__pool_alloc. */
+static inline tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from,
+                                   uint32_t type, size_t len)
+{
+    tr__msg *m = tr__pool_alloc(pool, sizeof(tr__msg) + len);
+    if (!m)
+        return NULL;
+    m->from = from;
+    m->type = type;
+    m->len = (uint32_t)len;
+    m->kind = kind;
+    m->flags = 0;
+    m->reserved = 0;
+    return m;
+}
+
 /* actor.c */
 void tr__actor_run(tr__loop *L, tr_actor *a);
-tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from, uint32_t type,
-                     size_t len);
 /* Frees `m` and what it owns. `cur`: the calling thread's pool or NULL. */
 void tr__msg_free(tr__pool *cur, tr__msg *m);
 /* Queues `m` for `a` (already looked up) and schedules `a` if needed. */

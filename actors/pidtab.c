@@ -19,8 +19,8 @@
 
 #include "core.h"
 
-#define CHUNK_BITS 12u
-#define CHUNK_SLOTS (1u << CHUNK_BITS)
+#define CHUNK_BITS TR__PIDTAB_CHUNK_BITS
+#define CHUNK_SLOTS TR__PIDTAB_CHUNK_SLOTS
 
 int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
 {
@@ -42,17 +42,6 @@ void tr__pidtab_destroy(tr__pidtab *t)
         free(t->chunks[c]);
     free(t->chunks);
     t->chunks = NULL;
-}
-
-tr_actor *tr__pidtab_get(tr__pidtab *t, uint32_t index)
-{
-    if (index == 0 || index >= t->max)
-        return NULL;
-    tr_actor *chunk = ck_pr_load_ptr(&t->chunks[index >> CHUNK_BITS]);
-    if (!chunk)
-        return NULL;
-    tr__handoff_acquire(chunk); /* pairs with the release in install_chunk */
-    return &chunk[index & (CHUNK_SLOTS - 1)];
 }
 
 static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)

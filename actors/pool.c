@@ -9,11 +9,7 @@
 
 #include "handoff.h"
 
-typedef struct blkhdr {
-    uint16_t origin; /* pool index, or TR__POOL_HEAP */
-    uint8_t cls;
-    uint8_t pad[5];
-} blkhdr;
+typedef tr__blkhdr blkhdr;
 
 _Static_assert(sizeof(blkhdr) == 8, "block header is 8 bytes");
 
@@ -27,41 +23,17 @@ static inline void **chain_next_of(void *head) { return (void **)head + 1; }
 static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
 static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
 
-/*
- * malloc keeps a word of its own in front of every block (glibc: the chunk
- * size), so a request of 2^k - 8 bytes fills a 2^k-byte chunk exactly, while
- * a request of 2^k bytes takes the next chunk size (64 B -> 80 B). A class
- * is a power-of-two chunk: its blocks are requests of class_size - MALLOC_WORD
- * bytes, header included. Freed chunks then tile: two 64-byte blocks fit
- * exactly in a freed 128-byte one.
- */
-#define MALLOC_WORD sizeof(size_t)
+#define MALLOC_WORD TR__MALLOC_WORD
 
 _Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - MALLOC_WORD - sizeof(blkhdr) >=
                    4 * sizeof(void *),
                "the smallest block holds a chain head's four words");
-
-static inline int class_of(size_t size)
-{
-    size_t total = size + sizeof(blkhdr) + MALLOC_WORD;
-    if (total <= ((size_t)1 << TR__POOL_MIN_SHIFT))
-        return 0;
-    int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
-    return bits - TR__POOL_MIN_SHIFT;
-}
 
 static inline size_t class_size(int cls)
 {
     return (size_t)1 << (cls + TR__POOL_MIN_SHIFT);
 }
 
-/* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
- * absorb bursts, small enough that a long run does not hoard memory. */
-static inline uint32_t class_cap(int cls)
-{
-    uint32_t cap = (uint32_t)(((size_t)256 << 10) / class_size(cls));
-    return cap < 64 ? 64 : cap;
-}
 
 int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers)
 {
@@ -132,9 +104,10 @@ static void reclaim_remote(tr__pool *p, int c)
     }
 }
 
-void *tr__pool_alloc(tr__pool *p, size_t size)
+/* The inline path found no block on the free list (or no pool). */
+void *tr__pool_alloc_slow(tr__pool *p, size_t size)
 {
-    int c = class_of(size);
+    int c = tr__pool_class_of(size);
     if (!p || c >= TR__POOL_CLASSES)
         return heap_alloc(size);
     void *b = p->free_list[c];
@@ -170,7 +143,9 @@ static void push_remote(tr__pool *origin, int c, tr__pool_chain *ch)
     ch->n = 0;
 }
 
-void tr__pool_free(tr__pool *cur, void *ptr)
+/* Not the inline case: a malloc'd block, a full free list, another
+ * loop's block, or a plain thread. */
+void tr__pool_free_slow(tr__pool *cur, void *ptr)
 {
     if (!ptr)
         return;
@@ -181,7 +156,7 @@ void tr__pool_free(tr__pool *cur, void *ptr)
     }
     int c = h->cls;
     if (cur && h->origin == cur->index) {
-        if (cur->nfree[c] >= class_cap(c)) {
+        if (cur->nfree[c] >= tr__pool_class_cap(c)) {
             free(h);
             return;
         }
