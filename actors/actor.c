@@ -1079,7 +1079,9 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
     return a->ext && a->ext->groups && tr__groups_intercept(L, a, pub);
 }
 
-void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
+/* tr__actor_deliver, inline in the message path. */
+static inline __attribute__((always_inline)) void deliver(tr__loop *L, tr_actor *a,
+                                                         const tr_msg *pub, tr__msg *m)
 {
     if (pub->type > TR_MSG_USER_MAX && intercepted(L, a, pub)) {
         if (m)
@@ -1101,6 +1103,11 @@ void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
         exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
     else if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
+}
+
+void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
+{
+    deliver(L, a, pub, m);
 }
 
 /* How strongly a signal ends an actor: the strongest pending one wins. */
@@ -1225,7 +1232,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         } else {
             pub.data = p;
         }
-        tr__actor_deliver(L, a, &pub, m);
+        deliver(L, a, &pub, m);
         return;
     }
     case TR__MSG_INIT:

@@ -40,6 +40,8 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
     memset(p, 0, sizeof *p);
     p->index = index;
     p->npeers = npeers;
+    for (int c = 0; c < TR__POOL_CLASSES; c++)
+        p->cap[c] = tr__pool_class_cap(c);
     p->peers = peers;
     p->out = calloc((size_t)npeers * TR__POOL_CLASSES, sizeof *p->out);
     return p->out ? 0 : -1;
@@ -156,7 +158,7 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
     }
     int c = h->cls;
     if (cur && h->origin == cur->index) {
-        if (cur->nfree[c] >= tr__pool_class_cap(c)) {
+        if (cur->nfree[c] >= cur->cap[c]) {
             free(h);
             return;
         }

@@ -53,6 +53,7 @@ struct tr__pool {
     /* Owner-only below. */
     void *free_list[TR__POOL_CLASSES] __attribute__((aligned(64)));
     uint32_t nfree[TR__POOL_CLASSES];
+    uint32_t cap[TR__POOL_CLASSES]; /* tr__pool_class_cap, per class */
     uint16_t index;
     uint16_t npeers;
     tr__pool **peers;      /* every loop's pool, indexed by origin */
@@ -122,7 +123,7 @@ static inline void tr__pool_free(tr__pool *cur, void *ptr)
 {
     if (ptr && cur) {
         const tr__blkhdr *h = (const tr__blkhdr *)ptr - 1;
-        if (h->origin == cur->index && cur->nfree[h->cls] < tr__pool_class_cap(h->cls)) {
+        if (h->origin == cur->index && cur->nfree[h->cls] < cur->cap[h->cls]) {
             *(void **)ptr = cur->free_list[h->cls];
             cur->free_list[h->cls] = ptr;
             cur->nfree[h->cls]++;
