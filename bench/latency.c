@@ -14,6 +14,9 @@
  *               mailbox algorithm, with nothing else: no allocation, no
  *               scheduling, no handler): what one message through one
  *               queue each way costs — the floor of any mailbox design.
+ *               Each queue's producer end (head) and consumer end (tail,
+ *               stub) sit on lines of their own, and the two queues apart,
+ *               so no false sharing inflates the floor.
  *
  * and the ratios the runtime is judged by: p50/spin, p50/queue and
  * p99/eventfd.
@@ -36,7 +39,13 @@ enum { ASK = 1, GO = 2 };
 
 /* A minimal intrusive MPSC queue (Vyukov's, as the mailboxes use). */
 typedef struct qnode { _Atomic(struct qnode *) next; uint64_t payload; } qnode;
-typedef struct queue { _Atomic(qnode *) head; qnode *tail; qnode stub; } queue;
+typedef struct queue {
+    _Atomic(qnode *) head;
+    char pad0[120]; /* producers' line(s) apart from the consumer's */
+    qnode *tail;
+    qnode stub;
+    char pad1[104];
+} queue;
 
 static void q_init(queue *q)
 {
@@ -84,7 +93,7 @@ typedef struct floor_arg {
     int efd[2];
     atomic_uint_fast64_t word;
     uint64_t rounds;
-    queue q[2];
+    queue q[2] __attribute__((aligned(128)));
 } floor_arg;
 
 static void *eventfd_echo(void *p)
