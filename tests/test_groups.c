@@ -35,11 +35,13 @@ static int child_init(tr_actor *self, void *state, const void *arg, size_t len)
     child_arg a;
     memcpy(&a, arg, sizeof a);
     memcpy(state, &a, sizeof a);
-    int n = atomic_fetch_add(&started, 1);
-    if (n < MAXC) {
-        atomic_store(&start_order[n], a.index);
+    /* The pid before the count: the test thread reads started_pid[k] as
+     * soon as `started` says child k is running. */
+    if (a.index >= 0 && a.index < MAXC)
         atomic_store(&started_pid[a.index], tr_self(self));
-    }
+    int n = atomic_fetch_add(&started, 1);
+    if (n < MAXC)
+        atomic_store(&start_order[n], a.index);
     int r = atomic_fetch_add(&running, 1) + 1;
     int m = atomic_load(&max_running);
     while (r > m && !atomic_compare_exchange_weak(&max_running, &m, r))
