@@ -223,7 +223,8 @@ static inline tr__outbox *tr__loop_outbox_known(tr__loop *cur, tr_pid to, tr_pid
     if (!cur)
         return NULL;
     tr__outbox *o = &cur->out[TR_PID_INDEX(to) & (TR__OUTBOX_SLOTS - 1)];
-    return (o->n && o->pid == to && from == tr__actor_pid(cur->current)) ? o : NULL;
+    return (o->n && o->pid == to && cur->current && from == tr__actor_pid(cur->current))
+               ? o : NULL;
 }
 /* Posts everything the outbox holds. */
 void tr__loop_outbox_flush(tr__loop *L);
