@@ -202,6 +202,8 @@ void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n, tr_pid pid)
     o->tail = n;
     if (++o->n == TR__OUTBOX_BATCH)
         outbox_post(L, o); /* a long run streams */
+    else if (++L->held >= TR__OUTBOX_HELD)
+        tr__loop_outbox_flush(L); /* ...also when it fans out */
 }
 
 void tr__loop_outbox_flush(tr__loop *L)
@@ -213,6 +215,7 @@ void tr__loop_outbox_flush(tr__loop *L)
         o->listed = 0;
     }
     L->nout = 0;
+    L->held = 0;
 }
 
 /* ---- timers ---------------------------------------------------------------- */

@@ -12,7 +12,8 @@
  * The outbox. Mail that an actor sends during its run to actors of other
  * loops is held per destination and appended to each mailbox as one chain
  * when the run ends (or when TR__OUTBOX_BATCH pieces are held for one
- * destination, or another destination needs its slot): one exchange on the
+ * destination, or another destination needs its slot, or TR__OUTBOX_HELD
+ * are held in all): one exchange on the
  * receiver's mailbox head — the line all its senders fight over — per chain
  * instead of per message, and one scheduling of the receiver. Slots are
  * direct-mapped by the destination's slot index, so a driver fanning out
@@ -24,6 +25,7 @@
  */
 #define TR__OUTBOX_SLOTS 64 /* a power of two */
 #define TR__OUTBOX_BATCH 64
+#define TR__OUTBOX_HELD 256 /* messages held in all before the outbox is flushed */
 
 typedef struct tr__outbox {
     tr_actor *to;
@@ -56,6 +58,7 @@ struct tr__loop {
     tr__outbox out[TR__OUTBOX_SLOTS]; /* mail for other loops' actors, this run */
     uint8_t out_used[TR__OUTBOX_SLOTS]; /* slots touched this run */
     unsigned nout;
+    unsigned held; /* messages added since the last flush (about: streamed chains stay counted) */
     bool idle_active;
     bool started;
     uv_loop_t uv;
