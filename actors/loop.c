@@ -137,38 +137,50 @@ static bool timer_due(tr__loop *L)
     return top && top->deadline <= tr__now(L->rt);
 }
 
+/* Spins that found work and were handled at once, in one turn, before the
+ * turn goes back to libuv (whose poll between two turns is a syscall). */
+#define TR__TURN_SPINS 16
+
 static void turn(tr__loop *L)
 {
     unsigned budget = L->rt->opts.turn_budget;
-    unsigned ran = 0;
-    if (L->timers.n)
-        tr__loop_run_timers(L);
-    drain_inject(L);
-    for (; ran < budget; ran++) {
-        tr_actor *a = runq_pop(L);
-        if (!a)
-            break;
-        tr__actor_run(L, a);
-    }
-    if (L->born) /* spawned outside any actor's run: none may be left behind */
-        tr__loop_run_done(L, NULL, false);
-    tr__pool_flush(&L->pool);
-    if (L->runq_head || L->spawned || tr__mpsc_maybe_nonempty(&L->inject) ||
-        timer_due(L)) {
-        idle_start(L);
+    for (unsigned spun = 0;; spun++) {
+        unsigned ran = 0;
+        if (L->timers.n)
+            tr__loop_run_timers(L);
+        drain_inject(L);
+        for (; ran < budget; ran++) {
+            tr_actor *a = runq_pop(L);
+            if (!a)
+                break;
+            tr__actor_run(L, a);
+        }
+        if (L->born) /* spawned outside any actor's run: none may be left behind */
+            tr__loop_run_done(L, NULL, false);
+        tr__pool_flush(&L->pool);
+        if (L->runq_head || L->spawned || tr__mpsc_maybe_nonempty(&L->inject) ||
+            timer_due(L)) {
+            idle_start(L);
+            return;
+        }
+        if (ran > 0 && spin_for_work(L)) {
+            /* Work arrived while we spun: run it now rather than after a
+             * trip through libuv's poll, a few times per turn (the loop's
+             * own handles — timers, signals — wait at most that long). */
+            if (spun < TR__TURN_SPINS)
+                continue;
+            idle_start(L);
+            return;
+        }
+        ck_pr_fas_int(&L->parked, 1);
+        if (tr__mpsc_maybe_nonempty(&L->inject)) {
+            ck_pr_store_int(&L->parked, 0);
+            idle_start(L);
+            return;
+        }
+        idle_stop(L);
         return;
     }
-    if (ran > 0 && spin_for_work(L)) {
-        idle_start(L);
-        return;
-    }
-    ck_pr_fas_int(&L->parked, 1);
-    if (tr__mpsc_maybe_nonempty(&L->inject)) {
-        ck_pr_store_int(&L->parked, 0);
-        idle_start(L);
-        return;
-    }
-    idle_stop(L);
 }
 
 /* ---- the outbox ------------------------------------------------------------ */
