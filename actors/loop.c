@@ -157,7 +157,6 @@ static void turn(tr__loop *L)
         }
         if (L->born) /* spawned outside any actor's run: none may be left behind */
             tr__loop_run_done(L, NULL, false);
-        tr__pool_flush(&L->pool);
         if (L->runq_head || L->spawned || tr__mpsc_maybe_nonempty(&L->inject) ||
             timer_due(L)) {
             idle_start(L);
@@ -172,6 +171,7 @@ static void turn(tr__loop *L)
             idle_start(L);
             return;
         }
+        tr__pool_flush(&L->pool); /* blocks of other loops go home before we sleep */
         ck_pr_fas_int(&L->parked, 1);
         if (tr__mpsc_maybe_nonempty(&L->inject)) {
             ck_pr_store_int(&L->parked, 0);

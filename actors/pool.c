@@ -40,8 +40,11 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
     memset(p, 0, sizeof *p);
     p->index = index;
     p->npeers = npeers;
-    for (int c = 0; c < TR__POOL_CLASSES; c++)
+    for (int c = 0; c < TR__POOL_CLASSES; c++) {
         p->cap[c] = tr__pool_class_cap(c);
+        size_t n = TR__POOL_BATCH_BYTES / class_size(c);
+        p->batch[c] = n < 1 ? 1 : n > TR__POOL_BATCH ? TR__POOL_BATCH : (uint32_t)n;
+    }
     p->peers = peers;
     p->out = calloc((size_t)npeers * TR__POOL_CLASSES, sizeof *p->out);
     return p->out ? 0 : -1;
@@ -181,7 +184,7 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
     else
         ch->head = ptr;
     ch->tail = ptr;
-    if (++ch->n >= TR__POOL_BATCH)
+    if (++ch->n >= cur->batch[c])
         push_remote(cur->peers[h->origin], c, ch);
 }
 

@@ -8,7 +8,12 @@
  *  - alloc and same-pool free touch only the owner's free lists: no atomic;
  *  - a loop that frees another loop's block batches it on a private chain
  *    per origin and size class, and hands the chain over with one CAS when
- *    it is long enough or at the end of the turn (tr__pool_flush);
+ *    it is long enough (TR__POOL_BATCH blocks or TR__POOL_BATCH_BYTES,
+ *    whichever comes first) or when the loop is about to sleep
+ *    (tr__pool_flush). Not at the end of every turn: a loop in a
+ *    request/reply exchange would then hand back one block per turn, and
+ *    the other loop's next allocation would take it straight back — a
+ *    cache line fetched from the other core on every hop;
  *  - the owner takes a class's whole remote stack of chains with one
  *    exchange when its free list for that class runs dry, and splices each
  *    chain in whole: the chain's first block records its tail and length,
@@ -35,7 +40,8 @@
 #define TR__POOL_MIN_SHIFT 6  /* smallest block: 64 bytes */
 #define TR__POOL_CLASSES 11   /* 64 B .. 64 KiB */
 #define TR__POOL_HEAP 0xffffu /* origin of malloc'd blocks */
-#define TR__POOL_BATCH 64     /* remote frees handed over per CAS */
+#define TR__POOL_BATCH 64     /* remote frees handed over per CAS, at most */
+#define TR__POOL_BATCH_BYTES (16u << 10) /* ...or fewer, of a large class */
 
 typedef struct tr__pool tr__pool;
 
@@ -54,6 +60,7 @@ struct tr__pool {
     void *free_list[TR__POOL_CLASSES] __attribute__((aligned(64)));
     uint32_t nfree[TR__POOL_CLASSES];
     uint32_t cap[TR__POOL_CLASSES]; /* tr__pool_class_cap, per class */
+    uint32_t batch[TR__POOL_CLASSES]; /* remote frees per hand-over, per class */
     uint16_t index;
     uint16_t npeers;
     tr__pool **peers;      /* every loop's pool, indexed by origin */
