@@ -73,7 +73,7 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
      * a producer's run ended, PULLs let the bounded pipeline's peak RSS
      * grow with its length (examples/pipeline: 39 MB at 10^8 items). */
     if (tr__loop_holds(cur, a, m->from)) {
-        tr__loop_outbox_add(cur, a, &m->node, 0); /* posted when the run ends */
+        tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
         return;
     }
     if (tr__mpsc_push(&a->mb, &m->node))
@@ -123,28 +123,14 @@ int tr__post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
 
 /* ---- sending ------------------------------------------------------------- */
 
-int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
-             uint32_t type, uint8_t flags, const tr__callhdr *call,
-             const void *data, size_t len, void *buf, tr_free_fn free_fn)
+/* tr__send once the arguments are checked and `to` is found: `a`. */
+static int send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
+                   uint32_t type, uint8_t flags, const tr__callhdr *call,
+                   const void *data, size_t len, void *buf, tr_free_fn free_fn)
 {
-    if (!data && len)
-        return TR_EINVAL;
-    if ((flags & TR__MF_OWNED) ? len > UINT32_MAX : len > rt->opts.max_payload)
-        return TR_EMSGSIZE;
-    tr__outbox *known = tr__loop_outbox_known(cur, to, from);
-    tr_actor *a;
-    tr__bound *b = NULL;
-    uint32_t cap = 0;
-    if (known) {
-        a = known->to;
-    } else {
-        a = tr__lookup(rt, to);
-        if (!a)
-            return TR_ENOACTOR;
-        b = ck_pr_load_ptr(&a->bound);
-        cap = b ? ck_pr_load_32(&b->cap) : 0;
-    }
     /* A bounded mailbox counts plain sends and requests, not notices. */
+    tr__bound *b = ck_pr_load_ptr(&a->bound);
+    uint32_t cap = b ? ck_pr_load_32(&b->cap) : 0;
     if (cap && !(flags & (TR__MF_REPLY | TR__MF_JOB | TR__MF_REF))) {
         if ((uint32_t)ck_pr_faa_int(&b->count, 1) >= cap) {
             ck_pr_dec_int(&b->count);
@@ -182,11 +168,22 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
         tr__copy_payload(p, data, len);
     }
     m->to_gen = TR_PID_GEN(to);
-    if (known || tr__loop_holds(cur, a, from))
-        tr__loop_outbox_add(cur, a, &m->node, cap ? 0 : to); /* posted when the run ends */
-    else if (tr__mpsc_push(&a->mb, &m->node))
-        tr__loop_schedule(cur, a);
+    tr__msg_post(cur, a, m);
     return 0;
+}
+
+int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+             uint32_t type, uint8_t flags, const tr__callhdr *call,
+             const void *data, size_t len, void *buf, tr_free_fn free_fn)
+{
+    if (!data && len)
+        return TR_EINVAL;
+    if ((flags & TR__MF_OWNED) ? len > UINT32_MAX : len > rt->opts.max_payload)
+        return TR_EMSGSIZE;
+    tr_actor *a = tr__lookup(rt, to);
+    if (!a)
+        return TR_ENOACTOR;
+    return send_to(cur, a, from, to, type, flags, call, data, len, buf, free_fn);
 }
 
 /* The checks of every call by which `self` hands over a payload to be sent
@@ -243,13 +240,17 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
 {
     /* The common case, to an unbounded actor of this loop, on its own: the
      * general path (tr__send) costs ~130 instructions a send, this ~50.
-     * Anything else — errors included — takes the general path. */
+     * Valid arguments to any other receiver go on with the actor found
+     * here; anything else — errors included — takes the general path. */
     tr__loop *L = tr__tls_loop;
     if (L && self && L->current == self && type <= TR_MSG_USER_MAX &&
         len <= TR__SEND_FAST_MAX && (data || !len) && len <= L->rt->opts.max_payload) {
         tr_actor *a = tr__lookup(L->rt, to);
-        if (a && ck_pr_load_ptr(&a->loop) == L && !ck_pr_load_ptr(&a->bound)) {
-            tr__msg *m = tr__msg_new(&L->pool, TR__MSG_USER, tr__actor_pid(self), type, len);
+        if (!a)
+            return TR_ENOACTOR;
+        tr_pid from = tr__actor_pid(self);
+        if (ck_pr_load_ptr(&a->loop) == L && !ck_pr_load_ptr(&a->bound)) {
+            tr__msg *m = tr__msg_new(&L->pool, TR__MSG_USER, from, type, len);
             if (m) {
                 tr__copy_payload(m->data, data, len);
                 m->to_gen = TR_PID_GEN(to);
@@ -258,6 +259,7 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
                 return 0;
             }
         }
+        return send_to(L, a, from, to, type, 0, NULL, data, len, NULL, NULL);
     }
     return send_general(self, to, type, data, len);
 }

@@ -194,7 +194,7 @@ static void outbox_post(tr__loop *L, tr__outbox *o)
     o->n = 0;
 }
 
-void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n, tr_pid pid)
+void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n)
 {
     unsigned i = a->index & (TR__OUTBOX_SLOTS - 1);
     tr__outbox *o = &L->out[i];
@@ -205,7 +205,6 @@ void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n, tr_pid pid)
         L->out_used[L->nout++] = (uint8_t)i;
     }
     o->to = a;
-    o->pid = pid;
     n->next = NULL;
     if (o->tail)
         o->tail->next = n;

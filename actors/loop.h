@@ -29,7 +29,6 @@
 
 typedef struct tr__outbox {
     tr_actor *to;
-    tr_pid pid; /* to's pid if a send to it may skip the lookup, else 0 */
     tr__mpsc_node *head, *tail;
     uint32_t n;
     uint32_t listed; /* its index is in the loop's out_used list */
@@ -58,7 +57,7 @@ struct tr__loop {
     tr__outbox out[TR__OUTBOX_SLOTS]; /* mail for other loops' actors, this run */
     uint8_t out_used[TR__OUTBOX_SLOTS]; /* slots touched this run */
     unsigned nout;
-    unsigned held; /* messages added since the last flush (about: streamed chains stay counted) */
+    unsigned held; /* messages added since the last flush, streamed ones included */
     bool idle_active;
     bool started;
     uv_loop_t uv;
@@ -207,28 +206,8 @@ static inline bool tr__loop_holds(const tr__loop *cur, tr_actor *a, tr_pid from)
            from == tr__actor_pid(cur->current);
 }
 
-/* Holds `n` for `a` (of another loop) in L's outbox. `pid`: a's pid if a
- * has no bounded mailbox (later sends to it in this run may skip the
- * lookup: tr__loop_outbox_known), else 0. */
-void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n, tr_pid pid);
-
-/*
- * The outbox slot holding mail for `to` from `from` in this run, if `to`
- * was found alive and unbounded when it was put there; NULL otherwise.
- * A remote sender then does not read the receiver's slot again for every
- * message (its line is the one the receiver's loop writes as it pops), at
- * the price that an actor ending during the sender's run is not seen as
- * gone (TR_ENOACTOR) by the sends that follow in that run: those are
- * dropped and counted at delivery, as a send just before the end would be.
- */
-static inline tr__outbox *tr__loop_outbox_known(tr__loop *cur, tr_pid to, tr_pid from)
-{
-    if (!cur)
-        return NULL;
-    tr__outbox *o = &cur->out[TR_PID_INDEX(to) & (TR__OUTBOX_SLOTS - 1)];
-    return (o->n && o->pid == to && cur->current && from == tr__actor_pid(cur->current))
-               ? o : NULL;
-}
+/* Holds `n` for `a` (of another loop) in L's outbox. */
+void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n);
 /* Posts everything the outbox holds. */
 void tr__loop_outbox_flush(tr__loop *L);
 
