@@ -239,15 +239,9 @@ typedef struct tr__actor_ext {
  * A slot is bound to one loop forever (see pidtab.h).
  *
  * Every live actor pays for its slot, so the slot holds only what every
- * actor uses; the rest is in tr__bound and tr__actor_ext. Slots are packed
- * (168 bytes, not a multiple of the cache line), so a slot's home-loop
- * fields may share a line with the next slot's mailbox head. Giving the
- * home-loop fields lines of their own (256-byte slots) bought no throughput
- * in pingpong, counting, mailbox or big on two loops.
- */
-/*
- * An actor slot: three cache lines, and slots are line-aligned, so no two
- * actors share a line and each line has one kind of traffic:
+ * actor uses; the rest is in tr__bound and tr__actor_ext. It is three cache
+ * lines, and slots are line-aligned, so no two actors share a line and each
+ * line has one kind of traffic:
  *  - the queues: written by every sender (the exchange on a head) and by
  *    the home loop as it pops, with the home loop's per-message counter;
  *  - what senders read on every send (generation, home loop, bound) and the

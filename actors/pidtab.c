@@ -19,15 +19,13 @@
 
 #include "core.h"
 
-#define CHUNK_BITS TR__PIDTAB_CHUNK_BITS
-#define CHUNK_SLOTS TR__PIDTAB_CHUNK_SLOTS
 
 int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
 {
     memset(t, 0, sizeof *t);
     /* index 0 is never used, so TR_PID_NONE never names a slot. */
     uint64_t max = (uint64_t)max_actors + 1;
-    t->nchunks = (uint32_t)((max + CHUNK_SLOTS - 1) / CHUNK_SLOTS);
+    t->nchunks = (uint32_t)((max + TR__PIDTAB_CHUNK_SLOTS - 1) / TR__PIDTAB_CHUNK_SLOTS);
     t->max = (uint32_t)(max < UINT32_MAX ? max : UINT32_MAX);
     t->next = 1;
     t->chunks = calloc(t->nchunks, sizeof *t->chunks);
@@ -46,13 +44,13 @@ void tr__pidtab_destroy(tr__pidtab *t)
 
 static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)
 {
-    tr_actor *chunk = aligned_alloc(TR__CACHELINE, CHUNK_SLOTS * sizeof(tr_actor));
+    tr_actor *chunk = aligned_alloc(TR__CACHELINE, TR__PIDTAB_CHUNK_SLOTS * sizeof(tr_actor));
     if (!chunk)
         return NULL;
-    memset(chunk, 0, CHUNK_SLOTS * sizeof(tr_actor));
-    for (uint32_t i = 0; i < CHUNK_SLOTS; i++) {
+    memset(chunk, 0, TR__PIDTAB_CHUNK_SLOTS * sizeof(tr_actor));
+    for (uint32_t i = 0; i < TR__PIDTAB_CHUNK_SLOTS; i++) {
         tr_actor *a = &chunk[i];
-        a->index = (c << CHUNK_BITS) | i;
+        a->index = (c << TR__PIDTAB_CHUNK_BITS) | i;
         tr__mpsc_init(&a->mb, true);
         tr__mpsc_init(&a->sigq, false);
     }
@@ -74,7 +72,7 @@ tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err)
         *err = TR_ELIMIT;
         return NULL;
     }
-    uint32_t c = index >> CHUNK_BITS;
+    uint32_t c = index >> TR__PIDTAB_CHUNK_BITS;
     tr_actor *chunk = ck_pr_load_ptr(&t->chunks[c]);
     if (chunk)
         tr__handoff_acquire(chunk);
@@ -82,5 +80,5 @@ tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err)
         *err = TR_ENOMEM;
         return NULL; /* the index is lost; the limit check stays correct */
     }
-    return &chunk[index & (CHUNK_SLOTS - 1)];
+    return &chunk[index & (TR__PIDTAB_CHUNK_SLOTS - 1)];
 }

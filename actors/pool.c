@@ -9,12 +9,11 @@
 
 #include "handoff.h"
 
-typedef tr__blkhdr blkhdr;
 
-_Static_assert(sizeof(blkhdr) == 8, "block header is 8 bytes");
+_Static_assert(sizeof(tr__blkhdr) == 8, "block header is 8 bytes");
 
-static inline blkhdr *hdr_of(void *ptr) { return (blkhdr *)ptr - 1; }
-static inline void *user_of(blkhdr *h) { return h + 1; }
+static inline tr__blkhdr *hdr_of(void *ptr) { return (tr__blkhdr *)ptr - 1; }
+static inline void *user_of(tr__blkhdr *h) { return h + 1; }
 /* A free block links to the next through its first user word. The first
  * block of a chain on a remote stack also holds, in its next words, the
  * next chain, its own tail and its length (the smallest block has room). */
@@ -23,9 +22,8 @@ static inline void **chain_next_of(void *head) { return (void **)head + 1; }
 static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
 static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
 
-#define MALLOC_WORD TR__MALLOC_WORD
 
-_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - MALLOC_WORD - sizeof(blkhdr) >=
+_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - TR__MALLOC_WORD - sizeof(tr__blkhdr) >=
                    4 * sizeof(void *),
                "the smallest block holds a chain head's four words");
 
@@ -35,13 +33,21 @@ static inline size_t class_size(int cls)
 }
 
 
+/* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
+ * absorb bursts, small enough that a long run does not hoard memory. */
+static inline uint32_t class_cap(int cls)
+{
+    uint32_t cap = (uint32_t)(((size_t)256 << 10) / class_size(cls));
+    return cap < 64 ? 64 : cap;
+}
+
 int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers)
 {
     memset(p, 0, sizeof *p);
     p->index = index;
     p->npeers = npeers;
     for (int c = 0; c < TR__POOL_CLASSES; c++) {
-        p->cap[c] = tr__pool_class_cap(c);
+        p->cap[c] = class_cap(c);
         size_t n = TR__POOL_BATCH_BYTES / class_size(c);
         p->batch[c] = n < 1 ? 1 : n > TR__POOL_BATCH ? TR__POOL_BATCH : (uint32_t)n;
     }
@@ -87,7 +93,7 @@ void tr__pool_destroy(tr__pool *p)
 
 static void *heap_alloc(size_t size)
 {
-    blkhdr *h = malloc(sizeof(blkhdr) + size);
+    tr__blkhdr *h = malloc(sizeof(tr__blkhdr) + size);
     if (!h)
         return NULL;
     h->origin = TR__POOL_HEAP;
@@ -125,7 +131,7 @@ void *tr__pool_alloc_slow(tr__pool *p, size_t size)
         p->nfree[c]--;
         return b;
     }
-    blkhdr *h = malloc(class_size(c) - MALLOC_WORD);
+    tr__blkhdr *h = malloc(class_size(c) - TR__MALLOC_WORD);
     if (!h)
         return NULL;
     h->origin = p->index;
@@ -154,7 +160,7 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
 {
     if (!ptr)
         return;
-    blkhdr *h = hdr_of(ptr);
+    tr__blkhdr *h = hdr_of(ptr);
     if (h->origin == TR__POOL_HEAP) {
         free(h);
         return;

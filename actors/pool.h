@@ -59,7 +59,7 @@ struct tr__pool {
     /* Owner-only below. */
     void *free_list[TR__POOL_CLASSES] __attribute__((aligned(64)));
     uint32_t nfree[TR__POOL_CLASSES];
-    uint32_t cap[TR__POOL_CLASSES]; /* tr__pool_class_cap, per class */
+    uint32_t cap[TR__POOL_CLASSES]; /* free-list cap per class (pool.c: class_cap) */
     uint32_t batch[TR__POOL_CLASSES]; /* remote frees per hand-over, per class */
     uint16_t index;
     uint16_t npeers;
@@ -96,14 +96,6 @@ static inline int tr__pool_class_of(size_t size)
         return 0;
     int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
     return bits - TR__POOL_MIN_SHIFT;
-}
-
-/* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
- * absorb bursts, small enough that a long run does not hoard memory. */
-static inline uint32_t tr__pool_class_cap(int cls)
-{
-    uint32_t cap = (uint32_t)(((size_t)256 << 10) >> (cls + TR__POOL_MIN_SHIFT));
-    return cap < 64 ? 64 : cap;
 }
 
 void *tr__pool_alloc_slow(tr__pool *p, size_t size);
