@@ -123,10 +123,9 @@ int tr__post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
 
 /* ---- sending ------------------------------------------------------------- */
 
-/* tr__send once the arguments are checked and `to` is found: `a`. */
-static int send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
-                   uint32_t type, uint8_t flags, const tr__callhdr *call,
-                   const void *data, size_t len, void *buf, tr_free_fn free_fn)
+int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
+                uint32_t type, uint8_t flags, const tr__callhdr *call,
+                const void *data, size_t len, void *buf, tr_free_fn free_fn)
 {
     /* A bounded mailbox counts plain sends and requests, not notices. */
     tr__bound *b = ck_pr_load_ptr(&a->bound);
@@ -183,7 +182,7 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
     tr_actor *a = tr__lookup(rt, to);
     if (!a)
         return TR_ENOACTOR;
-    return send_to(cur, a, from, to, type, flags, call, data, len, buf, free_fn);
+    return tr__send_to(cur, a, from, to, type, flags, call, data, len, buf, free_fn);
 }
 
 /* The checks of every call by which `self` hands over a payload to be sent
@@ -259,7 +258,7 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
                 return 0;
             }
         }
-        return send_to(L, a, from, to, type, 0, NULL, data, len, NULL, NULL);
+        return tr__send_to(L, a, from, to, type, 0, NULL, data, len, NULL, NULL);
     }
     return send_general(self, to, type, data, len);
 }
@@ -1061,8 +1060,10 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
         tr__msg_free(&L->pool, m);
         return false;
     }
+    bool armed = t->heap_pos != UINT32_MAX; /* a call without a limit is not in the heap */
     tr__actor_drop_timer(L, t);
-    tr__loop_timers_changed(L);
+    if (armed)
+        tr__loop_timers_changed(L);
     return true;
 }
 

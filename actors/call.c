@@ -158,14 +158,16 @@ int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
     int rc = tr__self_payload(self, type, data, len, &L);
     if (rc != 0)
         return rc;
-    if (!tr__lookup(L->rt, to))
+    tr_actor *a = tr__lookup(L->rt, to);
+    if (!a)
         return TR_ENOACTOR;
     tr__callhdr h;
     rc = tr__call_begin(L, self, to, timeout_ms, &h.ref, &h.deadline);
     if (rc != 0)
         return rc;
-    rc = tr__send(L->rt, L, tr__actor_pid(self), to, type, TR__MF_REQUEST, &h, data,
-                  len, NULL, NULL);
+    /* The arguments passed tr__send's checks above (tr__self_payload). */
+    rc = tr__send_to(L, a, tr__actor_pid(self), to, type, TR__MF_REQUEST, &h, data, len,
+                     NULL, NULL);
     if (rc != 0) {
         tr__call_abort(L, self, h.ref);
         return rc;

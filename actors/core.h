@@ -544,6 +544,10 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a);
 int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
              uint32_t type, uint8_t flags, const tr__callhdr *call,
              const void *data, size_t len, void *buf, tr_free_fn free_fn);
+/* tr__send once the arguments are checked and `to` is found: `a`. */
+int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
+                uint32_t type, uint8_t flags, const tr__callhdr *call,
+                const void *data, size_t len, void *buf, tr_free_fn free_fn);
 /* The running actor of this thread if it is `self`, with its loop. */
 tr__loop *tr__running_loop(const tr_actor *self);
 

@@ -95,10 +95,7 @@ tr__timer *tr__timer_new(tr__timers *ts, tr__pool *pool, size_t len, uint64_t *i
         ts->free_head = ts->slots[idx].next_free;
     }
     ts->slots[idx].t = t;
-    memset(t, 0, sizeof *t);
-    t->heap_pos = NONE;
-    t->id_index = idx;
-    t->len = (uint32_t)len;
+    *t = (tr__timer){.heap_pos = NONE, .id_index = idx, .len = (uint32_t)len};
     *id = ((uint64_t)ts->slots[idx].gen << 32) | idx;
     return t;
 }
