@@ -1060,10 +1060,8 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
         tr__msg_free(&L->pool, m);
         return false;
     }
-    bool armed = t->heap_pos != UINT32_MAX; /* a call without a limit is not in the heap */
     tr__actor_drop_timer(L, t);
-    if (armed)
-        tr__loop_timers_changed(L);
+    tr__loop_timers_changed(L);
     return true;
 }
 

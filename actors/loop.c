@@ -238,19 +238,14 @@ static void on_uvtimer(uv_timer_t *h)
     turn(L); /* runs the due timers first */
 }
 
-void tr__loop_timers_changed(tr__loop *L)
+void tr__loop_timers_rearm(tr__loop *L)
 {
     tr__timer *top = tr__timer_top(&L->timers);
     if (!top) {
-        if (L->uvtimer_due) {
-            uv_timer_stop(&L->uvtimer);
-            L->uvtimer_due = 0;
-        }
+        uv_timer_stop(&L->uvtimer);
+        L->uvtimer_due = 0;
         return;
     }
-    /* A test clock moves only when tr_runtime_clock_advanced says so. */
-    if (L->rt->opts.clock || top->deadline == L->uvtimer_due)
-        return;
     uint64_t now = tr__now(L->rt);
     uint64_t ms = top->deadline > now ? (top->deadline - now + 999999u) / 1000000u : 0;
     uv_update_time(&L->uv);

@@ -126,8 +126,19 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */
 void tr__loop_run_timers(tr__loop *L);
-/* Re-arms the libuv timer after the earliest deadline changed. */
-void tr__loop_timers_changed(tr__loop *L);
+/* tr__loop_timers_changed found the libuv timer out of date. */
+void tr__loop_timers_rearm(tr__loop *L);
+/* Re-arms the libuv timer if the earliest deadline changed (inline: most
+ * calls — a call without a limit answered, a timer cancelled behind the
+ * earliest — change nothing). A test clock moves only when
+ * tr_runtime_clock_advanced says so: no libuv timer then. */
+static inline void tr__loop_timers_changed(tr__loop *L)
+{
+    tr__timer *top = tr__timer_top(&L->timers);
+    if (top ? L->rt->opts.clock || top->deadline == L->uvtimer_due : !L->uvtimer_due)
+        return;
+    tr__loop_timers_rearm(L);
+}
 /* Loop 0, before its thread starts: SIGINT/SIGTERM stop the runtime. */
 int tr__loop_watch_signals(tr__loop *L);
 /* Asks the loop's thread to leave uv_run. Any thread. */

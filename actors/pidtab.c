@@ -19,7 +19,6 @@
 
 #include "core.h"
 
-
 int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
 {
     memset(t, 0, sizeof *t);

@@ -9,7 +9,6 @@
 
 #include "handoff.h"
 
-
 _Static_assert(sizeof(tr__blkhdr) == 8, "block header is 8 bytes");
 
 static inline tr__blkhdr *hdr_of(void *ptr) { return (tr__blkhdr *)ptr - 1; }
@@ -22,7 +21,6 @@ static inline void **chain_next_of(void *head) { return (void **)head + 1; }
 static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
 static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
 
-
 _Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - TR__MALLOC_WORD - sizeof(tr__blkhdr) >=
                    4 * sizeof(void *),
                "the smallest block holds a chain head's four words");
@@ -31,7 +29,6 @@ static inline size_t class_size(int cls)
 {
     return (size_t)1 << (cls + TR__POOL_MIN_SHIFT);
 }
-
 
 /* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
  * absorb bursts, small enough that a long run does not hoard memory. */

@@ -109,7 +109,7 @@ static void destroy(tr_runtime *rt)
         tr_actor *chunk = rt->pids.chunks[c];
         if (!chunk)
             continue;
-        for (uint32_t i = 0; i < 4096u; i++)
+        for (uint32_t i = 0; i < TR__PIDTAB_CHUNK_SLOTS; i++)
             tr__actor_teardown(&chunk[i]);
     }
     if (rt->loops) {
