@@ -108,24 +108,51 @@ static void drain_inject(tr__loop *L)
         tr__loop_runq_append(L, tr__actor_of_runq(n));
 }
 
-/* Spins up to spin_us for injected work. True if some arrived. */
-static bool spin_for_work(tr__loop *L)
+/*
+ * Spins up to spin_us for work from other threads. True if some arrived.
+ *
+ * `last` (the actor that ran last, or NULL) is watched meanwhile if it is
+ * idle (mpsc.h, "Watch"): a sender whose push finds it watched leaves the
+ * scheduling to us, so mail for it costs the sender one exchange (not two:
+ * the inject queue's too) and we see it on the actor's own line, which we
+ * read next anyway. The actor that just ran is the one most likely to hear
+ * next — a server awaiting its next request, a client its reply.
+ * bench/latency p50: see docs/performance.md.
+ */
+static bool spin_for_work(tr__loop *L, tr_actor *last)
 {
     uint64_t spin_ns = (uint64_t)L->rt->opts.spin_us * 1000u;
     if (spin_ns == 0)
         return false;
+    if (last && !tr__mpsc_watch(&last->mb))
+        last = NULL; /* not idle: someone has scheduled it already */
+    bool found = false;
     uint64_t deadline = uv_hrtime() + spin_ns;
     for (unsigned i = 1;; i++) {
-        if (tr__mpsc_maybe_nonempty(&L->inject)) {
+        tr__mpsc_node *first;
+        if (last && (first = tr__mpsc_watch_taken(&last->mb)) != NULL) {
+            __builtin_prefetch(first); /* the message: its sender just wrote it */
+            tr__loop_runq_append(L, last); /* its sender left that to us */
             TR__STAT_ADD(L, spins, 1);
             return true;
         }
+        if (tr__mpsc_maybe_nonempty(&L->inject)) {
+            found = true;
+            break;
+        }
         ck_pr_stall();
         if ((i & 63u) == 0 && uv_hrtime() >= deadline)
-            return false;
+            break;
         if (ck_pr_load_int(&L->quit))
-            return false;
+            break;
     }
+    if (last && tr__mpsc_unwatch(&last->mb)) {
+        tr__loop_runq_append(L, last); /* a sender left it to us */
+        found = true;
+    }
+    if (found)
+        TR__STAT_ADD(L, spins, 1);
+    return found;
 }
 
 /* A timer set during this turn may already be due (a 0 ms delay, or a
@@ -146,6 +173,7 @@ static void turn(tr__loop *L)
     unsigned budget = L->rt->opts.turn_budget;
     for (unsigned spun = 0;; spun++) {
         unsigned ran = 0;
+        tr_actor *last = NULL;
         if (L->timers.n)
             tr__loop_run_timers(L);
         drain_inject(L);
@@ -154,6 +182,7 @@ static void turn(tr__loop *L)
             if (!a)
                 break;
             tr__actor_run(L, a);
+            last = a;
         }
         if (L->born) /* spawned outside any actor's run: none may be left behind */
             tr__loop_run_done(L, NULL, false);
@@ -162,7 +191,7 @@ static void turn(tr__loop *L)
             idle_start(L);
             return;
         }
-        if (ran > 0 && spin_for_work(L)) {
+        if (ran > 0 && spin_for_work(L, last)) {
             /* Work arrived while we spun: run it now rather than after a
              * trip through libuv's poll, a few times per turn (the loop's
              * own handles — timers, signals — wait at most that long). */

@@ -24,6 +24,15 @@
  *    non-empty, and that producer schedules the owner (puts the actor on its
  *    loop's run queue). This folds "is the actor scheduled?" into the one
  *    atomic a send already pays for.
+ *  - Watch: a consumer that is about to spin idle may turn the mark into
+ *    (stub | 3), "empty, and its consumer is watching it" (tr__mpsc_watch).
+ *    The producer whose exchange takes that value does not schedule the
+ *    consumer: the watcher sees `head` move (tr__mpsc_watch_taken) and
+ *    schedules itself, or takes the watch back with a CAS that fails
+ *    exactly when a producer took it first (tr__mpsc_unwatch). So scheduling
+ *    still passes to exactly one party, and a producer sending to a
+ *    spinning loop pays one exchange instead of two (the loop's inject
+ *    queue), and the loop learns of the message from the mailbox's own line.
  *
  * Memory orders (x86-64 is TSO; ck_pr_* are explicit about what they order):
  *  - push: the exchange on head is a full barrier (ck_pr_fas_ptr); the store
@@ -58,10 +67,12 @@ typedef struct tr__mpsc {
 } tr__mpsc;
 
 #define TR__MPSC_MARK ((uintptr_t)1)
+#define TR__MPSC_WATCH ((uintptr_t)2) /* with MARK only */
+#define TR__MPSC_BITS (TR__MPSC_MARK | TR__MPSC_WATCH)
 
 static inline tr__mpsc_node *tr__mpsc_unmark(tr__mpsc_node *n)
 {
-    return (tr__mpsc_node *)((uintptr_t)n & ~TR__MPSC_MARK);
+    return (tr__mpsc_node *)((uintptr_t)n & ~TR__MPSC_BITS);
 }
 
 /* Initialises an empty queue; `marked` starts it in the "empty and not
@@ -75,8 +86,9 @@ static inline void tr__mpsc_init(tr__mpsc *q, bool marked)
 }
 
 /*
- * Appends `n`. Any thread. Returns true if the queue was marked empty, i.e.
- * this push made it non-empty and the caller must schedule the consumer.
+ * Appends `n`. Any thread. Returns true if the queue was marked empty and
+ * not watched, i.e. this push made it non-empty and the caller must
+ * schedule the consumer.
  */
 static inline bool tr__mpsc_push_chain(tr__mpsc *q, tr__mpsc_node *first,
                                        tr__mpsc_node *last);
@@ -105,13 +117,14 @@ static inline bool tr__mpsc_push_chain(tr__mpsc *q, tr__mpsc_node *first,
     }
 #endif
     tr__mpsc_node *prev = ck_pr_fas_ptr(&q->head, last);
-    bool was_marked = ((uintptr_t)prev & TR__MPSC_MARK) != 0;
-    if (was_marked)
-        tr__handoff_acquire(q); /* we now own scheduling; pairs with mark_empty */
+    /* MARK alone: we now own scheduling. MARK | WATCH: the consumer does. */
+    bool schedule = ((uintptr_t)prev & TR__MPSC_BITS) == TR__MPSC_MARK;
+    if (schedule)
+        tr__handoff_acquire(q); /* pairs with mark_empty and unwatch */
     prev = tr__mpsc_unmark(prev);
     ck_pr_fence_store(); /* the nodes before the link; pairs with pop's fence_load */
     ck_pr_store_ptr(&prev->next, first);
-    return was_marked;
+    return schedule;
 }
 
 /*
@@ -194,6 +207,44 @@ static inline bool tr__mpsc_mark_empty(tr__mpsc *q)
     tr__handoff_release(q);
     return ck_pr_cas_ptr(&q->head, stub,
                          (void *)((uintptr_t)stub | TR__MPSC_MARK));
+}
+
+/*
+ * Watching (see the design notes). Consumer only, and only while it runs
+ * nothing that could push to the queue itself.
+ *
+ * tr__mpsc_watch: if the queue is marked empty, marks it watched and
+ * returns true; otherwise (a push already took the mark) returns false.
+ */
+static inline bool tr__mpsc_watch(tr__mpsc *q)
+{
+    void *marked = (void *)((uintptr_t)&q->stub | TR__MPSC_MARK);
+    return ck_pr_cas_ptr(&q->head, marked,
+                         (void *)((uintptr_t)&q->stub | TR__MPSC_BITS));
+}
+
+/*
+ * The first node pushed since the watch began, once its producer has linked
+ * it, else NULL. Non-NULL means a push has taken the watch: the consumer
+ * owns scheduling and need not unwatch.
+ */
+static inline tr__mpsc_node *tr__mpsc_watch_taken(tr__mpsc *q)
+{
+    return ck_pr_load_ptr(&q->stub.next); /* the queue is empty: tail is the stub */
+}
+
+/*
+ * Ends a watch. Returns true if a push took it: the consumer now owns
+ * scheduling (the queue is non-empty, or about to be, and unmarked).
+ * Returns false if none came: the queue is marked empty again, and the
+ * next push schedules the consumer as usual.
+ */
+static inline bool tr__mpsc_unwatch(tr__mpsc *q)
+{
+    void *watched = (void *)((uintptr_t)&q->stub | TR__MPSC_BITS);
+    tr__handoff_release(q); /* as mark_empty: pairs with push's acquire */
+    return !ck_pr_cas_ptr(&q->head, watched,
+                          (void *)((uintptr_t)&q->stub | TR__MPSC_MARK));
 }
 
 #endif /* TR_MPSC_H */
