@@ -1080,15 +1080,14 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
     return a->ext && a->ext->groups && tr__groups_intercept(L, a, pub);
 }
 
-/* tr__actor_deliver, inline in the message path. */
-static inline __attribute__((always_inline)) void deliver(tr__loop *L, tr_actor *a,
-                                                         const tr_msg *pub, tr__msg *m)
+/* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
+ * which the caller frees: the run frees its messages after its outbox has
+ * gone out, so that a reply leaves before the request's block goes home. */
+static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_actor *a,
+                                                             const tr_msg *pub, tr__msg *m)
 {
-    if (pub->type > TR_MSG_USER_MAX && intercepted(L, a, pub)) {
-        if (m)
-            tr__msg_free(&L->pool, m);
-        return;
-    }
+    if (pub->type > TR_MSG_USER_MAX && intercepted(L, a, pub))
+        return m;
     L->cur_msg = m;
     L->cur_pub = pub;
     tr__loop_busy(L, a, pub->type);
@@ -1096,19 +1095,19 @@ static inline __attribute__((always_inline)) void deliver(tr__loop *L, tr_actor 
     tr__loop_idle(L);
     L->cur_msg = NULL;
     L->cur_pub = NULL;
-    if (m)
-        tr__msg_free(&L->pool, m);
     TR__STAT_ADD(L, handled, 1);
     a->handled++;
     if (rc != 0)
         exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
     else if (a->flags & TR__EXIT_REQ)
         begin_exit(L, a);
+    return m;
 }
 
 void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
 {
-    deliver(L, a, pub, m);
+    if ((m = deliver(L, a, pub, m)) != NULL)
+        tr__msg_free(&L->pool, m);
 }
 
 /* How strongly a signal ends an actor: the strongest pending one wins. */
@@ -1192,11 +1191,13 @@ static void process_signals(tr__loop *L, tr_actor *a)
                   best_d.kind == TR_EXIT_ERROR ? best_d.text : NULL);
 }
 
-static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
+/* Handles `m`; returns it if the caller is to free it (a user message
+ * that reached the handler), else NULL (freed or kept here). */
+static tr__msg *handle(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     if (m->to_gen != ck_pr_load_32(&a->gen)) {
         drop(L, a, m); /* meant for an incarnation that has ended */
-        return;
+        return NULL;
     }
     switch (m->kind) {
     case TR__MSG_USER: {
@@ -1208,7 +1209,7 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         if (a->status != TR__RUNNING &&
             !(a->status == TR__EXITING && m->type == TR__MSG_DESCRIBE)) {
             drop(L, a, m);
-            return;
+            return NULL;
         }
         tr_msg pub = {.from = m->from, .type = m->type, .len = m->len,
                       .flags = m->flags & (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_OWNED)};
@@ -1220,10 +1221,10 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
             pub.ref = h.ref;
             pub.deadline = h.deadline;
             if ((m->flags & TR__MF_REPLY) && !reply_expected(L, a, m, h.ref))
-                return;
+                return NULL;
             if ((m->flags & TR__MF_JOB) && !tr__jobs_outcome(L, a, h.ref)) {
                 tr__msg_free(&L->pool, m); /* the job was cancelled */
-                return;
+                return NULL;
             }
         }
         if (m->flags & TR__MF_OWNED) {
@@ -1233,21 +1234,20 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         } else {
             pub.data = p;
         }
-        deliver(L, a, &pub, m);
-        return;
+        return deliver(L, a, &pub, m);
     }
     case TR__MSG_INIT:
         handle_init(L, a, m);
-        return;
+        return NULL;
     case TR__MSG_CHILD_EXIT:
         handle_child_exit(L, a, m);
-        return;
+        return NULL;
     case TR__MSG_ADOPT:
         handle_adopt(L, a, m);
-        return;
+        return NULL;
     case TR__MSG_CHAN_PULL:
         tr__chan_pull(L, a, m);
-        return;
+        return NULL;
     case TR__MSG_WAKE:
         /* Posted after its signal was queued, so the signal is visible now
          * even if it was not at the boundary check just before this pop.
@@ -1257,16 +1257,17 @@ static void handle(tr__loop *L, tr_actor *a, tr__msg *m)
         process_signals(L, a);
         stop_next_child(L, a);
         maybe_finish(L, a);
-        return;
+        return NULL;
     default: /* DOWN */
         tr__ties_handle(L, a, m);
-        return;
+        return NULL;
     }
 }
 
 void tr__actor_run(tr__loop *L, tr_actor *a)
 {
     unsigned batch = L->rt->opts.batch;
+    tr__msg *spent = NULL; /* handled, not yet freed */
     for (unsigned n = 0; n < batch; n++) {
         if (tr__mpsc_maybe_nonempty(&a->sigq)) {
             L->current = a;
@@ -1275,14 +1276,18 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
         tr__mpsc_node *node = tr__mpsc_pop(&a->mb);
         if (!node)
             break;
+        if (spent)
+            tr__msg_free(&L->pool, spent);
         L->current = a;
-        handle(L, a, (tr__msg *)node);
+        spent = handle(L, a, (tr__msg *)node);
         if (L->born)
             break; /* it spawned here: its children start before its next message */
     }
     L->current = NULL;
     if (L->nout)
         tr__loop_outbox_flush(L);
+    if (spent)
+        tr__msg_free(&L->pool, spent); /* after the mail it caused has left */
     /* Stay scheduled if mail or a signal is left (or a push is in progress).
      * A signal record is always pushed before its WAKE, so one that this
      * check misses is followed by a WAKE that finds the mailbox marked (and
