@@ -73,8 +73,11 @@ void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
      * a producer's run ended, PULLs let the bounded pipeline's peak RSS
      * grow with its length (examples/pipeline: 39 MB at 10^8 items). */
     if (tr__loop_holds(cur, a, m->from)) {
-        tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
-        return;
+        if (cur->nout || cur->run_posted) {
+            tr__loop_outbox_add(cur, a, &m->node); /* posted when the run ends */
+            return;
+        }
+        cur->run_posted = true; /* the run's first goes at once: see loop.h */
     }
     if (tr__mpsc_push(&a->mb, &m->node))
         tr__loop_schedule(cur, a);
@@ -1284,6 +1287,7 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
             break; /* it spawned here: its children start before its next message */
     }
     L->current = NULL;
+    L->run_posted = false;
     if (L->nout)
         tr__loop_outbox_flush(L);
     if (spent)

@@ -22,6 +22,13 @@
  * through here, and a destination's chains are posted in order. Notices it
  * causes on someone else's behalf (a channel's, from no actor) go at once.
  * Empty outside actor runs.
+ *
+ * Except the run's first message to another loop, which goes at once
+ * (run_posted): a run that sends one message — a request, a reply — has
+ * nothing to batch, and posting it while the handler still runs takes the
+ * rest of the run off the message's way (bench/latency p50 -0.02 us). A
+ * run that sends more batches the rest; order holds, since nothing was
+ * held before the first.
  */
 #define TR__OUTBOX_SLOTS 64 /* a power of two */
 #define TR__OUTBOX_BATCH 64
@@ -58,6 +65,7 @@ struct tr__loop {
     uint8_t out_used[TR__OUTBOX_SLOTS]; /* slots touched this run */
     unsigned nout;
     unsigned held; /* messages added since the last flush, streamed ones included */
+    bool run_posted; /* the running actor's first mail to another loop went at once */
     bool idle_active;
     bool started;
     uv_loop_t uv;
