@@ -4,6 +4,7 @@
 #include "pool.h"
 
 #include <ck_pr.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,7 @@ static inline void **chain_next_of(void *head) { return (void **)head + 1; }
 static inline void **chain_tail_of(void *head) { return (void **)head + 2; }
 static inline uintptr_t *chain_len_of(void *head) { return (uintptr_t *)head + 3; }
 
-_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - TR__MALLOC_WORD - sizeof(tr__blkhdr) >=
-                   4 * sizeof(void *),
+_Static_assert(((size_t)1 << TR__POOL_MIN_SHIFT) - sizeof(tr__blkhdr) >= 4 * sizeof(void *),
                "the smallest block holds a chain head's four words");
 
 static inline size_t class_size(int cls)
@@ -30,10 +30,35 @@ static inline size_t class_size(int cls)
     return (size_t)1 << (cls + TR__POOL_MIN_SHIFT);
 }
 
-/* Free-list caps: about 256 KiB per class, at least 64 blocks: enough to
- * absorb bursts, small enough that a long run does not hoard memory. */
+static inline bool slab_class(int cls)
+{
+    return cls < TR__POOL_SLAB_CLASSES;
+}
+
+/*
+ * A slab: this header on its first line, then blocks of one class, each on
+ * lines of its own. Aligned to its size, so a block finds its slab — and
+ * the pool to return it to — by masking its address (plain threads do).
+ */
+typedef struct tr__slab {
+    tr__pool *pool;
+    struct tr__slab *next;
+} tr__slab;
+
+#define SLAB_HEAD 64 /* the header's line */
+
+static inline tr__slab *slab_of(const void *block)
+{
+    return (tr__slab *)((uintptr_t)block & ~(uintptr_t)(TR__POOL_SLAB_BYTES - 1));
+}
+
+/* Free-list caps of the malloc'd classes: about 256 KiB per class, at
+ * least 64 blocks: enough to absorb bursts, small enough that a long run
+ * does not hoard memory. Slab classes keep what they carved (no cap). */
 static inline uint32_t class_cap(int cls)
 {
+    if (slab_class(cls))
+        return UINT32_MAX;
     uint32_t cap = (uint32_t)(((size_t)256 << 10) / class_size(cls));
     return cap < 64 ? 64 : cap;
 }
@@ -53,6 +78,8 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
     return p->out ? 0 : -1;
 }
 
+/* Frees a chain of malloc'd blocks. (Slab blocks go with their slabs:
+ * their chains are not even walked, as another pool's slabs may be gone.) */
 static void free_chain(void *b)
 {
     while (b) {
@@ -62,7 +89,7 @@ static void free_chain(void *b)
     }
 }
 
-/* Frees every block of a remote stack of chains. */
+/* Frees every block of a remote stack of chains of malloc'd blocks. */
 static void free_chains(void *head)
 {
     while (head) {
@@ -75,16 +102,25 @@ static void free_chains(void *head)
 void tr__pool_destroy(tr__pool *p)
 {
     for (int c = 0; c < TR__POOL_CLASSES; c++) {
-        free_chain(p->free_list[c]);
+        void *remote = ck_pr_fas_ptr(&p->remote[c], NULL);
+        if (!slab_class(c)) {
+            free_chain(p->free_list[c]);
+            free_chains(remote);
+        }
         p->free_list[c] = NULL;
         p->nfree[c] = 0;
-        free_chains(ck_pr_fas_ptr(&p->remote[c], NULL));
     }
     if (p->out) {
         for (size_t i = 0; i < (size_t)p->npeers * TR__POOL_CLASSES; i++)
-            free_chain(p->out[i].head);
+            if (!slab_class((int)(i % TR__POOL_CLASSES)))
+                free_chain(p->out[i].head);
         free(p->out);
         p->out = NULL;
+    }
+    while (p->slabs) {
+        tr__slab *next = p->slabs->next;
+        free(p->slabs);
+        p->slabs = next;
     }
 }
 
@@ -112,6 +148,34 @@ static void reclaim_remote(tr__pool *p, int c)
     }
 }
 
+/* A new slab of class c: returns its first block and puts the others on
+ * the (empty) free list, in address order. */
+static void *carve_slab(tr__pool *p, int c)
+{
+    tr__slab *s = aligned_alloc(TR__POOL_SLAB_BYTES, TR__POOL_SLAB_BYTES);
+    if (!s)
+        return NULL;
+    s->pool = p;
+    s->next = p->slabs;
+    p->slabs = s;
+    size_t size = class_size(c);
+    uint32_t n = (uint32_t)((TR__POOL_SLAB_BYTES - SLAB_HEAD) / size);
+    char *first = (char *)s + SLAB_HEAD;
+    void *next = NULL;
+    for (uint32_t i = n; i-- > 0;) {
+        tr__blkhdr *h = (tr__blkhdr *)(first + (size_t)i * size);
+        h->origin = p->index;
+        h->cls = (uint8_t)c;
+        if (i > 0) {
+            *link_of(user_of(h)) = next;
+            next = user_of(h);
+        }
+    }
+    p->free_list[c] = next;
+    p->nfree[c] = n - 1;
+    return user_of((tr__blkhdr *)first);
+}
+
 /* The inline path found no block on the free list (or no pool). */
 void *tr__pool_alloc_slow(tr__pool *p, size_t size)
 {
@@ -128,6 +192,8 @@ void *tr__pool_alloc_slow(tr__pool *p, size_t size)
         p->nfree[c]--;
         return b;
     }
+    if (slab_class(c))
+        return carve_slab(p, c);
     tr__blkhdr *h = malloc(class_size(c) - TR__MALLOC_WORD);
     if (!h)
         return NULL;
@@ -174,10 +240,16 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
         return;
     }
     if (!cur) {
-        /* A plain thread has no pool: return the block directly. It cannot
-         * know the peers array, so a block from a loop's pool freed on a
-         * plain thread goes back to malloc instead. */
-        free(h);
+        /* A plain thread has no pool: a slab block goes back to its pool
+         * (found through its slab) as a chain of one; a malloc'd one to
+         * malloc. */
+        if (slab_class(c)) {
+            tr__pool_chain one = {.head = ptr, .tail = ptr, .n = 1};
+            *link_of(ptr) = NULL;
+            push_remote(slab_of(h)->pool, c, &one);
+        } else {
+            free(h);
+        }
         return;
     }
     tr__pool_chain *ch = &cur->out[(size_t)h->origin * TR__POOL_CLASSES + (size_t)c];
@@ -203,6 +275,7 @@ void tr__pool_flush(tr__pool *p)
 
 void tr__pool_free_now(void *ptr)
 {
-    if (ptr)
+    /* A slab block is freed with its slab, when its pool is destroyed. */
+    if (ptr && (hdr_of(ptr)->origin == TR__POOL_HEAP || !slab_class(hdr_of(ptr)->cls)))
         free(hdr_of(ptr));
 }

@@ -21,7 +21,21 @@
  *    blocks another core just wrote is a chain of dependent cache misses:
  *    22% of the time of bench/mailbox). Push-by-CAS plus take-all-by-
  *    exchange is ABA-free (the Treiber stack is never popped one at a time).
- *  - a block of a loop's pool freed on a plain thread goes to free().
+ *  - a block of a loop's pool freed on a plain thread is pushed back to its
+ *    pool the same way (a chain of one), or goes to free() (large classes).
+ *
+ * Small classes (64 B .. 2 KiB: messages, actor state, timers) are carved
+ * from 16 KiB slabs, so every block starts on a cache line and no two blocks
+ * share one. Blocks used to be single mallocs, 16-byte aligned: a 64-byte
+ * block straddled two lines and shared each with a neighbour, so a message
+ * in flight to another core shared a line with whatever its sender wrote
+ * next (a timer entry, the next message). bench/latency depended on where
+ * the heap happened to put them: 249 ns round trip on a fresh heap, 274 ns
+ * after the program had freed some large buffers; with slabs 233-236 ns
+ * either way. Slab blocks go back to the pool, never to malloc: a pool
+ * keeps what it has needed at its peak, and frees its slabs with the
+ * runtime. Larger classes are still single mallocs (a block of 4 KiB and
+ * more spans many lines), capped per free list, the excess freed.
  *
  * Blocks larger than the largest class, and blocks allocated on plain
  * threads, come from malloc and go back to free.
@@ -42,6 +56,9 @@
 #define TR__POOL_HEAP 0xffffu /* origin of malloc'd blocks */
 #define TR__POOL_BATCH 64     /* remote frees handed over per CAS, at most */
 #define TR__POOL_BATCH_BYTES (16u << 10) /* ...or fewer, of a large class */
+#define TR__POOL_SLAB_CLASSES 6 /* 64 B .. 2 KiB come from slabs */
+#define TR__POOL_SLAB_MAX ((size_t)1 << (TR__POOL_MIN_SHIFT + TR__POOL_SLAB_CLASSES - 1))
+#define TR__POOL_SLAB_BYTES ((size_t)16 << 10) /* a slab, aligned to its size */
 
 typedef struct tr__pool tr__pool;
 
@@ -65,6 +82,7 @@ struct tr__pool {
     uint16_t npeers;
     tr__pool **peers;      /* every loop's pool, indexed by origin */
     tr__pool_chain *out;   /* [npeers][classes]: blocks to hand back to each origin */
+    struct tr__slab *slabs; /* every slab this pool has carved */
 };
 
 int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers);
@@ -80,18 +98,19 @@ typedef struct tr__blkhdr {
 } tr__blkhdr;
 
 /*
- * malloc keeps a word of its own in front of every block (glibc: the chunk
- * size), so a request of 2^k - 8 bytes fills a 2^k-byte chunk exactly, while
- * a request of 2^k bytes takes the next chunk size (64 B -> 80 B). A class
- * is a power-of-two chunk: its blocks are requests of class_size - MALLOC_WORD
- * bytes, header included. Freed chunks then tile: two 64-byte blocks fit
- * exactly in a freed 128-byte one.
+ * A class is a power-of-two block, header included. A slab block is exactly
+ * that. malloc keeps a word of its own in front of every chunk (glibc: the
+ * chunk size), so a larger class's blocks are requests of class_size -
+ * MALLOC_WORD bytes: a request of 2^k - 8 bytes fills a 2^k-byte chunk
+ * exactly, and freed chunks tile.
  */
 #define TR__MALLOC_WORD sizeof(size_t)
 
 static inline int tr__pool_class_of(size_t size)
 {
-    size_t total = size + sizeof(tr__blkhdr) + TR__MALLOC_WORD;
+    size_t total = size + sizeof(tr__blkhdr);
+    if (total > TR__POOL_SLAB_MAX)
+        total += TR__MALLOC_WORD;
     if (total <= ((size_t)1 << TR__POOL_MIN_SHIFT))
         return 0;
     int bits = 64 - __builtin_clzll((unsigned long long)(total - 1));
