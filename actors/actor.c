@@ -809,6 +809,7 @@ static void begin_exit(tr__loop *L, tr_actor *a)
     tr__jobs_release(L, a);
     tr__groups_release(a);
     tr__chan_actor_exit(a);
+    tr__calls_drop(L, a);
     if (a->timers) {
         while (a->timers)
             tr__actor_drop_timer(L, a->timers);
@@ -942,6 +943,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->exit_code = 0;
     a->handled = 0;
     a->timers = NULL;
+    a->calls = 0;
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
@@ -1048,23 +1050,20 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
 }
 
 /*
- * A reply is delivered only while its call is pending: the call's timer
- * entry (named by the ref) still exists and belongs to this actor. Taking
- * the entry ends the call. Otherwise the call already timed out (or the ref
- * is bogus): the reply is dropped and counted, never delivered as a stray.
+ * A reply is delivered only while its call is pending: the call's entry
+ * (named by the ref) still exists and belongs to this actor. Ending the
+ * call frees it. Otherwise the call already timed out (or the ref is
+ * bogus): the reply is dropped and counted, never delivered as a stray.
  */
 static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
 {
     if (m->type == TR_MSG_CALL_TIMEOUT)
         return true; /* the timer already ended the call */
-    tr__timer *t = tr__timer_find(&L->timers, ref);
-    if (!t || t->kind != TR__TIMER_CALL || t->owner != a) {
+    if (!tr__call_end(L, a, ref)) {
         TR__STAT_ADD(L, late_replies, 1);
         tr__msg_free(&L->pool, m);
         return false;
     }
-    tr__actor_drop_timer(L, t);
-    tr__loop_timers_changed(L);
     return true;
 }
 
@@ -1345,8 +1344,9 @@ void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t)
     a->timers = t;
 }
 
-/* Unlinks `t` from its owner's list, frees it and counts it gone. The
- * caller re-arms the libuv timer if the earliest deadline may have moved. */
+/* Unlinks `t` from its owner's list, frees it and counts it gone (a call's
+ * limit is counted with its call). The caller re-arms the libuv timer if
+ * the earliest deadline may have moved. */
 void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t)
 {
     tr_actor *a = t->owner;
@@ -1356,6 +1356,8 @@ void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t)
         a->timers = t->owner_next;
     if (t->owner_next)
         t->owner_next->owner_prev = t->owner_prev;
+    bool counted = t->kind != TR__TIMER_CALL;
     tr__timer_free(&L->timers, &L->pool, t);
-    TR__STAT_ADD(L, timers, -1);
+    if (counted)
+        TR__STAT_ADD(L, timers, -1);
 }

@@ -287,7 +287,8 @@ struct tr_actor {
     tr__child *children; /* newest first */
     struct tr_actor *free_next;
     tr__actor_ext *ext;  /* the rarely used rest, or NULL */
-    struct tr__timer *timers; /* timers and pending calls this actor owns */
+    struct tr__timer *timers; /* timers this actor owns */
+    uint32_t calls;      /* its pending calls: first entry in the loop's call table, 0: none */
 } __attribute__((aligned(TR__CACHELINE)));
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");
@@ -519,10 +520,23 @@ void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err);
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);
 
-/* time.c: a pending call is a timer entry; its id is the call's ref. */
+/* call.c: an actor's pending calls (the loop's call table, loop.h). */
+/* Starts a call of `self` to `callee`: sets the call's *ref and *deadline.
+ * TR_ENOMEM. */
 int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
                    tr_ref *ref, uint64_t *deadline);
-void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref);
+/* Ends `a`'s pending call `ref` (answered, or never sent) and its limit.
+ * False if there is none: it timed out already, or the ref is bogus. */
+bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref);
+/* The limit `t` (kind CALL) fired: ends its call; `t` is dropped too. */
+void tr__call_timed_out(tr__loop *L, struct tr__timer *t);
+/* `a` is ending: its pending calls end (their limits stay in a->timers,
+ * for the caller to drop). */
+void tr__calls_drop(tr__loop *L, tr_actor *a);
+/* Frees the loop's call table (teardown). */
+void tr__calls_table_free(tr__loop *L);
+
+/* time.c */
 uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms);
 
 /* watchdog.c */

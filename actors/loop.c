@@ -294,9 +294,9 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
     if (t->kind == TR__TIMER_CALL) {
         /* The call is over: the timeout goes to the caller, from the callee,
          * and the entry goes, so a late reply finds nothing. */
-        tr__callhdr h = {.ref = tr__timer_id(&L->timers, t), .deadline = 0};
+        tr__callhdr h = {.ref = t->call, .deadline = 0};
         tr_pid callee = t->to;
-        tr__actor_drop_timer(L, t);
+        tr__call_timed_out(L, t);
         tr__send(rt, L, callee, owner_pid, TR_MSG_CALL_TIMEOUT, TR__MF_REPLY, &h,
                  NULL, 0, NULL, NULL);
         return;
@@ -406,6 +406,7 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     L->idle.data = L;
     L->uvtimer.data = L;
     tr__timers_init(&L->timers);
+    L->calls = (tr__calls){0};
     if (tr__pool_init(&L->pool, (uint16_t)index, rt->pools, (uint16_t)rt->nloops) != 0) {
         tr__loop_destroy(L);
         return TR_ENOMEM;
@@ -459,5 +460,6 @@ void tr__loop_destroy(tr__loop *L)
     uv_loop_close(&L->uv);
     close(L->wakefd);
     tr__timers_destroy(&L->timers, &L->pool);
+    tr__calls_table_free(L);
     tr__pool_destroy(&L->pool);
 }

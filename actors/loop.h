@@ -41,6 +41,27 @@ typedef struct tr__outbox {
     uint32_t listed; /* its index is in the loop's out_used list */
 } tr__outbox;
 
+/*
+ * Pending calls of this loop's actors (call.c). A call's ref names an entry
+ * (generation << 32 | index), so a reply is matched — or found late, or
+ * bogus — with one lookup, and an entry is a few stores to take and free,
+ * not a timer: only a call with a limit also has a timer (kind CALL). An
+ * actor's entries are linked through their indexes, so they end with it.
+ * Entry 0 is never used: index 0 means "none".
+ */
+typedef struct tr__call {
+    tr_actor *owner;         /* NULL while free */
+    struct tr__timer *timer; /* its limit, or NULL */
+    uint32_t gen;            /* bumped when freed */
+    uint32_t prev, next;     /* the owner's list; `next` links the free list */
+} tr__call;
+
+typedef struct tr__calls {
+    tr__call *v;
+    uint32_t n, cap;
+    uint32_t free_head;
+} tr__calls;
+
 struct tr__loop {
     /* -- written by other threads -- */
     tr__mpsc inject;  /* actors other threads made runnable */
@@ -78,6 +99,7 @@ struct tr__loop {
     bool signals;
     uint64_t uvtimer_due; /* deadline it is armed for, 0: not armed */
     tr__timers timers;
+    tr__calls calls;
     tr__pool pool;
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;

@@ -105,37 +105,6 @@ int tr_timer_cancel(tr_actor *self, tr_timer_id id)
     return 0;
 }
 
-/* Used by call.c: a pending call's entry; its id is the call's ref. */
-int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
-                   tr_ref *ref, uint64_t *deadline)
-{
-    uint64_t id;
-    tr__timer *t = tr__timer_new(&L->timers, &L->pool, 0, &id);
-    if (!t)
-        return TR_ENOMEM;
-    t->kind = TR__TIMER_CALL;
-    t->to = callee;
-    tr__actor_remember_timer(self, t);
-    *deadline = deadline_after(L->rt, timeout_ms);
-    /* A call without a limit needs no place in the heap, only the entry. */
-    if (*deadline != UINT64_MAX) {
-        tr__timer_arm(&L->timers, t, *deadline);
-        tr__loop_timers_changed(L);
-    }
-    TR__STAT_ADD(L, timers, 1);
-    *ref = id;
-    return 0;
-}
-
-void tr__call_abort(tr__loop *L, tr_actor *self, tr_ref ref)
-{
-    tr__timer *t = tr__timer_find(&L->timers, ref);
-    if (!t || t->owner != self)
-        return;
-    tr__actor_drop_timer(L, t);
-    tr__loop_timers_changed(L);
-}
-
 uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms)
 {
     return deadline_after(rt, ms);

@@ -145,8 +145,3 @@ tr__timer *tr__timer_find(tr__timers *ts, uint64_t id)
         return NULL;
     return ts->slots[idx].t;
 }
-
-uint64_t tr__timer_id(const tr__timers *ts, const tr__timer *t)
-{
-    return ((uint64_t)ts->slots[t->id_index].gen << 32) | t->id_index;
-}

@@ -19,7 +19,7 @@
 
 enum tr__timer_kind {
     TR__TIMER_SEND = 0, /* send_after / send_interval */
-    TR__TIMER_CALL,     /* a pending call: fires its timeout */
+    TR__TIMER_CALL,     /* a pending call's limit: times it out */
     TR__TIMER_KILL      /* a child's shutdown timeout: kills it */
 };
 
@@ -34,6 +34,7 @@ typedef struct tr__timer {
     tr_actor *owner;     /* the actor whose exit cancels this timer */
     struct tr__timer *owner_prev, *owner_next; /* the owner's timer list */
     tr_pid to;           /* SEND: target; CALL: the callee */
+    tr_ref call;         /* CALL: the call it times out */
     uint32_t type;
     uint32_t len;
     unsigned char data[]; /* SEND: the payload copied at creation */
@@ -68,7 +69,6 @@ void tr__timer_disarm(tr__timers *ts, tr__timer *t);
 void tr__timer_free(tr__timers *ts, tr__pool *pool, tr__timer *t);
 /* The live entry with `id`, or NULL. */
 tr__timer *tr__timer_find(tr__timers *ts, uint64_t id);
-uint64_t tr__timer_id(const tr__timers *ts, const tr__timer *t);
 /* The earliest armed entry, or NULL. */
 static inline tr__timer *tr__timer_top(const tr__timers *ts)
 {

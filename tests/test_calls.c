@@ -165,6 +165,110 @@ static void test_actor_calls(void **state)
     tr_runtime_free(rt);
 }
 
+/* ---- refs: answered twice, reused, and ending with their caller ------------ */
+
+enum { ROUNDS = 200, PENDING = 5, QUIT = 7 };
+
+/* Answers every request twice: the second answer must be dropped. */
+static int twice_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (!(msg->flags & TR_MSG_REQUEST))
+        return 0;
+    TR_CHECK_EQ(tr_reply(self, msg, ECHO, &msg->ref, sizeof msg->ref), 0);
+    TR_CHECK_EQ(tr_reply(self, msg, ECHO, &msg->ref, sizeof msg->ref), 0);
+    return 0;
+}
+
+static const tr_behavior twice_b = {.name = "twice", .receive = twice_receive};
+
+static int sink_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    return 0; /* holds nothing, answers nothing */
+}
+
+static const tr_behavior sink_b = {.name = "sink", .receive = sink_receive};
+
+typedef struct caller {
+    tr_pid twice, sink;
+    tr_ref ref;
+    uint32_t rounds;
+} caller;
+
+static _Atomic uint32_t caller_rounds, caller_bad;
+
+static int caller_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    caller *c = state;
+    TR_CHECK_EQ(len, 2 * sizeof(tr_pid));
+    memcpy(&c->twice, arg, sizeof c->twice);
+    memcpy(&c->sink, (const char *)arg + sizeof c->twice, sizeof c->sink);
+    return tr_call(self, c->twice, ECHO, NULL, 0, TR_FOREVER, &c->ref);
+}
+
+static int caller_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    caller *c = state;
+    if (msg->type == QUIT)
+        return tr_exit(self, TR_EXIT_NORMAL);
+    /* Only the first answer to each call arrives, with that call's ref. */
+    tr_ref echoed = 0;
+    if (msg->len == sizeof echoed)
+        memcpy(&echoed, msg->data, sizeof echoed);
+    if (msg->type != ECHO || !(msg->flags & TR_MSG_REPLY) || msg->ref != c->ref ||
+        echoed != c->ref)
+        atomic_fetch_add(&caller_bad, 1);
+    tr_ref last = c->ref;
+    if (++c->rounds < ROUNDS) {
+        /* The entry just freed is taken again: a new ref all the same. */
+        TR_CHECK_EQ(tr_call(self, c->twice, ECHO, NULL, 0, TR_FOREVER, &c->ref), 0);
+        TR_CHECK(c->ref != last);
+    } else {
+        /* Calls that will never be answered, with and without a limit. */
+        tr_ref r;
+        for (int i = 0; i < PENDING; i++) {
+            TR_CHECK_EQ(tr_call(self, c->sink, ECHO, NULL, 0, TR_FOREVER, &r), 0);
+            TR_CHECK_EQ(tr_call(self, c->sink, ECHO, NULL, 0, 60000, &r), 0);
+        }
+    }
+    atomic_store(&caller_rounds, c->rounds);
+    return 0;
+}
+
+static const tr_behavior caller_b = {.name = "caller", .state_size = sizeof(caller),
+                                     .init = caller_init, .receive = caller_receive};
+
+static void test_call_refs(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, 0);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    tr_pid peers[2], cli;
+    o.loop = 1;
+    assert_int_equal(tr_rt_spawn(rt, &twice_b, &o, &peers[0]), 0);
+    assert_int_equal(tr_rt_spawn(rt, &sink_b, &o, &peers[1]), 0);
+    o.loop = 0;
+    o.arg = peers;
+    o.arg_len = sizeof peers;
+    assert_int_equal(tr_rt_spawn(rt, &caller_b, &o, &cli), 0);
+    /* Every call answered once; every second answer dropped and counted. */
+    TR_WAIT_UNTIL(atomic_load(&caller_rounds) == ROUNDS);
+    TR_WAIT_UNTIL(TR_STAT(rt, late_replies) == ROUNDS);
+    assert_int_equal(atomic_load(&caller_bad), 0);
+    /* The unanswered calls are pending (a limit is counted with its call)... */
+    assert_int_equal(TR_STAT(rt, timers), 2 * PENDING);
+    /* ...and end with their caller. */
+    assert_int_equal(tr_rt_send(rt, cli, QUIT, NULL, 0), 0);
+    TR_WAIT_UNTIL(TR_STAT(rt, timers) == 0);
+    TR_WAIT_UNTIL(tr_rt_send(rt, cli, QUIT, NULL, 0) == TR_ENOACTOR);
+    assert_int_equal(TR_STAT(rt, late_replies), ROUNDS);
+    tr_runtime_free(rt);
+}
+
 /* ---- plain-thread calls ---------------------------------------------------- */
 
 static void test_plain_calls(void **state)
@@ -299,6 +403,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_actor_calls),
+        cmocka_unit_test(test_call_refs),
         cmocka_unit_test(test_plain_calls),
         cmocka_unit_test(test_call_during_stop),
         cmocka_unit_test(test_wrong_thread),
