@@ -83,6 +83,7 @@ typedef struct sup {
     char exit_text[80];
     tr_msg waiters[8];   /* TR_MSG_SUP_WAIT calls, answered when started */
     uint32_t nwaiters;
+    bool started;        /* the first start completed (UP once) */
     uint64_t rng;
     uint32_t next_serial;
     /* Requests that change children, held while a sequence runs (as an OTP
@@ -299,8 +300,10 @@ static int continue_start(tr_actor *self, sup *s)
         s->waiting = k->pid;
         return 0; /* its STARTED or DOWN moves us on */
     }
-    if (s->phase == STARTING)
+    if (s->phase == STARTING) {
+        s->started = true;
         answer_waiters(self, s, 0);
+    }
     s->phase = UP;
     s->waiting = TR_PID_NONE;
     return after_sequence(self, s);
@@ -674,7 +677,10 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
     switch (msg->type) {
     case TR_MSG_SUP_WHICH: {
         if (msg->len == 1) { /* WAIT: from tr_rt_sup_spawn */
-            if (s->phase != STARTING) {
+            /* Until the first start has completed — while it runs, and
+             * while a failed one stops the children it did start — the
+             * answer waits: the start's outcome, or the end's. */
+            if (s->started) {
                 int32_t rc = 0;
                 return tr_reply(self, msg, TR_MSG_SUP_WHICH, &rc, sizeof rc);
             }
@@ -861,6 +867,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
         return rc;
     if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE) {
         s->phase = UP; /* the template is not started */
+        s->started = true;
         return 0;
     }
     s->phase = STARTING;
