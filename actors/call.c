@@ -175,8 +175,7 @@ static void call_free(tr__loop *L, uint32_t idx)
         c->owner->calls = c->next;
     if (c->next)
         cs->v[c->next].prev = c->prev;
-    c->owner = NULL;
-    c->timer = NULL;
+    c->owner = NULL; /* (its timer field is reset when it is taken again) */
     c->gen = c->gen + 1 ? c->gen + 1 : 1;
     c->next = cs->free_head;
     cs->free_head = idx;

@@ -126,15 +126,14 @@ static bool spin_for_work(tr__loop *L, tr_actor *last)
         return false;
     if (last && !tr__mpsc_watch(&last->mb))
         last = NULL; /* not idle: someone has scheduled it already */
-    bool found = false;
+    bool found = false, taken = false;
     uint64_t deadline = uv_hrtime() + spin_ns;
     for (unsigned i = 1;; i++) {
         tr__mpsc_node *first;
         if (last && (first = tr__mpsc_watch_taken(&last->mb)) != NULL) {
             __builtin_prefetch(first); /* the message: its sender just wrote it */
-            tr__loop_runq_append(L, last); /* its sender left that to us */
-            TR__STAT_ADD(L, spins, 1);
-            return true;
+            taken = true;
+            break;
         }
         if (tr__mpsc_maybe_nonempty(&L->inject)) {
             found = true;
@@ -146,8 +145,10 @@ static bool spin_for_work(tr__loop *L, tr_actor *last)
         if (ck_pr_load_int(&L->quit))
             break;
     }
-    if (last && tr__mpsc_unwatch(&last->mb)) {
-        tr__loop_runq_append(L, last); /* a sender left it to us */
+    /* Seen taken, or taken before the watch could be given back: a sender
+     * left the scheduling to us. */
+    if (last && (taken || tr__mpsc_unwatch(&last->mb))) {
+        tr__loop_runq_append(L, last);
         found = true;
     }
     if (found)

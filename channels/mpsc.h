@@ -27,8 +27,8 @@
  *  - Watch: a consumer that is about to spin idle may turn the mark into
  *    (stub | 3), "empty, and its consumer is watching it" (tr__mpsc_watch).
  *    The producer whose exchange takes that value does not schedule the
- *    consumer: the watcher sees `head` move (tr__mpsc_watch_taken) and
- *    schedules itself, or takes the watch back with a CAS that fails
+ *    consumer: the watcher sees the stub's link appear (tr__mpsc_watch_taken)
+ *    and schedules itself, or takes the watch back with a CAS that fails
  *    exactly when a producer took it first (tr__mpsc_unwatch). So scheduling
  *    still passes to exactly one party, and a producer sending to a
  *    spinning loop pays one exchange instead of two (the loop's inject
