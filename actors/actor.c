@@ -44,7 +44,7 @@
 /* ---- messages ------------------------------------------------------------ */
 
 /* Releases what a message owns besides its own block. Any thread. */
-static void release_contents(tr__msg *m)
+void tr__msg_release_contents(tr__msg *m)
 {
     if (m->kind == TR__MSG_INIT) {
         /* An INIT that never ran still owns the parent's record of the
@@ -61,7 +61,7 @@ static void release_contents(tr__msg *m)
 
 void tr__msg_free(tr__pool *cur, tr__msg *m)
 {
-    release_contents(m);
+    tr__msg_release_contents(m);
     tr__pool_free(cur, m);
 }
 
@@ -91,18 +91,41 @@ static void uncount(tr_actor *a)
     ck_pr_dec_int(&b->count);
 }
 
-/* Drops a message the receiver will not handle; counts user mail. */
+/*
+ * Why a request to incarnation `to_gen` of slot `a` will not be answered:
+ * the incarnation's exit reason while the slot still knows it (it is
+ * exiting, or it has ended and the slot is not taken again), else "no such
+ * actor". Home loop.
+ */
+static void request_reason(const tr_actor *a, uint32_t to_gen, int32_t *kind, int32_t *code)
+{
+    uint32_t gen = ck_pr_load_32(&a->gen);
+    if ((to_gen == gen && a->status == TR__EXITING) ||
+        (to_gen + 1 == gen && a->status == TR__FREE)) {
+        *kind = a->exit_kind;
+        *code = a->exit_code;
+    } else {
+        *kind = TR_EXIT_ERROR;
+        *code = TR_ENOACTOR;
+    }
+}
+
+/* Drops a message the receiver will not handle; counts user mail. A
+ * request's caller is answered for the dead: its call fails at once. */
 static void drop(tr__loop *L, tr_actor *a, tr__msg *m)
 {
-    if (m->flags & TR__MF_COUNTED)
+    if (m->flags & TR__MF_COUNTED) {
         uncount(a);
-    if (m->kind == TR__MSG_USER)
+        m->flags &= (uint8_t)~TR__MF_COUNTED;
+    }
+    if (m->kind == TR__MSG_USER) {
         TR__STAT_ADD(L, dropped, 1);
-    if (m->kind == TR__MSG_USER && (m->flags & TR__MF_REQUEST) && m->from == TR_PID_NONE) {
-        /* A plain thread waits for an answer that will not come. */
-        tr__callhdr h;
-        memcpy(&h, m->data, sizeof h);
-        tr__waiter_fail(L->rt, h.ref, TR_ENOACTOR);
+        if (m->flags & TR__MF_REQUEST) {
+            int32_t kind, code;
+            request_reason(a, m->to_gen, &kind, &code);
+            tr__request_fail(L, tr__pid_make(a->node, m->to_gen, a->index), m, kind, code);
+            return;
+        }
     }
     tr__msg_free(&L->pool, m);
 }
@@ -136,7 +159,8 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
     if (cap && !(flags & (TR__MF_REPLY | TR__MF_JOB | TR__MF_REF))) {
         if ((uint32_t)ck_pr_faa_int(&b->count, 1) >= cap) {
             ck_pr_dec_int(&b->count);
-            if (ck_pr_load_32(&b->drop)) {
+            /* A request is refused, never dropped: its call fails now. */
+            if (ck_pr_load_32(&b->drop) && !(flags & TR__MF_REQUEST)) {
                 ck_pr_inc_64(&b->dropped);
                 if (flags & TR__MF_OWNED)
                     free_fn(buf); /* accepted, so ours to free */
@@ -149,8 +173,11 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
     }
     size_t prefix = tr__msg_prefix(flags);
     size_t copied = (flags & TR__MF_OWNED) ? 0 : len;
-    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type,
-                             prefix + copied);
+    size_t room = prefix + copied;
+    /* A request's block can always become its failure notice. */
+    if ((flags & TR__MF_REQUEST) && room < sizeof(tr__callhdr) + sizeof(tr_call_failed))
+        room = sizeof(tr__callhdr) + sizeof(tr_call_failed);
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type, room);
     if (!m) {
         if (flags & TR__MF_COUNTED)
             ck_pr_dec_int(&b->count);
@@ -422,8 +449,14 @@ static tr_actor *reserve_slot(tr_runtime *rt, tr__loop *L, int *err)
     return a;
 }
 
+/* Gives a free slot back to its loop. A slot whose next incarnation's
+ * generation could not end without wrapping is retired instead: never
+ * reused, so no pid can come back to name a later actor (one slot in 2^25
+ * incarnations of it; its memory goes with the runtime). */
 static void release_slot(tr__loop *L, tr_actor *a)
 {
+    if (ck_pr_load_32(&a->gen) >= TR__GEN_MASK - 1)
+        return;
     ck_spinlock_fas_lock(&L->free_lock);
     tr__handoff_acquire(&L->free_lock);
     a->free_next = L->free_slots;
@@ -506,7 +539,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     /* The slot is free (even generation); the new incarnation is odd. */
     uint32_t gen = ck_pr_load_32(&a->gen) + 1;
     ck_pr_store_32(&a->gen, gen);
-    tr_pid pid = tr__pid_make(gen, a->index);
+    tr_pid pid = tr__pid_make(a->node, gen, a->index);
 
     node->pid = pid;
     node->prev = NULL;
@@ -871,6 +904,8 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     /* The name goes before anyone hears of the end, so a restarted
      * successor can take it at once (as in Erlang). */
     tr__registry_release(rt, a);
+    /* Callers still waiting for an answer learn the reason first. */
+    tr__requests_fail_owed(L, a);
     /* Links and monitors that reached us before our end see its reason. */
     process_signals(L, a);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
@@ -1055,11 +1090,11 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
  * call frees it. Otherwise the call already timed out (or the ref is
  * bogus): the reply is dropped and counted, never delivered as a stray.
  */
-static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr_ref ref)
+static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr__callhdr *h)
 {
     if (m->type == TR_MSG_CALL_TIMEOUT)
-        return true; /* the timer already ended the call */
-    if (!tr__call_end(L, a, ref)) {
+        return true; /* the timer already ended the call; h carries its tag */
+    if (!tr__call_end(L, a, h->ref, &h->deadline)) {
         TR__STAT_ADD(L, late_replies, 1);
         tr__msg_free(&L->pool, m);
         return false;
@@ -1092,11 +1127,23 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
         return m;
     L->cur_msg = m;
     L->cur_pub = pub;
+    L->cur_answered = false;
     tr__loop_busy(L, a, pub->type);
     int rc = a->receive(a, a->state, pub);
     tr__loop_idle(L);
     L->cur_msg = NULL;
     L->cur_pub = NULL;
+    if (m && (m->flags & TR__MF_REQUEST) && !L->cur_answered) {
+        /* Not answered: owed until tr_reply or the end of `a` (its
+         * failure), or failed now if the answer could not be made. */
+        if (L->cur_reply_nomem) {
+            L->cur_reply_nomem = false;
+            tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+        } else {
+            tr__request_owe(L, a, m);
+        }
+        m = NULL;
+    }
     TR__STAT_ADD(L, handled, 1);
     a->handled++;
     if (rc != 0)
@@ -1221,9 +1268,14 @@ static tr__msg *handle(tr__loop *L, tr_actor *a, tr__msg *m)
             memcpy(&h, p, sizeof h);
             p += sizeof h;
             pub.ref = h.ref;
-            pub.deadline = h.deadline;
-            if ((m->flags & TR__MF_REPLY) && !reply_expected(L, a, m, h.ref))
-                return NULL;
+            if (m->flags & TR__MF_REPLY) {
+                /* A reply's header carries the call's tag, not a deadline. */
+                if (!reply_expected(L, a, m, &h))
+                    return NULL;
+                pub.tag = h.deadline;
+            } else {
+                pub.deadline = h.deadline;
+            }
             if ((m->flags & TR__MF_JOB) && !tr__jobs_outcome(L, a, h.ref)) {
                 tr__msg_free(&L->pool, m); /* the job was cancelled */
                 return NULL;
@@ -1305,12 +1357,13 @@ void tr__actor_teardown(tr_actor *a)
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL) {
         tr__msg *m = (tr__msg *)n;
-        release_contents(m);
+        tr__msg_release_contents(m);
         tr__pool_free_now(m);
     }
     while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
         tr__pool_free_now(n);
     if (a->ext) {
+        tr__requests_teardown(a);
         tr__ties_teardown(a);
         tr__groups_release(a);
         tr__chan_actor_exit(a);

@@ -24,6 +24,22 @@
  * id; the callee's tr_reply copies the answer into the waiter under that
  * mutex only if the waiter is still registered, so a late reply can never
  * touch a caller that has given up.
+ *
+ * Calls fail when their callee dies. Erlang's gen_server:call monitors the
+ * callee for every call; here the callee's side answers for it, which
+ * costs the call path nothing: every request is either handled or dropped
+ * by its callee's loop, and both places know. A dropped request (queued
+ * when its callee ended, or sent to an ended incarnation) is turned into a
+ * TR_MSG_CALL_FAILED in place — the block is big enough by construction
+ * (tr__send_to) — and posted to its caller; a plain thread's wait ends. A
+ * request whose handler returned without answering is kept, shrunk to its
+ * header, on the callee's `owed` list until tr_reply takes it off or the
+ * callee ends and fails it the same way. The caller's call table decides
+ * which of reply, timeout and failure is first; the others are dropped, so
+ * each call ends exactly once. No answer needs an allocation that could
+ * fail: the notices reuse the requests' blocks, a timeout that cannot be
+ * allocated is tried again a millisecond later, and a reply that cannot be
+ * made fails the call from the request's block.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +138,10 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,
     void *copy = NULL;
     if (len) {
         copy = malloc(len);
-        if (!copy)
-            return false;
+        if (!copy) { /* the answer is lost: the wait must not be */
+            tr__waiter_fail(rt, ref, TR_ENOMEM);
+            return true;
+        }
         memcpy(copy, data, len);
     }
     bool delivered = false;
@@ -206,6 +224,7 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_
     tr__call *c = &cs->v[idx];
     c->owner = self;
     c->timer = NULL;
+    c->tag = 0;
     c->prev = 0;
     c->next = self->calls;
     if (self->calls)
@@ -232,15 +251,31 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_
     return 0;
 }
 
-bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref)
+/* `a`'s pending call `ref`, or NULL. */
+static tr__call *call_find(tr__loop *L, tr_actor *a, tr_ref ref)
 {
     tr__calls *cs = &L->calls;
     uint32_t idx = (uint32_t)ref;
     if (idx == 0 || idx >= cs->n)
-        return false;
+        return NULL;
     tr__call *c = &cs->v[idx];
-    if (c->owner != a || c->gen != (uint32_t)(ref >> 32))
+    return (c->owner == a && c->gen == (uint32_t)(ref >> 32)) ? c : NULL;
+}
+
+uint64_t tr__call_tag_of(tr__loop *L, tr_ref ref)
+{
+    uint32_t idx = (uint32_t)ref;
+    return (idx && idx < L->calls.n) ? L->calls.v[idx].tag : 0;
+}
+
+bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref, uint64_t *tag)
+{
+    tr__call *c = call_find(L, a, ref);
+    if (!c)
         return false;
+    uint32_t idx = (uint32_t)ref;
+    if (tag)
+        *tag = c->tag;
     tr__timer *t = c->timer;
     call_free(L, idx);
     if (t) {
@@ -283,11 +318,151 @@ int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
     rc = tr__send_to(L, a, tr__actor_pid(self), to, type, TR__MF_REQUEST, &h, data, len,
                      NULL, NULL);
     if (rc != 0) {
-        tr__call_end(L, self, h.ref);
+        tr__call_end(L, self, h.ref, NULL);
         return rc;
     }
     *ref_out = h.ref;
     return 0;
+}
+
+int tr_call_tag(tr_actor *self, tr_ref ref, uint64_t tag)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    tr__call *c = call_find(L, self, ref);
+    if (!c)
+        return TR_ENOTFOUND;
+    c->tag = tag;
+    return 0;
+}
+
+int tr_call_cancel(tr_actor *self, tr_ref ref)
+{
+    if (!self)
+        return TR_EINVAL;
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    return tr__call_end(L, self, ref, NULL) ? 0 : TR_ENOTFOUND;
+}
+
+int64_t tr_msg_remaining(tr_actor *self, const tr_msg *request)
+{
+    tr__loop *L = tr__running_loop(self);
+    if (!L || !request || !(request->flags & TR_MSG_REQUEST) ||
+        request->deadline == UINT64_MAX)
+        return -1; /* TR_INFINITE */
+    uint64_t now = tr__now(L->rt);
+    if (now >= request->deadline)
+        return 0;
+    uint64_t ms = (request->deadline - now + 999999u) / 1000000u;
+    return ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ms;
+}
+
+/* ---- requests a callee owes an answer ------------------------------------------ */
+
+void tr__request_fail(tr__loop *L, tr_pid callee, tr__msg *m, int32_t kind, int32_t code)
+{
+    tr__callhdr h;
+    memcpy(&h, m->data, sizeof h);
+    tr_pid caller = m->from;
+    tr__msg_release_contents(m); /* an owned buffer goes back now */
+    if (caller == TR_PID_NONE) {
+        /* A plain thread learns why through the code tr_rt_call returns. */
+        int err = (kind == TR_EXIT_ERROR && (code == TR_ENOACTOR || code == TR_ENOMEM))
+                      ? code
+                      : TR_EEXITED;
+        tr__waiter_fail(L->rt, h.ref, err);
+        tr__pool_free(&L->pool, m);
+        return;
+    }
+    tr_actor *c = tr__lookup(L->rt, caller);
+    if (!c) {
+        tr__pool_free(&L->pool, m); /* the caller has ended: its call with it */
+        return;
+    }
+    /* In place: every request's block has room for this (tr__send_to). */
+    tr_call_failed f = {.kind = kind, .code = code};
+    h.deadline = 0; /* a reply's header carries the tag; the caller has it */
+    m->from = callee;
+    m->type = TR_MSG_CALL_FAILED;
+    m->len = sizeof f;
+    m->flags = TR__MF_REPLY;
+    memcpy(m->data, &h, sizeof h);
+    memcpy(m->data + sizeof h, &f, sizeof f);
+    m->to_gen = TR_PID_GEN(caller);
+    tr__msg_post(L, c, m);
+}
+
+void tr__request_owe(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    /* Only the header is needed from here on: an owned buffer the handler
+     * did not keep goes back now, and a large block is traded for a small
+     * one when one can be had (else it is kept as it is). */
+    tr__msg_release_contents(m);
+    bool big = !(m->flags & TR__MF_OWNED) && m->len > 64;
+    m->flags &= (uint8_t)~(TR__MF_OWNED | TR__MF_KEPT);
+    m->len = 0;
+    if (big) {
+        tr__msg *s = tr__msg_new(&L->pool, TR__MSG_USER, m->from, m->type,
+                                 sizeof(tr__callhdr) + sizeof(tr_call_failed));
+        if (s) {
+            s->flags = m->flags;
+            s->to_gen = m->to_gen;
+            s->len = 0;
+            memcpy(s->data, m->data, sizeof(tr__callhdr));
+            tr__pool_free(&L->pool, m);
+            m = s;
+        }
+    }
+    tr__actor_ext *x = tr__ext_of(L, a);
+    if (!x) { /* nowhere to remember it: answer now rather than never */
+        tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+        return;
+    }
+    m->node.next = (tr__mpsc_node *)x->owed;
+    x->owed = m;
+}
+
+/* Takes the request (ref, from) off `a`'s owed list; NULL if it is not there. */
+static tr__msg *request_settle(tr_actor *a, tr_ref ref, tr_pid from)
+{
+    if (!a->ext)
+        return NULL;
+    for (tr__msg **p = &a->ext->owed; *p; p = (tr__msg **)&(*p)->node.next) {
+        tr__msg *m = *p;
+        tr__callhdr h;
+        memcpy(&h, m->data, sizeof h);
+        if (h.ref == ref && m->from == from) {
+            *p = (tr__msg *)m->node.next;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+void tr__requests_fail_owed(tr__loop *L, tr_actor *a)
+{
+    if (!a->ext)
+        return;
+    tr_pid self = tr__actor_pid(a);
+    while (a->ext->owed) {
+        tr__msg *m = a->ext->owed;
+        a->ext->owed = (tr__msg *)m->node.next;
+        tr__request_fail(L, self, m, a->exit_kind, a->exit_code);
+    }
+}
+
+void tr__requests_teardown(tr_actor *a)
+{
+    while (a->ext->owed) {
+        tr__msg *m = a->ext->owed;
+        a->ext->owed = (tr__msg *)m->node.next;
+        tr__pool_free_now(m);
+    }
 }
 
 int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
@@ -303,16 +478,38 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
+    /* The request being handled, or one self owes from earlier. */
+    const tr_msg *cur = L->cur_pub;
+    bool current = cur && (cur->flags & TR_MSG_REQUEST) && cur->ref == request->ref &&
+                   cur->from == request->from;
+    tr__msg *owed = current ? NULL : request_settle(self, request->ref, request->from);
+    if (current)
+        L->cur_answered = true;
+    tr_pid me = tr__actor_pid(self);
+    int rc = 0;
     if (request->from == TR_PID_NONE) {
         /* A plain thread blocked in tr_rt_call. */
-        if (!tr__waiter_complete(L->rt, request->ref, tr__actor_pid(self), type,
-                                 data, len))
+        if (!tr__waiter_complete(L->rt, request->ref, me, type, data, len))
             TR__STAT_ADD(L, late_replies, 1);
-        return 0;
+    } else {
+        tr__callhdr h = {.ref = request->ref, .deadline = 0};
+        rc = tr__send(L->rt, L, me, request->from, type, TR__MF_REPLY, &h, data, len,
+                      NULL, NULL);
     }
-    tr__callhdr h = {.ref = request->ref, .deadline = 0};
-    return tr__send(L->rt, L, tr__actor_pid(self), request->from, type,
-                    TR__MF_REPLY, &h, data, len, NULL, NULL);
+    if (rc == TR_ENOMEM) {
+        /* The answer could not be made: the caller must not wait for it.
+         * Its failure is made from the request's own block. */
+        if (current) {
+            L->cur_answered = false;
+            L->cur_reply_nomem = true;
+        } else if (owed) {
+            tr__request_fail(L, me, owed, TR_EXIT_ERROR, TR_ENOMEM);
+            owed = NULL;
+        }
+    }
+    if (owed)
+        tr__pool_free(&L->pool, owed);
+    return rc;
 }
 
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,

@@ -226,6 +226,7 @@ typedef struct tr__actor_ext {
     struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
     struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
     struct tr__sub *subs;       /* channel subscriptions (channels/chan.c) */
+    struct tr__msg *owed;       /* requests handled but not answered (call.c) */
     char *exit_text;            /* the exit reason's text, or NULL */
     void *result;               /* tr_exit_result's copy, or NULL */
     uint32_t result_len;
@@ -269,6 +270,7 @@ struct tr_actor {
     /* -- line 1: read on every send and every message -- */
     uint32_t gen __attribute__((aligned(TR__CACHELINE))); /* odd while alive, even while free */
     uint32_t index;      /* slot index (immutable) */
+    uint32_t node;       /* the runtime's node number (immutable) */
     tr__loop *loop;      /* home loop (immutable once bound) */
     tr__bound *bound;    /* bounded mailbox, or NULL (atomic; never unset) */
     /* home loop only from here */
@@ -293,9 +295,14 @@ struct tr_actor {
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");
 
-static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
+/* The pid layout (troupe.h): node 12 bits, generation 26, index 26. */
+#define TR__GEN_MASK 0x3ffffffu
+#define TR__INDEX_MAX 0x3ffffffu
+#define TR__NODE_MAX 0xfffu
+
+static inline tr_pid tr__pid_make(uint32_t node, uint32_t gen, uint32_t index)
 {
-    return ((tr_pid)gen << 32) | index;
+    return ((tr_pid)node << 52) | ((tr_pid)(gen & TR__GEN_MASK) << 26) | index;
 }
 
 /* The pid of the actor living in `a`. Home loop, while it lives: the
@@ -303,7 +310,7 @@ static inline tr_pid tr__pid_make(uint32_t gen, uint32_t index)
  * reserved again. */
 static inline tr_pid tr__actor_pid(const tr_actor *a)
 {
-    return tr__pid_make(ck_pr_load_32(&a->gen), a->index);
+    return tr__pid_make(a->node, ck_pr_load_32(&a->gen), a->index);
 }
 
 static inline tr_actor *tr__actor_of_runq(tr__mpsc_node *n)
@@ -325,6 +332,7 @@ typedef struct tr__pidtab {
     uint32_t nchunks;
     uint32_t max;      /* indexes are 1 .. max-1 */
     uint32_t next;     /* atomic: next fresh index */
+    uint32_t node;     /* the runtime's node number, copied into every slot */
 } tr__pidtab;
 
 struct tr_runtime {
@@ -334,6 +342,7 @@ struct tr_runtime {
     tr__pool **pools;        /* loops[i]->pool, for origin lookups */
     tr__pidtab pids;
     tr_pid root;
+    uint32_t node;           /* this runtime's node number, in every pid it makes */
 
     int state __attribute__((aligned(TR__CACHELINE))); /* atomic enum tr__rt_state */
     unsigned rr;             /* atomic: round-robin cursor for plain threads */
@@ -374,7 +383,7 @@ static inline bool tr__call_type_ok(uint32_t type)
 /* ---- shared internal functions ------------------------------------------ */
 
 /* pidtab.c */
-int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors);
+int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors, uint32_t node);
 void tr__pidtab_destroy(tr__pidtab *t);
 #define TR__PIDTAB_CHUNK_BITS 12u
 #define TR__PIDTAB_CHUNK_SLOTS (1u << TR__PIDTAB_CHUNK_BITS)
@@ -399,7 +408,7 @@ tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err);
 static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
 {
     uint32_t gen = TR_PID_GEN(pid);
-    if ((gen & 1u) == 0)
+    if ((gen & 1u) == 0 || TR_PID_NODE(pid) != rt->node)
         return NULL;
     tr_actor *a = tr__pidtab_get(&rt->pids, TR_PID_INDEX(pid));
     if (!a || ck_pr_load_32(&a->gen) != gen)
@@ -428,6 +437,8 @@ static inline tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from,
 void tr__actor_run(tr__loop *L, tr_actor *a);
 /* Frees `m` and what it owns. `cur`: the calling thread's pool or NULL. */
 void tr__msg_free(tr__pool *cur, tr__msg *m);
+/* Releases what `m` owns besides its own block (an owned buffer). */
+void tr__msg_release_contents(tr__msg *m);
 /* Queues `m` for `a` (already looked up) and schedules `a` if needed. */
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m);
 /* Sends an exit signal with a full reason. `flags`: tr__sig_flags. */
@@ -516,6 +527,19 @@ void tr__calls_destroy(tr_runtime *rt);
 void tr__calls_fail_all(tr_runtime *rt);
 /* Ends the plain thread's call on `ref` with `err` (its callee ended). */
 void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err);
+/* Answers the request `m` (a USER message with TR__MF_REQUEST, no longer
+ * counted in a bounded mailbox, now the caller's) for its callee `callee`:
+ * the caller's call fails with (kind, code). An actor caller's failure
+ * notice is made from m's own block (no allocation: it cannot be lost); a
+ * plain thread's wait ends. Loop threads (L: the calling loop). */
+void tr__request_fail(tr__loop *L, tr_pid callee, tr__msg *m, int32_t kind, int32_t code);
+/* After a handler of `a` returned without answering the request `m`:
+ * `a` owes it an answer until tr_reply or its end. Takes `m`. Home loop. */
+void tr__request_owe(tr__loop *L, tr_actor *a, tr__msg *m);
+/* `a` ends: every request it still owes fails with its exit reason. */
+void tr__requests_fail_owed(tr__loop *L, tr_actor *a);
+/* Teardown: frees the owed requests (no thread running). */
+void tr__requests_teardown(tr_actor *a);
 /* Hands a reply to the plain thread waiting on `ref`; false if it is gone. */
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);
@@ -525,9 +549,12 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
  * TR_ENOMEM. */
 int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
                    tr_ref *ref, uint64_t *deadline);
-/* Ends `a`'s pending call `ref` (answered, or never sent) and its limit.
- * False if there is none: it timed out already, or the ref is bogus. */
-bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref);
+/* Ends `a`'s pending call `ref` (answered, or never sent) and its limit;
+ * *tag (may be NULL) gets its tag. False if there is none: it timed out
+ * already, was cancelled, or the ref is bogus. */
+bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref, uint64_t *tag);
+/* The tag of `a`'s pending call `ref` (0 if none). */
+uint64_t tr__call_tag_of(tr__loop *L, tr_ref ref);
 /* The limit `t` (kind CALL) fired: ends its call; `t` is dropped too. */
 void tr__call_timed_out(tr__loop *L, struct tr__timer *t);
 /* `a` is ending: its pending calls end (their limits stay in a->timers,

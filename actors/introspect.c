@@ -86,7 +86,7 @@ static int walk(tr_runtime *rt, tr_pid pid, unsigned depth, tr_tree_fn fn, void 
 {
     tr_rt_reply r;
     int rc = ask(rt, pid, &r);
-    if (rc == TR_ENOACTOR)
+    if (rc == TR_ENOACTOR || rc == TR_EEXITED)
         return 0; /* it ended meanwhile */
     if (rc != 0)
         return rc;
@@ -122,7 +122,7 @@ int tr_runtime_tree(tr_runtime *rt, tr_tree_fn fn, void *userdata)
     if (s != TR__RT_RUNNING)
         return TR_ESTOPPED;
     int rc = walk(rt, rt->root, 0, fn, userdata);
-    return rc == TR_ENOACTOR ? TR_ESTOPPED : rc;
+    return (rc == TR_ENOACTOR || rc == TR_EEXITED) ? TR_ESTOPPED : rc;
 }
 
 static int print_one(const tr_actor_info *i, void *ud)

@@ -294,12 +294,17 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
     tr_pid owner_pid = tr__actor_pid(t->owner);
     if (t->kind == TR__TIMER_CALL) {
         /* The call is over: the timeout goes to the caller, from the callee,
-         * and the entry goes, so a late reply finds nothing. */
-        tr__callhdr h = {.ref = t->call, .deadline = 0};
-        tr_pid callee = t->to;
+         * with the call's tag where a reply's header has it, and the entry
+         * goes, so a late reply finds nothing. Out of memory, the call stays
+         * pending and its timeout is tried again a millisecond later: an
+         * answer is never lost to an allocation. */
+        tr__callhdr h = {.ref = t->call, .deadline = tr__call_tag_of(L, t->call)};
+        if (tr__send(rt, L, t->to, owner_pid, TR_MSG_CALL_TIMEOUT, TR__MF_REPLY, &h, NULL,
+                     0, NULL, NULL) == TR_ENOMEM) {
+            tr__timer_arm(&L->timers, t, now + 1000000u);
+            return;
+        }
         tr__call_timed_out(L, t);
-        tr__send(rt, L, callee, owner_pid, TR_MSG_CALL_TIMEOUT, TR__MF_REPLY, &h,
-                 NULL, 0, NULL, NULL);
         return;
     }
     if (t->kind == TR__TIMER_KILL) {

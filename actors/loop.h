@@ -54,6 +54,7 @@ typedef struct tr__call {
     struct tr__timer *timer; /* its limit, or NULL */
     uint32_t gen;            /* bumped when freed */
     uint32_t prev, next;     /* the owner's list; `next` links the free list */
+    uint64_t tag;            /* tr_call_tag */
 } tr__call;
 
 typedef struct tr__calls {
@@ -103,6 +104,8 @@ struct tr__loop {
     tr__pool pool;
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
+    bool cur_answered;          /* tr_reply answered the request cur_pub */
+    bool cur_reply_nomem;       /* ...or could not: the caller is failed */
 
     /* Blocked-loop detection. The loop stores a new tick (and who runs)
      * before each callback and 0 after; the watchdog thread samples them.

@@ -1,7 +1,7 @@
 /*
  * pidtab.c — the slot table behind pids.
  *
- * A pid is (generation << 32) | index. The index names a slot in a
+ * A pid is (node, generation, index) (troupe.h). The index names a slot in a
  * two-level table of chunks; chunks are allocated on first use, installed
  * with a CAS, and freed only with the runtime, so a slot's memory is valid
  * for as long as anyone can hold a pid that names it (type-stable memory,
@@ -19,9 +19,10 @@
 
 #include "core.h"
 
-int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
+int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors, uint32_t node)
 {
     memset(t, 0, sizeof *t);
+    t->node = node;
     /* index 0 is never used, so TR_PID_NONE never names a slot. */
     uint64_t max = (uint64_t)max_actors + 1;
     t->nchunks = (uint32_t)((max + TR__PIDTAB_CHUNK_SLOTS - 1) / TR__PIDTAB_CHUNK_SLOTS);
@@ -50,6 +51,7 @@ static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)
     for (uint32_t i = 0; i < TR__PIDTAB_CHUNK_SLOTS; i++) {
         tr_actor *a = &chunk[i];
         a->index = (c << TR__PIDTAB_CHUNK_BITS) | i;
+        a->node = t->node;
         tr__mpsc_init(&a->mb, true);
         tr__mpsc_init(&a->sigq, false);
     }

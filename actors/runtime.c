@@ -10,6 +10,7 @@
  * tr_runtime_wait returns. Freeing then drains what is left in mailboxes and
  * pools on the calling thread, with no loop running.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +72,7 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
             o->loops = TR__MAX_LOOPS;
     }
     if (o->loops > TR__MAX_LOOPS || o->max_payload > TR__MAX_PAYLOAD ||
-        o->max_actors > (UINT32_MAX >> 1))
+        o->max_actors > TR__INDEX_MAX)
         return TR_EINVAL;
     if (o->batch == 0)
         o->batch = 64;
@@ -80,7 +81,7 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
     if (o->max_payload == 0)
         o->max_payload = (size_t)1 << 20;
     if (o->max_actors == 0)
-        o->max_actors = 1u << 26;
+        o->max_actors = TR__INDEX_MAX;
     if (o->spin_us == 0)
         o->spin_us = 50;
     if (o->workers == 0) {
@@ -98,6 +99,46 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
         o->log_userdata = NULL;
     }
     return 0;
+}
+
+/* ---- node numbers ------------------------------------------------------------ */
+
+/*
+ * Every runtime alive in the process has its own node number (1..4095), the
+ * top field of every pid it makes, so a pid of one runtime handed to another
+ * is TR_ENOACTOR instead of naming whatever lives in the same slot there.
+ * Numbers are taken in turn (the one after the last taken), so a freed
+ * runtime's number comes back as late as possible.
+ */
+static pthread_mutex_t nodes_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t nodes_used[(TR__NODE_MAX + 1) / 64];
+static uint32_t nodes_last;
+
+static int node_take(uint32_t *out)
+{
+    int rc = TR_ELIMIT;
+    pthread_mutex_lock(&nodes_mu);
+    for (uint32_t i = 1; i <= TR__NODE_MAX; i++) {
+        uint32_t n = (nodes_last + i) % (TR__NODE_MAX + 1);
+        if (n == 0 || (nodes_used[n / 64] >> (n % 64)) & 1u)
+            continue;
+        nodes_used[n / 64] |= (uint64_t)1 << (n % 64);
+        nodes_last = n;
+        *out = n;
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&nodes_mu);
+    return rc;
+}
+
+static void node_give(uint32_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&nodes_mu);
+    nodes_used[n / 64] &= ~((uint64_t)1 << (n % 64));
+    pthread_mutex_unlock(&nodes_mu);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -130,6 +171,7 @@ static void destroy(tr_runtime *rt)
     free(rt->pools);
     uv_cond_destroy(&rt->cv);
     uv_mutex_destroy(&rt->mu);
+    node_give(rt->node);
     free(rt);
 }
 
@@ -143,16 +185,20 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         return TR_ENOMEM;
     memset(rt, 0, sizeof *rt);
     int rc = resolve_options(&rt->opts, opts);
+    if (rc == 0)
+        rc = node_take(&rt->node);
     if (rc != 0) {
         free(rt);
         return rc;
     }
     if (uv_mutex_init(&rt->mu) != 0) {
+        node_give(rt->node);
         free(rt);
         return TR_ESYSTEM;
     }
     if (uv_cond_init(&rt->cv) != 0) {
         uv_mutex_destroy(&rt->mu);
+        node_give(rt->node);
         free(rt);
         return TR_ESYSTEM;
     }
@@ -168,7 +214,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     }
     rt->loops = calloc(rt->nloops, sizeof *rt->loops);
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
-    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
+    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors, rt->node)
                                   : TR_ENOMEM;
     if (rc == 0)
         rc = tr__workers_create(rt, &rt->workers);

@@ -209,7 +209,8 @@ static int frontend_receive(tr_actor *self, void *state, const tr_msg *msg)
         f->r.ok++;
         settle(self, f);
         return 0;
-    case TR_MSG_CALL_TIMEOUT: /* the gateway crashed with our order */
+    case TR_MSG_CALL_FAILED: /* the gateway crashed with our order: told at once */
+    case TR_MSG_CALL_TIMEOUT: /* (or it did not answer in time) */
         f->r.crashed++;
         settle(self, f);
         return 0;
@@ -279,7 +280,7 @@ int main(void)
     tr_pid payments_pid = child_pid(rt, shop, "payments");
     tr_sup_child gw[2];
     tr_rt_sup_which_children(rt, payments_pid, gw, 2);
-    printf("   %u paid, %u lost in a crash (the caller's call timed out), %u while a gateway "
+    printf("   %u paid, %u lost in a crash (the call failed at once), %u while a gateway "
            "was restarting\n   restarts: gateway-0 x%u, gateway-1 x%u\n",
            res.ok, res.crashed, res.unavailable, gw[0].restarts, gw[1].restarts);
 

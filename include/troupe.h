@@ -74,7 +74,8 @@ extern "C" {
     X(EFAILED, -15, "the actor failed")                                        \
     X(ENOTFOUND, -16, "not found: no such timer, call or name (or it has ended)") \
     X(EEXIST, -17, "the name is registered already")                         \
-    X(ECLOSED, -18, "the channel is closed (and, for receives, drained)")
+    X(ECLOSED, -18, "the channel is closed (and, for receives, drained)")   \
+    X(EEXITED, -19, "the actor ended before it answered")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -95,14 +96,33 @@ TR_API const char *tr_err_name(int code);
 /* Handles                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* An actor's id: (generation << 32) | slot index. 0 is never a live actor. */
+/*
+ * An actor's id, 64 bits. The layout is stable from 0.2 on:
+ *
+ *   bits 63..52  node        which runtime made the pid (1..4095; in a
+ *                            cluster, later, which node)
+ *   bits 51..26  generation  the slot's incarnation, odd while it lives
+ *   bits 25..0   index       the actor's slot (1 .. 2^26 - 1)
+ *
+ * A pid is a handle, never a pointer: a stale pid (its actor exited, or it
+ * names another runtime) is TR_ENOACTOR, never another actor. A slot whose
+ * generation would wrap is retired (never reused), so an old pid can never
+ * come back to name a new actor. Every runtime alive in a process has its
+ * own node number. 0 (TR_PID_NONE) is never an actor.
+ */
 typedef uint64_t tr_pid;
 #define TR_PID_NONE ((tr_pid)0)
-#define TR_PID_INDEX(pid) ((uint32_t)((pid) & 0xffffffffu))
-#define TR_PID_GEN(pid) ((uint32_t)((pid) >> 32))
-/* printf("actor " TR_PID_FMT "\n", TR_PID_ARGS(pid)) prints "actor <12.3>". */
-#define TR_PID_FMT "<%u.%u>"
-#define TR_PID_ARGS(pid) (unsigned)TR_PID_INDEX(pid), (unsigned)TR_PID_GEN(pid)
+#define TR_PID_NODE_BITS 12
+#define TR_PID_GEN_BITS 26
+#define TR_PID_INDEX_BITS 26
+#define TR_PID_NODE(pid) ((uint32_t)((pid) >> 52))
+#define TR_PID_GEN(pid) ((uint32_t)(((pid) >> 26) & 0x3ffffffu))
+#define TR_PID_INDEX(pid) ((uint32_t)((pid) & 0x3ffffffu))
+/* printf("actor " TR_PID_FMT "\n", TR_PID_ARGS(pid)) prints "actor <1.12.3>"
+ * (node.index.generation). */
+#define TR_PID_FMT "<%u.%u.%u>"
+#define TR_PID_ARGS(pid)                                                       \
+    (unsigned)TR_PID_NODE(pid), (unsigned)TR_PID_INDEX(pid), (unsigned)TR_PID_GEN(pid)
 
 /* The runtime: loops, actors, pools. Opaque. */
 typedef struct tr_runtime tr_runtime;
@@ -127,10 +147,13 @@ typedef uint64_t tr_ref;
  * Requests (tr_call, tr_rt_call) carry TR_MSG_REQUEST in `flags`, the call's
  * `ref` and the caller's `deadline` (absolute, runtime clock, ns; UINT64_MAX
  * for none): a callee can skip work whose caller has given up
- * (tr_now(rt) >= deadline). Replies carry TR_MSG_REPLY and the call's `ref`;
- * a call that timed out delivers a message of type TR_MSG_CALL_TIMEOUT with
- * TR_MSG_REPLY, the call's `ref`, from the callee, and no data. For other
- * messages ref, deadline and flags are 0.
+ * (tr_now(rt) >= deadline), and pass the rest of it on to the calls it
+ * makes with tr_msg_remaining. Every call ends with exactly one message to
+ * its caller, with TR_MSG_REPLY in `flags`, the call's `ref` and the `tag`
+ * the caller set with tr_call_tag (0 if none): the reply (the type the
+ * callee chose), or TR_MSG_CALL_TIMEOUT (from the callee, no data), or
+ * TR_MSG_CALL_FAILED (from the callee, data a tr_call_failed). For other
+ * messages ref, deadline, tag and flags are 0.
  */
 typedef struct tr_msg {
     tr_pid from;
@@ -139,6 +162,7 @@ typedef struct tr_msg {
     const void *data;
     tr_ref ref;
     uint64_t deadline;
+    uint64_t tag;
     uint32_t flags;
 } tr_msg;
 
@@ -151,6 +175,9 @@ typedef struct tr_msg {
 #define TR_MSG_USER_MAX 0xfffeffffu
 /* The type of the message a call receives when its timeout expires. */
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
+/* A call whose callee ended (or never existed) without answering: data is
+ * a tr_call_failed, from the callee. See tr_call. */
+#define TR_MSG_CALL_FAILED 0xffff0009u
 /* A child spawned with notify_started has finished its init (from: it). */
 #define TR_MSG_STARTED 0xffff0006u
 /* 0xffff0007: TR_MSG_GROUP_DONE, see Task groups. */
@@ -761,23 +788,86 @@ TR_API int tr_timer_cancel(tr_actor *self, tr_timer_id id);
 /* ------------------------------------------------------------------------ */
 
 /*
- * Sends a request and returns at once; `self` keeps running. The reply
- * arrives later as a message with TR_MSG_REPLY and *ref_out in its ref; if
- * none came within `timeout_ms` (TR_FOREVER: no limit), a
- * TR_MSG_CALL_TIMEOUT message with that ref arrives instead, and a reply
- * that comes after it is dropped and counted (stats.late_replies), never
- * delivered. Exactly one of the two arrives (unless self exits first).
- * Errors: as tr_send; TR_ENOACTOR if `to` is dead. Thread: `self`'s callbacks.
+ * What a TR_MSG_CALL_FAILED carries: how the callee ended. kind
+ * TR_EXIT_ERROR with code TR_ENOACTOR: the callee did not exist, or had
+ * ended so long before that its reason is gone; code TR_ENOMEM: the callee
+ * could not send its reply (it was out of memory) and the runtime answered
+ * for it; otherwise the callee's exit reason (tr_exit_reason's kind and
+ * code).
+ */
+typedef struct tr_call_failed {
+    int32_t kind; /* tr_exit_kind */
+    int32_t code;
+} tr_call_failed;
+
+/*
+ * Sends a request and returns at once; `self` keeps running. The call
+ * ends with exactly one message to self, with TR_MSG_REPLY and *ref_out in
+ * its ref (see tr_msg):
+ *  - the reply;
+ *  - TR_MSG_CALL_TIMEOUT when no answer came within `timeout_ms`
+ *    (TR_INFINITE: no limit); a reply that comes after it is dropped and
+ *    counted (stats.late_replies), never delivered;
+ *  - TR_MSG_CALL_FAILED, as soon as the callee ends without answering —
+ *    whether the request was still queued, being handled, or kept for a
+ *    later tr_reply — or when the request reaches an actor that has ended
+ *    (Erlang's gen_server:call fails the same way, through a monitor; here
+ *    the runtime answers for the dead callee, which costs the call path
+ *    nothing). Its data is a tr_call_failed.
+ * Nothing arrives after self exits (its pending calls end with it) or after
+ * tr_call_cancel. The call's limit is on self's loop; no wait blocks.
+ * Errors: as tr_send; TR_ENOACTOR if `to` is known dead (nothing will
+ * arrive); TR_EFULL also for a bounded mailbox with TR_OVERFLOW_DROP (a
+ * request is refused, never dropped). Thread: `self`'s callbacks.
  */
 TR_API int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data,
                    size_t len, uint64_t timeout_ms, tr_ref *ref_out);
 
 /*
+ * Attaches `tag` to self's pending call `ref`: the message that ends the
+ * call (reply, timeout or failure) carries it in msg->tag, so a caller
+ * with many calls in flight finds its context without a lookup (a pointer
+ * cast to uint64_t, an index). Set it right after tr_call: the call cannot
+ * end before self's callback returns. Errors: TR_EINVAL, TR_EWRONGTHREAD,
+ * TR_ENOTFOUND (not a pending call of self's). Thread: `self`'s callbacks.
+ */
+TR_API int tr_call_tag(tr_actor *self, tr_ref ref, uint64_t tag);
+
+/*
+ * Cancels self's pending call `ref`: nothing for it arrives afterwards (a
+ * reply that still comes is dropped and counted in stats.late_replies).
+ * The callee is not told; it may still do the work. Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ENOTFOUND (it has ended: its last message is queued
+ * or was handled). Thread: `self`'s callbacks.
+ */
+TR_API int tr_call_cancel(tr_actor *self, tr_ref ref);
+
+/*
+ * The time left until the deadline of `request` (a message with
+ * TR_MSG_REQUEST, the one being handled or a copy kept from earlier), in
+ * ms, rounded up: pass it as the timeout of the calls made on the
+ * request's behalf, so they give up when the original caller does. A
+ * duration rather than a clock value, so that it means the same on another
+ * machine. TR_INFINITE (-1) when the request has no deadline or `request`
+ * is not a request; 0 when the deadline has passed. Thread: `self`'s
+ * callbacks (any other thread gets TR_INFINITE).
+ */
+TR_API int64_t tr_msg_remaining(tr_actor *self, const tr_msg *request);
+
+/*
  * Answers `request` (a message with TR_MSG_REQUEST, being handled now or
  * earlier — keep a copy of the tr_msg to answer later) with a copy of the
- * payload. Errors: TR_EINVAL (not a request, bad payload), TR_EMSGSIZE,
- * TR_EWRONGTHREAD, TR_ENOACTOR (the caller has exited; nothing is sent).
- * A reply to a call that has timed out is dropped and counted.
+ * payload. The runtime remembers every request its handler returned from
+ * without answering; if self ends with some still unanswered, their
+ * callers get TR_MSG_CALL_FAILED with self's exit reason (a request only
+ * forwarded to another actor that answers it is failed too, and that
+ * failure then arrives late and is dropped). Errors: TR_EINVAL (not a
+ * request, bad payload), TR_EMSGSIZE (the request stays unanswered: answer
+ * again), TR_EWRONGTHREAD, TR_ENOACTOR (the caller has exited; nothing is
+ * sent), TR_ENOMEM (the reply could not be made: the caller gets
+ * TR_MSG_CALL_FAILED with TR_ENOMEM instead, made from the request's own
+ * memory, so the answer is never lost). A reply to a call that has ended
+ * (timed out, cancelled, answered) is dropped and counted.
  * Thread: `self`'s callbacks.
  */
 TR_API int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type,
@@ -793,13 +883,17 @@ typedef struct tr_rt_reply {
 
 /*
  * Calls an actor from a plain thread and blocks until the reply, for at most
- * `timeout_ms` (real time; TR_FOREVER: no limit; 0: the request is sent with
- * an expired deadline and the call gives up at once). On success *reply
- * holds the answer. A reply that comes after the call gave up is dropped
- * and counted. Errors: as tr_rt_send; TR_ENOACTOR also when `to` ended
- * before it handled the request; TR_ETIMEDOUT; TR_ESTOPPED (the
- * runtime stopped while waiting); TR_EWRONGTHREAD on a loop thread (it would
- * block the loop). Thread: any plain thread.
+ * `timeout_ms` (real time; TR_INFINITE: no limit; 0: the request is sent
+ * with an expired deadline and the call gives up at once). On success
+ * *reply holds the answer. A reply that comes after the call gave up is
+ * dropped and counted. What ends the wait: the reply; the timeout; the
+ * callee's end without an answer (TR_EEXITED at once, whether the request
+ * was queued, being handled or kept); the request reaching an actor that
+ * has ended (TR_ENOACTOR); the runtime stopping (TR_ESTOPPED). No
+ * allocation failure can lose the answer: a reply that cannot be copied
+ * ends the wait with TR_ENOMEM. Errors: as tr_rt_send, and those above;
+ * TR_EWRONGTHREAD on a loop thread (it would block the loop). Thread: any
+ * plain thread.
  */
 TR_API int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type,
                       const void *data, size_t len, uint64_t timeout_ms,

@@ -983,8 +983,8 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     tr_rt_reply r;
     char wait = 1;
     rc = tr_rt_call(rt, *out, TR_MSG_SUP_WHICH, &wait, 1, TR_FOREVER, &r);
-    if (rc == TR_ENOACTOR)
-        return TR_EFAILED; /* it failed and ended before it saw the request */
+    if (rc == TR_ENOACTOR || rc == TR_EEXITED)
+        return TR_EFAILED; /* it failed and ended before it answered */
     if (rc != 0)
         return rc;
     int32_t started = TR_EFAILED;

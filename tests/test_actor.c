@@ -541,10 +541,13 @@ static void test_bad_pids_and_payloads(void **state)
     assert_int_equal(tr_rt_send(rt, p, PING, NULL, 1), TR_EINVAL);
     /* Unknown and impossible pids. */
     assert_int_equal(tr_rt_send(rt, TR_PID_NONE, PING, NULL, 0), TR_ENOACTOR);
-    assert_int_equal(tr_rt_send(rt, ((tr_pid)1 << 32) | 999999u, PING, NULL, 0), TR_ENOACTOR);
-    assert_int_equal(tr_rt_send(rt, ((tr_pid)1 << 32) | 0xffffffffu, PING, NULL, 0), TR_ENOACTOR);
-    assert_int_equal(tr_rt_send(rt, p + ((tr_pid)1 << 32), PING, NULL, 0), TR_ENOACTOR); /* even gen */
-    assert_int_equal(tr_rt_send(rt, p + ((tr_pid)2 << 32), PING, NULL, 0), TR_ENOACTOR); /* future */
+    tr_pid node = (tr_pid)TR_PID_NODE(p) << 52;
+    assert_int_equal(tr_rt_send(rt, node | ((tr_pid)1 << 26) | 999999u, PING, NULL, 0), TR_ENOACTOR);
+    assert_int_equal(tr_rt_send(rt, node | ((tr_pid)1 << 26) | 0x3ffffffu, PING, NULL, 0), TR_ENOACTOR);
+    assert_int_equal(tr_rt_send(rt, UINT64_MAX, PING, NULL, 0), TR_ENOACTOR);
+    assert_int_equal(tr_rt_send(rt, p + ((tr_pid)1 << 26), PING, NULL, 0), TR_ENOACTOR); /* even gen */
+    assert_int_equal(tr_rt_send(rt, p + ((tr_pid)2 << 26), PING, NULL, 0), TR_ENOACTOR); /* future */
+    assert_int_equal(tr_rt_send(rt, p ^ ((tr_pid)1 << 52), PING, NULL, 0), TR_ENOACTOR); /* other node */
     assert_int_equal(tr_signal_exit(rt, TR_PID_NONE, TR_EXIT_KILLED), TR_ENOACTOR);
     assert_int_equal(tr_signal_exit(rt, p, TR_EXIT_NORMAL), TR_EINVAL);
     assert_int_equal(tr_signal_exit(rt, p, TR_EXIT_ERROR), TR_EINVAL);
