@@ -494,6 +494,9 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         return TR_EMSGSIZE;
     if (opts->overflow != TR_OVERFLOW_REFUSE && opts->overflow != TR_OVERFLOW_DROP)
         return TR_EINVAL;
+    if (opts->top != TR_TOP_DEFAULT &&
+        (parent || (opts->top != TR_TOP_PERMANENT && opts->top != TR_TOP_INDEPENDENT)))
+        return TR_EINVAL;
 
     if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
@@ -544,6 +547,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     node->pid = pid;
     node->prev = NULL;
     node->stopping = 0;
+    node->permanent = !parent && opts->top == TR_TOP_PERMANENT;
     node->seq = 0;
     node->shutdown_ms = opts->shutdown_ms ? opts->shutdown_ms : 5000;
     tr__init *in = (tr__init *)m->data;
@@ -644,6 +648,7 @@ void tr_spawn_opts_init(tr_spawn_opts *opts)
     opts->notify_started = 0;
     opts->mailbox_capacity = 0;
     opts->overflow = TR_OVERFLOW_REFUSE;
+    opts->top = TR_TOP_DEFAULT;
 }
 
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
@@ -917,6 +922,12 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         tr__loop_timers_changed(L);
     }
     TR__STAT_ADD(L, actors, -1);
+    if (a->parent_node && a->parent_node->permanent) {
+        tr_down d;
+        tr__down_fill(&d, pid, (tr_exit_kind)a->exit_kind, a->exit_code,
+                      a->exit_kind == TR_EXIT_ERROR ? exit_text(a) : NULL);
+        tr__runtime_permanent_ended(rt, &d);
+    }
     if (a->parent != TR_PID_NONE && a->parent_node) {
         tr__child *node = a->parent_node;
         /* Cannot fail for want of a parent: a parent outlives its children. */

@@ -512,11 +512,9 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
     return rc;
 }
 
-int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-               size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
+int tr__waiter_run(tr_runtime *rt, uint64_t timeout_ms, tr__waiter_send_fn send, void *ctx,
+                   tr_rt_reply *reply)
 {
-    if (!rt || !reply || !tr__call_type_ok(type))
-        return TR_EINVAL;
     if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
@@ -533,9 +531,7 @@ int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
         uv_cond_destroy(&w.cv);
         return rc;
     }
-    h.deadline = tr__deadline_after(rt, timeout_ms);
-    rc = tr__send(rt, NULL, TR_PID_NONE, to, type, TR__MF_REQUEST, &h, data, len,
-                  NULL, NULL);
+    rc = send(rt, h.ref, ctx);
     uv_mutex_lock(&rt->wait_mu);
     if (rc == 0) {
         uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX
@@ -558,6 +554,32 @@ int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
     if (rc == 0)
         *reply = w.reply;
     return rc;
+}
+
+typedef struct rt_call_ctx {
+    tr_pid to;
+    uint32_t type;
+    const void *data;
+    size_t len;
+    uint64_t timeout_ms;
+} rt_call_ctx;
+
+static int rt_call_send(tr_runtime *rt, tr_ref ref, void *ctx)
+{
+    rt_call_ctx *c = ctx;
+    tr__callhdr h = {.ref = ref, .deadline = tr__deadline_after(rt, c->timeout_ms)};
+    return tr__send(rt, NULL, TR_PID_NONE, c->to, c->type, TR__MF_REQUEST, &h, c->data,
+                    c->len, NULL, NULL);
+}
+
+int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+               size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
+{
+    if (!rt || !reply || !tr__call_type_ok(type))
+        return TR_EINVAL;
+    rt_call_ctx c = {.to = to, .type = type, .data = data, .len = len,
+                     .timeout_ms = timeout_ms};
+    return tr__waiter_run(rt, timeout_ms, rt_call_send, &c, reply);
 }
 
 void tr_rt_reply_free(tr_rt_reply *reply)

@@ -147,6 +147,7 @@ typedef struct tr__child {
     uint32_t seq;         /* top-level children: spawn order (wrapping), for the root's list */
     uint32_t shutdown_ms; /* its shutdown timeout (TR_SHUTDOWN_INFINITY: none) */
     uint8_t stopping;     /* the shutdown signal has been sent */
+    uint8_t permanent;    /* top-level, TR_TOP_PERMANENT (immutable) */
 } tr__child;
 
 _Static_assert(sizeof(tr__child) <= 40, "a child record fits malloc's 48-byte chunk");
@@ -351,9 +352,12 @@ struct tr_runtime {
     uint64_t next_ref;       /* atomic: monitor references */
     uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
 
-    uv_mutex_t mu;           /* guards stopped, for tr_runtime_wait */
+    uv_mutex_t mu;           /* guards stopped and the exit reason */
     uv_cond_t cv;
     int stopped;
+    int exit_rc;             /* what tr_runtime_wait returns */
+    bool exit_set;           /* a permanent top-level actor has ended: */
+    tr_down exit_reason;     /* how */
 
     /* Plain threads blocked in tr_rt_call (call.c), guarded by wait_mu. */
     uv_mutex_t wait_mu;
@@ -525,6 +529,13 @@ int tr__calls_init(tr_runtime *rt);
 void tr__calls_destroy(tr_runtime *rt);
 /* Wakes every blocked tr_rt_call with TR_ESTOPPED. */
 void tr__calls_fail_all(tr_runtime *rt);
+/* A plain thread's blocking wait for one answer: registers a waiter, calls
+ * send(rt, ref, ctx) to ask (its error ends the wait), and blocks until the
+ * answer (tr__waiter_complete / _fail), the timeout or the runtime's stop.
+ * On 0, *reply holds the answer. */
+typedef int (*tr__waiter_send_fn)(tr_runtime *rt, tr_ref ref, void *ctx);
+int tr__waiter_run(tr_runtime *rt, uint64_t timeout_ms, tr__waiter_send_fn send, void *ctx,
+                   tr_rt_reply *reply);
 /* Ends the plain thread's call on `ref` with `err` (its callee ended). */
 void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err);
 /* Answers the request `m` (a USER message with TR__MF_REQUEST, no longer
@@ -601,6 +612,8 @@ void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The root has ended: wake waiters, let the loops quit. Root's loop. */
 void tr__runtime_finished(tr_runtime *rt);
+/* A permanent top-level actor has ended with `d`: the runtime stops. */
+void tr__runtime_permanent_ended(tr_runtime *rt, const tr_down *d);
 extern const tr_behavior tr__root_behavior;
 
 #endif /* TR_CORE_H */

@@ -104,10 +104,16 @@ void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const ch
     snprintf(d->text, sizeof d->text, "%s", text);
 }
 
-/* DOWN(ref, reason, result) from `from` to the watcher `to`. */
+/* DOWN(ref, reason, result) from `from` to the watcher `to`; a plain
+ * thread's watch (tr_rt_wait_exit: `to` is TR_PID_NONE, `ref` its waiter)
+ * gets the reason, not the result. */
 static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_down *d,
                       const void *result, uint32_t result_len)
 {
+    if (to == TR_PID_NONE) {
+        tr__waiter_complete(L->rt, ref, from, TR_MSG_DOWN, d, sizeof *d);
+        return;
+    }
     tr_actor *w = tr__lookup(L->rt, to);
     if (!w)
         return; /* the watcher has ended too */
@@ -337,4 +343,44 @@ void tr__ties_exit(tr__loop *L, tr_actor *a)
 void tr__ties_teardown(tr_actor *a)
 {
     ties_free(a);
+}
+
+/* ---- a plain thread waiting for an actor's end ------------------------------------ */
+
+typedef struct wait_exit_ctx {
+    tr_pid pid;
+    tr_ref ref;
+} wait_exit_ctx;
+
+/* A MONITOR from no actor: the target answers the waiter `ref` (send_down). */
+static int wait_exit_send(tr_runtime *rt, tr_ref ref, void *ctx)
+{
+    wait_exit_ctx *c = ctx;
+    c->ref = ref;
+    int rc = tr__post_control(rt, NULL, TR_PID_NONE, c->pid, TR__MSG_MONITOR, &ref, sizeof ref);
+    if (rc == TR_ENOACTOR) { /* gone already: the answer is at hand */
+        tr_down d;
+        tr__down_fill(&d, c->pid, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
+        tr__waiter_complete(rt, ref, c->pid, TR_MSG_DOWN, &d, sizeof d);
+        return 0;
+    }
+    return rc;
+}
+
+int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, int64_t timeout_ms, tr_down *out)
+{
+    if (!rt || !out || pid == TR_PID_NONE || pid == rt->root || timeout_ms < -1)
+        return TR_EINVAL;
+    wait_exit_ctx c = {.pid = pid, .ref = 0};
+    tr_rt_reply r;
+    int rc = tr__waiter_run(rt, timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms,
+                            wait_exit_send, &c, &r);
+    if (rc == TR_ETIMEDOUT) /* the target can forget us */
+        tr__post_control(rt, NULL, TR_PID_NONE, pid, TR__MSG_DEMONITOR, &c.ref, sizeof c.ref);
+    if (rc != 0)
+        return rc;
+    memcpy(out, r.data, sizeof *out);
+    out->result_len = 0;
+    tr_rt_reply_free(&r);
+    return 0;
 }

@@ -308,6 +308,32 @@ void tr__runtime_finished(tr_runtime *rt)
         tr__loop_quit(rt->loops[i]);
 }
 
+void tr__runtime_permanent_ended(tr_runtime *rt, const tr_down *d)
+{
+    if (ck_pr_load_int(&rt->state) != TR__RT_RUNNING)
+        return; /* ended by the stop itself, or after another */
+    uv_mutex_lock(&rt->mu);
+    bool first = !rt->exit_set;
+    if (first) {
+        rt->exit_set = true;
+        rt->exit_reason = *d;
+        rt->exit_reason.result_len = 0;
+        rt->exit_rc = (d->kind == TR_EXIT_NORMAL || d->kind == TR_EXIT_SHUTDOWN)
+                          ? 0
+                          : TR_EPERMANENT;
+    }
+    uv_mutex_unlock(&rt->mu);
+    if (first) {
+        char why[160];
+        tr__error_text(why, sizeof why, d->code, d->text);
+        tr__log(rt, d->kind == TR_EXIT_NORMAL ? TR_LOG_INFO : TR_LOG_ERROR,
+                "permanent actor " TR_PID_FMT " ended (%s%s%s): stopping the runtime",
+                TR_PID_ARGS(d->pid), tr_exit_kind_name((tr_exit_kind)d->kind),
+                d->kind == TR_EXIT_ERROR ? ", " : "", d->kind == TR_EXIT_ERROR ? why : "");
+        tr_runtime_stop(rt); /* TR_EALREADY if a stop raced us: fine */
+    }
+}
+
 int tr_runtime_wait(tr_runtime *rt)
 {
     if (!rt)
@@ -319,8 +345,26 @@ int tr_runtime_wait(tr_runtime *rt)
     uv_mutex_lock(&rt->mu);
     while (!rt->stopped)
         uv_cond_wait(&rt->cv, &rt->mu);
+    int rc = rt->exit_rc;
     uv_mutex_unlock(&rt->mu);
-    return 0;
+    return rc;
+}
+
+int tr_runtime_stopping(const tr_runtime *rt)
+{
+    return rt && ck_pr_load_int((int *)&rt->state) >= TR__RT_STOPPING;
+}
+
+int tr_runtime_exit_reason(tr_runtime *rt, tr_down *out)
+{
+    if (!rt || !out)
+        return TR_EINVAL;
+    uv_mutex_lock(&rt->mu);
+    int rc = rt->exit_set ? 0 : TR_ENOTFOUND;
+    if (rc == 0)
+        *out = rt->exit_reason;
+    uv_mutex_unlock(&rt->mu);
+    return rc;
 }
 
 int tr_runtime_free(tr_runtime *rt)

@@ -75,7 +75,8 @@ extern "C" {
     X(ENOTFOUND, -16, "not found: no such timer, call or name (or it has ended)") \
     X(EEXIST, -17, "the name is registered already")                         \
     X(ECLOSED, -18, "the channel is closed (and, for receives, drained)")   \
-    X(EEXITED, -19, "the actor ended before it answered")
+    X(EEXITED, -19, "the actor ended before it answered")                    \
+    X(EPERMANENT, -20, "a permanent top-level actor failed: the runtime stopped")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -353,12 +354,51 @@ TR_API int tr_runtime_start(tr_runtime *rt);
 TR_API int tr_runtime_stop(tr_runtime *rt);
 
 /*
- * Blocks until the runtime has stopped (after tr_runtime_stop, from any
- * thread or actor). Returns at once if it has stopped already.
- * Errors: TR_EINVAL, TR_ENOTSTARTED, TR_EWRONGTHREAD (called on one of this
- * runtime's loop threads, where it would deadlock).
+ * Blocks until the runtime has stopped: after tr_runtime_stop (from any
+ * thread or actor), a signal with stop_on_signals, or the end of a
+ * permanent top-level actor (see tr_spawn_opts.top). Returns at once if it
+ * has stopped already. What ends the wait: the end of the whole tree, which
+ * every stop reaches — each actor is stopped within its shutdown timeout
+ * or killed (an actor with an infinite shutdown timeout that never ends
+ * holds it, by the user's choice). Returns 0, or TR_EPERMANENT when the
+ * runtime stopped because a permanent top-level actor failed (see
+ * tr_runtime_exit_reason). Errors: TR_EINVAL, TR_ENOTSTARTED,
+ * TR_EWRONGTHREAD (called on one of this runtime's loop threads, where it
+ * would deadlock). Thread: any plain thread.
  */
 TR_API int tr_runtime_wait(tr_runtime *rt);
+
+/*
+ * Non-zero once a stop has been requested (or completed): a service can
+ * check it before starting new work. 0 while it runs or before it starts,
+ * and for NULL. Any thread.
+ */
+TR_API int tr_runtime_stopping(const tr_runtime *rt);
+
+struct tr_down; /* see Links, monitors */
+
+/*
+ * How the permanent top-level actor whose end stopped the runtime ended
+ * (its pid, kind, code and text; result_len is 0). Errors: TR_EINVAL,
+ * TR_ENOTFOUND (no permanent actor has ended: the runtime was stopped
+ * otherwise, or runs). Any thread.
+ */
+TR_API int tr_runtime_exit_reason(tr_runtime *rt, struct tr_down *out);
+
+/*
+ * Blocks the calling plain thread until the actor `pid` ends, for at most
+ * `timeout_ms` (TR_INFINITE: no limit), and fills *out with how it ended
+ * (as a DOWN would; result_len 0). A pid that has already ended, or was
+ * never an actor of this runtime, answers at once with kind TR_EXIT_ERROR,
+ * code TR_ENOACTOR. What ends the wait: the actor's end (every actor ends
+ * by the runtime's stop at the latest), the timeout (TR_ETIMEDOUT; the
+ * watch is removed), or the runtime having stopped (TR_ESTOPPED).
+ * Errors: TR_EINVAL (NULL, TR_PID_NONE, the root, a negative timeout other
+ * than TR_INFINITE), TR_EWRONGTHREAD (a loop thread: it would block the
+ * loop), TR_ENOMEM, and those above. Thread: any plain thread.
+ */
+TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, int64_t timeout_ms,
+                           struct tr_down *out);
 
 /*
  * Stops the runtime if it is running, waits for it, joins its threads and
@@ -407,7 +447,22 @@ typedef struct tr_spawn_opts {
      * (Dropping the oldest instead would need the senders to take from a
      * queue only its one reader may take from: not offered.) */
     int overflow;
+    /* Top-level actors only (tr_rt_spawn, tr_rt_sup_spawn; anything but
+     * TR_TOP_DEFAULT is TR_EINVAL for a spawn by an actor). TR_TOP_DEFAULT
+     * (0): a supervisor started with tr_rt_sup_spawn is permanent, any other
+     * actor independent. TR_TOP_PERMANENT: the runtime lives as long as the
+     * actor — when it ends (other than by the runtime's own stop), the
+     * runtime stops, in order, and tr_runtime_wait returns 0 if it ended
+     * normally or was shut down, TR_EPERMANENT if it failed (a supervisor
+     * that gave up, a crash, a kill); tr_runtime_exit_reason says how.
+     * OTP's permanent application; asyncio.run(main()). TR_TOP_INDEPENDENT:
+     * its end concerns no one but its monitors. */
+    int top;
 } tr_spawn_opts;
+
+#define TR_TOP_DEFAULT 0
+#define TR_TOP_PERMANENT 1
+#define TR_TOP_INDEPENDENT 2
 
 #define TR_OVERFLOW_REFUSE 0
 #define TR_OVERFLOW_DROP 1

@@ -956,6 +956,8 @@ static int spawn_sup(tr_runtime *rt, tr_actor *self, const tr_sup_spec *spec,
     o.arg_len = len;
     if (!o.shutdown_ms)
         o.shutdown_ms = TR_SHUTDOWN_INFINITY;
+    if (!self && o.top == TR_TOP_DEFAULT)
+        o.top = TR_TOP_PERMANENT; /* the runtime lives as long as its top supervisor */
     rc = self ? tr_spawn(self, &sup_behavior, &o, out) : tr_rt_spawn(rt, &sup_behavior, &o, out);
     free(flat);
     return rc;

@@ -260,8 +260,18 @@ static void test_intensity(void **state)
         assert_int_equal(tr_rt_send(rt, leaf, FAIL, NULL, 0), 0);
         leaf = wait_restarted(rt, mid, 0, leaf);
     }
+    assert_int_equal(tr_runtime_stopping(rt), 0);
     assert_int_equal(tr_rt_send(rt, leaf, FAIL, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, mid, ASK, NULL, 0) == TR_ENOACTOR);
+    /* A top-level supervisor is permanent: its giving up ends the runtime,
+     * and tr_runtime_wait says why. */
+    assert_int_equal(tr_runtime_wait(rt), TR_EPERMANENT);
+    assert_int_not_equal(tr_runtime_stopping(rt), 0);
+    tr_down d;
+    assert_int_equal(tr_runtime_exit_reason(rt, &d), 0);
+    assert_int_equal(d.pid, mid);
+    assert_int_equal(d.kind, TR_EXIT_ERROR);
+    assert_int_equal(d.code, TR_ELIMIT);
+    assert_int_equal(tr_rt_send(rt, mid, ASK, NULL, 0), TR_ESTOPPED);
     assert_true(has_log("restart intensity exceeded"));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -302,7 +312,11 @@ static void test_escalation(void **state)
     assert_int_equal(tr_rt_send(rt, mc[0].pid, FAIL, NULL, 0), 0);
     tr_pid leaf3 = wait_restarted(rt, mid2, 0, mc[0].pid);
     assert_int_equal(tr_rt_send(rt, leaf3, FAIL, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, top, ASK, NULL, 0) == TR_ENOACTOR);
+    assert_int_equal(tr_runtime_wait(rt), TR_EPERMANENT);
+    tr_down d;
+    assert_int_equal(tr_runtime_exit_reason(rt, &d), 0);
+    assert_int_equal(d.pid, top);
+    assert_int_equal(d.code, TR_ELIMIT);
     char line[96];
     snprintf(line, sizeof line, "supervisor " TR_PID_FMT ": restart intensity exceeded",
              TR_PID_ARGS(top));
@@ -344,8 +358,13 @@ static void test_start_failure(void **state)
                              child("broken", &bad, TR_PERMANENT)};
     tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .children = kids, .nchildren = 3};
     tr_pid sup;
-    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), TR_EFAILED);
+    /* An independent top-level supervisor's failure leaves the runtime up. */
+    tr_spawn_opts indep;
+    tr_spawn_opts_init(&indep);
+    indep.top = TR_TOP_INDEPENDENT;
+    assert_int_equal(tr_rt_sup_spawn(rt, &spec, &indep, &sup), TR_EFAILED);
     TR_WAIT_UNTIL(tr_rt_send(rt, sup, ASK, NULL, 0) == TR_ENOACTOR);
+    assert_int_equal(tr_runtime_stopping(rt), 0);
     /* a and b were started, then stopped in reverse order. */
     TR_WAIT_UNTIL(atomic_load(&nevents) == 4);
     pthread_mutex_lock(&mu);
@@ -362,6 +381,13 @@ static void test_start_failure(void **state)
     tr_sup_spec s2 = {.children = &nobeh, .nchildren = 1};
     assert_int_equal(tr_rt_sup_spawn(rt, &s2, NULL, &sup), TR_EINVAL);
     assert_int_equal(tr_rt_sup_spawn(rt, NULL, NULL, &sup), TR_EINVAL);
+    /* A permanent one (the default) takes the runtime down with it. */
+    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), TR_EFAILED);
+    assert_int_equal(tr_runtime_wait(rt), TR_EPERMANENT);
+    tr_down d;
+    assert_int_equal(tr_runtime_exit_reason(rt, &d), 0);
+    assert_int_equal(d.pid, sup);
+    assert_int_equal(d.kind, TR_EXIT_ERROR);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
