@@ -443,7 +443,8 @@ typedef struct tr_spawn_opts {
     uint32_t mailbox_capacity;
     /* What a send to a full mailbox does: TR_OVERFLOW_REFUSE (the default):
      * it fails with TR_EFULL and the sender decides; TR_OVERFLOW_DROP: it
-     * succeeds, the message is dropped and counted (tr_actor_stats.dropped).
+     * succeeds, the message is dropped and counted (tr_actor_stats.dropped);
+     * a request is refused with TR_EFULL instead, since a call must end.
      * (Dropping the oldest instead would need the senders to take from a
      * queue only its one reader may take from: not offered.) */
     int overflow;
@@ -727,9 +728,13 @@ TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
 
 /*
  * As tr_sup_spawn, top-level, from a plain thread; blocks until the
- * supervisor has started all its children. Errors: as tr_rt_spawn,
- * TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child failed to
- * start; the supervisor has ended and *out is still set).
+ * supervisor has started all its children (or has ended: what ends the
+ * wait is its answer or its end). The supervisor is permanent unless
+ * opts->top says TR_TOP_INDEPENDENT: when it gives up, or fails to start,
+ * the runtime stops and tr_runtime_wait returns TR_EPERMANENT (see
+ * tr_spawn_opts.top). Errors: as tr_rt_spawn, TR_ENOTSTARTED (the runtime
+ * must run), TR_EFAILED (a child failed to start; the supervisor has ended
+ * and *out is still set).
  */
 TR_API int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec,
                            const tr_spawn_opts *opts, tr_pid *out);

@@ -263,6 +263,28 @@ static void test_thread_call_fails_when_callee_dies(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* A bounded mailbox that drops when full refuses requests instead: a call
+ * must end, and a dropped request would leave it hanging. Before the start
+ * nothing drains the mailbox, so it stays full. */
+static void test_drop_policy_refuses_requests(void **state)
+{
+    (void)state;
+    tr_runtime *rt = NULL;
+    assert_int_equal(tr_runtime_create(&rt, NULL), 0);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.mailbox_capacity = 1;
+    o.overflow = TR_OVERFLOW_DROP;
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &p), 0);
+    assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0);
+    assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0); /* dropped, counted */
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, p, M_ECHO, NULL, 0, TR_FOREVER, &r), TR_EFULL);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 /* ---- cancel, tags, deadlines ----------------------------------------------------------- */
 
 static tr_msg kept_req; /* the echo's request, answered on M_DONE */
@@ -549,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_retired_slot),
         cmocka_unit_test(test_actor_call_fails_when_callee_dies),
         cmocka_unit_test(test_thread_call_fails_when_callee_dies),
+        cmocka_unit_test(test_drop_policy_refuses_requests),
         cmocka_unit_test(test_cancel_and_tag),
         cmocka_unit_test(test_deadline_passed_on),
         cmocka_unit_test(test_permanent_actor),
