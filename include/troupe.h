@@ -32,9 +32,9 @@ extern "C" {
 #endif
 
 #define TROUPE_VERSION_MAJOR 0
-#define TROUPE_VERSION_MINOR 1
+#define TROUPE_VERSION_MINOR 2
 #define TROUPE_VERSION_PATCH 0
-#define TROUPE_VERSION_STRING "0.1.0"
+#define TROUPE_VERSION_STRING "0.2.0"
 /* (major << 16) | (minor << 8) | patch, for compile-time comparisons. */
 #define TROUPE_VERSION_NUMBER                                                  \
     ((TROUPE_VERSION_MAJOR << 16) | (TROUPE_VERSION_MINOR << 8) |              \
