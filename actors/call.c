@@ -182,7 +182,7 @@ static void call_free(tr__loop *L, uint32_t idx)
     TR__STAT_ADD(L, timers, -1);
 }
 
-int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
+int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeout_ms,
                    tr_ref *ref, uint64_t *deadline)
 {
     tr__calls *cs = &L->calls;
@@ -263,10 +263,13 @@ void tr__calls_drop(tr__loop *L, tr_actor *a)
         call_free(L, a->calls);
 }
 
+/* A call's timeout without one: OTP's gen_server:call default. */
+#define CALL_DEFAULT_MS 5000
+
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
-            uint64_t timeout_ms, tr_ref *ref_out)
+            tr_duration timeout_ms, tr_ref *ref_out)
 {
-    if (!ref_out)
+    if (!ref_out || tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     tr__loop *L;
     int rc = tr__self_payload(self, type, data, len, &L);
@@ -316,9 +319,10 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
 }
 
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-               size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
+               size_t len, tr_duration timeout_ms, tr_rt_reply *reply)
 {
-    if (!rt || !reply || !tr__call_type_ok(type))
+    if (!rt || !reply || !tr__call_type_ok(type) ||
+        tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
@@ -341,18 +345,11 @@ int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                   NULL, NULL);
     uv_mutex_lock(&rt->wait_mu);
     if (rc == 0) {
-        uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX
-                                                : uv_hrtime() + timeout_ms * 1000000u;
-        while (!w.done) {
-            if (end == UINT64_MAX) {
-                uv_cond_wait(&w.cv, &rt->wait_mu);
-                continue;
-            }
-            uint64_t now = uv_hrtime();
-            if (now >= end)
-                break;
-            uv_cond_timedwait(&w.cv, &rt->wait_mu, end - now);
-        }
+        /* The thread sleeps in real time (a test clock would never wake a
+         * condition variable); saturating, so a huge timeout cannot wrap. */
+        uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
+        while (!w.done && tr__cond_wait_until(&w.cv, &rt->wait_mu, end))
+            ;
         rc = !w.done ? TR_ETIMEDOUT : w.err;
     }
     waiter_remove(rt, h.ref);
