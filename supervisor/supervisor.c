@@ -434,6 +434,16 @@ static int fail(tr_actor *self, sup *s, int code, const char *text)
 
 /* ---- restarts ----------------------------------------------------------------------- */
 
+/* "in 5000 ms", or "ever" for a TR_INFINITE period: the window of the
+ * restart intensity, for reports. */
+static const char *window_text(const sup *s, char *buf, size_t len)
+{
+    if (s->spec.period_ms == TR_INFINITE)
+        return "ever";
+    snprintf(buf, len, "in %lld ms", (long long)s->spec.period_ms);
+    return buf;
+}
+
 /* Records a restart; false when the intensity is exceeded. */
 static bool intensity_ok(tr_actor *self, sup *s)
 {
@@ -485,10 +495,12 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
 {
     kid *k = &s->kids[i];
     if (!intensity_ok(self, s)) {
+        char window[32];
         SLOG(self, TR_LOG_ERROR,
-             "supervisor " TR_PID_FMT ": restart intensity exceeded (%u restarts in %lld ms); "
+             "supervisor " TR_PID_FMT ": restart intensity exceeded (%u restarts %s); "
              "shutting down",
-             TR_PID_ARGS(tr_self(self)), s->spec.max_restarts, (long long)s->spec.period_ms);
+             TR_PID_ARGS(tr_self(self)), s->spec.max_restarts,
+             window_text(s, window, sizeof window));
         return fail(self, s, TR_ELIMIT, "restart intensity exceeded");
     }
     k->restarts++;
@@ -946,10 +958,11 @@ static void sup_describe(tr_actor *self, void *state, char *buf, size_t len)
         restarts += s->kids[i].restarts;
     }
     bool dyn = s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE;
-    int at = snprintf(buf, len, "%s, %s, %u/%u children up, %u restarts (max %u in %lld ms)",
+    char window[32];
+    int at = snprintf(buf, len, "%s, %s, %u/%u children up, %u restarts (max %u %s)",
                       strategy_names[s->spec.strategy], phase_names[s->phase], up,
                       dyn ? s->n - 1 : s->n, restarts, s->spec.max_restarts,
-                      (long long)s->spec.period_ms);
+                      window_text(s, window, sizeof window));
     for (uint32_t i = dyn ? 1 : 0; i < s->n && at > 0 && (size_t)at < len; i++) {
         const kid *k = &s->kids[i];
         at += snprintf(buf + at, len - (size_t)at, "%s%s%s", i == (dyn ? 1u : 0u) ? "; " : " ",
