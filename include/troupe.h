@@ -456,8 +456,8 @@ TR_API int tr_spawn_monitor(tr_actor *self, const tr_behavior *behavior,
 /*
  * Spawns a top-level actor (a child of the runtime's root) from a plain
  * thread; TR_LOOP_DEFAULT (a zero .loop) means round-robin. Allowed before
- * tr_runtime_start (it runs once started). Errors: as tr_spawn, and TR_ESTOPPED once a stop
- * was requested. Thread: any.
+ * tr_runtime_start (it runs once started). Errors: as tr_spawn, and
+ * TR_ESTOPPED once a stop was requested. Thread: any.
  */
 TR_API int tr_rt_spawn(tr_runtime *rt, const tr_behavior *behavior,
                        const tr_spawn_opts *opts, tr_pid *out);
@@ -714,8 +714,10 @@ TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
                         const tr_spawn_opts *opts, tr_pid *out);
 
 /*
- * As tr_sup_spawn, top-level, from a plain thread; blocks until the
- * supervisor has started all its children. Errors: as tr_rt_spawn,
+ * As tr_sup_spawn, top-level, from a plain thread (the spec is checked
+ * here, before anything starts); blocks, without a time limit, until the
+ * supervisor has started all its children or a start has failed.
+ * Errors: as tr_rt_spawn and tr_sup_spawn,
  * TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child failed to
  * start; the supervisor has ended and *out is still set).
  */
@@ -1065,7 +1067,8 @@ TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id 
  * Spawns a child actor of self into group `g` (as tr_spawn; opts may be
  * NULL). It succeeds by ending normally (its tr_exit_result, if any, is its
  * result) and fails by any other end. *out (may be NULL) is its pid, or
- * TR_PID_NONE while it waits for a place under max_running.
+ * TR_PID_NONE while it waits for a place under max_running. The options
+ * are checked now, also for a child that waits (TR_EINVAL, as tr_spawn).
  * Errors: TR_EINVAL, TR_ENOTFOUND (no such open group of self),
  * TR_ESTOPPED (the group was closed or cancelled, or self is exiting),
  * errors of tr_spawn. Thread: `self`'s callbacks.
@@ -1167,6 +1170,7 @@ typedef struct tr_chan_opts {
     uint32_t item_max; /* bytes per item; 0: 64 */
 } tr_chan_opts;
 
+/* The defaults (all zero): 1024 items of up to 64 bytes. Any thread. */
 TR_API void tr_chan_opts_init(tr_chan_opts *opts);
 
 /* Creates a channel (opts may be NULL). Errors: TR_EINVAL (NULL rt/out,
