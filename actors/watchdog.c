@@ -87,7 +87,8 @@ static void watchdog_main(void *arg)
     uv_mutex_lock(&wd->mu);
     while (!wd->stop) {
         uint64_t half = wd->budget_ns / 2; /* a huge budget: checked hourly */
-        uv_cond_timedwait(&wd->cv, &wd->mu, half < TR__WAIT_SLICE_NS ? half : TR__WAIT_SLICE_NS);
+        uv_cond_timedwait(&wd->cv, &wd->mu,
+                          half < TR__WAIT_SLICE_NS ? half : TR__WAIT_SLICE_NS);
         if (wd->stop)
             break;
         uint64_t now = uv_hrtime(); /* real time: a stall is a wall-clock matter */

@@ -356,8 +356,8 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
  * ring it needs is not empty, or the channel is closed) and only then
  * sleep. The attempt itself runs outside the mutex: it wakes others.
  */
-static int wait_for(tr_chan *ch, tr_duration timeout_ms, int (*attempt)(void *), void *arg,
-                    int again, ck_ring_t *needed, int *nwait, uv_cond_t *cv)
+static int wait_for(tr_chan *ch, tr_duration timeout_ms, int (*attempt)(void *),
+                    void *arg, int again, ck_ring_t *needed, int *nwait, uv_cond_t *cv)
 {
     /* No default wait: TR_DEFAULT is refused with the other negatives. */
     if (tr__duration_arg(timeout_ms, TR__NO_DEFAULT, &timeout_ms) != 0)

@@ -138,7 +138,8 @@ static int validate(const tr_runtime *rt, const tr_sup_spec *s)
         return TR_EINVAL;
     if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
         return TR_EINVAL;
-    if (!tr__duration_field_ok(s->period_ms) || !tr__duration_field_ok(s->backoff_max_ms) ||
+    if (!tr__duration_field_ok(s->period_ms) ||
+        !tr__duration_field_ok(s->backoff_max_ms) ||
         !tr__duration_field_ok(s->backoff_reset_ms) ||
         !tr__duration_field_ok(s->backoff_min_ms) || s->backoff_min_ms == TR_INFINITE)
         return TR_EINVAL;
@@ -193,7 +194,8 @@ static unsigned char *flatten_child(const tr_child_spec *c, unsigned char *p)
     f.restart = (uint8_t)c->restart;
     /* (checked by validate_child) A supervisor child's default is no
      * limit: it always gets to stop its subtree. */
-    tr__duration_field(c->shutdown_ms, c->supervisor ? TR_INFINITE : 5000, &f.shutdown_ms);
+    tr__duration_field(c->shutdown_ms, c->supervisor ? TR_INFINITE : 5000,
+                       &f.shutdown_ms);
     f.loop = c->loop;
     memcpy(p, &f, sizeof f);
     p += sizeof f;
@@ -470,8 +472,9 @@ static tr_duration backoff_ms(tr_actor *self, sup *s, kid *k)
     if (now - k->up_since >= tr__ms_to_ns(s->spec.backoff_reset_ms))
         k->streak = 0;
     /* d < max <= INT64_MAX before each doubling: no overflow. */
-    uint64_t max = s->spec.backoff_max_ms == TR_INFINITE ? (uint64_t)INT64_MAX
-                                                         : (uint64_t)s->spec.backoff_max_ms;
+    uint64_t max = s->spec.backoff_max_ms == TR_INFINITE
+                       ? (uint64_t)INT64_MAX
+                       : (uint64_t)s->spec.backoff_max_ms;
     uint64_t d = (uint64_t)s->spec.backoff_min_ms;
     for (uint32_t i = 0; i < k->streak && d < max; i++)
         d *= 2;

@@ -27,8 +27,20 @@
 #define HUGE_MS ((tr_duration)1 << 62) /* * 1000000 wraps to exactly 0 in 64 bits */
 #define PATIENCE_MS ((tr_duration)TR_TEST_PATIENCE_S * 1000)
 
-enum { ASK = 1, SPAWN = 2, FAIL = 3, SLOW = 4, LATER = 5, DEADLINE = 6, RELAY = 7,
-       CHECK = 8, TIMERS = 9, HUGE_T = 10, BIG_T = 11, PROBE = 12, FLUSH = 13 };
+enum {
+    ASK = 1,
+    SPAWN = 2,
+    FAIL = 3,
+    SLOW = 4,
+    LATER = 5,
+    DEADLINE = 6,
+    RELAY = 7,
+    CHECK = 8,
+    HUGE_T = 10,
+    BIG_T = 11,
+    PROBE = 12,
+    FLUSH = 13
+};
 
 /* A started 2-loop runtime that logs nothing (supervisors report the
  * crashes these tests provoke), on the virtual clock if asked. */
@@ -49,7 +61,8 @@ static tr_runtime *runtime(int virtual_clock)
 }
 
 /* A blocking call whose reply is one int32_t. */
-static int32_t call_int(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len)
+static int32_t call_int(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+                        size_t len)
 {
     tr_rt_reply r;
     assert_int_equal(tr_rt_call(rt, to, type, data, len, PATIENCE_MS, &r), 0);
@@ -86,8 +99,8 @@ static int where_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior where_b = {.name = "where", .init = where_init,
-                                    .receive = where_receive};
+static const tr_behavior where_b = {
+    .name = "where", .init = where_init, .receive = where_receive};
 
 static int loop_of(tr_runtime *rt, tr_pid p)
 {
@@ -181,9 +194,9 @@ static void test_child_spec_without_loop(void **state)
         tr_child_spec inner[] = {{.id = "inner", .behavior = &where_b}};
         tr_sup_spec nested = {.children = inner, .nchildren = 1};
         tr_child_spec kids[] = {
-            {.id = "plain", .behavior = &where_b},                  /* the supervisor's loop */
+            {.id = "plain", .behavior = &where_b}, /* the supervisor's loop */
             {.id = "pinned", .behavior = &where_b, .loop = TR_LOOP(other)},
-            {.id = "nested", .supervisor = &nested},                /* the supervisor's loop */
+            {.id = "nested", .supervisor = &nested}, /* the supervisor's loop */
         };
         tr_sup_spec spec = {.children = kids, .nchildren = 3};
         tr_spawn_opts o = {.loop = TR_LOOP(home)};
@@ -267,7 +280,8 @@ static void test_loop_out_of_range(void **state)
     tr_pid checker;
     assert_int_equal(tr_rt_spawn(rt, &checker_b, NULL, &checker), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r), 0);
+    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r),
+                     0);
     bad_results res;
     assert_int_equal(r.len, sizeof res);
     memcpy(&res, r.data, sizeof res);
@@ -340,13 +354,15 @@ static void test_restarts_never(void **state)
         {.id = "perm", .behavior = &where_b},
         {.id = "temp", .behavior = &where_b, .restart = TR_TEMPORARY},
     };
-    tr_sup_spec spec = {.max_restarts = TR_RESTARTS_NEVER, .children = kids, .nchildren = 2};
+    tr_sup_spec spec = {
+        .max_restarts = TR_RESTARTS_NEVER, .children = kids, .nchildren = 2};
     tr_pid sup = boss_start(rt, &spec);
     TR_WAIT_UNTIL(atomic_load(&starts) == 2);
     /* An exit that needs no restart (a temporary child) is not counted. */
     fail_child(rt, sup, "temp", TR_PID_NONE);
     tr_sup_child c[2];
-    TR_WAIT_UNTIL(tr_rt_sup_which_children(rt, sup, c, 2) == 2 && c[1].pid == TR_PID_NONE);
+    TR_WAIT_UNTIL(tr_rt_sup_which_children(rt, sup, c, 2) == 2 &&
+                  c[1].pid == TR_PID_NONE);
     assert_int_equal(atomic_load(&down_kind), -1);
     /* The first that does makes the supervisor give up, without a restart. */
     fail_child(rt, sup, "perm", TR_PID_NONE);
@@ -396,14 +412,14 @@ static int slow_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior slow_b = {.name = "slow", .state_size = sizeof(slow),
-                                   .receive = slow_receive};
+static const tr_behavior slow_b = {
+    .name = "slow", .state_size = sizeof(slow), .receive = slow_receive};
 
 typedef struct later_op {
     tr_chan *ch;
     int recv; /* 1: receive one item; 0: send one */
     uint64_t item;
-    int rc;   /* checked by the test's thread (cmocka asserts only there) */
+    int rc; /* checked by the test's thread (cmocka asserts only there) */
 } later_op;
 
 /* A plain thread that acts on the channel some 50 ms from now: the other
@@ -470,7 +486,8 @@ static void test_huge_waits_do_not_wrap(void **state)
  * answer comes after every timer due at the current time has fired and
  * its message has been handled (timers fire in deadline order).
  */
-#define BIG_PERIOD_MS ((tr_duration)1 << 44) /* ~557 years: deadline + period passes 2^64 ns */
+#define BIG_PERIOD_MS                                                                    \
+    ((tr_duration)1 << 44) /* ~557 years: deadline + period passes 2^64 ns */
 
 typedef struct timed {
     tr_msg held;
@@ -509,8 +526,10 @@ static int timed_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior timed_b = {.name = "timed", .state_size = sizeof(timed),
-                                    .init = timed_init, .receive = timed_receive};
+static const tr_behavior timed_b = {.name = "timed",
+                                    .state_size = sizeof(timed),
+                                    .init = timed_init,
+                                    .receive = timed_receive};
 
 static void probe_counts(tr_runtime *rt, tr_pid p, int32_t counts[2])
 {
@@ -559,8 +578,9 @@ static int deadline_receive(tr_actor *self, void *state, const tr_msg *msg)
     (void)state;
     if (msg->type != DEADLINE)
         return 0;
-    uint64_t left = msg->deadline == UINT64_MAX ? UINT64_MAX
-                                                : msg->deadline - tr_now(tr_runtime_of(self));
+    uint64_t left = msg->deadline == UINT64_MAX
+                        ? UINT64_MAX
+                        : msg->deadline - tr_now(tr_runtime_of(self));
     return tr_reply(self, msg, DEADLINE, &left, sizeof left);
 }
 
@@ -595,11 +615,11 @@ static int relay_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior relay_b = {.name = "relay", .state_size = sizeof(relay),
-                                    .receive = relay_receive};
+static const tr_behavior relay_b = {
+    .name = "relay", .state_size = sizeof(relay), .receive = relay_receive};
 
-static uint64_t left_of(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
-                        tr_duration timeout)
+static uint64_t left_of(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+                        size_t len, tr_duration timeout)
 {
     tr_rt_reply r;
     assert_int_equal(tr_rt_call(rt, to, type, data, len, timeout, &r), 0);
@@ -610,7 +630,8 @@ static uint64_t left_of(tr_runtime *rt, tr_pid to, uint32_t type, const void *da
     return left;
 }
 
-static uint64_t relayed(tr_runtime *rt, tr_pid relay_pid, tr_pid callee, tr_duration timeout)
+static uint64_t relayed(tr_runtime *rt, tr_pid relay_pid, tr_pid callee,
+                        tr_duration timeout)
 {
     struct {
         tr_pid to;
@@ -631,7 +652,8 @@ static void test_call_timeouts_mean_what_they_say(void **state)
     assert_int_equal(left_of(rt, callee, DEADLINE, NULL, 0, TR_DEFAULT), 5000 * MS);
     assert_int_equal(left_of(rt, callee, DEADLINE, NULL, 0, 7), 7 * MS);
     assert_int_equal(left_of(rt, callee, DEADLINE, NULL, 0, TR_INFINITE), UINT64_MAX);
-    assert_int_equal(left_of(rt, callee, DEADLINE, NULL, 0, HUGE_MS), UINT64_MAX); /* saturated */
+    assert_int_equal(left_of(rt, callee, DEADLINE, NULL, 0, HUGE_MS),
+                     UINT64_MAX); /* saturated */
     /* An actor's call. */
     assert_int_equal(relayed(rt, rel, callee, TR_DEFAULT), 5000 * MS);
     assert_int_equal(relayed(rt, rel, callee, 7), 7 * MS);
@@ -646,8 +668,8 @@ static const tr_duration bad_durations[] = {-3, -4, -1000, INT64_MIN};
 #define NBADD (sizeof bad_durations / sizeof bad_durations[0])
 
 typedef struct dur_results {
-    int32_t call[NBADD], send_after[NBADD], interval[NBADD], group[NBADD], add_child[NBADD],
-        spawn[NBADD];
+    int32_t call[NBADD], send_after[NBADD], interval[NBADD], group[NBADD],
+        add_child[NBADD], spawn[NBADD];
     int32_t after_default, after_infinite, after_zero;
     int32_t interval_zero, interval_default, interval_infinite;
     int32_t group_default, group_infinite, spawn_default, spawn_infinite;
@@ -696,7 +718,8 @@ static int durations_receive(tr_actor *self, void *state, const tr_msg *msg)
     return tr_reply(self, msg, CHECK, &res, sizeof res);
 }
 
-static const tr_behavior durations_b = {.name = "durations", .receive = durations_receive};
+static const tr_behavior durations_b = {.name = "durations",
+                                        .receive = durations_receive};
 
 static void test_bad_durations_refused(void **state)
 {
@@ -752,7 +775,8 @@ static void test_bad_durations_refused(void **state)
     tr_pid checker;
     assert_int_equal(tr_rt_spawn(rt, &durations_b, NULL, &checker), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r), 0);
+    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r),
+                     0);
     dur_results res;
     assert_int_equal(r.len, sizeof res);
     memcpy(&res, r.data, sizeof res);
@@ -812,7 +836,8 @@ static void linger_terminate(tr_actor *self, void *state, const tr_exit_reason *
     atomic_fetch_add(&linger_ended, 1);
 }
 
-static const tr_behavior linger_b = {.name = "linger", .init = linger_init,
+static const tr_behavior linger_b = {.name = "linger",
+                                     .init = linger_init,
                                      .receive = linger_receive,
                                      .terminate = linger_terminate};
 
@@ -845,8 +870,8 @@ static int keeper_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior keeper_b = {.name = "keeper", .state_size = sizeof(keeper_state),
-                                     .receive = keeper_receive};
+static const tr_behavior keeper_b = {
+    .name = "keeper", .state_size = sizeof(keeper_state), .receive = keeper_receive};
 
 /* The describe line of supervisor `sup`. */
 typedef struct described {
@@ -895,8 +920,8 @@ static void test_default_fields_mean_their_default(void **state)
         tr_pid keeper, kid;
         assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &keeper), 0);
         tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, keeper, SPAWN, &dflt[i], sizeof dflt[i], PATIENCE_MS,
-                                    &r), 0);
+        assert_int_equal(
+            tr_rt_call(rt, keeper, SPAWN, &dflt[i], sizeof dflt[i], PATIENCE_MS, &r), 0);
         memcpy(&kid, r.data, sizeof kid);
         tr_rt_reply_free(&r);
         assert_int_equal(loop_of(rt, kid), 0); /* its kill timer is on loop 0 */
@@ -938,9 +963,12 @@ static void test_default_fields_mean_their_default(void **state)
         {.id = "b", .behavior = &where_b, .shutdown_ms = TR_INFINITE},
         {.id = "c", .behavior = &where_b, .shutdown_ms = HUGE_MS},
     };
-    tr_sup_spec spec = {.period_ms = TR_DEFAULT, .backoff_min_ms = TR_DEFAULT,
-                        .backoff_max_ms = TR_INFINITE, .backoff_reset_ms = TR_INFINITE,
-                        .children = kids, .nchildren = 3};
+    tr_sup_spec spec = {.period_ms = TR_DEFAULT,
+                        .backoff_min_ms = TR_DEFAULT,
+                        .backoff_max_ms = TR_INFINITE,
+                        .backoff_reset_ms = TR_INFINITE,
+                        .children = kids,
+                        .nchildren = 3};
     tr_spawn_opts so = {.shutdown_ms = TR_DEFAULT};
     tr_pid sup;
     described d;
