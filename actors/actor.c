@@ -465,14 +465,27 @@ static void release_slot(tr__loop *L, tr_actor *a)
     ck_spinlock_fas_unlock(&L->free_lock);
 }
 
+/* `want` passed tr__loop_opt_ok. */
 static tr__loop *pick_loop(tr_runtime *rt, tr__loop *cur, tr_actor *parent, int want)
 {
-    if (want >= 0)
-        return rt->loops[want];
+    if (want > 0)
+        return rt->loops[TR__LOOP_INDEX(want)];
     if (want == TR_LOOP_DEFAULT && parent)
         return cur;
     unsigned i = cur ? cur->rr++ : ck_pr_faa_uint(&rt->rr, 1);
     return rt->loops[i % rt->nloops];
+}
+
+_Static_assert(TR_LOOP_DEFAULT == 0 && TR_OVERFLOW_REFUSE == 0,
+               "a zeroed tr_spawn_opts is the defaults");
+
+int tr__spawn_opts_check(const tr_runtime *rt, const tr_spawn_opts *opts)
+{
+    if ((!opts->arg && opts->arg_len) || !tr__loop_opt_ok(rt, opts->loop) ||
+        !tr__duration_field_ok(opts->shutdown_ms) ||
+        (opts->overflow != TR_OVERFLOW_REFUSE && opts->overflow != TR_OVERFLOW_DROP))
+        return TR_EINVAL;
+    return opts->arg_len > rt->opts.max_payload ? TR_EMSGSIZE : 0;
 }
 
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
@@ -484,19 +497,16 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr_spawn_opts_init(&defaults);
         opts = &defaults;
     }
-    if (!beh || !beh->receive || !out || (!opts->arg && opts->arg_len))
+    if (!beh || !beh->receive || !out)
         return TR_EINVAL;
-    if (opts->loop >= (int)rt->nloops ||
-        (opts->loop < 0 && opts->loop != TR_LOOP_DEFAULT &&
-         opts->loop != TR_LOOP_ROUND_ROBIN))
-        return TR_EINVAL;
-    if (opts->arg_len > rt->opts.max_payload)
-        return TR_EMSGSIZE;
-    if (opts->overflow != TR_OVERFLOW_REFUSE && opts->overflow != TR_OVERFLOW_DROP)
-        return TR_EINVAL;
+    int rc = tr__spawn_opts_check(rt, opts);
+    if (rc != 0)
+        return rc;
     if (opts->top != TR_TOP_DEFAULT &&
         (parent || (opts->top != TR_TOP_PERMANENT && opts->top != TR_TOP_INDEPENDENT)))
         return TR_EINVAL;
+    tr_duration shutdown_ms = 5000;
+    tr__duration_field(opts->shutdown_ms, 5000, &shutdown_ms); /* checked above */
 
     if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
@@ -549,7 +559,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     node->stopping = 0;
     node->permanent = !parent && opts->top == TR_TOP_PERMANENT;
     node->seq = 0;
-    node->shutdown_ms = opts->shutdown_ms ? opts->shutdown_ms : 5000;
+    node->shutdown_ms = shutdown_ms;
     tr__init *in = (tr__init *)m->data;
     in->beh = beh;
     in->node = node;
@@ -639,16 +649,8 @@ int tr_rt_spawn(tr_runtime *rt, const tr_behavior *beh, const tr_spawn_opts *opt
 
 void tr_spawn_opts_init(tr_spawn_opts *opts)
 {
-    if (!opts)
-        return;
-    opts->loop = TR_LOOP_DEFAULT;
-    opts->arg = NULL;
-    opts->arg_len = 0;
-    opts->shutdown_ms = 0;
-    opts->notify_started = 0;
-    opts->mailbox_capacity = 0;
-    opts->overflow = TR_OVERFLOW_REFUSE;
-    opts->top = TR_TOP_DEFAULT;
+    if (opts)
+        memset(opts, 0, sizeof *opts); /* every default is zero */
 }
 
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur)
@@ -819,7 +821,7 @@ static void stop_next_child(tr__loop *L, tr_actor *a)
     c->stopping = 1;
     tr_pid self = tr__actor_pid(a);
     tr__signal(L->rt, L, self, c->pid, TR_EXIT_SHUTDOWN, 0, NULL, 0);
-    if (c->shutdown_ms == TR_SHUTDOWN_INFINITY)
+    if (c->shutdown_ms == TR_INFINITE)
         return;
     /* If it has not ended by then (it traps exits and lingers), kill it. */
     uint64_t id;

@@ -200,7 +200,7 @@ static void call_free(tr__loop *L, uint32_t idx)
     TR__STAT_ADD(L, timers, -1);
 }
 
-int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
+int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeout_ms,
                    tr_ref *ref, uint64_t *deadline)
 {
     tr__calls *cs = &L->calls;
@@ -298,10 +298,13 @@ void tr__calls_drop(tr__loop *L, tr_actor *a)
         call_free(L, a->calls);
 }
 
+/* A call's timeout without one: OTP's gen_server:call default. */
+#define CALL_DEFAULT_MS 5000
+
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
-            uint64_t timeout_ms, tr_ref *ref_out)
+            tr_duration timeout_ms, tr_ref *ref_out)
 {
-    if (!ref_out)
+    if (!ref_out || tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     tr__loop *L;
     int rc = tr__self_payload(self, type, data, len, &L);
@@ -349,12 +352,12 @@ int tr_call_cancel(tr_actor *self, tr_ref ref)
     return tr__call_end(L, self, ref, NULL) ? 0 : TR_ENOTFOUND;
 }
 
-int64_t tr_msg_remaining(tr_actor *self, const tr_msg *request)
+tr_duration tr_msg_remaining(tr_actor *self, const tr_msg *request)
 {
     tr__loop *L = tr__running_loop(self);
     if (!L || !request || !(request->flags & TR_MSG_REQUEST) ||
         request->deadline == UINT64_MAX)
-        return -1; /* TR_INFINITE */
+        return TR_INFINITE;
     uint64_t now = tr__now(L->rt);
     if (now >= request->deadline)
         return 0;
@@ -512,7 +515,7 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
     return rc;
 }
 
-int tr__waiter_run(tr_runtime *rt, uint64_t timeout_ms, tr__waiter_send_fn send, void *ctx,
+int tr__waiter_run(tr_runtime *rt, tr_duration timeout_ms, tr__waiter_send_fn send, void *ctx,
                    tr_rt_reply *reply)
 {
     if (tr__thread_loop(rt))
@@ -534,18 +537,11 @@ int tr__waiter_run(tr_runtime *rt, uint64_t timeout_ms, tr__waiter_send_fn send,
     rc = send(rt, h.ref, ctx);
     uv_mutex_lock(&rt->wait_mu);
     if (rc == 0) {
-        uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX
-                                                : uv_hrtime() + timeout_ms * 1000000u;
-        while (!w.done) {
-            if (end == UINT64_MAX) {
-                uv_cond_wait(&w.cv, &rt->wait_mu);
-                continue;
-            }
-            uint64_t now = uv_hrtime();
-            if (now >= end)
-                break;
-            uv_cond_timedwait(&w.cv, &rt->wait_mu, end - now);
-        }
+        /* The thread sleeps in real time (a test clock would never wake a
+         * condition variable); saturating, so a huge timeout cannot wrap. */
+        uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
+        while (!w.done && tr__cond_wait_until(&w.cv, &rt->wait_mu, end))
+            ;
         rc = !w.done ? TR_ETIMEDOUT : w.err;
     }
     waiter_remove(rt, h.ref);
@@ -561,7 +557,7 @@ typedef struct rt_call_ctx {
     uint32_t type;
     const void *data;
     size_t len;
-    uint64_t timeout_ms;
+    tr_duration timeout_ms;
 } rt_call_ctx;
 
 static int rt_call_send(tr_runtime *rt, tr_ref ref, void *ctx)
@@ -573,9 +569,10 @@ static int rt_call_send(tr_runtime *rt, tr_ref ref, void *ctx)
 }
 
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-               size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
+               size_t len, tr_duration timeout_ms, tr_rt_reply *reply)
 {
-    if (!rt || !reply || !tr__call_type_ok(type))
+    if (!rt || !reply || !tr__call_type_ok(type) ||
+        tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     rt_call_ctx c = {.to = to, .type = type, .data = data, .len = len,
                      .timeout_ms = timeout_ms};

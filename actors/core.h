@@ -22,6 +22,7 @@
 #include <ck_spinlock.h>
 
 #include "troupe.h"
+#include "duration.h"
 #include "mpsc.h"
 #include "pool.h"
 
@@ -144,8 +145,8 @@ typedef struct tr__child {
     struct tr__child *prev;
     struct tr__child *next;
     tr_pid pid;
+    tr_duration shutdown_ms; /* its shutdown timeout, resolved: >= 0 ms, or TR_INFINITE */
     uint32_t seq;         /* top-level children: spawn order (wrapping), for the root's list */
-    uint32_t shutdown_ms; /* its shutdown timeout (TR_SHUTDOWN_INFINITY: none) */
     uint8_t stopping;     /* the shutdown signal has been sent */
     uint8_t permanent;    /* top-level, TR_TOP_PERMANENT (immutable) */
 } tr__child;
@@ -471,6 +472,10 @@ void tr__ties_teardown(tr_actor *a);
 void tr__ties_exit(tr__loop *L, tr_actor *a);
 /* Fills a tr_down for `a`'s exit reason. */
 void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const char *text);
+/* Checks spawn options against `rt` (placement, shutdown_ms, overflow,
+ * argument): 0, TR_EINVAL or TR_EMSGSIZE. tr__spawn does this too; a
+ * caller that spawns later (a group's waiting child) checks up front. */
+int tr__spawn_opts_check(const tr_runtime *rt, const tr_spawn_opts *opts);
 /* `mon` (parent only, may be NULL): born monitored by the parent, *mon
  * set to the ref (tr_spawn_monitor). */
 int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
@@ -517,7 +522,7 @@ uint64_t tr__mailbox_depth(tr_actor *a);
 #define TR__MSG_GROUP_DEADLINE 0xffff0021u
 /* time.c: a one-shot timer that sends `type` (internal types allowed) from
  * self to self. */
-int tr__send_after_self(tr__loop *L, tr_actor *self, uint64_t delay_ms, uint32_t type,
+int tr__send_after_self(tr__loop *L, tr_actor *self, tr_duration delay_ms, uint32_t type,
                         const void *data, size_t len, tr_timer_id *out);
 
 /* error.c: "error -13 (TR_ELIMIT): text", or "error -101: text" for an
@@ -534,7 +539,7 @@ void tr__calls_fail_all(tr_runtime *rt);
  * answer (tr__waiter_complete / _fail), the timeout or the runtime's stop.
  * On 0, *reply holds the answer. */
 typedef int (*tr__waiter_send_fn)(tr_runtime *rt, tr_ref ref, void *ctx);
-int tr__waiter_run(tr_runtime *rt, uint64_t timeout_ms, tr__waiter_send_fn send, void *ctx,
+int tr__waiter_run(tr_runtime *rt, tr_duration timeout_ms, tr__waiter_send_fn send, void *ctx,
                    tr_rt_reply *reply);
 /* Ends the plain thread's call on `ref` with `err` (its callee ended). */
 void tr__waiter_fail(tr_runtime *rt, tr_ref ref, int err);
@@ -556,9 +561,9 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);
 
 /* call.c: an actor's pending calls (the loop's call table, loop.h). */
-/* Starts a call of `self` to `callee`: sets the call's *ref and *deadline.
- * TR_ENOMEM. */
-int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, uint64_t timeout_ms,
+/* Starts a call of `self` to `callee` with a checked timeout (>= 0 or
+ * TR_INFINITE): sets the call's *ref and *deadline. TR_ENOMEM. */
+int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeout_ms,
                    tr_ref *ref, uint64_t *deadline);
 /* Ends `a`'s pending call `ref` (answered, or never sent) and its limit;
  * *tag (may be NULL) gets its tag. False if there is none: it timed out
@@ -574,8 +579,9 @@ void tr__calls_drop(tr__loop *L, tr_actor *a);
 /* Frees the loop's call table (teardown). */
 void tr__calls_table_free(tr__loop *L);
 
-/* time.c */
-uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms);
+/* time.c: the deadline `ms` (checked: >= 0 or TR_INFINITE) from now on
+ * the runtime clock, saturating (duration.h); UINT64_MAX: none. */
+uint64_t tr__deadline_after(const tr_runtime *rt, tr_duration ms);
 
 /* watchdog.c */
 int tr__watchdog_start(tr_runtime *rt);
@@ -607,6 +613,16 @@ tr__loop *tr__running_loop(const tr_actor *self);
 static inline uint64_t tr__now(const tr_runtime *rt)
 {
     return rt->opts.clock ? rt->opts.clock(rt->opts.clock_userdata) : uv_hrtime();
+}
+
+/* Placement values (tr_spawn_opts.loop, tr_child_spec.loop): the public
+ * encoding keeps 0 for the default, so TR_LOOP(n) is n + 1. */
+#define TR__LOOP_INDEX(loop) ((loop) - 1)
+/* TR_LOOP_DEFAULT, TR_LOOP_ROUND_ROBIN, or TR_LOOP(n) of an existing loop. */
+static inline bool tr__loop_opt_ok(const tr_runtime *rt, int loop)
+{
+    return loop == TR_LOOP_DEFAULT || loop == TR_LOOP_ROUND_ROBIN ||
+           (loop > 0 && (unsigned)TR__LOOP_INDEX(loop) < rt->nloops);
 }
 void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

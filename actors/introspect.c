@@ -74,7 +74,7 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
 
 static int ask(tr_runtime *rt, tr_pid pid, tr_rt_reply *r)
 {
-    int rc = tr_rt_call(rt, pid, TR__MSG_DESCRIBE, NULL, 0, TR_FOREVER, r);
+    int rc = tr_rt_call(rt, pid, TR__MSG_DESCRIBE, NULL, 0, TR_INFINITE, r);
     if (rc == 0 && r->len < sizeof(desc)) {
         tr_rt_reply_free(r);
         return TR_ENOMEM; /* the actor could not allocate its answer */

@@ -367,14 +367,14 @@ static int wait_exit_send(tr_runtime *rt, tr_ref ref, void *ctx)
     return rc;
 }
 
-int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, int64_t timeout_ms, tr_down *out)
+int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, tr_duration timeout_ms, tr_down *out)
 {
-    if (!rt || !out || pid == TR_PID_NONE || pid == rt->root || timeout_ms < -1)
+    if (!rt || !out || pid == TR_PID_NONE || pid == rt->root ||
+        tr__duration_arg(timeout_ms, TR__NO_DEFAULT, &timeout_ms) != 0)
         return TR_EINVAL;
     wait_exit_ctx c = {.pid = pid, .ref = 0};
     tr_rt_reply r;
-    int rc = tr__waiter_run(rt, timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms,
-                            wait_exit_send, &c, &r);
+    int rc = tr__waiter_run(rt, timeout_ms, wait_exit_send, &c, &r);
     if (rc == TR_ETIMEDOUT) /* the target can forget us */
         tr__post_control(rt, NULL, TR_PID_NONE, pid, TR__MSG_DEMONITOR, &c.ref, sizeof c.ref);
     if (rc != 0)

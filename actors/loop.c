@@ -276,11 +276,19 @@ void tr__loop_timers_rearm(tr__loop *L)
         L->uvtimer_due = 0;
         return;
     }
+    L->uvtimer_due = top->deadline;
+    if (top->deadline == UINT64_MAX) {
+        /* The earliest timer never fires (a saturated deadline): nothing to
+         * wake up for. */
+        uv_timer_stop(&L->uvtimer);
+        return;
+    }
     uint64_t now = tr__now(L->rt);
-    uint64_t ms = top->deadline > now ? (top->deadline - now + 999999u) / 1000000u : 0;
+    /* Rounded up to whole ms, without the + 999999 that wraps near the top. */
+    uint64_t left = top->deadline > now ? top->deadline - now : 0;
+    uint64_t ms = left / 1000000u + (left % 1000000u != 0);
     uv_update_time(&L->uv);
     uv_timer_start(&L->uvtimer, on_uvtimer, ms, 0);
-    L->uvtimer_due = top->deadline;
 }
 
 static void fire(tr__loop *L, tr__timer *t, uint64_t now)
@@ -319,8 +327,10 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
                  NULL) != 0)
         TR__STAT_ADD(L, dropped, 1); /* the target is gone, or its mailbox is full */
     if (t->period) {
-        uint64_t next = t->deadline + t->period;
-        tr__timer_arm(&L->timers, t, next > now ? next : now + t->period);
+        /* Saturating: a huge period's next deadline is "never", not one
+         * that wrapped into the past and fires again at once. */
+        uint64_t next = tr__add_sat(t->deadline, t->period);
+        tr__timer_arm(&L->timers, t, next > now ? next : tr__add_sat(now, t->period));
     } else {
         tr__actor_drop_timer(L, t);
     }

@@ -98,7 +98,9 @@ struct tr__loop {
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
     uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
     bool signals;
-    uint64_t uvtimer_due; /* deadline it is armed for, 0: not armed */
+    /* The deadline the libuv timer is armed for; 0: not armed; UINT64_MAX:
+     * the earliest timer never fires, so it is not armed either. */
+    uint64_t uvtimer_due;
     tr__timers timers;
     tr__calls calls;
     tr__pool pool;

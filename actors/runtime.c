@@ -92,8 +92,10 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
         return TR_EINVAL;
     if (o->job_queue == 0)
         o->job_queue = 4096;
-    if (o->block_budget_ms == 0)
-        o->block_budget_ms = 100;
+    /* Resolved once: >= 0 ms, or TR_INFINITE for no watchdog. A budget of
+     * 0 cannot be asked for: 0 is the default. */
+    if (tr__duration_field(o->block_budget_ms, 100, &o->block_budget_ms) != 0)
+        return TR_EINVAL;
     if (!o->log) {
         o->log = default_log;
         o->log_userdata = NULL;

@@ -21,21 +21,14 @@ int tr_runtime_clock_advanced(tr_runtime *rt)
     return 0;
 }
 
-static uint64_t ms_to_ns(uint64_t ms)
+uint64_t tr__deadline_after(const tr_runtime *rt, tr_duration ms)
 {
-    return ms > UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
+    return tr__deadline_from(tr__now(rt), ms);
 }
 
-static uint64_t deadline_after(const tr_runtime *rt, uint64_t ms)
-{
-    if (ms == TR_FOREVER)
-        return UINT64_MAX;
-    uint64_t now = tr__now(rt), d = ms_to_ns(ms);
-    return d > UINT64_MAX - now ? UINT64_MAX : now + d;
-}
-
-static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, uint64_t delay_ms,
-                    uint64_t period_ms, uint32_t type, const void *data, size_t len,
+/* delay_ms and period_ms are checked (>= 0); period 0: one-shot. */
+static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, tr_duration delay_ms,
+                    tr_duration period_ms, uint32_t type, const void *data, size_t len,
                     tr_timer_id *out)
 {
     uint64_t id;
@@ -45,11 +38,11 @@ static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, uint64_t delay_ms,
     t->kind = TR__TIMER_SEND;
     t->to = to;
     t->type = type;
-    t->period = ms_to_ns(period_ms);
+    t->period = tr__ms_to_ns(period_ms);
     if (len)
         memcpy(t->data, data, len);
     tr__actor_remember_timer(self, t);
-    tr__timer_arm(&L->timers, t, deadline_after(L->rt, delay_ms));
+    tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, delay_ms));
     TR__STAT_ADD(L, timers, 1);
     tr__loop_timers_changed(L);
     if (out)
@@ -57,10 +50,13 @@ static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, uint64_t delay_ms,
     return 0;
 }
 
-static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
-                       uint64_t period_ms, uint32_t type, const void *data,
+static int start_timer(tr_actor *self, tr_pid to, tr_duration delay_ms,
+                       tr_duration period_ms, uint32_t type, const void *data,
                        size_t len, tr_timer_id *out)
 {
+    /* No default delay, and no "never": a message never sent needs no timer. */
+    if (delay_ms < 0)
+        return TR_EINVAL;
     tr__loop *L;
     int rc = tr__self_payload(self, type, data, len, &L);
     if (rc != 0)
@@ -70,22 +66,26 @@ static int start_timer(tr_actor *self, tr_pid to, uint64_t delay_ms,
     return arm_send(L, self, to, delay_ms, period_ms, type, data, len, out);
 }
 
-int tr__send_after_self(tr__loop *L, tr_actor *self, uint64_t delay_ms, uint32_t type,
+int tr__send_after_self(tr__loop *L, tr_actor *self, tr_duration delay_ms, uint32_t type,
                         const void *data, size_t len, tr_timer_id *out)
 {
+    if (delay_ms < 0)
+        return TR_EINVAL;
     return arm_send(L, self, tr__actor_pid(self), delay_ms, 0, type, data, len, out);
 }
 
-int tr_send_after(tr_actor *self, tr_pid to, uint64_t delay_ms, uint32_t type,
+int tr_send_after(tr_actor *self, tr_pid to, tr_duration delay_ms, uint32_t type,
                   const void *data, size_t len, tr_timer_id *out)
 {
     return start_timer(self, to, delay_ms, 0, type, data, len, out);
 }
 
-int tr_send_interval(tr_actor *self, tr_pid to, uint64_t period_ms, uint32_t type,
+int tr_send_interval(tr_actor *self, tr_pid to, tr_duration period_ms, uint32_t type,
                      const void *data, size_t len, tr_timer_id *out)
 {
-    if (period_ms == 0 || period_ms == TR_FOREVER)
+    /* A period must be a positive count: 0 would fire on every check, and
+     * neither a default nor "never" makes a period. */
+    if (period_ms <= 0)
         return TR_EINVAL;
     return start_timer(self, to, period_ms, period_ms, type, data, len, out);
 }
@@ -103,9 +103,4 @@ int tr_timer_cancel(tr_actor *self, tr_timer_id id)
     tr__actor_drop_timer(L, t);
     tr__loop_timers_changed(L);
     return 0;
-}
-
-uint64_t tr__deadline_after(const tr_runtime *rt, uint64_t ms)
-{
-    return deadline_after(rt, ms);
 }

@@ -86,7 +86,9 @@ static void watchdog_main(void *arg)
     tr__watchdog *wd = rt->watchdog;
     uv_mutex_lock(&wd->mu);
     while (!wd->stop) {
-        uv_cond_timedwait(&wd->cv, &wd->mu, wd->budget_ns / 2);
+        uint64_t half = wd->budget_ns / 2; /* a huge budget: checked hourly */
+        uv_cond_timedwait(&wd->cv, &wd->mu,
+                          half < TR__WAIT_SLICE_NS ? half : TR__WAIT_SLICE_NS);
         if (wd->stop)
             break;
         uint64_t now = uv_hrtime(); /* real time: a stall is a wall-clock matter */
@@ -98,12 +100,12 @@ static void watchdog_main(void *arg)
 
 int tr__watchdog_start(tr_runtime *rt)
 {
-    if (rt->opts.block_budget_ms == TR_WATCHDOG_OFF)
+    if (rt->opts.block_budget_ms == TR_INFINITE) /* resolved by tr_runtime_create */
         return 0;
     tr__watchdog *wd = calloc(1, sizeof *wd);
     if (!wd)
         return TR_ENOMEM;
-    wd->budget_ns = (uint64_t)rt->opts.block_budget_ms * 1000000u;
+    wd->budget_ns = tr__ms_to_ns(rt->opts.block_budget_ms); /* saturating */
     if (uv_mutex_init(&wd->mu) != 0) {
         free(wd);
         return TR_ESYSTEM;

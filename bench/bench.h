@@ -137,7 +137,7 @@ static inline unsigned bench_run(const tr_behavior *driver, const void *arg, siz
     tr_runtime_start(rt);
     tr_spawn_opts so;
     tr_spawn_opts_init(&so);
-    so.loop = 0;
+    so.loop = TR_LOOP(0);
     so.arg = arg;
     so.arg_len = len;
     tr_pid d;

@@ -131,7 +131,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
     result.count = 2 * d->a.w * d->a.p;
     tr_ref ref;
     for (uint32_t i = 0; i < d->a.w; i++) {
-        int rc = tr_call(self, d->peers[i], DONE, NULL, 0, TR_FOREVER, &ref);
+        int rc = tr_call(self, d->peers[i], DONE, NULL, 0, TR_INFINITE, &ref);
         if (rc != 0)
             return rc;
     }

@@ -160,7 +160,7 @@ static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
         tr_spawn_opts_init(&so);
         so.arg = &s;
         so.arg_len = sizeof s;
-        so.loop = (int)((1 + 2 * i) % loops); /* consumers and producers alternate */
+        so.loop = TR_LOOP((int)((1 + 2 * i) % loops)); /* consumers and producers alternate */
         tr_pid p;
         if ((rc = tr_spawn(self, &consumer_b, &so, &p)) != 0)
             return rc;
@@ -171,7 +171,7 @@ static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
         tr_spawn_opts_init(&so);
         so.arg = &s;
         so.arg_len = sizeof s;
-        so.loop = (int)((2 * i) % loops);
+        so.loop = TR_LOOP((int)((2 * i) % loops));
         tr_pid p;
         if ((rc = tr_spawn(self, &producer_b, &so, &p)) != 0)
             return rc;

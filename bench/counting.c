@@ -56,8 +56,8 @@ static int produce(tr_actor *self, producer *p)
             return rc;
     }
     if (p->sent == p->n)
-        return tr_call(self, p->counter, GET, NULL, 0, TR_FOREVER, &p->ask);
-    return tr_call(self, p->counter, SYNC, NULL, 0, TR_FOREVER, &ref);
+        return tr_call(self, p->counter, GET, NULL, 0, TR_INFINITE, &p->ask);
+    return tr_call(self, p->counter, SYNC, NULL, 0, TR_INFINITE, &ref);
 }
 
 static int producer_init(tr_actor *self, void *state, const void *arg, size_t len)

@@ -74,7 +74,7 @@ static int send_chunk(tr_actor *self, driver *d)
     uint64_t c = d->chunk++;
     tr_ref ref;
     for (uint64_t i = 0; i < d->a.k; i++) {
-        int rc = tr_call(self, d->w[i], SYNC, &c, sizeof c, TR_FOREVER, &ref);
+        int rc = tr_call(self, d->w[i], SYNC, &c, sizeof c, TR_INFINITE, &ref);
         if (rc != 0)
             return rc;
     }

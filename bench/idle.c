@@ -67,7 +67,7 @@ static int spawn_slice(tr_actor *self, driver *d)
     if (d->spawned < d->a.n)
         return tr_send(self, tr_self(self), MORE, NULL, 0);
     tr_ref ref;
-    return tr_call(self, d->last, SYNC, NULL, 0, TR_FOREVER, &ref);
+    return tr_call(self, d->last, SYNC, NULL, 0, TR_INFINITE, &ref);
 }
 
 static int driver_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -94,7 +94,7 @@ static int driver_receive(tr_actor *self, void *state, const tr_msg *msg)
             alive += st[i].actors;
         if (alive < d->a.n + 2) { /* not all started yet (the root and the driver count) */
             tr_ref ref;
-            return tr_call(self, d->last, SYNC, NULL, 0, TR_FOREVER, &ref);
+            return tr_call(self, d->last, SYNC, NULL, 0, TR_INFINITE, &ref);
         }
         out.alive = alive;
         out.r.seconds = bench_now() - d->t0;

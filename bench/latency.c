@@ -202,7 +202,7 @@ static int ask(tr_actor *self, client *c)
 {
     tr_ref ref;
     c->t_call = bench_now_ns();
-    return tr_call(self, c->server, ASK, &c->done, sizeof c->done, TR_FOREVER, &ref);
+    return tr_call(self, c->server, ASK, &c->done, sizeof c->done, TR_INFINITE, &ref);
 }
 
 static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -214,7 +214,7 @@ static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
         return TR_ENOMEM;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = (int)(1 % tr_runtime_loops(tr_runtime_of(self)));
+    o.loop = TR_LOOP((int)(1 % tr_runtime_loops(tr_runtime_of(self))));
     int rc = tr_spawn(self, &server_b, &o, &c->server);
     return rc ? rc : tr_send(self, tr_self(self), GO, NULL, 0);
 }

@@ -82,7 +82,7 @@ static int send_chunk(tr_actor *self, sender *s)
             return rc;
     }
     tr_ref ref;
-    return tr_call(self, s->a.to, SYNC, NULL, 0, TR_FOREVER, &ref);
+    return tr_call(self, s->a.to, SYNC, NULL, 0, TR_INFINITE, &ref);
 }
 
 static int sender_init(tr_actor *self, void *state, const void *arg, size_t len)

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     unsigned threads = tr_runtime_loops(rt);
     tr_spawn_opts so;
     tr_spawn_opts_init(&so);
-    so.loop = 0;
+    so.loop = TR_LOOP(0);
     so.arg = &njobs;
     so.arg_len = sizeof njobs;
     tr_pid d;

@@ -356,12 +356,16 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
  * ring it needs is not empty, or the channel is closed) and only then
  * sleep. The attempt itself runs outside the mutex: it wakes others.
  */
-static int wait_for(tr_chan *ch, uint64_t timeout_ms, int (*attempt)(void *), void *arg,
-                    int again, ck_ring_t *needed, int *nwait, uv_cond_t *cv)
+static int wait_for(tr_chan *ch, tr_duration timeout_ms, int (*attempt)(void *),
+                    void *arg, int again, ck_ring_t *needed, int *nwait, uv_cond_t *cv)
 {
+    /* No default wait: TR_DEFAULT is refused with the other negatives. */
+    if (tr__duration_arg(timeout_ms, TR__NO_DEFAULT, &timeout_ms) != 0)
+        return TR_EINVAL;
     if (tr__thread_loop(ch->rt))
         return TR_EWRONGTHREAD;
-    uint64_t end = timeout_ms == TR_FOREVER ? UINT64_MAX : uv_hrtime() + timeout_ms * 1000000u;
+    /* Real time, as tr_rt_call; saturating, so a huge timeout cannot wrap. */
+    uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
     for (;;) {
         int rc = attempt(arg);
         if (rc != again)
@@ -370,16 +374,10 @@ static int wait_for(tr_chan *ch, uint64_t timeout_ms, int (*attempt)(void *), vo
         ck_pr_inc_int(nwait);
         ck_pr_fence_memory();
         bool ready = ck_ring_size(needed) > 0 || ck_pr_load_int(&ch->closed);
-        bool timed_out = false;
-        if (!ready) {
-            if (end == UINT64_MAX) {
-                uv_cond_wait(cv, &ch->mu);
-            } else {
-                uint64_t now = uv_hrtime();
-                if (now >= end || uv_cond_timedwait(cv, &ch->mu, end - now) != 0)
-                    timed_out = uv_hrtime() >= end;
-            }
-        }
+        /* Woken (or a slice of a long wait over): try again, unless the
+         * deadline has passed. */
+        bool timed_out = !ready && (!tr__cond_wait_until(cv, &ch->mu, end) ||
+                                    (end != UINT64_MAX && uv_hrtime() >= end));
         ck_pr_dec_int(nwait);
         uv_mutex_unlock(&ch->mu);
         if (timed_out) {
@@ -408,7 +406,7 @@ static int try_recv(void *arg)
     return tr_chan_recv(o->ch, o->buf, o->cap, o->out_len);
 }
 
-int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, uint64_t timeout_ms)
+int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, tr_duration timeout_ms)
 {
     if (!ch)
         return TR_EINVAL;
@@ -417,7 +415,8 @@ int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, uint64_t timeou
                     &ch->room_cv);
 }
 
-int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len, uint64_t timeout_ms)
+int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len,
+                      tr_duration timeout_ms)
 {
     if (!ch)
         return TR_EINVAL;

@@ -96,13 +96,14 @@ static int table_init(tr_actor *self, void *state, const void *arg, size_t len)
     int rc = tr_spawn(self, &player_behavior, &opts, &t->ping);
     if (rc != 0)
         return rc;
-    opts.loop = (int)((unsigned)(tr_loop_index(self) + 1) % loops); /* the next loop */
+    int next = (int)((unsigned)(tr_loop_index(self) + 1) % loops);
+    opts.loop = TR_LOOP(next); /* the next loop, named explicitly */
     if ((rc = tr_spawn(self, &player_behavior, &opts, &t->pong)) != 0)
         return rc;
     printf("table " TR_PID_FMT " on loop %d: ping " TR_PID_FMT ", pong " TR_PID_FMT
            " (on loop %d of %u)\n",
            TR_PID_ARGS(tr_self(self)), tr_loop_index(self), TR_PID_ARGS(t->ping),
-           TR_PID_ARGS(t->pong), opts.loop, loops);
+           TR_PID_ARGS(t->pong), next, loops);
     /* Ping serves to pong: a rally of 6 hits, printed. */
     serve_order o = {.to = t->pong, .ball = {.hits = 0, .limit = 6, .verbose = 1}};
     return tr_send(self, t->ping, SERVE, &o, sizeof o);

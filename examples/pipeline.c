@@ -344,18 +344,18 @@ int main(int argc, char **argv)
     tr_spawn_opts_init(&so);
     so.arg = &sums;
     so.arg_len = sizeof sums;
-    so.loop = 1;
+    so.loop = TR_LOOP(1);
     tr_pid agg, tr, gen;
     tr_rt_spawn(rt, &aggregator_b, &so, &agg);
     tr_chan *chans[2] = {raw, sums};
     so.arg = chans;
     so.arg_len = sizeof chans;
-    so.loop = 1;
+    so.loop = TR_LOOP(1);
     tr_rt_spawn(rt, &transformer_b, &so, &tr);
     tr_spawn_opts_init(&so);
     so.arg = &raw;
     so.arg_len = sizeof raw;
-    so.loop = 0;
+    so.loop = TR_LOOP(0);
     tr_rt_spawn(rt, &generator_b, &so, &gen);
     tr_rt_send(rt, gen, GO, &tr, sizeof tr); /* --unbounded sends straight to tr */
     tr_runtime_wait(rt);

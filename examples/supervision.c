@@ -244,21 +244,25 @@ int main(void)
         return 1;
 
     /* The tree, as data: supervisors inside a supervisor. Each spec is
-     * copied, so every restart starts from the same fresh state. */
+     * copied, so every restart starts from the same fresh state. A field
+     * left out has its default: a child without .loop lives on its
+     * supervisor's loop; TR_LOOP(n) pins one to loop n. */
     tr_child_spec gateways[] = {
-        {.id = "gateway-0", .behavior = &gateway_b, .arg = "0", .arg_len = 1, .loop = 0},
-        {.id = "gateway-1", .behavior = &gateway_b, .arg = "1", .arg_len = 1, .loop = 1},
+        {.id = "gateway-0", .behavior = &gateway_b, .arg = "0", .arg_len = 1,
+         .loop = TR_LOOP(0)},
+        {.id = "gateway-1", .behavior = &gateway_b, .arg = "1", .arg_len = 1,
+         .loop = TR_LOOP(1)},
     };
     tr_sup_spec payments = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 1000,
                             .period_ms = 1000, .children = gateways, .nchildren = 2};
-    tr_child_spec models[] = {{.id = "model", .behavior = &model_b, .loop = TR_LOOP_DEFAULT}};
+    tr_child_spec models[] = {{.id = "model", .behavior = &model_b}}; /* fraud's loop */
     tr_sup_spec fraud = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 2, .period_ms = 5000,
                          .children = models, .nchildren = 1};
     tr_child_spec shop_kids[] = {
-        {.id = "inventory", .behavior = &inventory_b, .loop = 0},
-        {.id = "payments", .supervisor = &payments},
-        {.id = "fraud", .supervisor = &fraud},
-        {.id = "frontend", .behavior = &frontend_b, .loop = 1},
+        {.id = "inventory", .behavior = &inventory_b, .loop = TR_LOOP(0)},
+        {.id = "payments", .supervisor = &payments}, /* the shop's loop */
+        {.id = "fraud", .supervisor = &fraud},       /* the shop's loop */
+        {.id = "frontend", .behavior = &frontend_b, .loop = TR_LOOP(1)},
     };
     tr_sup_spec shop_spec = {.strategy = TR_ONE_FOR_ONE, .max_restarts = 5,
                              .period_ms = 10000, .children = shop_kids, .nchildren = 4};

@@ -19,6 +19,24 @@
  *    receiver owns a message only until its handler returns.
  *  - Pids are 64-bit handles (slot index + generation), never pointers. A
  *    pid of an exited actor stays safe to use: it yields TR_ENOACTOR.
+ *  - Durations: every duration is a tr_duration, a signed 64-bit count of
+ *    milliseconds (a field or argument whose name ends in _us, such as
+ *    spin_us, counts microseconds instead, and is unsigned). As a function
+ *    argument, 0 means zero (no wait, expire now, fire at the next timer
+ *    check), a positive value is that many milliseconds, TR_INFINITE means
+ *    no limit and TR_DEFAULT the default the function's comment names; a
+ *    function without a sensible default (or where no limit makes no
+ *    sense) says so and returns TR_EINVAL for that sentinel, as for any
+ *    other negative value. Arithmetic on durations saturates: a huge
+ *    duration is a very long one, never a wrapped short one.
+ *  - Zero is the default in structs: every options or spec struct is
+ *    ready to use when zeroed (a designated initializer that leaves a field
+ *    out, or its tr_*_init function), and each field's comment names its
+ *    default. An explicit choice that is not the default has its own name
+ *    (TR_LOOP(n), TR_LOOP_ROUND_ROBIN, TR_RESTARTS_NEVER, TR_INFINITE). A
+ *    duration field is 0 or TR_DEFAULT for its default, TR_INFINITE for no
+ *    limit, or a positive count of milliseconds. A value out of range is
+ *    TR_EINVAL from the call that receives the struct.
  */
 #ifndef TROUPE_H
 #define TROUPE_H
@@ -92,6 +110,20 @@ TR_API const char *tr_strerror(int code);
 /* The constant name of `code`, e.g. "TR_ENOACTOR"; "TR_OK" for 0 and
  * "TR_E?" for an unknown value. Any thread. Never NULL. */
 TR_API const char *tr_err_name(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Durations                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A duration in milliseconds (see the conventions above): 0 is zero,
+ * positive values are milliseconds, TR_INFINITE is no limit, TR_DEFAULT
+ * the documented default; any other negative value is TR_EINVAL. The
+ * model is nng's nng_duration.
+ */
+typedef int64_t tr_duration;
+#define TR_INFINITE ((tr_duration)-1) /* no limit */
+#define TR_DEFAULT ((tr_duration)-2)  /* the default of that argument or field */
 
 /* ------------------------------------------------------------------------ */
 /* Handles                                                                  */
@@ -312,20 +344,20 @@ typedef struct tr_runtime_options {
      * CPU work saturates the machine; TR_WORKER_IDLE: Linux SCHED_IDLE, the
      * workers run only on cores nothing else wants. 0: same as the loops. */
     int worker_nice;
-    /* Blocked-loop detection: a callback that runs longer than this many
-     * milliseconds is reported while it runs. 0: 100 (asyncio's debug
-     * default). TR_WATCHDOG_OFF: no watchdog thread. */
-    unsigned block_budget_ms;
+    /* Blocked-loop detection: a callback that runs longer than this is
+     * reported while it runs (real time). 0 or TR_DEFAULT: 100 ms
+     * (asyncio's debug default). TR_INFINITE: no watchdog thread. */
+    tr_duration block_budget_ms;
     /* Non-zero: SIGINT and SIGTERM stop the runtime (the whole tree, in
      * order) instead of killing the process; tr_runtime_wait then returns.
      * Handled on loop 0 through libuv. */
     int stop_on_signals;
 } tr_runtime_options;
 
-#define TR_WATCHDOG_OFF 0xffffffffu
 #define TR_WORKER_IDLE 20
 
-/* Fills `opts` with the defaults (all zero means default). Any thread. */
+/* Fills `opts` with the defaults: all zero, as every field's default is
+ * zero. Any thread. */
 TR_API void tr_runtime_options_init(tr_runtime_options *opts);
 
 /*
@@ -397,7 +429,7 @@ TR_API int tr_runtime_exit_reason(tr_runtime *rt, struct tr_down *out);
  * than TR_INFINITE), TR_EWRONGTHREAD (a loop thread: it would block the
  * loop), TR_ENOMEM, and those above. Thread: any plain thread.
  */
-TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, int64_t timeout_ms,
+TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, tr_duration timeout_ms,
                            struct tr_down *out);
 
 /*
@@ -416,21 +448,27 @@ TR_API unsigned tr_runtime_loops(const tr_runtime *rt);
 /* Spawning                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* Placement for tr_spawn_opts.loop. */
-#define TR_LOOP_DEFAULT (-1)     /* actor spawner: its own loop; thread: round-robin */
-#define TR_LOOP_ROUND_ROBIN (-2) /* the next loop in turn */
+/*
+ * Placement, for tr_spawn_opts.loop and tr_child_spec.loop. Zero is the
+ * default, so a struct that leaves .loop out gets the default placement;
+ * a fixed loop is named with TR_LOOP(n), never with a bare index.
+ */
+#define TR_LOOP_DEFAULT 0        /* actor spawner: its own loop; thread: round-robin */
+#define TR_LOOP_ROUND_ROBIN (-1) /* the next loop in turn */
+#define TR_LOOP(n) ((int)(n) + 1) /* loop n, 0 <= n < tr_runtime_loops() */
 
 typedef struct tr_spawn_opts {
-    /* TR_LOOP_DEFAULT, TR_LOOP_ROUND_ROBIN, or a loop index 0..loops-1.
+    /* TR_LOOP_DEFAULT (0), TR_LOOP_ROUND_ROBIN or TR_LOOP(n) for loop n
+     * (0 <= n < loops); anything else is TR_EINVAL from the spawn.
      * Actors never migrate. */
     int loop;
     /* Start argument: copied, handed to init. May be NULL with length 0. */
     const void *arg;
     size_t arg_len;
     /* When the parent stops this child: how long the child may take to
-     * end after its shutdown signal before it is killed, in ms.
-     * 0: 5000. TR_SHUTDOWN_INFINITY: never killed. */
-    uint32_t shutdown_ms;
+     * end after its shutdown signal before it is killed. 0 or TR_DEFAULT:
+     * 5000 ms (a supervisor's: TR_INFINITE). TR_INFINITE: never killed. */
+    tr_duration shutdown_ms;
     /* Non-zero: when the child's init has succeeded, the spawner receives a
      * TR_MSG_STARTED message from it (OTP's start acknowledgement). If init
      * fails, no STARTED comes; monitor the child to learn why. */
@@ -468,17 +506,18 @@ typedef struct tr_spawn_opts {
 #define TR_OVERFLOW_REFUSE 0
 #define TR_OVERFLOW_DROP 1
 
-#define TR_SHUTDOWN_INFINITY 0xffffffffu
-
-/* The defaults: TR_LOOP_DEFAULT placement, no argument. Any thread. */
+/* The defaults (all zero): TR_LOOP_DEFAULT placement, no argument, a
+ * 5000 ms shutdown timeout, an unbounded mailbox. Any thread. */
 TR_API void tr_spawn_opts_init(tr_spawn_opts *opts);
 
 /*
  * Spawns a child of `self`. The child's init runs later, on its own loop;
  * the pid is usable at once (messages sent to it queue behind its init).
  * `opts` may be NULL. The child is stopped before `self` ends.
- * Errors: TR_EINVAL (NULL self/behaviour/out, no receive callback, bad
- * loop index, arg NULL with arg_len > 0), TR_EMSGSIZE (arg_len over
+ * Errors: TR_EINVAL (NULL self/behaviour/out, no receive callback, a loop
+ * that is not TR_LOOP_DEFAULT, TR_LOOP_ROUND_ROBIN or TR_LOOP(n) of an
+ * existing loop, a negative shutdown_ms other than TR_INFINITE and
+ * TR_DEFAULT, arg NULL with arg_len > 0), TR_EMSGSIZE (arg_len over
  * max_payload), TR_EWRONGTHREAD, TR_ESTOPPED (`self` is exiting),
  * TR_ELIMIT (max_actors alive), TR_ENOMEM.
  * Thread: `self`'s callbacks.
@@ -499,9 +538,9 @@ TR_API int tr_spawn_monitor(tr_actor *self, const tr_behavior *behavior,
 
 /*
  * Spawns a top-level actor (a child of the runtime's root) from a plain
- * thread; TR_LOOP_DEFAULT means round-robin. Allowed before tr_runtime_start
- * (it runs once started). Errors: as tr_spawn, and TR_ESTOPPED once a stop
- * was requested. Thread: any.
+ * thread; TR_LOOP_DEFAULT (a zero .loop) means round-robin. Allowed before
+ * tr_runtime_start (it runs once started). Errors: as tr_spawn, and
+ * TR_ESTOPPED once a stop was requested. Thread: any.
  */
 TR_API int tr_rt_spawn(tr_runtime *rt, const tr_behavior *behavior,
                        const tr_spawn_opts *opts, tr_pid *out);
@@ -679,15 +718,22 @@ typedef enum tr_restart {
 
 #define TR_CHILD_ID_MAX 31
 
-/* How to start (and restart) one child. Copied by the supervisor. */
+/* How to start (and restart) one child. Copied by the supervisor. Zeroed
+ * (tr_child_spec_init, or fields left out of an initializer) every field
+ * has its default; id and behavior (or supervisor) are to be set. */
 typedef struct tr_child_spec {
     const char *id;              /* label in reports and listings (<= 31 bytes) */
     const tr_behavior *behavior; /* must outlive the supervisor */
     const void *arg;             /* copied once; every start gets a fresh copy */
     size_t arg_len;
-    tr_restart restart;
-    uint32_t shutdown_ms;        /* 0: 5000 (a supervisor: infinity); TR_SHUTDOWN_INFINITY */
-    int loop;                    /* placement; TR_LOOP_DEFAULT: the supervisor's */
+    tr_restart restart;          /* 0: TR_PERMANENT */
+    /* How long the child may take to stop before it is killed. 0 or
+     * TR_DEFAULT: 5000 ms (a supervisor child: TR_INFINITE, so it always
+     * gets to stop its subtree). TR_INFINITE: never killed. */
+    tr_duration shutdown_ms;
+    /* Placement: TR_LOOP_DEFAULT (0): the supervisor's loop;
+     * TR_LOOP_ROUND_ROBIN; TR_LOOP(n): loop n. */
+    int loop;
     /* Instead of behavior and arg: the child is a supervisor with this spec
      * (copied, nested specs too), which makes a tree of supervisors. When it
      * exceeds its restart intensity it ends, and this supervisor's strategy
@@ -695,46 +741,71 @@ typedef struct tr_child_spec {
     const struct tr_sup_spec *supervisor;
 } tr_child_spec;
 
+/* A supervisor's spec. Zeroed (tr_sup_spec_init), it is a one_for_one
+ * supervisor allowing 3 restarts in 5000 ms, without backoff and without
+ * children. Copied (nested specs too) by the call that receives it. */
 typedef struct tr_sup_spec {
-    tr_strategy strategy;
+    tr_strategy strategy;        /* 0: TR_ONE_FOR_ONE */
     /* Restart intensity: more than max_restarts restarts within period_ms
      * and the supervisor stops its children and ends with TR_ELIMIT — its
-     * own supervisor decides what happens next. 0: 3 within 5000 ms. */
+     * own supervisor decides what happens next. max_restarts 0: 3;
+     * TR_RESTARTS_NEVER: no restart is allowed (OTP's intensity 0): the
+     * first child exit that would need a restart makes it give up.
+     * period_ms 0 or TR_DEFAULT: 5000 ms; TR_INFINITE: restarts are never
+     * forgotten (at most max_restarts in the supervisor's life). */
     uint32_t max_restarts;
-    uint32_t period_ms;
+    tr_duration period_ms;
     /* Restart backoff: wait backoff_min_ms before a restart, doubling for
      * each consecutive one up to backoff_max_ms, with jitter (half to the
      * full delay); reset once a child stayed up backoff_reset_ms.
-     * backoff_min_ms 0: restart at once. Defaults: max 30000, reset 10000. */
-    uint32_t backoff_min_ms;
-    uint32_t backoff_max_ms;
-    uint32_t backoff_reset_ms;
+     * backoff_min_ms 0 or TR_DEFAULT: no backoff, restart at once
+     * (TR_INFINITE is TR_EINVAL: a restart that never comes).
+     * backoff_max_ms 0 or TR_DEFAULT: 30000 ms; TR_INFINITE: no cap.
+     * backoff_reset_ms 0 or TR_DEFAULT: 10000 ms; TR_INFINITE: never
+     * reset. */
+    tr_duration backoff_min_ms;
+    tr_duration backoff_max_ms;
+    tr_duration backoff_reset_ms;
     /* Started in this order, stopped in reverse. For TR_SIMPLE_ONE_FOR_ONE
      * exactly one: the template of the children added later. */
     const tr_child_spec *children;
     size_t nchildren;
 } tr_sup_spec;
 
+/* tr_sup_spec.max_restarts: no restart at all (an intensity of zero). */
+#define TR_RESTARTS_NEVER UINT32_MAX
+
+/* Zero `spec` / `child`: every field its default (see the structs). Any
+ * thread; NULL is ignored. */
+TR_API void tr_sup_spec_init(tr_sup_spec *spec);
+TR_API void tr_child_spec_init(tr_child_spec *child);
+
 /*
  * Spawns a supervisor as a child of `self`. It starts its children in
  * order, each after the previous one's init succeeded; if one fails, it
  * stops those already started and ends with TR_EXIT_ERROR (monitor it to
- * see). `opts` places it (its shutdown_ms defaults to TR_SHUTDOWN_INFINITY:
- * a supervisor always gets to stop its subtree); opts->arg must be NULL.
- * Errors: TR_EINVAL (bad spec), as tr_spawn. Thread: `self`'s callbacks.
+ * see). `opts` places it (its shutdown_ms defaults to TR_INFINITE: a
+ * supervisor always gets to stop its subtree); opts->arg must be NULL.
+ * The spec and every child spec in it, nested supervisors' too, are
+ * checked here. Errors: TR_EINVAL (bad spec: an unknown strategy or
+ * restart, a child without behaviour, an id over TR_CHILD_ID_MAX, a .loop
+ * that names no loop of this runtime, a negative duration other than
+ * TR_INFINITE and TR_DEFAULT, backoff_min_ms TR_INFINITE), as tr_spawn.
+ * Thread: `self`'s callbacks.
  */
 TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
                         const tr_spawn_opts *opts, tr_pid *out);
 
 /*
- * As tr_sup_spawn, top-level, from a plain thread; blocks until the
- * supervisor has started all its children (or has ended: what ends the
- * wait is its answer or its end). The supervisor is permanent unless
- * opts->top says TR_TOP_INDEPENDENT: when it gives up, or fails to start,
- * the runtime stops and tr_runtime_wait returns TR_EPERMANENT (see
- * tr_spawn_opts.top). Errors: as tr_rt_spawn, TR_ENOTSTARTED (the runtime
- * must run), TR_EFAILED (a child failed to start; the supervisor has ended
- * and *out is still set).
+ * As tr_sup_spawn, top-level, from a plain thread (the spec is checked
+ * here, before anything starts); blocks, without a time limit, until the
+ * supervisor has started all its children, or a start has failed and it
+ * has ended (what ends the wait is its answer or its end). The supervisor
+ * is permanent unless opts->top says TR_TOP_INDEPENDENT: when it gives up,
+ * or fails to start, the runtime stops and tr_runtime_wait returns
+ * TR_EPERMANENT (see tr_spawn_opts.top). Errors: as tr_rt_spawn and
+ * tr_sup_spawn, TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child
+ * failed to start; the supervisor has ended and *out is still set).
  */
 TR_API int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec,
                            const tr_spawn_opts *opts, tr_pid *out);
@@ -758,7 +829,8 @@ typedef struct tr_sup_child {
  *    init has run (rc TR_EFAILED if it failed; it is then forgotten).
  *  - TR_MSG_SUP_ADD: for the other strategies, a new child spec (build the
  *    request with tr_sup_add_child); it is appended and started; reply: a
- *    tr_sup_started as for START. TR_EEXIST: the id is taken.
+ *    tr_sup_started as for START. TR_EEXIST: the id is taken; TR_EINVAL:
+ *    its .loop names no loop of the runtime.
  *  - TR_MSG_SUP_STOP: payload: the child's tr_pid; stops it (its spec's
  *    shutdown) without restarting; a dynamic child is removed, a static one
  *    keeps its spec for RESTART. Reply: int32_t rc.
@@ -782,13 +854,16 @@ typedef struct tr_sup_started {
 } tr_sup_started;
 
 /* Sends TR_MSG_SUP_ADD with a copy of `spec` as a call from self (see
- * tr_call); the reply is a tr_sup_started. Errors: TR_EINVAL (bad spec),
- * as tr_call. Thread: `self`'s callbacks. */
+ * tr_call: timeout_ms bounds the wait as there, TR_DEFAULT is 5000 ms);
+ * the reply is a tr_sup_started. Errors: TR_EINVAL (bad spec, as for
+ * tr_sup_spawn, including a .loop that names no loop; a bad timeout), as
+ * tr_call. Thread: `self`'s callbacks. */
 TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
-                            uint64_t timeout_ms, tr_ref *ref_out);
+                            tr_duration timeout_ms, tr_ref *ref_out);
 
-/* Plain-thread helpers for those requests (they block, like tr_rt_call);
- * each returns the request's rc or the call's error. */
+/* Plain-thread helpers for those requests (they block, like tr_rt_call
+ * with TR_INFINITE); each returns the request's rc or the call's error.
+ * tr_rt_sup_add_child checks the spec first, as tr_sup_add_child. */
 TR_API int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup, const void *arg,
                                  size_t arg_len, tr_pid *out);
 TR_API int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup, const tr_child_spec *spec,
@@ -805,9 +880,6 @@ TR_API int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup, tr_sup_child *ou
 /* Time and timers                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* "No timeout" for calls. */
-#define TR_FOREVER UINT64_MAX
-
 /* The runtime clock: monotonic nanoseconds (the test clock if one was
  * installed). Every deadline in troupe is on this clock. 0 for NULL. Any
  * thread. */
@@ -821,18 +893,24 @@ typedef uint64_t tr_timer_id;
 
 /*
  * Sends a copy of the payload as a message of `type` from `self` to `to`
- * after `delay_ms` (0: at the loop's next timer check). The timer lives on
- * self's loop and is cancelled automatically when `self` exits. If `to` has
- * exited when it fires, the message is dropped and counted. `out` may be
- * NULL. Errors: as tr_send, except that `to` is checked when the timer
- * fires; TR_ENOMEM. Thread: `self`'s callbacks.
+ * once `delay_ms` has passed on the runtime clock (0: at the loop's next
+ * timer check; a huge delay is a timer that fires when the clock gets
+ * there, never at once). TR_DEFAULT and TR_INFINITE are TR_EINVAL: there
+ * is no default delay, and a message never sent needs no timer. The timer
+ * lives on self's loop and is cancelled automatically when `self` exits.
+ * If `to` has exited when it fires, the message is dropped and counted.
+ * `out` may be NULL. Errors: as tr_send, except that `to` is checked when
+ * the timer fires; TR_EINVAL (a negative delay); TR_ENOMEM.
+ * Thread: `self`'s callbacks.
  */
-TR_API int tr_send_after(tr_actor *self, tr_pid to, uint64_t delay_ms,
+TR_API int tr_send_after(tr_actor *self, tr_pid to, tr_duration delay_ms,
                          uint32_t type, const void *data, size_t len,
                          tr_timer_id *out);
 
-/* As tr_send_after, every `period_ms` (> 0) until cancelled or self exits. */
-TR_API int tr_send_interval(tr_actor *self, tr_pid to, uint64_t period_ms,
+/* As tr_send_after, every `period_ms` until cancelled or self exits; the
+ * first comes after one period. The period must be positive: 0,
+ * TR_DEFAULT, TR_INFINITE and other negatives are TR_EINVAL. */
+TR_API int tr_send_interval(tr_actor *self, tr_pid to, tr_duration period_ms,
                             uint32_t type, const void *data, size_t len,
                             tr_timer_id *out);
 
@@ -865,9 +943,9 @@ typedef struct tr_call_failed {
  * ends with exactly one message to self, with TR_MSG_REPLY and *ref_out in
  * its ref (see tr_msg):
  *  - the reply;
- *  - TR_MSG_CALL_TIMEOUT when no answer came within `timeout_ms`
- *    (TR_INFINITE: no limit); a reply that comes after it is dropped and
- *    counted (stats.late_replies), never delivered;
+ *  - TR_MSG_CALL_TIMEOUT when no answer came within `timeout_ms` on the
+ *    runtime clock; a reply that comes after it is dropped and counted
+ *    (stats.late_replies), never delivered;
  *  - TR_MSG_CALL_FAILED, as soon as the callee ends without answering —
  *    whether the request was still queued, being handled, or kept for a
  *    later tr_reply — or when the request reaches an actor that has ended
@@ -875,13 +953,17 @@ typedef struct tr_call_failed {
  *    the runtime answers for the dead callee, which costs the call path
  *    nothing). Its data is a tr_call_failed.
  * Nothing arrives after self exits (its pending calls end with it) or after
- * tr_call_cancel. The call's limit is on self's loop; no wait blocks.
- * Errors: as tr_send; TR_ENOACTOR if `to` is known dead (nothing will
- * arrive); TR_EFULL also for a bounded mailbox with TR_OVERFLOW_DROP (a
- * request is refused, never dropped). Thread: `self`'s callbacks.
+ * tr_call_cancel. No wait blocks.
+ * timeout_ms: 0: the request carries an expired deadline and the timeout
+ * comes at the next timer check; TR_INFINITE: no limit (only the reply or
+ * the failure ends the call); TR_DEFAULT: 5000 ms (OTP's gen_server:call
+ * default). Errors: as tr_send; TR_ENOACTOR if `to` is known dead (nothing
+ * will arrive); TR_EFULL also for a bounded mailbox with TR_OVERFLOW_DROP
+ * (a request is refused, never dropped); TR_EINVAL (a negative timeout
+ * other than TR_INFINITE and TR_DEFAULT). Thread: `self`'s callbacks.
  */
 TR_API int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data,
-                   size_t len, uint64_t timeout_ms, tr_ref *ref_out);
+                   size_t len, tr_duration timeout_ms, tr_ref *ref_out);
 
 /*
  * Attaches `tag` to self's pending call `ref`: the message that ends the
@@ -908,11 +990,11 @@ TR_API int tr_call_cancel(tr_actor *self, tr_ref ref);
  * ms, rounded up: pass it as the timeout of the calls made on the
  * request's behalf, so they give up when the original caller does. A
  * duration rather than a clock value, so that it means the same on another
- * machine. TR_INFINITE (-1) when the request has no deadline or `request`
+ * machine. TR_INFINITE when the request has no deadline or `request`
  * is not a request; 0 when the deadline has passed. Thread: `self`'s
  * callbacks (any other thread gets TR_INFINITE).
  */
-TR_API int64_t tr_msg_remaining(tr_actor *self, const tr_msg *request);
+TR_API tr_duration tr_msg_remaining(tr_actor *self, const tr_msg *request);
 
 /*
  * Answers `request` (a message with TR_MSG_REQUEST, being handled now or
@@ -943,20 +1025,24 @@ typedef struct tr_rt_reply {
 
 /*
  * Calls an actor from a plain thread and blocks until the reply, for at most
- * `timeout_ms` (real time; TR_INFINITE: no limit; 0: the request is sent
- * with an expired deadline and the call gives up at once). On success
- * *reply holds the answer. A reply that comes after the call gave up is
- * dropped and counted. What ends the wait: the reply; the timeout; the
- * callee's end without an answer (TR_EEXITED at once, whether the request
- * was queued, being handled or kept); the request reaching an actor that
- * has ended (TR_ENOACTOR); the runtime stopping (TR_ESTOPPED). No
- * allocation failure can lose the answer: a reply that cannot be copied
+ * `timeout_ms` (real time: the thread sleeps on the system's monotonic
+ * clock even when a test clock is installed; the request's deadline is on
+ * the runtime clock). 0: the request is sent with an expired deadline and
+ * the call gives up at once; TR_INFINITE: no limit; TR_DEFAULT: 5000 ms. A
+ * huge timeout is a very long wait, never a short one. On success *reply
+ * holds the answer. A reply that comes after the call gave up is dropped
+ * and counted. What ends the wait: the reply; the timeout (TR_ETIMEDOUT);
+ * the callee's end without an answer (TR_EEXITED at once, whether the
+ * request was queued, being handled or kept); the request reaching an
+ * actor that has ended (TR_ENOACTOR); the runtime stopping (TR_ESTOPPED).
+ * No allocation failure can lose the answer: a reply that cannot be copied
  * ends the wait with TR_ENOMEM. Errors: as tr_rt_send, and those above;
+ * TR_EINVAL (a negative timeout other than TR_INFINITE and TR_DEFAULT);
  * TR_EWRONGTHREAD on a loop thread (it would block the loop). Thread: any
  * plain thread.
  */
 TR_API int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type,
-                      const void *data, size_t len, uint64_t timeout_ms,
+                      const void *data, size_t len, tr_duration timeout_ms,
                       tr_rt_reply *reply);
 
 /* Frees what tr_rt_call put in `reply` (NULL is fine). Any thread. */
@@ -1109,20 +1195,21 @@ typedef enum tr_group_mode {
 typedef struct tr_group_opts {
     tr_group_mode mode;
     /* The whole group's deadline, from tr_group_open (asyncio.timeout);
-     * when it passes, the group is cancelled with TR_ETIMEDOUT.
-     * 0: none. On the runtime clock. */
-    uint64_t timeout_ms;
+     * when it passes, the group is cancelled with TR_ETIMEDOUT. On the
+     * runtime clock. 0, TR_DEFAULT or TR_INFINITE: none (the default). */
+    tr_duration timeout_ms;
     /* At most this many children run at once (asyncio.Semaphore); the rest
      * wait in spawn order. 0: no limit. */
     uint32_t max_running;
 } tr_group_opts;
 
-/* Defaults: fail-fast, no deadline, no limit. */
+/* Defaults (all zero): fail-fast, no deadline, no limit. */
 TR_API void tr_group_opts_init(tr_group_opts *opts);
 
 /*
  * Opens a group owned by self. opts may be NULL (the defaults).
- * Errors: TR_EINVAL (NULL self/out, bad mode), TR_EWRONGTHREAD,
+ * Errors: TR_EINVAL (NULL self/out, bad mode, a negative timeout_ms other
+ * than TR_INFINITE and TR_DEFAULT), TR_EWRONGTHREAD,
  * TR_ESTOPPED (self is exiting), TR_ENOMEM. Thread: `self`'s callbacks.
  */
 TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out);
@@ -1131,7 +1218,8 @@ TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id 
  * Spawns a child actor of self into group `g` (as tr_spawn; opts may be
  * NULL). It succeeds by ending normally (its tr_exit_result, if any, is its
  * result) and fails by any other end. *out (may be NULL) is its pid, or
- * TR_PID_NONE while it waits for a place under max_running.
+ * TR_PID_NONE while it waits for a place under max_running. The options
+ * are checked now, also for a child that waits (TR_EINVAL, as tr_spawn).
  * Errors: TR_EINVAL, TR_ENOTFOUND (no such open group of self),
  * TR_ESTOPPED (the group was closed or cancelled, or self is exiting),
  * errors of tr_spawn. Thread: `self`'s callbacks.
@@ -1233,6 +1321,7 @@ typedef struct tr_chan_opts {
     uint32_t item_max; /* bytes per item; 0: 64 */
 } tr_chan_opts;
 
+/* The defaults (all zero): 1024 items of up to 64 bytes. Any thread. */
 TR_API void tr_chan_opts_init(tr_chan_opts *opts);
 
 /* Creates a channel (opts may be NULL). Errors: TR_EINVAL (NULL rt/out,
@@ -1261,13 +1350,19 @@ TR_API int tr_chan_send(tr_chan *ch, const void *item, size_t len);
  */
 TR_API int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len);
 
-/* As tr_chan_send / tr_chan_recv, waiting up to timeout_ms (TR_FOREVER:
- * no limit) for room / an item. Extra errors: TR_ETIMEDOUT,
- * TR_EWRONGTHREAD on a loop thread (it would block the loop). Thread: any
- * plain thread. */
-TR_API int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len, uint64_t timeout_ms);
+/*
+ * As tr_chan_send / tr_chan_recv, waiting for room / an item until there
+ * is some, the channel is closed, or timeout_ms has passed (real time, as
+ * tr_rt_call). 0: one more look, then TR_ETIMEDOUT; TR_INFINITE: no
+ * limit; a huge timeout is a very long wait, never a short one. There is
+ * no default wait: TR_DEFAULT is TR_EINVAL, as are other negatives.
+ * Extra errors: TR_ETIMEDOUT, TR_EINVAL, TR_EWRONGTHREAD on a loop thread
+ * (it would block the loop). Thread: any plain thread.
+ */
+TR_API int tr_chan_send_wait(tr_chan *ch, const void *item, size_t len,
+                             tr_duration timeout_ms);
 TR_API int tr_chan_recv_wait(tr_chan *ch, void *buf, size_t cap, size_t *len,
-                             uint64_t timeout_ms);
+                             tr_duration timeout_ms);
 
 /* Closes the channel (see above). Errors: TR_EINVAL, TR_EALREADY.
  * Thread: any. */

@@ -421,7 +421,8 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
     int rc = owner_check(self, &L);
     if (rc != 0)
         return rc;
-    if (!out || (opts && opts->mode > TR_GROUP_COLLECT))
+    if (!out || (opts && (opts->mode > TR_GROUP_COLLECT ||
+                          !tr__duration_field_ok(opts->timeout_ms))))
         return TR_EINVAL;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
@@ -436,8 +437,10 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
         return TR_ENOMEM;
     if (opts)
         g->opts = *opts;
+    /* The default (0, TR_DEFAULT) and TR_INFINITE: no deadline. */
+    tr__duration_field(g->opts.timeout_ms, TR_INFINITE, &g->opts.timeout_ms);
     g->id = ++gs->next_id;
-    if (g->opts.timeout_ms &&
+    if (g->opts.timeout_ms != TR_INFINITE &&
         (rc = tr__send_after_self(L, self, g->opts.timeout_ms, TR__MSG_GROUP_DEADLINE, &g->id,
                                   sizeof g->id, &g->deadline_timer)) != 0) {
         free(g);
@@ -462,6 +465,10 @@ static int add_member(tr_actor *self, tr_group_id id, member *proto, const void 
         return TR_EINVAL;
     if (arg_len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
+    /* A child that waits for a place under max_running is spawned later:
+     * its options are checked now, at the call that receives them. */
+    if (proto->kind == ACTOR && (rc = tr__spawn_opts_check(L->rt, &proto->opts)) != 0)
+        return rc;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
     group *g = find(groups(self), id);

@@ -54,8 +54,8 @@ typedef struct kid {
     uint8_t dynamic;     /* added at run time (simple_one_for_one) */
     uint8_t removing;    /* stopped for good (TR_MSG_SUP_STOP, a temporary child in a
                             regroup): not started again until TR_MSG_SUP_RESTART */
-    uint32_t shutdown_ms;
-    int loop;
+    tr_duration shutdown_ms; /* resolved: >= 0 ms, or TR_INFINITE */
+    int loop;                /* as tr_spawn_opts.loop: 0 is the supervisor's loop */
     tr_pid pid;          /* NONE while not running */
     tr_ref mon;
     tr_timer_id kill_timer; /* armed while it is being stopped, or 0 */
@@ -69,7 +69,10 @@ typedef struct kid {
 } kid;
 
 typedef struct sup {
-    tr_sup_spec spec;    /* children pointer unused after init */
+    /* Resolved by sup_init: max_restarts is the intensity itself (0 for
+     * TR_RESTARTS_NEVER), the durations >= 0 ms or TR_INFINITE. The
+     * children pointer is unused after init. */
+    tr_sup_spec spec;
     kid *kids;
     uint32_t n, cap;
     uint64_t *history;   /* restart times, a ring of max_restarts + 1 */
@@ -105,34 +108,61 @@ typedef struct flat_child {
     const tr_behavior *beh;
     uint32_t arg_len;
     uint8_t restart;
-    uint32_t shutdown_ms;
+    tr_duration shutdown_ms; /* resolved: >= 0 ms, or TR_INFINITE */
     int loop;
 } flat_child;
 
-static int validate(const tr_sup_spec *s);
+/*
+ * The checks of a spec, at the call that receives it (tr_sup_spawn,
+ * tr_rt_sup_spawn, the add-child calls), nested specs included: once a
+ * supervisor runs, a bad field could only fail a start later, far from
+ * the mistake. `rt` gives the loops a .loop may name.
+ */
+static int validate(const tr_runtime *rt, const tr_sup_spec *s);
 
-static int validate_child(const tr_child_spec *c)
+static int validate_child(const tr_runtime *rt, const tr_child_spec *c)
 {
-    if (!c || c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX))
+    if (!c || c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX) ||
+        !tr__loop_opt_ok(rt, c->loop) || !tr__duration_field_ok(c->shutdown_ms))
         return TR_EINVAL;
     if (c->supervisor) /* a nested supervisor: its spec instead of an argument */
-        return c->arg || c->arg_len ? TR_EINVAL : validate(c->supervisor);
+        return c->arg || c->arg_len ? TR_EINVAL : validate(rt, c->supervisor);
     if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
         return TR_EINVAL;
     return 0;
 }
 
-static int validate(const tr_sup_spec *s)
+static int validate(const tr_runtime *rt, const tr_sup_spec *s)
 {
     if (!s || (s->nchildren && !s->children) || s->strategy > TR_SIMPLE_ONE_FOR_ONE)
         return TR_EINVAL;
     if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
         return TR_EINVAL;
+    if (!tr__duration_field_ok(s->period_ms) ||
+        !tr__duration_field_ok(s->backoff_max_ms) ||
+        !tr__duration_field_ok(s->backoff_reset_ms) ||
+        !tr__duration_field_ok(s->backoff_min_ms) || s->backoff_min_ms == TR_INFINITE)
+        return TR_EINVAL;
     for (size_t i = 0; i < s->nchildren; i++)
-        if (validate_child(&s->children[i]) != 0)
+        if (validate_child(rt, &s->children[i]) != 0)
             return TR_EINVAL;
     return 0;
 }
+
+void tr_sup_spec_init(tr_sup_spec *spec)
+{
+    if (spec)
+        memset(spec, 0, sizeof *spec); /* every default is zero */
+}
+
+void tr_child_spec_init(tr_child_spec *child)
+{
+    if (child)
+        memset(child, 0, sizeof *child);
+}
+
+_Static_assert(TR_ONE_FOR_ONE == 0 && TR_PERMANENT == 0 && TR_LOOP_DEFAULT == 0,
+               "zeroed specs are the defaults");
 
 static const tr_behavior sup_behavior;
 static size_t flat_size(const tr_sup_spec *s);
@@ -162,9 +192,10 @@ static unsigned char *flatten_child(const tr_child_spec *c, unsigned char *p)
     f.beh = c->supervisor ? &sup_behavior : c->behavior;
     f.arg_len = (uint32_t)child_arg_size(c);
     f.restart = (uint8_t)c->restart;
-    f.shutdown_ms = c->shutdown_ms            ? c->shutdown_ms
-                    : c->supervisor ? TR_SHUTDOWN_INFINITY /* it stops its subtree */
-                                    : 5000;
+    /* (checked by validate_child) A supervisor child's default is no
+     * limit: it always gets to stop its subtree. */
+    tr__duration_field(c->shutdown_ms, c->supervisor ? TR_INFINITE : 5000,
+                       &f.shutdown_ms);
     f.loop = c->loop;
     memcpy(p, &f, sizeof f);
     p += sizeof f;
@@ -338,7 +369,7 @@ static int after_sequence(tr_actor *self, sup *s)
 static void stop_kid(tr_actor *self, kid *k)
 {
     /* The timer first: its deadline counts from before the child can react. */
-    if (k->shutdown_ms != TR_SHUTDOWN_INFINITY && !k->kill_timer)
+    if (k->shutdown_ms != TR_INFINITE && !k->kill_timer)
         tr_send_after(self, tr_self(self), k->shutdown_ms, T_KILL, &k->pid, sizeof k->pid,
                       &k->kill_timer);
     tr_signal_exit(tr_runtime_of(self), k->pid, TR_EXIT_SHUTDOWN);
@@ -405,6 +436,16 @@ static int fail(tr_actor *self, sup *s, int code, const char *text)
 
 /* ---- restarts ----------------------------------------------------------------------- */
 
+/* "in 5000 ms", or "ever" for a TR_INFINITE period: the window of the
+ * restart intensity, for reports. */
+static const char *window_text(const sup *s, char *buf, size_t len)
+{
+    if (s->spec.period_ms == TR_INFINITE)
+        return "ever";
+    snprintf(buf, len, "in %lld ms", (long long)s->spec.period_ms);
+    return buf;
+}
+
 /* Records a restart; false when the intensity is exceeded. */
 static bool intensity_ok(tr_actor *self, sup *s)
 {
@@ -416,26 +457,32 @@ static bool intensity_ok(tr_actor *self, sup *s)
         s->hcount++;
     if (s->hcount < ring)
         return true;
-    /* The oldest of the last max_restarts + 1 restarts. */
+    /* The oldest of the last max_restarts + 1 restarts (with an intensity
+     * of 0, the one just recorded: always too recent). A TR_INFINITE
+     * period saturates: restarts are never forgotten. */
     uint64_t oldest = s->history[s->hpos];
-    return now - oldest > (uint64_t)s->spec.period_ms * 1000000u;
+    return now - oldest > tr__ms_to_ns(s->spec.period_ms);
 }
 
-static uint32_t backoff_ms(tr_actor *self, sup *s, kid *k)
+static tr_duration backoff_ms(tr_actor *self, sup *s, kid *k)
 {
     if (s->spec.backoff_min_ms == 0)
         return 0;
     uint64_t now = tr_now(tr_runtime_of(self));
-    if (now - k->up_since >= (uint64_t)s->spec.backoff_reset_ms * 1000000u)
+    if (now - k->up_since >= tr__ms_to_ns(s->spec.backoff_reset_ms))
         k->streak = 0;
-    uint64_t d = s->spec.backoff_min_ms;
-    for (uint32_t i = 0; i < k->streak && d < s->spec.backoff_max_ms; i++)
+    /* d < max <= INT64_MAX before each doubling: no overflow. */
+    uint64_t max = s->spec.backoff_max_ms == TR_INFINITE
+                       ? (uint64_t)INT64_MAX
+                       : (uint64_t)s->spec.backoff_max_ms;
+    uint64_t d = (uint64_t)s->spec.backoff_min_ms;
+    for (uint32_t i = 0; i < k->streak && d < max; i++)
         d *= 2;
-    if (d > s->spec.backoff_max_ms)
-        d = s->spec.backoff_max_ms;
+    if (d > max)
+        d = max;
     k->streak++;
     s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(d / 2 + (s->rng >> 33) % (d / 2 + 1)); /* jitter: d/2 .. d */
+    return (tr_duration)(d / 2 + (s->rng >> 33) % (d / 2 + 1)); /* jitter: d/2 .. d */
 }
 
 static bool wants_restart(const kid *k, int kind)
@@ -451,10 +498,12 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
 {
     kid *k = &s->kids[i];
     if (!intensity_ok(self, s)) {
+        char window[32];
         SLOG(self, TR_LOG_ERROR,
-             "supervisor " TR_PID_FMT ": restart intensity exceeded (%u restarts in %u ms); "
+             "supervisor " TR_PID_FMT ": restart intensity exceeded (%u restarts %s); "
              "shutting down",
-             TR_PID_ARGS(tr_self(self)), s->spec.max_restarts, s->spec.period_ms);
+             TR_PID_ARGS(tr_self(self)), s->spec.max_restarts,
+             window_text(s, window, sizeof window));
         return fail(self, s, TR_ELIMIT, "restart intensity exceeded");
     }
     k->restarts++;
@@ -469,9 +518,10 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
         return begin_stop(self, s, lo, s->n - 1, AFTER_RESTART);
     }
     default: {
-        uint32_t delay = backoff_ms(self, s, k);
-        SLOG(self, TR_LOG_INFO, "supervisor " TR_PID_FMT ": restarting child '%s' (restart %u, in %u ms)",
-             TR_PID_ARGS(tr_self(self)), k->id, k->restarts, delay);
+        tr_duration delay = backoff_ms(self, s, k);
+        SLOG(self, TR_LOG_INFO,
+             "supervisor " TR_PID_FMT ": restarting child '%s' (restart %u, in %lld ms)",
+             TR_PID_ARGS(tr_self(self)), k->id, k->restarts, (long long)delay);
         if (delay)
             return tr_send_after(self, tr_self(self), delay, T_RESTART, &k->serial,
                                  sizeof k->serial, NULL);
@@ -838,17 +888,15 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     memcpy(&h, p, sizeof h);
     p += sizeof h;
     s->spec = h.spec;
-    if (!s->spec.max_restarts) {
-        s->spec.max_restarts = 3;
-        if (!s->spec.period_ms)
-            s->spec.period_ms = 5000;
-    }
-    if (!s->spec.period_ms)
-        s->spec.period_ms = 5000;
-    if (!s->spec.backoff_max_ms)
-        s->spec.backoff_max_ms = 30000;
-    if (!s->spec.backoff_reset_ms)
-        s->spec.backoff_reset_ms = 10000;
+    /* The defaults (the spec was checked by validate). */
+    tr_sup_spec *sp = &s->spec;
+    sp->max_restarts = sp->max_restarts == TR_RESTARTS_NEVER ? 0
+                       : sp->max_restarts                   ? sp->max_restarts
+                                                            : 3;
+    tr__duration_field(sp->period_ms, 5000, &sp->period_ms);
+    tr__duration_field(sp->backoff_min_ms, 0, &sp->backoff_min_ms);
+    tr__duration_field(sp->backoff_max_ms, 30000, &sp->backoff_max_ms);
+    tr__duration_field(sp->backoff_reset_ms, 10000, &sp->backoff_reset_ms);
     s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
     s->history = calloc(s->spec.max_restarts + 1, sizeof *s->history);
     if (!s->history)
@@ -913,10 +961,11 @@ static void sup_describe(tr_actor *self, void *state, char *buf, size_t len)
         restarts += s->kids[i].restarts;
     }
     bool dyn = s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE;
-    int at = snprintf(buf, len, "%s, %s, %u/%u children up, %u restarts (max %u in %u ms)",
+    char window[32];
+    int at = snprintf(buf, len, "%s, %s, %u/%u children up, %u restarts (max %u %s)",
                       strategy_names[s->spec.strategy], phase_names[s->phase], up,
                       dyn ? s->n - 1 : s->n, restarts, s->spec.max_restarts,
-                      s->spec.period_ms);
+                      window_text(s, window, sizeof window));
     for (uint32_t i = dyn ? 1 : 0; i < s->n && at > 0 && (size_t)at < len; i++) {
         const kid *k = &s->kids[i];
         at += snprintf(buf + at, len - (size_t)at, "%s%s%s", i == (dyn ? 1u : 0u) ? "; " : " ",
@@ -940,7 +989,9 @@ static const tr_behavior sup_behavior = {
 static int spawn_sup(tr_runtime *rt, tr_actor *self, const tr_sup_spec *spec,
                      const tr_spawn_opts *opts, tr_pid *out)
 {
-    int rc = validate(spec);
+    if (self && !(rt = tr_runtime_of(self)))
+        return TR_EWRONGTHREAD;
+    int rc = validate(rt, spec);
     if (rc != 0 || !out || (opts && opts->arg))
         return rc ? rc : TR_EINVAL;
     size_t len;
@@ -954,8 +1005,8 @@ static int spawn_sup(tr_runtime *rt, tr_actor *self, const tr_sup_spec *spec,
         tr_spawn_opts_init(&o);
     o.arg = flat;
     o.arg_len = len;
-    if (!o.shutdown_ms)
-        o.shutdown_ms = TR_SHUTDOWN_INFINITY;
+    if (o.shutdown_ms == 0 || o.shutdown_ms == TR_DEFAULT)
+        o.shutdown_ms = TR_INFINITE; /* a supervisor always gets to stop its subtree */
     if (!self && o.top == TR_TOP_DEFAULT)
         o.top = TR_TOP_PERMANENT; /* the runtime lives as long as its top supervisor */
     rc = self ? tr_spawn(self, &sup_behavior, &o, out) : tr_rt_spawn(rt, &sup_behavior, &o, out);
@@ -984,7 +1035,7 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     /* Wait for the start: a one-byte WHICH request is the internal WAIT. */
     tr_rt_reply r;
     char wait = 1;
-    rc = tr_rt_call(rt, *out, TR_MSG_SUP_WHICH, &wait, 1, TR_FOREVER, &r);
+    rc = tr_rt_call(rt, *out, TR_MSG_SUP_WHICH, &wait, 1, TR_INFINITE, &r);
     if (rc == TR_ENOACTOR || rc == TR_EEXITED)
         return TR_EFAILED; /* it failed and ended before it answered */
     if (rc != 0)
@@ -1001,7 +1052,7 @@ static int started_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const voi
                         size_t len, tr_pid *out)
 {
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_FOREVER, &r);
+    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
     tr_sup_started res = {TR_EFAILED, TR_PID_NONE};
@@ -1018,7 +1069,7 @@ static int rc_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *da
                    size_t len)
 {
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_FOREVER, &r);
+    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
     int32_t res = TR_EFAILED;
@@ -1034,11 +1085,9 @@ int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_
     return started_call(rt, sup_pid, TR_MSG_SUP_START, arg, arg_len, out);
 }
 
-/* The TR_MSG_SUP_ADD payload: the spec, flattened (malloc'd). */
+/* The TR_MSG_SUP_ADD payload: the spec (checked), flattened (malloc'd). */
 static void *add_payload(const tr_child_spec *spec, size_t *len)
 {
-    if (validate_child(spec) != 0)
-        return NULL;
     *len = sizeof(flat_child) + child_arg_size(spec);
     unsigned char *buf = malloc(*len);
     if (buf)
@@ -1049,7 +1098,7 @@ static void *add_payload(const tr_child_spec *spec, size_t *len)
 int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spec,
                         tr_pid *out)
 {
-    if (validate_child(spec) != 0)
+    if (!rt || validate_child(rt, spec) != 0)
         return TR_EINVAL;
     size_t len;
     void *buf = add_payload(spec, &len);
@@ -1061,9 +1110,12 @@ int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spe
 }
 
 int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
-                     uint64_t timeout_ms, tr_ref *ref_out)
+                     tr_duration timeout_ms, tr_ref *ref_out)
 {
-    if (validate_child(spec) != 0)
+    tr_runtime *rt = tr_runtime_of(self);
+    if (!rt)
+        return self ? TR_EWRONGTHREAD : TR_EINVAL;
+    if (validate_child(rt, spec) != 0)
         return TR_EINVAL;
     size_t len;
     void *buf = add_payload(spec, &len);
@@ -1099,7 +1151,7 @@ int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup_pid, tr_sup_child *out,
     if (!out && cap)
         return TR_EINVAL;
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_WHICH, NULL, 0, TR_FOREVER, &r);
+    int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_WHICH, NULL, 0, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
     unsigned n = r.len / sizeof(tr_sup_child);

@@ -113,7 +113,7 @@ static void test_callbacks_state_arg(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(tr_rt_send(rt, p, PING, NULL, 0), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     cell seen;
     memcpy(&seen, r.data, sizeof seen);
     tr_rt_reply_free(&r);
@@ -182,7 +182,7 @@ static void test_init_failure(void **state)
     assert_non_null(strstr(log_lines[0], "init failed"));
     /* The parent still answers, and its child is gone. */
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, par, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, par, ASK, NULL, 0, TR_INFINITE, &r), 0);
     tr_pid child;
     memcpy(&child, r.data, sizeof child);
     tr_rt_reply_free(&r);
@@ -278,7 +278,7 @@ static void test_exits_and_reports(void **state)
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, &p), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, DO_BAD_EXITS, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, DO_BAD_EXITS, NULL, 0, TR_INFINITE, &r), 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -337,7 +337,7 @@ static void test_become_self_parent(void **state)
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &grab_b, NULL, &p), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     who w;
     memcpy(&w, r.data, sizeof w);
     tr_rt_reply_free(&r);
@@ -402,7 +402,7 @@ static void test_other_self(void **state)
     tr_pid a, b;
     assert_int_equal(tr_rt_spawn(rt, &other_b, NULL, &a), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, a, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, a, ASK, NULL, 0, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
     assert_int_equal(tr_rt_spawn(rt, &user_b, NULL, &b), 0);
     assert_int_equal(tr_rt_send(rt, b, PING, NULL, 0), 0);
@@ -429,7 +429,7 @@ static const tr_behavior child_loop_b = {.name = "child", .receive = child_loop_
 static int loop_of(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     int l;
     memcpy(&l, r.data, sizeof l);
     tr_rt_reply_free(&r);
@@ -451,13 +451,13 @@ static int spawner_receive(tr_actor *self, void *state, const tr_msg *msg)
     TR_CHECK_EQ(tr_spawn(self, &child_loop_b, NULL, &s.dflt), 0);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 1;
+    o.loop = TR_LOOP(1);
     TR_CHECK_EQ(tr_spawn(self, &child_loop_b, &o, &s.explicit1), 0);
     o.loop = TR_LOOP_ROUND_ROBIN;
     for (int i = 0; i < 4; i++)
         TR_CHECK_EQ(tr_spawn(self, &child_loop_b, &o, &s.rr[i]), 0);
     tr_pid x;
-    o.loop = 2; /* only loops 0 and 1 */
+    o.loop = TR_LOOP(2); /* only loops 0 and 1 */
     s.bad1 = tr_spawn(self, &child_loop_b, &o, &x);
     o.loop = -3;
     s.bad2 = tr_spawn(self, &child_loop_b, &o, &x);
@@ -480,10 +480,10 @@ static void test_placement(void **state)
     tr_pid sp;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     assert_int_equal(tr_rt_spawn(rt, &spawner_b, &o, &sp), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, sp, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, sp, ASK, NULL, 0, TR_INFINITE, &r), 0);
     spawned s;
     memcpy(&s, r.data, sizeof s);
     tr_rt_reply_free(&r);
@@ -508,7 +508,7 @@ static void test_placement(void **state)
     assert_int_equal(plain[0], 3);
     assert_int_equal(plain[1], 3);
     tr_pid p;
-    o.loop = 5;
+    o.loop = TR_LOOP(5);
     assert_int_equal(tr_rt_spawn(rt, &child_loop_b, &o, &p), TR_EINVAL);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -620,7 +620,7 @@ static void test_children_stop_first_newest_first(void **state)
     tr_pid fam;
     assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fam), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, fam, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, fam, ASK, NULL, 0, TR_INFINITE, &r), 0);
     family f;
     memcpy(&f, r.data, sizeof f);
     tr_rt_reply_free(&r);
@@ -645,7 +645,7 @@ static void test_runtime_stop_runs_every_terminate(void **state)
         assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fams[i]), 0);
     for (int i = 0; i < 3; i++) {
         tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, fams[i], ASK, NULL, 0, TR_FOREVER, &r), 0);
+        assert_int_equal(tr_rt_call(rt, fams[i], ASK, NULL, 0, TR_INFINITE, &r), 0);
         tr_rt_reply_free(&r);
     }
     assert_int_equal(tr_runtime_stop(rt), 0);

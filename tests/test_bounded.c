@@ -69,7 +69,7 @@ static const tr_behavior victim_b = {.name = "victim", .receive = victim_receive
 static tr_actor_stats ask(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     tr_actor_stats st;
     memcpy(&st, r.data, sizeof st);
     tr_rt_reply_free(&r);
@@ -87,7 +87,7 @@ static void run_policy(int overflow)
     tr_spawn_opts_init(&o);
     o.mailbox_capacity = 4;
     o.overflow = overflow;
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid b, victim;
     assert_int_equal(tr_rt_spawn(rt, &bounded_b, &o, &b), 0);
     assert_int_equal(tr_rt_spawn(rt, &victim_b, NULL, &victim), 0);
@@ -181,7 +181,7 @@ static void test_slot_reuse(void **state)
     tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid helper, b;
     assert_int_equal(tr_rt_spawn(rt, &bounded_b, &o, &helper), 0);
     const uint32_t cap[3] = {2, 0, 1};

@@ -20,10 +20,6 @@
 #include "tr_test.h"
 #include "loop.h" /* test_retired_slot looks at a loop's free slots */
 
-#ifndef TR_LOOP
-#define TR_LOOP(n) (n)
-#endif
-
 enum { M_HOLD = 1, M_DIE, M_START, M_ECHO, M_ASK, M_DONE, M_FAIL, M_QUIT };
 
 #define DIE_CODE (-77)
@@ -168,7 +164,7 @@ static int caller_receive(tr_actor *self, void *state, const tr_msg *msg)
         for (int i = 0; i < NCALLS; i++) {
             if (i == 3)
                 TR_CHECK_EQ(tr_send(self, callee, M_DIE, NULL, 0), 0);
-            TR_CHECK_EQ(tr_call(self, callee, M_HOLD, NULL, 0, TR_FOREVER, &refs[i]), 0);
+            TR_CHECK_EQ(tr_call(self, callee, M_HOLD, NULL, 0, TR_INFINITE, &refs[i]), 0);
             TR_CHECK_EQ(tr_call_tag(self, refs[i], 100u + (unsigned)i), 0);
         }
         return 0;
@@ -231,7 +227,7 @@ static void *call_thread(void *arg)
 {
     thread_call *c = arg;
     tr_rt_reply r;
-    c->rc = tr_rt_call(c->rt, c->to, M_HOLD, NULL, 0, TR_FOREVER, &r);
+    c->rc = tr_rt_call(c->rt, c->to, M_HOLD, NULL, 0, TR_INFINITE, &r);
     if (c->rc == 0)
         tr_rt_reply_free(&r);
     return NULL;
@@ -257,7 +253,7 @@ static void test_thread_call_fails_when_callee_dies(void **state)
         assert_int_equal(tr_rt_spawn(rt, &holder_b, NULL, &callee), 0);
         assert_int_equal(tr_rt_send(rt, callee, M_DIE, NULL, 0), 0);
         tr_rt_reply r;
-        int rc = tr_rt_call(rt, callee, M_HOLD, NULL, 0, TR_FOREVER, &r);
+        int rc = tr_rt_call(rt, callee, M_HOLD, NULL, 0, TR_INFINITE, &r);
         assert_true(rc == TR_EEXITED || rc == TR_ENOACTOR);
     }
     assert_int_equal(tr_runtime_free(rt), 0);
@@ -280,7 +276,7 @@ static void test_drop_policy_refuses_requests(void **state)
     assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0);
     assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0); /* dropped, counted */
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, M_ECHO, NULL, 0, TR_FOREVER, &r), TR_EFULL);
+    assert_int_equal(tr_rt_call(rt, p, M_ECHO, NULL, 0, TR_INFINITE, &r), TR_EFULL);
     assert_int_equal(tr_runtime_start(rt), 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -323,7 +319,7 @@ static int script_receive(tr_actor *self, void *state, const tr_msg *msg)
         memcpy(&s->echo, msg->data, sizeof s->echo);
         s->ask = *msg;
         s->ask.data = NULL;
-        TR_CHECK_EQ(tr_call(self, s->echo, M_ECHO, NULL, 0, TR_FOREVER, &s->cancelled), 0);
+        TR_CHECK_EQ(tr_call(self, s->echo, M_ECHO, NULL, 0, TR_INFINITE, &s->cancelled), 0);
         TR_CHECK_EQ(tr_call_cancel(self, s->cancelled), 0);
         TR_CHECK_EQ(tr_call_cancel(self, s->cancelled), TR_ENOTFOUND);
         TR_CHECK_EQ(tr_call_tag(self, s->cancelled, 1), TR_ENOTFOUND);
@@ -339,7 +335,7 @@ static int script_receive(tr_actor *self, void *state, const tr_msg *msg)
     case M_DONE:
         record(msg);
         if (++s->dones == 1) { /* the cancelled call was answered: nothing came */
-            TR_CHECK_EQ(tr_call(self, s->echo, M_ECHO, NULL, 0, TR_FOREVER, &s->tagged), 0);
+            TR_CHECK_EQ(tr_call(self, s->echo, M_ECHO, NULL, 0, TR_INFINITE, &s->tagged), 0);
             TR_CHECK_EQ(tr_call_tag(self, s->tagged, 0xfeedu), 0);
             TR_CHECK_EQ(tr_send(self, s->echo, M_DONE, NULL, 0), 0);
         }
@@ -369,7 +365,7 @@ static void test_cancel_and_tag(void **state)
     assert_int_equal(tr_rt_spawn(rt, &slow_echo_b, NULL, &echo), 0);
     assert_int_equal(tr_rt_spawn(rt, &script_b, NULL, &s), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, s, M_START, &echo, sizeof echo, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, s, M_START, &echo, sizeof echo, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
     assert_int_equal(atomic_load(&noutcomes), 4);
     /* The timeout carries its tag; the cancelled call's reply never came;
@@ -399,7 +395,7 @@ static void test_cancel_and_tag(void **state)
 static int back_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     (void)state;
-    int64_t left = tr_msg_remaining(self, msg);
+    tr_duration left = tr_msg_remaining(self, msg);
     return tr_reply(self, msg, M_ASK, &left, sizeof left);
 }
 
@@ -420,7 +416,7 @@ static int front_receive(tr_actor *self, void *state, const tr_msg *msg)
         tr_pid back;
         TR_CHECK_EQ(tr_spawn(self, &back_b, NULL, &back), 0);
         tr_ref ref;
-        return tr_call(self, back, M_ASK, NULL, 0, (uint64_t)tr_msg_remaining(self, msg), &ref);
+        return tr_call(self, back, M_ASK, NULL, 0, tr_msg_remaining(self, msg), &ref);
     }
     if (msg->type == M_ASK && (msg->flags & TR_MSG_REPLY)) {
         memcpy(&f->left[1], msg->data, sizeof f->left[1]);
@@ -446,7 +442,7 @@ static void test_deadline_passed_on(void **state)
     tr_rt_reply_free(&r);
     assert_int_equal(left[0], 5000);
     assert_int_equal(left[1], 5000); /* passed on as a duration */
-    assert_int_equal(left[2], -1);   /* TR_INFINITE */
+    assert_int_equal(left[2], TR_INFINITE);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -545,22 +541,22 @@ static void test_wait_exit(void **state)
     assert_int_equal(tr_rt_send(rt, p, M_FAIL, NULL, 0), 0);
     /* The reason, or "no such actor" if it ended before the watch reached
      * it (FAIL races the watch). */
-    assert_int_equal(tr_rt_wait_exit(rt, p, -1, &d), 0); /* TR_INFINITE */
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0); /* TR_INFINITE */
     assert_int_equal(d.pid, p);
     assert_int_equal(d.kind, TR_EXIT_ERROR);
     assert_true(d.code == TR_ENOACTOR || d.code == DIE_CODE);
     TR_WAIT_UNTIL(tr_rt_send(rt, p, M_FAIL, NULL, 0) == TR_ENOACTOR);
-    assert_int_equal(tr_rt_wait_exit(rt, p, -1, &d), 0);
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0);
     assert_int_equal(d.code, TR_ENOACTOR);
     /* Many waits on one actor: each gets its answer. */
     assert_int_equal(tr_rt_spawn(rt, &mortal_b, NULL, &p), 0);
     for (int i = 0; i < 50; i++)
         assert_int_equal(tr_rt_wait_exit(rt, p, 1, &d), TR_ETIMEDOUT);
     assert_int_equal(tr_runtime_stop(rt), 0);
-    assert_int_equal(tr_rt_wait_exit(rt, p, -1, &d), TR_ESTOPPED); /* stopping */
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), TR_ESTOPPED); /* stopping */
     assert_int_equal(tr_runtime_wait(rt), 0);
     assert_int_not_equal(tr_runtime_stopping(rt), 0);
-    assert_int_equal(tr_rt_wait_exit(rt, p, -1, &d), TR_ESTOPPED);
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), TR_ESTOPPED);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 

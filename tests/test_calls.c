@@ -137,9 +137,9 @@ static void test_actor_calls(void **state)
     tr_pid srv, cli;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 1;
+    o.loop = TR_LOOP(1);
     assert_int_equal(tr_rt_spawn(rt, &server_b, &o, &srv), 0);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     o.arg = &srv;
     o.arg_len = sizeof srv;
     assert_int_equal(tr_rt_spawn(rt, &client_b, &o, &cli), 0);
@@ -159,7 +159,7 @@ static void test_actor_calls(void **state)
     TR_WAIT_UNTIL(TR_STAT(rt, late_replies) == 1);
     /* A barrier through the client's loop: nothing stray arrived. */
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, srv, ECHO, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, srv, ECHO, NULL, 0, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
     assert_int_equal(atomic_load(&client_stray), 0);
     tr_runtime_free(rt);
@@ -206,7 +206,7 @@ static int caller_init(tr_actor *self, void *state, const void *arg, size_t len)
     TR_CHECK_EQ(len, 2 * sizeof(tr_pid));
     memcpy(&c->twice, arg, sizeof c->twice);
     memcpy(&c->sink, (const char *)arg + sizeof c->twice, sizeof c->sink);
-    return tr_call(self, c->twice, ECHO, NULL, 0, TR_FOREVER, &c->ref);
+    return tr_call(self, c->twice, ECHO, NULL, 0, TR_INFINITE, &c->ref);
 }
 
 static int caller_receive(tr_actor *self, void *state, const tr_msg *msg)
@@ -224,13 +224,13 @@ static int caller_receive(tr_actor *self, void *state, const tr_msg *msg)
     tr_ref last = c->ref;
     if (++c->rounds < ROUNDS) {
         /* The entry just freed is taken again: a new ref all the same. */
-        TR_CHECK_EQ(tr_call(self, c->twice, ECHO, NULL, 0, TR_FOREVER, &c->ref), 0);
+        TR_CHECK_EQ(tr_call(self, c->twice, ECHO, NULL, 0, TR_INFINITE, &c->ref), 0);
         TR_CHECK(c->ref != last);
     } else {
         /* Calls that will never be answered, with and without a limit. */
         tr_ref r;
         for (int i = 0; i < PENDING; i++) {
-            TR_CHECK_EQ(tr_call(self, c->sink, ECHO, NULL, 0, TR_FOREVER, &r), 0);
+            TR_CHECK_EQ(tr_call(self, c->sink, ECHO, NULL, 0, TR_INFINITE, &r), 0);
             TR_CHECK_EQ(tr_call(self, c->sink, ECHO, NULL, 0, 60000, &r), 0);
         }
     }
@@ -248,10 +248,10 @@ static void test_call_refs(void **state)
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     tr_pid peers[2], cli;
-    o.loop = 1;
+    o.loop = TR_LOOP(1);
     assert_int_equal(tr_rt_spawn(rt, &twice_b, &o, &peers[0]), 0);
     assert_int_equal(tr_rt_spawn(rt, &sink_b, &o, &peers[1]), 0);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     o.arg = peers;
     o.arg_len = sizeof peers;
     assert_int_equal(tr_rt_spawn(rt, &caller_b, &o, &cli), 0);
@@ -296,7 +296,7 @@ static void test_plain_calls(void **state)
     tr_rt_reply_free(NULL);
 
     /* No timeout: also fine. */
-    assert_int_equal(tr_rt_call(rt, srv, ECHO, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, srv, ECHO, NULL, 0, TR_INFINITE, &r), 0);
     memcpy(&d, r.data, sizeof d);
     assert_int_equal(d, UINT64_MAX); /* no deadline */
     tr_rt_reply_free(&r);
@@ -349,7 +349,7 @@ static void test_call_during_stop(void **state)
     assert_int_equal(tr_rt_spawn(stop_rt, &stopper_b, NULL, &p), 0);
     tr_rt_reply r;
     /* The callee is stopped with the tree: the call it owes fails with it. */
-    assert_int_equal(tr_rt_call(stop_rt, p, HOLD, NULL, 0, TR_FOREVER, &r), TR_EEXITED);
+    assert_int_equal(tr_rt_call(stop_rt, p, HOLD, NULL, 0, TR_INFINITE, &r), TR_EEXITED);
     assert_int_equal(tr_runtime_wait(stop_rt), 0);
     assert_int_equal(tr_rt_call(stop_rt, p, HOLD, NULL, 0, 10, &r), TR_ESTOPPED);
     tr_runtime_free(stop_rt);

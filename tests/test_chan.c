@@ -106,7 +106,7 @@ static void test_contract(void **state)
         assert_int_equal(got.seq, i);
     }
     assert_int_equal(tr_chan_recv(ch, &got, sizeof got, &len), TR_ECLOSED);
-    assert_int_equal(tr_chan_recv_wait(ch, &got, sizeof got, &len, TR_FOREVER), TR_ECLOSED);
+    assert_int_equal(tr_chan_recv_wait(ch, &got, sizeof got, &len, TR_INFINITE), TR_ECLOSED);
     assert_int_equal(tr_chan_stats_get(ch, &st), 0);
     assert_int_equal(st.sent, 6);
     assert_int_equal(st.received, 6);
@@ -159,7 +159,7 @@ static void *producer_thread(void *arg)
     prod_arg *p = arg;
     for (uint32_t s = 0; s < PER_PRODUCER; s++) {
         item it = {p->id, s};
-        int rc = tr_chan_send_wait(p->ch, &it, sizeof it, TR_FOREVER);
+        int rc = tr_chan_send_wait(p->ch, &it, sizeof it, TR_INFINITE);
         if (rc != 0) {
             fprintf(stderr, "producer %u: %s\n", p->id, tr_strerror(rc));
             abort();
@@ -177,7 +177,7 @@ static void *consumer_thread(void *arg)
     item it;
     size_t len;
     int rc;
-    while ((rc = tr_chan_recv_wait(ch, &it, sizeof it, &len, TR_FOREVER)) == 0)
+    while ((rc = tr_chan_recv_wait(ch, &it, sizeof it, &len, TR_INFINITE)) == 0)
         book(&it, last);
     if (rc != TR_ECLOSED)
         abort();
@@ -312,7 +312,7 @@ static void test_many_to_many(void **state)
         tr_spawn_opts_init(&so);
         so.arg = &ch;
         so.arg_len = sizeof ch;
-        so.loop = i % 2;
+        so.loop = TR_LOOP(i % 2);
         tr_pid p;
         assert_int_equal(tr_rt_spawn(rt, &subscriber_b, &so, &p), 0);
     }
@@ -329,7 +329,7 @@ static void test_many_to_many(void **state)
             tr_spawn_opts_init(&so);
             so.arg = &pa[i];
             so.arg_len = sizeof pa[i];
-            so.loop = (int)(i % 2);
+            so.loop = TR_LOOP((int)(i % 2));
             tr_pid p;
             assert_int_equal(tr_rt_spawn(rt, &producer_b, &so, &p), 0);
         }
@@ -393,7 +393,7 @@ static const tr_behavior slow_b = {.name = "slow", .state_size = sizeof(slow),
 static uint32_t ask_got(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     uint32_t got;
     memcpy(&got, r.data, sizeof got);
     tr_rt_reply_free(&r);
@@ -472,7 +472,7 @@ static const tr_behavior filler_b = {.name = "filler", .state_size = sizeof(fill
 static void ask_filler(tr_runtime *rt, tr_pid p, uint32_t v[3])
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     memcpy(v, r.data, 3 * sizeof *v);
     tr_rt_reply_free(&r);
 }
@@ -501,7 +501,7 @@ static void test_room_notification(void **state)
     for (uint32_t i = 0; i < 10; i++) {
         item got;
         size_t len;
-        assert_int_equal(tr_chan_recv_wait(ch, &got, sizeof got, &len, TR_FOREVER), 0);
+        assert_int_equal(tr_chan_recv_wait(ch, &got, sizeof got, &len, TR_INFINITE), 0);
         assert_int_equal(got.seq, i);
         TR_WAIT_UNTIL((ask_filler(rt, p, v), v[0] == i + 3)); /* room -> one more */
     }
@@ -522,7 +522,7 @@ static void *racing_producer(void *arg)
     tr_chan *ch = arg;
     for (uint32_t s = 0;; s++) {
         item it = {0, s};
-        int rc = tr_chan_send_wait(ch, &it, sizeof it, TR_FOREVER);
+        int rc = tr_chan_send_wait(ch, &it, sizeof it, TR_INFINITE);
         if (rc == TR_ECLOSED)
             return NULL;
         if (rc != 0)
@@ -565,7 +565,7 @@ static void *racing_consumer(void *arg)
     item it;
     size_t len;
     int rc;
-    while ((rc = tr_chan_recv_wait(ch, &it, sizeof it, &len, TR_FOREVER)) == 0)
+    while ((rc = tr_chan_recv_wait(ch, &it, sizeof it, &len, TR_INFINITE)) == 0)
         atomic_fetch_add(&received_total, 1);
     if (rc != TR_ECLOSED)
         abort();
@@ -592,7 +592,7 @@ static void test_close_races(void **state)
             tr_spawn_opts_init(&so);
             so.arg = &ch;
             so.arg_len = sizeof ch;
-            so.loop = i;
+            so.loop = TR_LOOP(i);
             tr_pid p;
             assert_int_equal(tr_rt_spawn(rt, &racer_b, &so, &p), 0);
         }

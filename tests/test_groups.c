@@ -196,7 +196,7 @@ static void spawn_child(tr_actor *self, tr_group_id g, int what, int value, int 
     tr_spawn_opts_init(&o);
     o.arg = &a;
     o.arg_len = sizeof a;
-    o.loop = loop;
+    o.loop = TR_LOOP(loop);
     tr_pid pid;
     TR_CHECK_EQ(tr_group_spawn(self, g, &child_b, &o, &pid), 0);
 }
@@ -353,7 +353,7 @@ static void test_deadline(void **state)
     TR_WAIT_UNTIL(atomic_load(&started) == 3 && atomic_load(&terminated) == 1);
     tr_test_vclock_set(rt, 1000000000ull + 999000000ull); /* 1 ms short */
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, owner, PING, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, owner, PING, NULL, 0, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
     assert_int_equal(atomic_load(&done), 0);
     assert_int_equal(atomic_load(&terminated), 1);
@@ -384,7 +384,7 @@ static void limit_scenario(tr_actor *self)
         tr_spawn_opts_init(&so);
         so.arg = &a;
         so.arg_len = sizeof a;
-        so.loop = i % 2;
+        so.loop = TR_LOOP(i % 2);
         tr_pid pid;
         TR_CHECK_EQ(tr_group_spawn(self, opened, &child_b, &so, &pid), 0);
         TR_CHECK(i < 2 ? pid != TR_PID_NONE : pid == TR_PID_NONE); /* waits its turn */
@@ -547,7 +547,7 @@ static void many_scenario(tr_actor *self)
         tr_spawn_opts_init(&so);
         so.arg = &a;
         so.arg_len = sizeof a;
-        so.loop = i % 2;
+        so.loop = TR_LOOP(i % 2);
         TR_CHECK_EQ(tr_group_spawn(self, opened, &child_b, &so, NULL), 0);
         if (i % 3 == 0)
             TR_CHECK_EQ(tr_group_offload(self, opened, square_job, &i, sizeof i), 0);

@@ -99,7 +99,7 @@ static const tr_behavior watcher_b = {.name = "watcher", .state_size = sizeof(se
 static seen ask(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     seen s;
     memcpy(&s, r.data, sizeof s);
     tr_rt_reply_free(&r);
@@ -115,7 +115,7 @@ static tr_pid spawn_on(tr_runtime *rt, int loop)
 {
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = loop;
+    o.loop = TR_LOOP(loop);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &watcher_b, &o, &p), 0);
     return p;
@@ -368,7 +368,7 @@ static void test_shutdown_timeout_kills(void **state)
     tr_pid parent;
     assert_int_equal(tr_rt_spawn(rt, &parent_b, NULL, &parent), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, parent, SPAWN_LINGERER, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, parent, SPAWN_LINGERER, NULL, 0, TR_INFINITE, &r), 0);
     tr_pid child;
     memcpy(&child, r.data, sizeof child);
     tr_rt_reply_free(&r);
@@ -414,7 +414,7 @@ static int starter_receive(tr_actor *self, void *state, const tr_msg *msg)
         tr_spawn_opts o;
         tr_spawn_opts_init(&o);
         o.notify_started = 1;
-        o.loop = 1;
+        o.loop = TR_LOOP(1);
         TR_CHECK_EQ(tr_spawn(self, &watcher_b, &o, &st->good), 0);
         TR_CHECK_EQ(tr_spawn(self, &bad_b, &o, &st->bad), 0);
         tr_ref ref;
@@ -441,7 +441,7 @@ static const tr_behavior starter_b = {.name = "starter", .state_size = sizeof(st
 static starter ask_starter(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     starter st;
     memcpy(&st, r.data, sizeof st);
     tr_rt_reply_free(&r);
@@ -496,7 +496,7 @@ static int spawner_receive(tr_actor *self, void *state, const tr_msg *msg)
             tr_spawn_opts_init(&o);
             o.arg = &how;
             o.arg_len = 1;
-            o.loop = (s->rounds + i) % 2; /* same loop and the other one */
+            o.loop = TR_LOOP((s->rounds + i) % 2); /* same loop and the other one */
             tr_pid p;
             TR_CHECK_EQ(tr_spawn_monitor(self, &brief_b, &o, &p, &s->pending[i]), 0);
         }
@@ -524,7 +524,7 @@ static const tr_behavior spawner_b = {.name = "spawner", .state_size = sizeof(sp
 static spawner ask_spawner(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, SPAWNER_ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, SPAWNER_ASK, NULL, 0, TR_INFINITE, &r), 0);
     spawner s;
     memcpy(&s, r.data, sizeof s);
     tr_rt_reply_free(&r);
@@ -609,7 +609,7 @@ static void test_signals_before_init(void **state)
     tr_pid w = spawn_on(rt, 1), lw = spawn_on(rt, 1), holder;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &holder), 0);
     assert_int_equal(tr_rt_send(rt, holder, PROBE, NULL, 0), 0);
     TR_WAIT_UNTIL(atomic_load(&hold_entered));

@@ -149,7 +149,7 @@ static void quiet(void *ud, tr_log_level level, const char *line)
 static counts ask(tr_pid w)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, w, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, w, ASK, NULL, 0, TR_INFINITE, &r), 0);
     counts c;
     memcpy(&c, r.data, sizeof c);
     tr_rt_reply_free(&r);
@@ -209,7 +209,7 @@ static void test_monitor_link_churn(void **state)
             sched_yield();
         if (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created) {
             tr_rt_reply r;
-            tr_rt_call(rt, watchers[w], DUMP, NULL, 0, TR_FOREVER, &r);
+            tr_rt_call(rt, watchers[w], DUMP, NULL, 0, TR_INFINITE, &r);
             tr_rt_reply_free(&r);
         }
         TR_WAIT_UNTIL(ask(watchers[w]).downs + ask(watchers[w]).demonitored ==

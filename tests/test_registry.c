@@ -40,7 +40,7 @@ static const tr_behavior named_b = {.name = "named", .receive = named_receive};
 static int call_rc(tr_runtime *rt, tr_pid p, uint32_t type, const char *name)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, type, name, name ? strlen(name) : 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, type, name, name ? strlen(name) : 0, TR_INFINITE, &r), 0);
     int rc;
     assert_int_equal(r.len, sizeof rc);
     memcpy(&rc, r.data, sizeof rc);
@@ -190,14 +190,14 @@ static void test_name_released_before_down(void **state)
         atomic_store(&down_seen, -1);
         tr_spawn_opts so;
         tr_spawn_opts_init(&so);
-        so.loop = i % 2;
+        so.loop = TR_LOOP(i % 2);
         tr_pid named, watcher;
         assert_int_equal(tr_rt_spawn(rt, &named_b, &so, &named), 0);
-        so.loop = (i + 1) % 2;
+        so.loop = TR_LOOP((i + 1) % 2);
         assert_int_equal(tr_rt_spawn(rt, &watcher_b, &so, &watcher), 0);
         assert_int_equal(call_rc(rt, named, REG, "phoenix"), 0);
         tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, watcher, WATCH, &named, sizeof named, TR_FOREVER, &r), 0);
+        assert_int_equal(tr_rt_call(rt, watcher, WATCH, &named, sizeof named, TR_INFINITE, &r), 0);
         tr_rt_reply_free(&r);
         assert_int_equal(tr_rt_send(rt, named, FAIL, NULL, 0), 0);
         TR_WAIT_UNTIL(atomic_load(&down_seen) != -1);

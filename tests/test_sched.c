@@ -31,7 +31,7 @@ static void run_driver(unsigned loops, const tr_behavior *driver)
     tr_runtime *rt = tr_test_runtime(loops, 0);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid d;
     assert_int_equal(tr_rt_spawn(rt, driver, &o, &d), 0);
     assert_int_equal(tr_runtime_wait(rt), 0);
@@ -276,7 +276,7 @@ static int seq_boss_init(tr_actor *self, void *state, const void *arg, size_t le
     tr_pid me = tr_self(self);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 1; /* the receivers on the other loop */
+    o.loop = TR_LOOP(1); /* the receivers on the other loop */
     o.arg = &me;
     o.arg_len = sizeof me;
     for (uint32_t r = 0; r < RECEIVERS; r++)
@@ -354,7 +354,7 @@ static const tr_behavior burster_b = {.name = "burster", .receive = burster_rece
 static void burst(tr_runtime *rt, tr_pid burster, const tr_pid *to, size_t n)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, burster, BURST, to, n * sizeof *to, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, burster, BURST, to, n * sizeof *to, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
 }
 
@@ -364,10 +364,10 @@ static void test_outbox_checks_each_send(void **state)
     tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid burster, old, cur;
     assert_int_equal(tr_rt_spawn(rt, &burster_b, &o, &burster), 0);
-    o.loop = 1;
+    o.loop = TR_LOOP(1);
     assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &old), 0);
     assert_int_equal(tr_rt_send(rt, old, DIE, NULL, 0), 0);
     TR_WAIT_UNTIL(tr_rt_send(rt, old, PING, NULL, 0) == TR_ENOACTOR);
@@ -376,7 +376,7 @@ static void test_outbox_checks_each_send(void **state)
     tr_pid helper;
     assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &helper), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, helper, PING, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, helper, PING, NULL, 0, TR_INFINITE, &r), 0);
     tr_rt_reply_free(&r);
     assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &cur), 0);
     if (TR_PID_INDEX(cur) != TR_PID_INDEX(old)) { /* the helper took it */

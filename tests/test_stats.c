@@ -43,7 +43,7 @@ static const tr_behavior worker_b = {.name = "worker", .receive = worker_receive
 static tr_actor_stats ask(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, STATS, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, STATS, NULL, 0, TR_INFINITE, &r), 0);
     tr_actor_stats s;
     assert_int_equal(r.len, sizeof s);
     memcpy(&s, r.data, sizeof s);

@@ -137,13 +137,13 @@ static void test_random_failures(void **state)
             snprintf(ids[m][w], sizeof ids[m][w], "w%u", (unsigned)(w % 1000));
             kids[w] = (tr_child_spec){.id = ids[m][w], .behavior = &worker_b,
                                       .arg = &wargs[m], .arg_len = sizeof wargs[m],
-                                      .restart = TR_PERMANENT, .loop = (int)(w % 3)};
+                                      .restart = TR_PERMANENT, .loop = TR_LOOP(w % 3)};
         }
         spec.children = kids;
         spec.nchildren = n;
         tr_spawn_opts so;
         tr_spawn_opts_init(&so);
-        so.loop = m % 3;
+        so.loop = TR_LOOP(m % 3);
         assert_int_equal(tr_rt_sup_spawn(rt, &spec, &so, &mids[m]), 0);
         if (spec.strategy == TR_SIMPLE_ONE_FOR_ONE)
             for (int w = 0; w < WORKERS; w++)

@@ -442,7 +442,7 @@ static void test_dynamic(void **state)
         int id = 10 + i;
         assert_int_equal(tr_rt_sup_start_child(rt, sup, &id, sizeof id, &kids[i]), 0);
         tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, kids[i], ASK, NULL, 0, TR_FOREVER, &r), 0);
+        assert_int_equal(tr_rt_call(rt, kids[i], ASK, NULL, 0, TR_INFINITE, &r), 0);
         int got;
         memcpy(&got, r.data, sizeof got);
         tr_rt_reply_free(&r);
@@ -453,7 +453,7 @@ static void test_dynamic(void **state)
     assert_int_equal(tr_rt_send(rt, kids[1], FAIL, NULL, 0), 0);
     tr_pid again = wait_restarted(rt, sup, 2, kids[1]);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, again, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, again, ASK, NULL, 0, TR_INFINITE, &r), 0);
     int got;
     memcpy(&got, r.data, sizeof got);
     tr_rt_reply_free(&r);

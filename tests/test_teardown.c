@@ -51,7 +51,7 @@ static int busy_init(tr_actor *self, void *state, const void *arg, size_t len)
                                   sizeof payload, NULL), 0);
         tr_ref ref;
         TR_CHECK_EQ(tr_call(self, sink, NEVER, payload, sizeof payload,
-                            i % 2 ? TR_FOREVER : 1000000, &ref), 0);
+                            i % 2 ? TR_INFINITE : 1000000, &ref), 0);
         void *buf = malloc(256);
         TR_CHECK(buf != NULL);
         TR_CHECK_EQ(tr_send_owned(self, sink, NEVER, buf, 256, counting_free), 0);
@@ -72,7 +72,7 @@ static void *blocked_caller(void *arg)
 {
     (void)arg;
     tr_rt_reply r;
-    atomic_store(&caller_rc, tr_rt_call(the_rt, the_sink, NEVER, "x", 1, TR_FOREVER, &r));
+    atomic_store(&caller_rc, tr_rt_call(the_rt, the_sink, NEVER, "x", 1, TR_INFINITE, &r));
     return NULL;
 }
 

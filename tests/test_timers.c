@@ -108,7 +108,7 @@ static uint32_t probe(tr_runtime *rt, tr_pid pid)
 {
     uint32_t n = 0;
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_INFINITE, &r), 0);
     assert_int_equal(r.len, sizeof n);
     memcpy(&n, r.data, sizeof n);
     tr_rt_reply_free(&r);

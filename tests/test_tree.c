@@ -105,7 +105,7 @@ static tr_pid start_app(tr_runtime *rt)
     kids[0].arg_len = 3;
     kids[1].id = "cache";
     kids[1].behavior = &worker_b;
-    kids[1].loop = 1;
+    kids[1].loop = TR_LOOP(1);
     tr_sup_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.strategy = TR_ONE_FOR_ONE;
@@ -115,7 +115,7 @@ static tr_pid start_app(tr_runtime *rt)
     spec.nchildren = 2;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid sup;
     assert_int_equal(tr_rt_sup_spawn(rt, &spec, &o, &sup), 0);
     return sup;
@@ -129,7 +129,7 @@ static void test_walk_order_and_details(void **state)
     tr_pid fam;
     assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fam), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, fam, PING, NULL, 0, TR_FOREVER, &r), 0); /* init done */
+    assert_int_equal(tr_rt_call(rt, fam, PING, NULL, 0, TR_INFINITE, &r), 0); /* init done */
     tr_rt_reply_free(&r);
 
     walk w;
@@ -219,8 +219,8 @@ static int keeper_init(tr_actor *self, void *state, const void *arg, size_t len)
     (void)len;
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.shutdown_ms = TR_SHUTDOWN_INFINITY;
-    o.loop = 1;
+    o.shutdown_ms = TR_INFINITE;
+    o.loop = TR_LOOP(1);
     tr_pid p;
     return tr_spawn(self, &lingerer_b, &o, &p);
 }
@@ -240,7 +240,7 @@ static void test_exiting_actor_answers(void **state)
     tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
-    o.loop = 0;
+    o.loop = TR_LOOP(0);
     tr_pid keeper;
     assert_int_equal(tr_rt_spawn(rt, &keeper_b, &o, &keeper), 0);
     walk w;
@@ -290,7 +290,7 @@ static void test_bad_input(void **state)
         assert_int_equal(tr_rt_spawn(rt, &worker_b, NULL, &p), 0);
         assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
         tr_rt_reply r;
-        int rc = tr_rt_call(rt, p, PING, NULL, 0, TR_FOREVER, &r);
+        int rc = tr_rt_call(rt, p, PING, NULL, 0, TR_INFINITE, &r);
         assert_true(rc == TR_EEXITED || rc == TR_ENOACTOR); /* queued, or sent after */
     }
     assert_int_equal(tr_runtime_stop(rt), 0);

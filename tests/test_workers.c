@@ -184,7 +184,7 @@ static const tr_behavior owner_b = {.name = "owner", .state_size = sizeof(owner)
 static owner ask(tr_runtime *rt, tr_pid p)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     owner o;
     memcpy(&o, r.data, sizeof o);
     tr_rt_reply_free(&r);
@@ -200,7 +200,7 @@ static void go(tr_runtime *rt, tr_pid p, int kind, int count, unsigned limit)
 static int cancel(tr_runtime *rt, tr_pid p, int which)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, CANCEL, &which, sizeof which, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, CANCEL, &which, sizeof which, TR_INFINITE, &r), 0);
     int rc;
     memcpy(&rc, r.data, sizeof rc);
     tr_rt_reply_free(&r);
@@ -223,7 +223,7 @@ static void test_result_and_error(void **state)
     tr_runtime *rt = make(2, 2, 0, 5, NULL);
     tr_spawn_opts so;
     tr_spawn_opts_init(&so);
-    so.loop = 1;
+    so.loop = TR_LOOP(1);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, &so, &p), 0);
     go(rt, p, K_SQUARE, 1, 0);
@@ -482,7 +482,7 @@ static void test_blocked_loop_reported_while_blocked(void **state)
         assert_int_equal(tr_rt_send(rt, good, 1, NULL, 0), 0);
     tr_spawn_opts so;
     tr_spawn_opts_init(&so);
-    so.loop = 1;
+    so.loop = TR_LOOP(1);
     tr_pid bad;
     assert_int_equal(tr_rt_spawn(rt, &sleeper_b, &so, &bad), 0);
     assert_int_equal(tr_rt_send(rt, bad, 42, NULL, 0), 0);

@@ -91,7 +91,7 @@ static void test_handled_and_kept(void **state)
     TR_WAIT_UNTIL(atomic_load(&handled_ok) == 2);
     assert_int_equal(atomic_load(&frees), 1);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, RELEASE_KEPT, NULL, 0, TR_FOREVER, &r), 0);
+    assert_int_equal(tr_rt_call(rt, p, RELEASE_KEPT, NULL, 0, TR_INFINITE, &r), 0);
     assert_int_equal(atomic_load(&frees), 2);
 
     /* A failed send leaves the buffer with the caller. */
