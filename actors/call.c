@@ -266,10 +266,18 @@ void tr__calls_drop(tr__loop *L, tr_actor *a)
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
             uint64_t timeout_ms, tr_ref *ref_out)
 {
+    if (!tr__msgtype_user_call(type))
+        return TR_EINVAL; /* a reserved type users may not call (msgtypes.h) */
+    return tr__call_raw(self, to, type, data, len, timeout_ms, ref_out);
+}
+
+int tr__call_raw(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
+                 uint64_t timeout_ms, tr_ref *ref_out)
+{
     if (!ref_out)
         return TR_EINVAL;
     tr__loop *L;
-    int rc = tr__self_payload(self, type, data, len, &L);
+    int rc = tr__self_payload(self, data, len, &L);
     if (rc != 0)
         return rc;
     tr_actor *a = tr__lookup(L->rt, to);
@@ -293,13 +301,23 @@ int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
 int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
              size_t len)
 {
+    /* A reserved type only as the answer to a request of that type (a
+     * supervisor request users may call: msgtypes.h). */
+    if (!tr__msgtype_user_send(type) &&
+        (!request || type != request->type || !tr__msgtype_user_call(type)))
+        return TR_EINVAL;
+    return tr__reply_raw(self, request, type, data, len);
+}
+
+int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
+                  size_t len)
+{
     if (!self || !request)
         return TR_EINVAL;
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!(request->flags & TR_MSG_REQUEST) || !tr__call_type_ok(type) ||
-        (!data && len))
+    if (!(request->flags & TR_MSG_REQUEST) || (!data && len))
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
@@ -318,7 +336,15 @@ int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *d
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                size_t len, uint64_t timeout_ms, tr_rt_reply *reply)
 {
-    if (!rt || !reply || !tr__call_type_ok(type))
+    if (!tr__msgtype_user_call(type))
+        return TR_EINVAL; /* a reserved type users may not call (msgtypes.h) */
+    return tr__rt_call_raw(rt, to, type, data, len, timeout_ms, reply);
+}
+
+int tr__rt_call_raw(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+                    uint64_t timeout_ms, tr_rt_reply *reply)
+{
+    if (!rt || !reply)
         return TR_EINVAL;
     if (tr__thread_loop(rt))
         return TR_EWRONGTHREAD;
