@@ -103,10 +103,11 @@ typedef enum tr_error {
  * from handlers, init callbacks and jobs for the application's own
  * failures, so that logs and exit reasons never read them as troupe's:
  *
+ *     enum { BAD_ORDER = 3 };
  *     if (!valid(order))
- *         return TR_EUSER(BAD_ORDER);      (logged "application error 3
- *                                           (TR_EUSER(3))", DOWN code
- *                                           TR_EUSER(3))
+ *         return TR_EUSER(BAD_ORDER);   (logged "application error 3
+ *                                        (TR_EUSER(3))"; the DOWN's code
+ *                                        is TR_EUSER(3))
  */
 #define TR_ERR_TROUPE_MIN (-65535)
 #define TR_EUSER(n) (-65536 - (int)(n))
