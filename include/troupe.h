@@ -1123,8 +1123,9 @@ TR_API int tr_group_cancel(tr_actor *self, tr_group_id g);
 typedef struct tr_group_done {
     /* 0: every child succeeded. TR_ETIMEDOUT: the deadline passed.
      * TR_ECANCELED: tr_group_cancel. Otherwise a child failed: in fail-fast
-     * mode its error code (TR_EFAILED if it was killed or shut down), in
-     * collect mode TR_EFAILED. */
+     * mode its error code, troupe's or the application's (TR_EFAILED if it
+     * was killed, shut down or lost its connection), in collect mode
+     * TR_EFAILED. */
     int32_t code;
     uint32_t n;            /* children */
     uint32_t failed;       /* how many failed (not counting cancelled ones) */
