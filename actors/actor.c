@@ -216,16 +216,17 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
 }
 
 /* The checks of every call by which `self` hands over a payload to be sent
- * later (timers, calls): sets *out to self's loop. */
-int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len,
-                     tr__loop **out)
+ * later (timers, calls), but for the type (each caller checks it: users
+ * may call some reserved types, time nothing but user types): sets *out
+ * to self's loop. */
+int tr__self_payload(tr_actor *self, const void *data, size_t len, tr__loop **out)
 {
     if (!self)
         return TR_EINVAL;
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!tr__call_type_ok(type) || (!data && len))
+    if (!data && len)
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
@@ -259,8 +260,8 @@ static __attribute__((noinline)) int send_general(tr_actor *self, tr_pid to, uin
     tr__loop *L = running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (type > TR_MSG_USER_MAX)
-        return TR_EINVAL;
+    if (!tr__msgtype_user_send(type))
+        return TR_EINVAL; /* reserved types: only the runtime sends them */
     return tr__send(L->rt, L, tr__actor_pid(self), to, type, 0, NULL, data, len,
                     NULL, NULL);
 }
@@ -296,7 +297,7 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
 /* Checks shared by the tr_rt_* sends; sets *L and *from for the thread. */
 static int plain_sender(tr_runtime *rt, uint32_t type, tr__loop **L, tr_pid *from)
 {
-    if (!rt || type > TR_MSG_USER_MAX)
+    if (!rt || !tr__msgtype_user_send(type))
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
         return TR_ESTOPPED;
@@ -316,7 +317,7 @@ int tr_rt_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_
 int tr_send_owned(tr_actor *self, tr_pid to, uint32_t type, void *buf, size_t len,
                   tr_free_fn free_fn)
 {
-    if (!self || !buf || !free_fn || type > TR_MSG_USER_MAX)
+    if (!self || !buf || !free_fn || !tr__msgtype_user_send(type))
         return TR_EINVAL;
     tr__loop *L = running_loop(self);
     if (!L)
@@ -417,7 +418,8 @@ int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
 
 int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind)
 {
-    if (!rt || (kind != TR_EXIT_SHUTDOWN && kind != TR_EXIT_KILLED))
+    if (!rt || (kind != TR_EXIT_SHUTDOWN && kind != TR_EXIT_KILLED &&
+                kind != TR_EXIT_NOCONNECTION))
         return TR_EINVAL;
     if (pid == rt->root)
         return TR_EINVAL;
@@ -871,16 +873,17 @@ static void exit_with(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
 
 static void report(tr__loop *L, tr_actor *a)
 {
-    if (a->exit_kind != TR_EXIT_ERROR && a->exit_kind != TR_EXIT_KILLED)
-        return;
+    if (a->exit_kind == TR_EXIT_NORMAL || a->exit_kind == TR_EXIT_SHUTDOWN)
+        return; /* error, killed and noconnection are abnormal */
     tr_pid pid = tr__actor_pid(a);
     const char *kind = (a->beh && a->beh->name) ? a->beh->name : "anonymous";
     const char *reg = tr__registry_name(a);
     char who[TR_NAME_MAX + 128];
     snprintf(who, sizeof who, "actor " TR_PID_FMT "%s%s%s (%s)", TR_PID_ARGS(pid),
              reg ? " '" : "", reg ? reg : "", reg ? "'" : "", kind);
-    if (a->exit_kind == TR_EXIT_KILLED) {
-        tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: killed", who);
+    if (a->exit_kind != TR_EXIT_ERROR) {
+        tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: %s", who,
+                tr_exit_kind_name((tr_exit_kind)a->exit_kind));
         return;
     }
     char why[256];
@@ -1177,7 +1180,10 @@ static int signal_rank(uint32_t flags, int32_t kind)
 {
     if (flags & TR__SIG_UNTRAPPABLE)
         return 4;
-    return kind == TR_EXIT_KILLED ? 3 : kind == TR_EXIT_ERROR ? 2 : 1;
+    if (kind == TR_EXIT_KILLED)
+        return 3;
+    /* A lost connection is abnormal, as strong as an error; shutdown is weakest. */
+    return kind == TR_EXIT_ERROR || kind == TR_EXIT_NOCONNECTION ? 2 : 1;
 }
 
 /*

@@ -304,10 +304,18 @@ void tr__calls_drop(tr__loop *L, tr_actor *a)
 int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
             tr_duration timeout_ms, tr_ref *ref_out)
 {
+    if (!tr__msgtype_user_call(type))
+        return TR_EINVAL; /* a reserved type users may not call (msgtypes.h) */
+    return tr__call_raw(self, to, type, data, len, timeout_ms, ref_out);
+}
+
+int tr__call_raw(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
+                 tr_duration timeout_ms, tr_ref *ref_out)
+{
     if (!ref_out || tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     tr__loop *L;
-    int rc = tr__self_payload(self, type, data, len, &L);
+    int rc = tr__self_payload(self, data, len, &L);
     if (rc != 0)
         return rc;
     tr_actor *a = tr__lookup(L->rt, to);
@@ -471,13 +479,23 @@ void tr__requests_teardown(tr_actor *a)
 int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
              size_t len)
 {
+    /* A reserved type only as the answer to a request of that type (a
+     * supervisor request users may call: msgtypes.h). */
+    if (!tr__msgtype_user_send(type) &&
+        (!request || type != request->type || !tr__msgtype_user_call(type)))
+        return TR_EINVAL;
+    return tr__reply_raw(self, request, type, data, len);
+}
+
+int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
+                  size_t len)
+{
     if (!self || !request)
         return TR_EINVAL;
     tr__loop *L = tr__running_loop(self);
     if (!L)
         return TR_EWRONGTHREAD;
-    if (!(request->flags & TR_MSG_REQUEST) || !tr__call_type_ok(type) ||
-        (!data && len))
+    if (!(request->flags & TR_MSG_REQUEST) || (!data && len))
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
         return TR_EMSGSIZE;
@@ -571,8 +589,15 @@ static int rt_call_send(tr_runtime *rt, tr_ref ref, void *ctx)
 int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                size_t len, tr_duration timeout_ms, tr_rt_reply *reply)
 {
-    if (!rt || !reply || !tr__call_type_ok(type) ||
-        tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
+    if (!tr__msgtype_user_call(type))
+        return TR_EINVAL; /* a reserved type users may not call (msgtypes.h) */
+    return tr__rt_call_raw(rt, to, type, data, len, timeout_ms, reply);
+}
+
+int tr__rt_call_raw(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+                    tr_duration timeout_ms, tr_rt_reply *reply)
+{
+    if (!rt || !reply || tr__duration_arg(timeout_ms, CALL_DEFAULT_MS, &timeout_ms) != 0)
         return TR_EINVAL;
     rt_call_ctx c = {.to = to, .type = type, .data = data, .len = len,
                      .timeout_ms = timeout_ms};

@@ -23,6 +23,7 @@
 
 #include "troupe.h"
 #include "duration.h"
+#include "msgtypes.h"
 #include "mpsc.h"
 #include "pool.h"
 
@@ -378,13 +379,6 @@ struct tr_runtime {
     uint32_t reg_nbuckets, reg_count;
 };
 
-/* Types a call or reply may carry: user types and the runtime's request
- * types (supervisor requests, 0xffff0010..0xffff001f). */
-static inline bool tr__call_type_ok(uint32_t type)
-{
-    return type <= TR_MSG_USER_MAX || (type >= 0xffff0010u && type <= 0xffff001fu);
-}
-
 /* ---- shared internal functions ------------------------------------------ */
 
 /* pidtab.c */
@@ -492,8 +486,9 @@ int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref);
 struct tr__timer;
 void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t);
 void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t);
-int tr__self_payload(tr_actor *self, uint32_t type, const void *data, size_t len,
-                     tr__loop **out);
+/* The checks of a payload `self` hands over to be sent later (timers,
+ * calls), but for its type, which the caller checks: sets *out. */
+int tr__self_payload(tr_actor *self, const void *data, size_t len, tr__loop **out);
 /* Undoes a plain-thread spawn's pending count (see tr_rt_spawn). */
 void tr__root_unpend(tr_runtime *rt, tr__loop *cur);
 /* Frees everything left in a slot (teardown, no thread running). */
@@ -514,19 +509,18 @@ void tr__chan_pull(tr__loop *L, tr_actor *a, tr__msg *m);
 void tr__chan_actor_exit(tr_actor *a);
 
 /* introspect.c: answers a TR__MSG_DESCRIBE request (tr_runtime_tree). */
-#define TR__MSG_DESCRIBE 0xffff001fu
 void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request);
 /* actor.c: messages waiting in a's mailbox (home loop; may be a little low). */
 uint64_t tr__mailbox_depth(tr_actor *a);
-/* The group deadline's internal message type: never delivered. */
-#define TR__MSG_GROUP_DEADLINE 0xffff0021u
 /* time.c: a one-shot timer that sends `type` (internal types allowed) from
  * self to self. */
 int tr__send_after_self(tr__loop *L, tr_actor *self, tr_duration delay_ms, uint32_t type,
                         const void *data, size_t len, tr_timer_id *out);
 
-/* error.c: "error -13 (TR_ELIMIT): text", or "error -101: text" for an
- * application's own code; text NULL: troupe's text, if any. */
+/* error.c: "error -13 (TR_ELIMIT): text" for troupe's codes,
+ * "application error 7 (TR_EUSER(7)): text" and "application error 5: text"
+ * for the application's (tr_err_is_user); text NULL: troupe's text, or
+ * none for the application's. Any thread. */
 void tr__error_text(char *buf, size_t len, int code, const char *text);
 
 /* call.c */
@@ -559,6 +553,17 @@ void tr__requests_teardown(tr_actor *a);
 /* Hands a reply to the plain thread waiting on `ref`; false if it is gone. */
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);
+
+/* call.c: tr_call, tr_rt_call and tr_reply without the check of `type`
+ * (any reserved type): the runtime's own requests (describe, the
+ * supervisor's ADD and WAIT) and their answers. Otherwise as the public
+ * functions. */
+int tr__call_raw(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t len,
+                 tr_duration timeout_ms, tr_ref *ref_out);
+int tr__rt_call_raw(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t len,
+                    tr_duration timeout_ms, tr_rt_reply *reply);
+int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
+                  size_t len);
 
 /* call.c: an actor's pending calls (the loop's call table, loop.h). */
 /* Starts a call of `self` to `callee` with a checked timeout (>= 0 or

@@ -65,21 +65,30 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
         if (!tr__waiter_complete(L->rt, request->ref, d->pid, TR__MSG_DESCRIBE, d, len))
             TR__STAT_ADD(L, late_replies, 1);
     } else {
-        tr_reply(a, request, TR__MSG_DESCRIBE, d, len);
+        tr__reply_raw(a, request, TR__MSG_DESCRIBE, d, len);
     }
     free(d);
 }
 
 /* ---- the walk ---------------------------------------------------------------------- */
 
+/* Asks `pid` to describe itself (an internal type: users may not call it).
+ * The answer's length is checked before it is read: a desc and exactly
+ * its nchildren pids. */
 static int ask(tr_runtime *rt, tr_pid pid, tr_rt_reply *r)
 {
-    int rc = tr_rt_call(rt, pid, TR__MSG_DESCRIBE, NULL, 0, TR_INFINITE, r);
-    if (rc == 0 && r->len < sizeof(desc)) {
+    int rc = tr__rt_call_raw(rt, pid, TR__MSG_DESCRIBE, NULL, 0, TR_INFINITE, r);
+    if (rc != 0)
+        return rc;
+    desc d;
+    if (r->len >= sizeof d)
+        memcpy(&d, r->data, sizeof d);
+    if (r->len < sizeof d || (r->len - sizeof d) / sizeof(tr_pid) != d.nchildren ||
+        (r->len - sizeof d) % sizeof(tr_pid) != 0) {
         tr_rt_reply_free(r);
         return TR_ENOMEM; /* the actor could not allocate its answer */
     }
-    return rc;
+    return 0;
 }
 
 static int walk(tr_runtime *rt, tr_pid pid, unsigned depth, tr_tree_fn fn, void *ud)

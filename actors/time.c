@@ -58,11 +58,11 @@ static int start_timer(tr_actor *self, tr_pid to, tr_duration delay_ms,
     if (delay_ms < 0)
         return TR_EINVAL;
     tr__loop *L;
-    int rc = tr__self_payload(self, type, data, len, &L);
+    int rc = tr__self_payload(self, data, len, &L);
     if (rc != 0)
         return rc;
-    if (type > TR_MSG_USER_MAX)
-        return TR_EINVAL;
+    if (!tr__msgtype_user_send(type))
+        return TR_EINVAL; /* reserved types: the runtime's own timers use tr__send_after_self */
     return arm_send(L, self, to, delay_ms, period_ms, type, data, len, out);
 }
 

@@ -219,8 +219,12 @@ static int transformer_receive(tr_actor *self, void *state, const tr_msg *msg)
             rc = want_more(self, t);
         return rc ? rc : maybe_finish(self, t);
     }
-    case TR_MSG_JOB_FAILED:
-        return -1;
+    case TR_MSG_JOB_FAILED: { /* end with the job's own error, as it was */
+        int32_t code = TR_EFAILED;
+        if (msg->len == sizeof code)
+            memcpy(&code, msg->data, sizeof code);
+        return code;
+    }
     }
     return 0;
 }

@@ -72,7 +72,7 @@ static int gateway_receive(tr_actor *self, void *state, const tr_msg *msg)
     g->rng ^= g->rng >> 7;
     g->rng ^= g->rng << 17;
     if (g->rng % 8 == 0) /* the card processor hiccups: crash, answer nobody */
-        return tr_exit_error(self, -100, "card processor hiccup");
+        return tr_exit_error(self, TR_EUSER(100), "card processor hiccup");
     g->served++;
     return tr_reply(self, msg, ORDER, NULL, 0);
 }
@@ -95,7 +95,7 @@ static int model_receive(tr_actor *self, void *state, const tr_msg *msg)
     (void)self;
     (void)state;
     if (msg->type == POISON)
-        return tr_exit_error(self, -101, "poisoned order");
+        return tr_exit_error(self, TR_EUSER(101), "poisoned order");
     return 0;
 }
 

@@ -11,6 +11,18 @@
  *    code has a tr_strerror() text. Out-parameters are written only on
  *    success. Bad input (NULL, unknown or dead pids, oversized payloads, the
  *    wrong thread, a stopped runtime) is an error code, never a crash.
+ *  - Error ranges: troupe's own codes are -1 .. -65535 (only the table's
+ *    codes are used; the rest is reserved). Everything else non-zero is the
+ *    application's: TR_EUSER(n) (-65536 - n) and any positive code. Handlers,
+ *    init callbacks and jobs fail with TR_EUSER(n) (or a positive code) for
+ *    their own failures, and may propagate a troupe code they got (return
+ *    the TR_ENOACTOR of a tr_send as it is); logs, crash reports and exit
+ *    reasons print each as its owner's ("application error 7 (TR_EUSER(7))"
+ *    vs "error -3 (TR_ENOACTOR)").
+ *  - Message types: 0 .. TR_MSG_USER_MAX are the application's; the types
+ *    above are the runtime's. Sending one of those is TR_EINVAL on every
+ *    public send path, except calling a supervisor request (and answering
+ *    one with its own type): see TR_MSG_SUP_WHICH.
  *  - Threads: functions that take a `tr_actor *self` may only be called from
  *    that actor's own callbacks (init, receive, terminate), on its home loop;
  *    anything else returns TR_EWRONGTHREAD. Functions named tr_rt_* and the
@@ -103,12 +115,40 @@ typedef enum tr_error {
 #undef TR__ERR_ENUM
 } tr_error;
 
-/* A constant, human-readable text for `code` (0 or a TR_E* code); "unknown
- * error" for any other value. Any thread. Never NULL. */
+/*
+ * Application errors. troupe's codes own -1 .. -65535 (TR_ERR_TROUPE_MIN ..
+ * -1); the application's negative codes start below: TR_EUSER(n) is the
+ * application's error number n, for 0 <= n < 2^30, and TR_EUSER_NUM(code)
+ * gives n back. Any positive code is also the application's. Return these
+ * from handlers, init callbacks and jobs for the application's own
+ * failures, so that logs and exit reasons never read them as troupe's:
+ *
+ *     enum { BAD_ORDER = 3 };
+ *     if (!valid(order))
+ *         return TR_EUSER(BAD_ORDER);   (logged "application error 3
+ *                                        (TR_EUSER(3))"; the DOWN's code
+ *                                        is TR_EUSER(3))
+ */
+#define TR_ERR_TROUPE_MIN (-65535)
+#define TR_EUSER(n) (-65536 - (int)(n))
+#define TR_EUSER_NUM(code) (-65536 - (int)(code))
+#define TR_EUSER_MAX ((1 << 30) - 1) /* the largest n of TR_EUSER(n) */
+
+/* Non-zero if `code` is the application's: positive, or below troupe's
+ * range (TR_EUSER(n)). 0 for 0 and for every code in -1 .. -65535, listed
+ * in the table or not. Any thread. */
+TR_API int tr_err_is_user(int code);
+
+/* A constant, human-readable text for `code`: "success" for 0, the table's
+ * text for troupe's codes, "unknown troupe error" for an unlisted code in
+ * troupe's range, and "application error" for the application's codes
+ * (tr_err_is_user): never a troupe error's text. Any thread. Never NULL. */
 TR_API const char *tr_strerror(int code);
 
-/* The constant name of `code`, e.g. "TR_ENOACTOR"; "TR_OK" for 0 and
- * "TR_E?" for an unknown value. Any thread. Never NULL. */
+/* The constant name of `code`, e.g. "TR_ENOACTOR"; "TR_OK" for 0, "TR_E?"
+ * for an unlisted code in troupe's range, "TR_EUSER" for TR_EUSER(n) (any
+ * code below troupe's range) and "user" for a positive code. Any thread.
+ * Never NULL. */
 TR_API const char *tr_err_name(int code);
 
 /* ------------------------------------------------------------------------ */
@@ -204,7 +244,15 @@ typedef struct tr_msg {
 #define TR_MSG_OWNED 0x4u   /* tr_msg.flags: a zero-copy buffer (tr_msg_keep) */
 
 /* User message types are 0 .. TR_MSG_USER_MAX; the range above is reserved
- * for the runtime's own notices (replies, timeouts, DOWN, ...). */
+ * for the runtime: its notices (below), the supervisor requests
+ * (TR_MSG_SUP_*) and types it uses internally. A user send of a type above
+ * TR_MSG_USER_MAX is TR_EINVAL on every public send path (tr_send,
+ * tr_rt_send, the _owned forms, tr_send_after, tr_send_interval, tr_call,
+ * tr_rt_call, tr_reply, channel subscription and room types), except that
+ * the supervisor requests users may call (TR_MSG_SUP_WHICH, START, STOP,
+ * RESTART, DELETE) may be called, and a request of such a type may be
+ * answered with that type. So a notice an actor receives comes from the
+ * runtime, never from a sender that forged it. */
 #define TR_MSG_USER_MAX 0xfffeffffu
 /* The type of the message a call receives when its timeout expires. */
 #define TR_MSG_CALL_TIMEOUT 0xffff0001u
@@ -228,18 +276,35 @@ typedef struct tr_msg {
 /* Exit reasons                                                             */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * How an actor ended. Normal and shutdown are normal ends; the others are
+ * abnormal: they are logged, links propagate them (a linked actor that does
+ * not trap exits ends with the same reason), and a supervisor restarts
+ * transient children after them.
+ */
 typedef enum tr_exit_kind {
     TR_EXIT_NORMAL = 0, /* finished its work */
     TR_EXIT_SHUTDOWN,   /* asked to stop (parent exit, runtime stop) */
     TR_EXIT_KILLED,     /* killed: stopped without being asked */
-    TR_EXIT_ERROR       /* failed: a handler returned an error, or tr_exit_error */
+    TR_EXIT_ERROR,      /* failed: a handler returned an error, or tr_exit_error */
+    /* The connection to the actor's node was lost (Erlang's noconnection):
+     * what a monitor's DOWN or a link's signal will say about an actor of a
+     * node that went away, once troupe runs on several nodes. Nothing in
+     * one process produces it today except tr_signal_exit(..., this kind),
+     * which delivers it as a link would (trappable, abnormal), so that
+     * monitors, links and supervisors can be written and tested for it now.
+     * Its code is 0 and its text "noconnection". */
+    TR_EXIT_NOCONNECTION
 } tr_exit_kind;
 
 /*
- * Why an actor ended. For TR_EXIT_ERROR, `code` is the error (a TR_E* code or
- * the application's own negative number) and `text` a description (never
- * NULL; owned by the runtime, valid during the callback that sees it). For
- * the other kinds, code is 0 and text is a constant name of the kind.
+ * Why an actor ended. For TR_EXIT_ERROR, `code` is the error — a TR_E*
+ * code the actor propagated or the runtime chose (TR_ENOMEM, ...), or the
+ * application's own (TR_EUSER(n) or a positive code: tr_err_is_user) — and
+ * `text` a description: the text given to tr_exit_error, or else
+ * tr_strerror(code) ("application error" for the application's codes).
+ * Never NULL; owned by the runtime, valid during the callback that sees
+ * it. For the other kinds, code is 0 and text is the kind's constant name.
  */
 typedef struct tr_exit_reason {
     tr_exit_kind kind;
@@ -247,7 +312,8 @@ typedef struct tr_exit_reason {
     const char *text;
 } tr_exit_reason;
 
-/* "normal", "shutdown", "killed", "error"; "?" otherwise. Any thread. */
+/* "normal", "shutdown", "killed", "error", "noconnection"; "?" otherwise.
+ * Any thread. */
 TR_API const char *tr_exit_kind_name(tr_exit_kind kind);
 
 /* ------------------------------------------------------------------------ */
@@ -256,8 +322,12 @@ TR_API const char *tr_exit_kind_name(tr_exit_kind kind);
 
 /*
  * Handle one message. Runs on the actor's home loop, one message at a time:
- * `state` needs no locks. Return 0 to keep running; any other value ends the
- * actor with TR_EXIT_ERROR and that value as its code (use negative codes).
+ * `state` needs no locks. Return 0 to keep running; any other value —
+ * negative or positive — ends the actor with TR_EXIT_ERROR and that value
+ * as its code. Return TR_EUSER(n) (or a positive code) for the
+ * application's own failures; a troupe code you got from a call (say the
+ * TR_ENOACTOR of a tr_send) may be returned as it is, and is then reported
+ * as troupe's. A bare -7 is TR_EWRONGTHREAD, not "your error 7".
  */
 typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
 
@@ -269,8 +339,9 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *  - state_size: bytes of per-actor state the runtime allocates, zeroed,
  *    before init and frees after terminate. 0: no state (state is NULL).
  *  - init (optional): runs first, on the home loop, with a copy of the spawn
- *    argument that is valid during the call. A non-zero return ends the actor
- *    with TR_EXIT_ERROR; terminate is then not called.
+ *    argument that is valid during the call. A non-zero return (codes as
+ *    for receive: TR_EUSER(n) for the application's) ends the actor with
+ *    TR_EXIT_ERROR and text "init failed"; terminate is then not called.
  *  - receive (required): handles each message.
  *  - terminate (optional): runs once when the actor ends after a successful
  *    init, after its children have ended; sends are still allowed.
@@ -302,6 +373,7 @@ typedef enum tr_log_level {
 /*
  * Receives one formatted line (no trailing newline), e.g. a crash report:
  *   "actor <5.1> (worker) exited abnormally: error -15 (TR_EFAILED): ..."
+ *   "actor <6.1> (worker) exited abnormally: application error 7 (TR_EUSER(7)): ..."
  * Called on whichever loop thread produced the line, possibly several at
  * once: it must be thread-safe. `line` is valid during the call only.
  */
@@ -615,16 +687,22 @@ TR_API int tr_exit(tr_actor *self, tr_exit_kind kind);
 /*
  * Ends `self` with TR_EXIT_ERROR, `code` (non-zero) and `text` (copied; may
  * be NULL for tr_strerror(code)), once the current callback returns. The
- * exit is reported through the log callback.
+ * exit is reported through the log callback. Use TR_EUSER(n) (or a
+ * positive code) for the application's own failures; a troupe code passed
+ * here is reported as troupe's.
  * Errors: TR_EINVAL (NULL self, code 0), TR_EWRONGTHREAD.
  */
 TR_API int tr_exit_error(tr_actor *self, int code, const char *text);
 
 /*
- * Sends an exit signal to `pid`: TR_EXIT_SHUTDOWN or TR_EXIT_KILLED. The
- * signal takes effect at the target's next message boundary (C cannot
- * pre-empt a running handler), ahead of mail already queued, which is then
- * dropped. A stronger signal (KILLED) overrides a weaker one not yet acted on.
+ * Sends an exit signal to `pid`: TR_EXIT_SHUTDOWN, TR_EXIT_KILLED or
+ * TR_EXIT_NOCONNECTION. The signal takes effect at the target's next
+ * message boundary (C cannot pre-empt a running handler), ahead of mail
+ * already queued, which is then dropped. A stronger signal overrides a
+ * weaker one not yet acted on: KILLED, then NOCONNECTION (as strong as an
+ * error), then SHUTDOWN. KILLED cannot be trapped; NOCONNECTION can, and
+ * stands in for the signal a link to an actor of a lost node will bring
+ * (tests, and the cluster layer to come).
  * Errors: TR_EINVAL (NULL runtime, other kinds, the root's pid: use
  * tr_runtime_stop), TR_ENOACTOR, TR_ESTOPPED, TR_ENOMEM. Thread: any.
  */
@@ -642,8 +720,12 @@ TR_API int tr_signal_exit(tr_runtime *rt, tr_pid pid, tr_exit_kind kind);
  */
 typedef struct tr_down {
     tr_pid pid;        /* the actor that ended (or sent the signal) */
-    int32_t kind;      /* tr_exit_kind */
-    int32_t code;      /* for TR_EXIT_ERROR; TR_ENOACTOR: it did not exist */
+    int32_t kind;      /* tr_exit_kind; switch on every kind, including
+                          TR_EXIT_NOCONNECTION (its node was lost) */
+    int32_t code;      /* for TR_EXIT_ERROR: as tr_exit_reason.code (the
+                          application's codes are tr_err_is_user, and text is
+                          then the actor's own or "application error");
+                          TR_ENOACTOR with text "noproc": it did not exist */
     uint32_t result_len;
     uint32_t reserved;
     char text[80];
@@ -822,23 +904,33 @@ typedef struct tr_sup_child {
  * threads); the reply has the same type. Requests that change children
  * wait while the supervisor is in the middle of starting or restarting
  * children and are handled, in order, when it is done; once it is ending
- * they are answered TR_ESTOPPED.
- *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child.
+ * they are answered TR_ESTOPPED. Every payload's length is checked before
+ * it is read: a request whose payload breaks its rule below is answered
+ * TR_EINVAL (in its reply's form), never read past its end. A request of
+ * any other type is answered with an int32_t TR_EINVAL of its type; a
+ * message that is not a request is ignored.
+ *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child, or an
+ *    int32_t error code (4 bytes: TR_EINVAL, TR_ENOMEM).
  *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
  *    child's start argument; reply: a tr_sup_started, sent once the child's
  *    init has run (rc TR_EFAILED if it failed; it is then forgotten).
- *  - TR_MSG_SUP_ADD: for the other strategies, a new child spec (build the
- *    request with tr_sup_add_child); it is appended and started; reply: a
- *    tr_sup_started as for START. TR_EEXIST: the id is taken; TR_EINVAL:
- *    its .loop names no loop of the runtime.
- *  - TR_MSG_SUP_STOP: payload: the child's tr_pid; stops it (its spec's
- *    shutdown) without restarting; a dynamic child is removed, a static one
- *    keeps its spec for RESTART. Reply: int32_t rc.
- *  - TR_MSG_SUP_RESTART: payload: the id (without NUL) of a stopped child;
- *    starts it again. Reply: a tr_sup_started, once its init has run
- *    (TR_EEXIST: it is running).
- *  - TR_MSG_SUP_DELETE: payload: the id of a stopped child; forgets its
- *    spec. Reply: int32_t rc (TR_EEXIST: it is running).
+ *  - TR_MSG_SUP_ADD: for the other strategies, a new child spec; it is
+ *    appended and started; reply: a tr_sup_started as for START. TR_EEXIST:
+ *    the id is taken; TR_EINVAL: its .loop names no loop of the runtime.
+ *    The request carries a behaviour pointer, so only tr_sup_add_child and
+ *    tr_rt_sup_add_child send it: a call of this type through tr_call or
+ *    tr_rt_call is TR_EINVAL. An actor recognises the reply to
+ *    tr_sup_add_child by this type.
+ *  - TR_MSG_SUP_STOP: payload: the child's tr_pid (exactly sizeof(tr_pid)
+ *    bytes); stops it (its spec's shutdown) without restarting; a dynamic
+ *    child is removed, a static one keeps its spec for RESTART. Reply:
+ *    int32_t rc (TR_ENOTFOUND: no such child).
+ *  - TR_MSG_SUP_RESTART: payload: the id (1 .. TR_CHILD_ID_MAX bytes,
+ *    without NUL) of a stopped child; starts it again. Reply: a
+ *    tr_sup_started, once its init has run (TR_EEXIST: it is running).
+ *  - TR_MSG_SUP_DELETE: payload: the id (1 .. TR_CHILD_ID_MAX bytes) of a
+ *    stopped child; forgets its spec. Reply: int32_t rc (TR_EEXIST: it is
+ *    running).
  */
 #define TR_MSG_SUP_WHICH 0xffff0010u
 #define TR_MSG_SUP_START 0xffff0011u
@@ -854,10 +946,11 @@ typedef struct tr_sup_started {
 } tr_sup_started;
 
 /* Sends TR_MSG_SUP_ADD with a copy of `spec` as a call from self (see
- * tr_call: timeout_ms bounds the wait as there, TR_DEFAULT is 5000 ms);
- * the reply is a tr_sup_started. Errors: TR_EINVAL (bad spec, as for
- * tr_sup_spawn, including a .loop that names no loop; a bad timeout), as
- * tr_call. Thread: `self`'s callbacks. */
+ * tr_call: timeout_ms bounds the wait as there, TR_DEFAULT is 5000 ms):
+ * the only way an actor can send that type. The reply is a message of
+ * type TR_MSG_SUP_ADD carrying a tr_sup_started. Errors: TR_EINVAL (bad
+ * spec, as for tr_sup_spawn, including a .loop that names no loop; a bad
+ * timeout), as tr_call. Thread: `self`'s callbacks. */
 TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
                             tr_duration timeout_ms, tr_ref *ref_out);
 
@@ -957,10 +1050,14 @@ typedef struct tr_call_failed {
  * timeout_ms: 0: the request carries an expired deadline and the timeout
  * comes at the next timer check; TR_INFINITE: no limit (only the reply or
  * the failure ends the call); TR_DEFAULT: 5000 ms (OTP's gen_server:call
- * default). Errors: as tr_send; TR_ENOACTOR if `to` is known dead (nothing
- * will arrive); TR_EFULL also for a bounded mailbox with TR_OVERFLOW_DROP
- * (a request is refused, never dropped); TR_EINVAL (a negative timeout
- * other than TR_INFINITE and TR_DEFAULT). Thread: `self`'s callbacks.
+ * default). `type`: a user type, or a supervisor request users may call
+ * (TR_MSG_SUP_WHICH, START, STOP, RESTART, DELETE); any other type above
+ * TR_MSG_USER_MAX is TR_EINVAL (TR_MSG_SUP_ADD too: use tr_sup_add_child).
+ * Errors: as tr_send; TR_ENOACTOR if `to` is known dead (nothing will
+ * arrive); TR_EFULL also for a bounded mailbox with TR_OVERFLOW_DROP (a
+ * request is refused, never dropped); TR_EINVAL (a negative timeout other
+ * than TR_INFINITE and TR_DEFAULT; a refused type). Thread: `self`'s
+ * callbacks.
  */
 TR_API int tr_call(tr_actor *self, tr_pid to, uint32_t type, const void *data,
                    size_t len, tr_duration timeout_ms, tr_ref *ref_out);
@@ -999,17 +1096,19 @@ TR_API tr_duration tr_msg_remaining(tr_actor *self, const tr_msg *request);
 /*
  * Answers `request` (a message with TR_MSG_REQUEST, being handled now or
  * earlier — keep a copy of the tr_msg to answer later) with a copy of the
- * payload. The runtime remembers every request its handler returned from
- * without answering; if self ends with some still unanswered, their
- * callers get TR_MSG_CALL_FAILED with self's exit reason (a request only
- * forwarded to another actor that answers it is failed too, and that
- * failure then arrives late and is dropped). Errors: TR_EINVAL (not a
- * request, bad payload), TR_EMSGSIZE (the request stays unanswered: answer
- * again), TR_EWRONGTHREAD, TR_ENOACTOR (the caller has exited; nothing is
- * sent), TR_ENOMEM (the reply could not be made: the caller gets
- * TR_MSG_CALL_FAILED with TR_ENOMEM instead, made from the request's own
- * memory, so the answer is never lost). A reply to a call that has ended
- * (timed out, cancelled, answered) is dropped and counted.
+ * payload. `type`: a user type, or the request's own type when that is a
+ * supervisor request users may call (see tr_call). The runtime remembers
+ * every request its handler returned from without answering; if self ends
+ * with some still unanswered, their callers get TR_MSG_CALL_FAILED with
+ * self's exit reason (a request only forwarded to another actor that
+ * answers it is failed too, and that failure then arrives late and is
+ * dropped). Errors: TR_EINVAL (not a request, bad payload, any other type
+ * above TR_MSG_USER_MAX), TR_EMSGSIZE (the request stays unanswered:
+ * answer again), TR_EWRONGTHREAD, TR_ENOACTOR (the caller has exited;
+ * nothing is sent), TR_ENOMEM (the reply could not be made: the caller
+ * gets TR_MSG_CALL_FAILED with TR_ENOMEM instead, made from the request's
+ * own memory, so the answer is never lost). A reply to a call that has
+ * ended (timed out, cancelled, answered) is dropped and counted.
  * Thread: `self`'s callbacks.
  */
 TR_API int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type,
@@ -1031,15 +1130,15 @@ typedef struct tr_rt_reply {
  * the call gives up at once; TR_INFINITE: no limit; TR_DEFAULT: 5000 ms. A
  * huge timeout is a very long wait, never a short one. On success *reply
  * holds the answer. A reply that comes after the call gave up is dropped
- * and counted. What ends the wait: the reply; the timeout (TR_ETIMEDOUT);
- * the callee's end without an answer (TR_EEXITED at once, whether the
- * request was queued, being handled or kept); the request reaching an
- * actor that has ended (TR_ENOACTOR); the runtime stopping (TR_ESTOPPED).
- * No allocation failure can lose the answer: a reply that cannot be copied
- * ends the wait with TR_ENOMEM. Errors: as tr_rt_send, and those above;
- * TR_EINVAL (a negative timeout other than TR_INFINITE and TR_DEFAULT);
- * TR_EWRONGTHREAD on a loop thread (it would block the loop). Thread: any
- * plain thread.
+ * and counted. `type` as for tr_call. What ends the wait: the reply; the
+ * timeout (TR_ETIMEDOUT); the callee's end without an answer (TR_EEXITED
+ * at once, whether the request was queued, being handled or kept); the
+ * request reaching an actor that has ended (TR_ENOACTOR); the runtime
+ * stopping (TR_ESTOPPED). No allocation failure can lose the answer: a
+ * reply that cannot be copied ends the wait with TR_ENOMEM. Errors: as
+ * tr_rt_send, and those above; TR_EINVAL (a type tr_call refuses; a
+ * negative timeout other than TR_INFINITE and TR_DEFAULT); TR_EWRONGTHREAD
+ * on a loop thread (it would block the loop). Thread: any plain thread.
  */
 TR_API int tr_rt_call(tr_runtime *rt, tr_pid to, uint32_t type,
                       const void *data, size_t len, tr_duration timeout_ms,
@@ -1113,9 +1212,11 @@ typedef uint64_t tr_job_id;
  * The work. Runs on a worker thread, never on a loop: it may block, sleep
  * and burn CPU. `arg` is the runtime's copy of the offload argument, valid
  * until the function returns. Return 0 for success (the result set with
- * tr_job_set_result, if any, is delivered) or a non-zero error code
- * (delivered as TR_MSG_JOB_FAILED). It may send to actors with the plain-
- * thread API (tr_rt_send, tr_rt_call) on tr_job_runtime(job).
+ * tr_job_set_result, if any, is delivered) or any non-zero code, negative
+ * or positive (delivered as TR_MSG_JOB_FAILED): TR_EUSER(n) or a positive
+ * code for the job's own failures, or a troupe code it got and propagates.
+ * It may send to actors with the plain-thread API (tr_rt_send, tr_rt_call)
+ * on tr_job_runtime(job).
  */
 typedef int (*tr_job_fn)(tr_job *job, const void *arg, size_t arg_len);
 
@@ -1263,8 +1364,9 @@ TR_API int tr_group_cancel(tr_actor *self, tr_group_id g);
 typedef struct tr_group_done {
     /* 0: every child succeeded. TR_ETIMEDOUT: the deadline passed.
      * TR_ECANCELED: tr_group_cancel. Otherwise a child failed: in fail-fast
-     * mode its error code (TR_EFAILED if it was killed or shut down), in
-     * collect mode TR_EFAILED. */
+     * mode its error code, troupe's or the application's (TR_EFAILED if it
+     * was killed, shut down or lost its connection), in collect mode
+     * TR_EFAILED. */
     int32_t code;
     uint32_t n;            /* children */
     uint32_t failed;       /* how many failed (not counting cancelled ones) */
@@ -1395,8 +1497,8 @@ TR_API int tr_chan_unsubscribe(tr_actor *self, tr_ref sub);
  * Asks for one message of `type` (from TR_PID_NONE) as soon as the channel
  * has room — at once if it has room now — or is closed. Use it after
  * TR_EFULL, then send again (another producer may have taken the room: ask
- * again). Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s
- * callbacks.
+ * again). Errors: TR_EINVAL (NULL, type above TR_MSG_USER_MAX),
+ * TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s callbacks.
  */
 TR_API int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type);
 

@@ -349,6 +349,8 @@ bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
     tr__groups *gs = groups(a);
     if (pub->type == TR__MSG_GROUP_DEADLINE) {
         tr_group_id id;
+        if (!tr__msgtype_len_ok(pub->type, pub->len))
+            return true; /* only our own timer sends it: never short */
         memcpy(&id, pub->data, sizeof id);
         group *g = find(gs, id);
         if (g) {

@@ -30,9 +30,16 @@
 
 #include "loop.h"
 
-/* Internal message types (user range is the supervisor's own: it has no
- * user protocol besides the TR_MSG_SUP_* requests). */
-enum { T_KILL = 1, T_RESTART = 2 };
+/*
+ * Message types. The supervisor's protocol is the runtime's reserved types
+ * (actors/msgtypes.h): the TR_MSG_SUP_* requests users call; ADD, which
+ * only tr_sup_add_child / tr_rt_sup_add_child send; and its private types,
+ * which only the runtime can send — the WAIT of tr_rt_sup_spawn and its
+ * own timers (TR__MSG_SUP_KILL: a child still stopping; _RESTART_DUE: a
+ * backoff is over), armed with tr__send_after_self. So no other sender can
+ * kill or restart a child by sending a message. Every payload is checked
+ * against the table's length rule before it is read.
+ */
 
 /* STARTING: the first start; UP: watching; REGROUP: stopping a group before
  * restarting it; RESTARTING: (re)starting children; STOPPING: stopping all
@@ -62,7 +69,7 @@ typedef struct kid {
     uint32_t restarts;
     uint32_t streak;     /* consecutive restarts, for backoff */
     uint64_t up_since;
-    uint32_t serial;     /* names it in T_RESTART timers (indices shift) */
+    uint32_t serial;     /* names it in RESTART_DUE timers (indices shift) */
     uint8_t pending;     /* PEND_*: what to do once the current sequence ends */
     tr_msg start_req;    /* a TR_MSG_SUP_START/ADD to answer once started */
     uint8_t start_req_pending;
@@ -84,7 +91,7 @@ typedef struct sup {
     tr_pid waiting;      /* the child whose DOWN (stop) or STARTED (start) we await */
     int exit_kind, exit_code;
     char exit_text[80];
-    tr_msg waiters[8];   /* TR_MSG_SUP_WAIT calls, answered when started */
+    tr_msg waiters[8];   /* TR__MSG_SUP_WAIT calls, answered when started */
     uint32_t nwaiters;
     bool started;        /* the first start completed (UP once) */
     uint64_t rng;
@@ -294,8 +301,18 @@ static int find_by_pid(const sup *s, tr_pid pid)
 static void answer_waiters(tr_actor *self, sup *s, int32_t rc)
 {
     for (uint32_t i = 0; i < s->nwaiters; i++)
-        tr_reply(self, &s->waiters[i], TR_MSG_SUP_WHICH, &rc, sizeof rc);
+        tr__reply_raw(self, &s->waiters[i], TR__MSG_SUP_WAIT, &rc, sizeof rc);
     s->nwaiters = 0;
+}
+
+/* One of our own timers: an internal type, to ourselves. */
+static int self_timer(tr_actor *self, uint32_t ms, uint32_t type, const void *data, size_t len,
+                      tr_timer_id *out)
+{
+    tr__loop *L = tr__running_loop(self);
+    if (!L)
+        return TR_EWRONGTHREAD;
+    return tr__send_after_self(L, self, ms, type, data, len, out);
 }
 
 /* ---- sequences ------------------------------------------------------------------- */
@@ -370,8 +387,8 @@ static void stop_kid(tr_actor *self, kid *k)
 {
     /* The timer first: its deadline counts from before the child can react. */
     if (k->shutdown_ms != TR_INFINITE && !k->kill_timer)
-        tr_send_after(self, tr_self(self), k->shutdown_ms, T_KILL, &k->pid, sizeof k->pid,
-                      &k->kill_timer);
+        self_timer(self, k->shutdown_ms, TR__MSG_SUP_KILL, &k->pid, sizeof k->pid,
+                   &k->kill_timer);
     tr_signal_exit(tr_runtime_of(self), k->pid, TR_EXIT_SHUTDOWN);
 }
 
@@ -523,8 +540,8 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
              "supervisor " TR_PID_FMT ": restarting child '%s' (restart %u, in %lld ms)",
              TR_PID_ARGS(tr_self(self)), k->id, k->restarts, (long long)delay);
         if (delay)
-            return tr_send_after(self, tr_self(self), delay, T_RESTART, &k->serial,
-                                 sizeof k->serial, NULL);
+            return self_timer(self, delay, TR__MSG_SUP_RESTART_DUE, &k->serial,
+                              sizeof k->serial, NULL);
         s->phase = RESTARTING;
         s->lo = s->hi = s->cursor = i;
         return continue_start(self, s);
@@ -534,19 +551,44 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-/* The answer to START, ADD and RESTART: a tr_sup_started. */
+/* The answer to START, ADD and RESTART: a tr_sup_started. (Replies go
+ * through the runtime's own path: ADD and WAIT are internal types.) */
 static int start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pid)
 {
     tr_sup_started r = {rc, pid};
-    return tr_reply(self, msg, msg->type, &r, sizeof r);
+    return tr__reply_raw(self, msg, msg->type, &r, sizeof r);
 }
 
-/* Refuses a request that changes children with `rc`, in its reply's form. */
+static bool starts_child(uint32_t type)
+{
+    return type == TR_MSG_SUP_START || type == TR_MSG_SUP_ADD || type == TR_MSG_SUP_RESTART;
+}
+
+/* Refuses a request with `rc`, in its reply's form: a tr_sup_started for
+ * the requests that start a child, an int32_t for every other (WHICH,
+ * STOP, DELETE, WAIT, and types that are not ours). */
 static int refuse(tr_actor *self, const tr_msg *msg, int32_t rc)
 {
-    if (msg->type == TR_MSG_SUP_STOP || msg->type == TR_MSG_SUP_DELETE)
-        return tr_reply(self, msg, msg->type, &rc, sizeof rc);
-    return start_reply(self, msg, rc, TR_PID_NONE);
+    if (starts_child(msg->type))
+        return start_reply(self, msg, rc, TR_PID_NONE);
+    return tr__reply_raw(self, msg, msg->type, &rc, sizeof rc);
+}
+
+/* The requests a supervisor answers (the rest are refused TR_EINVAL). */
+static bool is_request(uint32_t type)
+{
+    switch (type) {
+    case TR_MSG_SUP_WHICH:
+    case TR_MSG_SUP_START:
+    case TR_MSG_SUP_STOP:
+    case TR_MSG_SUP_ADD:
+    case TR_MSG_SUP_RESTART:
+    case TR_MSG_SUP_DELETE:
+    case TR__MSG_SUP_WAIT:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static int on_started(tr_actor *self, sup *s, tr_pid from)
@@ -722,25 +764,27 @@ static void refuse_held(tr_actor *self, sup *s)
     s->nheld = 0;
 }
 
+/* A request whose type is ours and whose payload fits its length rule
+ * (sup_receive checked both). */
 static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
 {
     switch (msg->type) {
-    case TR_MSG_SUP_WHICH: {
-        if (msg->len == 1) { /* WAIT: from tr_rt_sup_spawn */
-            /* Until the first start has completed — while it runs, and
-             * while a failed one stops the children it did start — the
-             * answer waits: the start's outcome, or the end's. */
-            if (s->started) {
-                int32_t rc = 0;
-                return tr_reply(self, msg, TR_MSG_SUP_WHICH, &rc, sizeof rc);
-            }
-            if (s->nwaiters < 8)
-                s->waiters[s->nwaiters++] = *msg;
-            return 0;
+    case TR__MSG_SUP_WAIT: { /* from tr_rt_sup_spawn */
+        /* Until the first start has completed — while it runs, and while a
+         * failed one stops the children it did start — the answer waits:
+         * the start's outcome, or the end's. */
+        if (s->started) {
+            int32_t rc = 0;
+            return tr__reply_raw(self, msg, TR__MSG_SUP_WAIT, &rc, sizeof rc);
         }
+        if (s->nwaiters < 8)
+            s->waiters[s->nwaiters++] = *msg;
+        return 0;
+    }
+    case TR_MSG_SUP_WHICH: {
         tr_sup_child *list = calloc(s->n ? s->n : 1, sizeof *list);
         if (!list)
-            return TR_ENOMEM;
+            return refuse(self, msg, TR_ENOMEM);
         for (uint32_t i = 0; i < s->n; i++) {
             memcpy(list[i].id, s->kids[i].id, sizeof list[i].id);
             list[i].pid = s->kids[i].pid;
@@ -778,9 +822,8 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
     }
     case TR_MSG_SUP_STOP: {
         int32_t rc = TR_ENOTFOUND;
-        tr_pid pid = TR_PID_NONE;
-        if (msg->len == sizeof pid)
-            memcpy(&pid, msg->data, sizeof pid);
+        tr_pid pid;
+        memcpy(&pid, msg->data, sizeof pid); /* exactly sizeof pid: checked */
         int i = find_by_pid(s, pid);
         if (i >= 0 && s->phase != UP)
             rc = TR_ESTOPPED; /* it is ending */
@@ -790,23 +833,21 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
             stop_kid(self, k);
             rc = 0;
         }
-        return tr_reply(self, msg, TR_MSG_SUP_STOP, &rc, sizeof rc);
+        return tr__reply_raw(self, msg, TR_MSG_SUP_STOP, &rc, sizeof rc);
     }
     case TR_MSG_SUP_RESTART:
     case TR_MSG_SUP_DELETE: {
-        char id[TR_CHILD_ID_MAX + 1];
-        snprintf(id, sizeof id, "%.*s", (int)(msg->len < sizeof id ? msg->len : 0),
-                 (const char *)msg->data);
-        int i = msg->len && msg->len < sizeof id && s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE
-                    ? find_by_id(s, id)
-                    : -1;
+        char id[TR_CHILD_ID_MAX + 1]; /* 1 .. TR_CHILD_ID_MAX bytes: checked */
+        memcpy(id, msg->data, msg->len);
+        id[msg->len] = '\0';
+        int i = s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE ? find_by_id(s, id) : -1;
         int32_t rc = i < 0 ? TR_ENOTFOUND : s->phase != UP ? TR_ESTOPPED
                      : s->kids[i].pid != TR_PID_NONE       ? TR_EEXIST
                                                            : 0;
         if (msg->type == TR_MSG_SUP_DELETE) {
             if (rc == 0)
                 remove_kid(s, (uint32_t)i);
-            return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+            return tr__reply_raw(self, msg, msg->type, &rc, sizeof rc);
         }
         if (rc == 0) {
             kid *k = &s->kids[i];
@@ -843,8 +884,10 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         s->exit_kind = TR_EXIT_SHUTDOWN;
         return begin_stop(self, s, 0, s->n ? s->n - 1 : 0, AFTER_EXIT);
     }
-    case T_KILL: {
+    case TR__MSG_SUP_KILL: { /* our kill timer: internal, so from us */
         tr_pid pid;
+        if (msg->from != tr_self(self) || !tr__msgtype_len_ok(msg->type, msg->len))
+            return 0;
         memcpy(&pid, msg->data, sizeof pid);
         int i = find_by_pid(s, pid);
         if (i >= 0) {
@@ -853,8 +896,10 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         return 0;
     }
-    case T_RESTART: {
+    case TR__MSG_SUP_RESTART_DUE: { /* a backoff is over: internal, so from us */
         uint32_t serial, i;
+        if (msg->from != tr_self(self) || !tr__msgtype_len_ok(msg->type, msg->len))
+            return 0;
         memcpy(&serial, msg->data, sizeof serial);
         for (i = 0; i < s->n && s->kids[i].serial != serial; i++)
             ;
@@ -870,8 +915,13 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
     }
     default:
         if (!(msg->flags & TR_MSG_REQUEST))
-            return 0;
-        if (msg->type == TR_MSG_SUP_WHICH || s->phase == UP || s->phase == STOPPING)
+            return 0; /* no one-way protocol: ignored */
+        /* Not ours, or a payload that breaks its type's length rule: an
+         * answer, at once, and nothing is read. */
+        if (!is_request(msg->type) || !tr__msgtype_len_ok(msg->type, msg->len))
+            return refuse(self, msg, TR_EINVAL);
+        if (msg->type == TR_MSG_SUP_WHICH || msg->type == TR__MSG_SUP_WAIT ||
+            s->phase == UP || s->phase == STOPPING)
             return on_request(self, s, msg);
         /* Out of memory to hold it: refuse it rather than end the supervisor. */
         return hold(s, msg) == 0 ? 0 : refuse(self, msg, TR_ENOMEM);
@@ -1032,12 +1082,14 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     int rc = spawn_sup(rt, NULL, spec, opts, out);
     if (rc != 0)
         return rc;
-    /* Wait for the start: a one-byte WHICH request is the internal WAIT. */
+    /* Wait for the start (an internal request: users cannot send it). */
     tr_rt_reply r;
-    char wait = 1;
-    rc = tr_rt_call(rt, *out, TR_MSG_SUP_WHICH, &wait, 1, TR_INFINITE, &r);
+    rc = tr__rt_call_raw(rt, *out, TR__MSG_SUP_WAIT, NULL, 0, TR_INFINITE, &r);
     if (rc == TR_ENOACTOR || rc == TR_EEXITED)
         return TR_EFAILED; /* it failed and ended before it answered */
+    tr_down why;
+    if (rc == TR_ESTOPPED && tr_runtime_exit_reason(rt, &why) == 0 && why.pid == *out)
+        return TR_EFAILED; /* ...and, permanent, stopped the runtime before we asked */
     if (rc != 0)
         return rc;
     int32_t started = TR_EFAILED;
@@ -1047,12 +1099,13 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     return started;
 }
 
-/* A blocking request whose reply is a tr_sup_started. */
+/* A blocking request whose reply is a tr_sup_started. The internal call:
+ * `type` is ours, and ADD is one users may not call. */
 static int started_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
                         size_t len, tr_pid *out)
 {
     tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_INFINITE, &r);
+    int rc = tr__rt_call_raw(rt, sup_pid, type, data, len, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
     tr_sup_started res = {TR_EFAILED, TR_PID_NONE};
@@ -1121,7 +1174,8 @@ int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
     void *buf = add_payload(spec, &len);
     if (!buf)
         return TR_ENOMEM;
-    int rc = tr_call(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
+    /* ADD is internal (it carries a behaviour pointer): the runtime's call. */
+    int rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
     free(buf);
     return rc;
 }
@@ -1154,6 +1208,12 @@ int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup_pid, tr_sup_child *out,
     int rc = tr_rt_call(rt, sup_pid, TR_MSG_SUP_WHICH, NULL, 0, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
+    if (r.len == sizeof(int32_t)) { /* the supervisor refused: its rc */
+        int32_t err;
+        memcpy(&err, r.data, sizeof err);
+        tr_rt_reply_free(&r);
+        return err ? err : TR_EFAILED;
+    }
     unsigned n = r.len / sizeof(tr_sup_child);
     if (out && n)
         memcpy(out, r.data, (n < cap ? n : cap) * sizeof(tr_sup_child));
