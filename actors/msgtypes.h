@@ -53,6 +53,8 @@
     X(GROUP_DONE, 0xffff0007u, PUBLIC, NONE, sizeof(tr_group_done), TR__LEN_ANY,            \
       "a task group's completion")                                                          \
     X(CHAN_END, 0xffff0008u, PUBLIC, NONE, 0, 0, "a channel subscription's end")           \
+    X(CALL_FAILED, 0xffff0009u, PUBLIC, NONE, sizeof(tr_call_failed),                      \
+      sizeof(tr_call_failed), "a call whose callee ended without answering")               \
     /* Supervisor requests users call (tr_call, tr_rt_call, the tr_rt_sup_* helpers). */   \
     X(SUP_WHICH, 0xffff0010u, PUBLIC, CALL, 0, 0, "list the children")                      \
     X(SUP_START, 0xffff0011u, PUBLIC, CALL, 0, TR__LEN_ANY,                                 \

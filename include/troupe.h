@@ -393,7 +393,8 @@ typedef struct tr_runtime_options {
     unsigned turn_budget;
     /* Largest payload a send accepts, in bytes. 0: 1 MiB. */
     size_t max_payload;
-    /* Most actors alive at once (pids are reused after exit). 0: 1 << 26. */
+    /* Most actors alive at once (pids are reused after exit), at most
+     * 2^26 - 1, the slots a pid can name. 0: 2^26 - 1. */
     uint32_t max_actors;
     /* How long an idle loop keeps looking for mail before it parks in the
      * kernel, in microseconds. Waking a parked loop costs tens of
@@ -436,7 +437,8 @@ TR_API void tr_runtime_options_init(tr_runtime_options *opts);
  * Creates a runtime (loops are not running yet). `opts` may be NULL for the
  * defaults. On success *out owns the runtime until tr_runtime_free.
  * Errors: TR_EINVAL (out NULL or an option out of range), TR_ENOMEM,
- * TR_ESYSTEM (libuv could not create a loop).
+ * TR_ESYSTEM (libuv could not create a loop), TR_ELIMIT (4095 runtimes
+ * are alive in the process: each has its own node number in its pids).
  * Thread: any plain thread; that thread may then spawn, send, stop and wait.
  */
 TR_API int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts);
