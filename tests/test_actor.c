@@ -234,7 +234,11 @@ static void exiter_terminate(tr_actor *self, void *state, const tr_exit_reason *
 {
     (void)self;
     (void)state;
+    /* Under the lock: the runtime frees actors on several loops at once
+     * (test_bad_pids_and_payloads ends two exiters on two loops). */
+    pthread_mutex_lock(&log_mu);
     snprintf(exit_text_seen, sizeof exit_text_seen, "%s", r->text);
+    pthread_mutex_unlock(&log_mu);
     atomic_store(&exit_code_seen, r->code);
     atomic_store(&exit_kind_seen, (int)r->kind);
 }
@@ -253,7 +257,11 @@ static void run_exit(tr_runtime *rt, uint32_t how, tr_exit_kind want_kind, int w
     TR_WAIT_UNTIL(atomic_load(&exit_kind_seen) != -1);
     assert_int_equal(atomic_load(&exit_kind_seen), want_kind);
     assert_int_equal(atomic_load(&exit_code_seen), want_code);
-    assert_string_equal(exit_text_seen, want_text);
+    char seen[sizeof exit_text_seen];
+    pthread_mutex_lock(&log_mu);
+    memcpy(seen, exit_text_seen, sizeof seen);
+    pthread_mutex_unlock(&log_mu);
+    assert_string_equal(seen, want_text);
     TR_WAIT_UNTIL(tr_rt_send(rt, p, PING, NULL, 0) == TR_ENOACTOR);
     assert_int_equal(atomic_load(&nlog), logs0 + want_logs);
     if (want_logs) {
