@@ -123,7 +123,8 @@ static void drop(tr__loop *L, tr_actor *a, tr__msg *m)
         if (m->flags & TR__MF_REQUEST) {
             int32_t kind, code;
             request_reason(a, m->to_gen, &kind, &code);
-            tr__request_fail(L, tr__pid_make(a->node, m->to_gen, a->index), m, kind, code);
+            tr__request_fail(L, tr__pid_make(L->rt->node, m->to_gen, a->index), m, kind,
+                             code);
             return;
         }
     }
@@ -554,7 +555,9 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     /* The slot is free (even generation); the new incarnation is odd. */
     uint32_t gen = ck_pr_load_32(&a->gen) + 1;
     ck_pr_store_32(&a->gen, gen);
-    tr_pid pid = tr__pid_make(a->node, gen, a->index);
+    tr_pid pid = tr__pid_make(rt->node, gen, a->index);
+    ck_pr_fence_store(); /* a sender that finds the pid sees the generation */
+    ck_pr_store_64(&a->pid, pid); /* lookups find it from here on */
 
     node->pid = pid;
     node->prev = NULL;
@@ -959,6 +962,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     a->parent_node = NULL;
     /* Retire the generation: from here on every lookup of `pid` fails and
      * messages already queued for it are dropped. */
+    ck_pr_store_64(&a->pid, 0);
     ck_pr_store_32(&a->gen, ck_pr_load_32(&a->gen) + 1);
     tr__mpsc_node *n;
     while ((n = tr__mpsc_pop(&a->mb)) != NULL)
@@ -1143,14 +1147,14 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
         return m;
     L->cur_msg = m;
     L->cur_pub = pub;
-    L->cur_answered = false;
     tr__loop_busy(L, a, pub->type);
     int rc = a->receive(a, a->state, pub);
     tr__loop_idle(L);
     L->cur_msg = NULL;
     L->cur_pub = NULL;
-    if (m && (m->flags & TR__MF_REQUEST) && !L->cur_answered) {
-        /* Not answered: owed until tr_reply or the end of `a` (its
+    if (m && (m->flags & TR__MF_REQUEST)) {
+        /* Not answered (tr_reply clears the flag of the request it answers
+         * while it is handled): owed until tr_reply or the end of `a` (its
          * failure), or failed now if the answer could not be made. */
         if (L->cur_reply_nomem) {
             L->cur_reply_nomem = false;

@@ -504,8 +504,8 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
     bool current = cur && (cur->flags & TR_MSG_REQUEST) && cur->ref == request->ref &&
                    cur->from == request->from;
     tr__msg *owed = current ? NULL : request_settle(self, request->ref, request->from);
-    if (current)
-        L->cur_answered = true;
+    if (current && L->cur_msg) /* answered: not owed (deliver) */
+        L->cur_msg->flags &= (uint8_t)~TR__MF_REQUEST;
     tr_pid me = tr__actor_pid(self);
     int rc = 0;
     if (request->from == TR_PID_NONE) {
@@ -520,9 +520,9 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
     if (rc == TR_ENOMEM) {
         /* The answer could not be made: the caller must not wait for it.
          * Its failure is made from the request's own block. */
-        if (current) {
-            L->cur_answered = false;
-            L->cur_reply_nomem = true;
+        if (current && L->cur_msg) {
+            L->cur_msg->flags |= TR__MF_REQUEST; /* still unanswered: */
+            L->cur_reply_nomem = true;          /* deliver fails it */
         } else if (owed) {
             tr__request_fail(L, me, owed, TR_EXIT_ERROR, TR_ENOMEM);
             owed = NULL;

@@ -271,9 +271,9 @@ struct tr_actor {
     tr__mpsc_node runq;  /* link in the loop's run/inject queue */
 
     /* -- line 1: read on every send and every message -- */
-    uint32_t gen __attribute__((aligned(TR__CACHELINE))); /* odd while alive, even while free */
+    tr_pid pid __attribute__((aligned(TR__CACHELINE))); /* the incarnation's pid, 0 while free */
+    uint32_t gen;        /* odd while alive, even while free */
     uint32_t index;      /* slot index (immutable) */
-    uint32_t node;       /* the runtime's node number (immutable) */
     tr__loop *loop;      /* home loop (immutable once bound) */
     tr__bound *bound;    /* bounded mailbox, or NULL (atomic; never unset) */
     /* home loop only from here */
@@ -308,12 +308,12 @@ static inline tr_pid tr__pid_make(uint32_t node, uint32_t gen, uint32_t index)
     return ((tr_pid)node << 52) | ((tr_pid)(gen & TR__GEN_MASK) << 26) | index;
 }
 
-/* The pid of the actor living in `a`. Home loop, while it lives: the
- * generation moves only when the actor ends and when the freed slot is
- * reserved again. */
+/* The pid of the actor living in `a`. Home loop, while it lives (0 once
+ * it has ended): it is set when the slot is reserved for an incarnation and
+ * cleared when that incarnation ends. */
 static inline tr_pid tr__actor_pid(const tr_actor *a)
 {
-    return tr__pid_make(a->node, ck_pr_load_32(&a->gen), a->index);
+    return ck_pr_load_64(&a->pid);
 }
 
 static inline tr_actor *tr__actor_of_runq(tr__mpsc_node *n)
@@ -335,7 +335,6 @@ typedef struct tr__pidtab {
     uint32_t nchunks;
     uint32_t max;      /* indexes are 1 .. max-1 */
     uint32_t next;     /* atomic: next fresh index */
-    uint32_t node;     /* the runtime's node number, copied into every slot */
 } tr__pidtab;
 
 struct tr_runtime {
@@ -382,7 +381,7 @@ struct tr_runtime {
 /* ---- shared internal functions ------------------------------------------ */
 
 /* pidtab.c */
-int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors, uint32_t node);
+int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors);
 void tr__pidtab_destroy(tr__pidtab *t);
 #define TR__PIDTAB_CHUNK_BITS 12u
 #define TR__PIDTAB_CHUNK_SLOTS (1u << TR__PIDTAB_CHUNK_BITS)
@@ -406,11 +405,11 @@ tr_actor *tr__pidtab_fresh(tr__pidtab *t, int *err);
  * memory even if the actor exits right after. */
 static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
 {
-    uint32_t gen = TR_PID_GEN(pid);
-    if ((gen & 1u) == 0 || TR_PID_NODE(pid) != rt->node)
-        return NULL;
+    /* The slot holds its live incarnation's whole pid (node, generation,
+     * index) and 0 while free: one compare checks all three, and no pid
+     * with an even generation (or 0) ever matches. */
     tr_actor *a = tr__pidtab_get(&rt->pids, TR_PID_INDEX(pid));
-    if (!a || ck_pr_load_32(&a->gen) != gen)
+    if (!a || ck_pr_load_64(&a->pid) != pid)
         return NULL;
     return a;
 }

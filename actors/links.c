@@ -304,7 +304,7 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
 
 void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m)
 {
-    tr_pid dead = tr__pid_make(slot->node, m->to_gen, slot->index);
+    tr_pid dead = tr__pid_make(L->rt->node, m->to_gen, slot->index);
     tr_down d;
     tr__down_fill(&d, dead, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
     if (m->kind == TR__MSG_MONITOR) {

@@ -106,8 +106,7 @@ struct tr__loop {
     tr__pool pool;
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
-    bool cur_answered;          /* tr_reply answered the request cur_pub */
-    bool cur_reply_nomem;       /* ...or could not: the caller is failed */
+    bool cur_reply_nomem;       /* tr_reply could not answer cur_msg: fail it */
 
     /* Blocked-loop detection. The loop stores a new tick (and who runs)
      * before each callback and 0 after; the watchdog thread samples them.

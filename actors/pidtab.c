@@ -19,10 +19,9 @@
 
 #include "core.h"
 
-int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors, uint32_t node)
+int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
 {
     memset(t, 0, sizeof *t);
-    t->node = node;
     /* index 0 is never used, so TR_PID_NONE never names a slot. */
     uint64_t max = (uint64_t)max_actors + 1;
     t->nchunks = (uint32_t)((max + TR__PIDTAB_CHUNK_SLOTS - 1) / TR__PIDTAB_CHUNK_SLOTS);
@@ -51,7 +50,6 @@ static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)
     for (uint32_t i = 0; i < TR__PIDTAB_CHUNK_SLOTS; i++) {
         tr_actor *a = &chunk[i];
         a->index = (c << TR__PIDTAB_CHUNK_BITS) | i;
-        a->node = t->node;
         tr__mpsc_init(&a->mb, true);
         tr__mpsc_init(&a->sigq, false);
     }

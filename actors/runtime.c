@@ -216,7 +216,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     }
     rt->loops = calloc(rt->nloops, sizeof *rt->loops);
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
-    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors, rt->node)
+    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
                                   : TR_ENOMEM;
     if (rc == 0)
         rc = tr__workers_create(rt, &rt->workers);

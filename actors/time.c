@@ -23,6 +23,8 @@ int tr_runtime_clock_advanced(tr_runtime *rt)
 
 uint64_t tr__deadline_after(const tr_runtime *rt, tr_duration ms)
 {
+    if (ms < 0)
+        return UINT64_MAX; /* TR_INFINITE: no need to read the clock */
     return tr__deadline_from(tr__now(rt), ms);
 }
 
