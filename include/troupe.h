@@ -29,8 +29,12 @@
  *    tr_runtime_* functions say which threads may call them.
  *  - Ownership: a send copies the payload; the caller keeps its buffer. A
  *    receiver owns a message only until its handler returns.
- *  - Pids are 64-bit handles (slot index + generation), never pointers. A
- *    pid of an exited actor stays safe to use: it yields TR_ENOACTOR.
+ *  - Pids are 64-bit handles (node, generation, slot index: see tr_pid),
+ *    never pointers. A pid of an exited actor, or of another runtime, stays
+ *    safe to use: it yields TR_ENOACTOR, never another actor.
+ *  - Waits: nothing blocks forever on an answer that a failure can lose.
+ *    Every blocking function's comment says what ends its wait; an actor's
+ *    call ends with exactly one of reply, timeout and failure (tr_call).
  *  - Durations: every duration is a tr_duration, a signed 64-bit count of
  *    milliseconds (a field or argument whose name ends in _us, such as
  *    spin_us, counts microseconds instead, and is unsigned). As a function

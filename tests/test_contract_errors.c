@@ -544,17 +544,24 @@ static tr_child_spec pinger_spec(const char *id, tr_restart restart)
     return c;
 }
 
+/* A one_for_one supervisor with one permanent pinger child, started. */
+static void one_child_sup(tr_runtime *rt, tr_pid *sup, tr_pid *child)
+{
+    tr_child_spec c = pinger_spec("w", TR_PERMANENT);
+    tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .children = &c, .nchildren = 1};
+    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, sup), 0);
+    tr_sup_child kids[1];
+    assert_int_equal(tr_rt_sup_which_children(rt, *sup, kids, 1), 1);
+    *child = kids[0].pid;
+}
+
 static void test_spoofed_supervisor_timer_does_nothing(void **state)
 {
     (void)state;
     tr_runtime *rt = runtime();
-    tr_child_spec c = pinger_spec("w", TR_PERMANENT);
-    tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .children = &c, .nchildren = 1};
-    tr_pid sup;
-    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), 0);
+    tr_pid sup, child;
+    one_child_sup(rt, &sup, &child);
     tr_sup_child kids[1];
-    assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
-    tr_pid child = kids[0].pid;
     assert_true(child != TR_PID_NONE);
 
     /* Type 1 with the child's pid was the supervisor's kill timer, type 2
@@ -615,13 +622,9 @@ static void test_supervisor_requests_check_lengths(void **state)
 {
     (void)state;
     tr_runtime *rt = runtime();
-    tr_child_spec c = pinger_spec("w", TR_PERMANENT);
-    tr_sup_spec spec = {.strategy = TR_ONE_FOR_ONE, .children = &c, .nchildren = 1};
-    tr_pid sup;
-    assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), 0);
+    tr_pid sup, child;
+    one_child_sup(rt, &sup, &child);
     tr_sup_child kids[1];
-    assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
-    tr_pid child = kids[0].pid;
 
     char big[64];
     memset(big, 'w', sizeof big);
