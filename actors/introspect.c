@@ -43,8 +43,13 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
         n++;
     size_t len = sizeof(desc) + (size_t)n * sizeof(tr_pid);
     desc *d = calloc(1, len);
-    if (!d)
-        return; /* the caller's call fails with its timeout; nothing leaks */
+    if (!d) { /* an answer all the same: the walk must not wait forever */
+        if (request->from == TR_PID_NONE)
+            tr__waiter_fail(L->rt, request->ref, TR_ENOMEM);
+        else /* too short to be a desc: the asker reads TR_ENOMEM */
+            tr__reply_raw(a, request, TR__MSG_DESCRIBE, NULL, 0);
+        return;
+    }
     d->pid = tr__actor_pid(a);
     d->parent = a->parent;
     d->loop = (int32_t)L->index;

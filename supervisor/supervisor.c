@@ -777,9 +777,13 @@ static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
             int32_t rc = 0;
             return tr__reply_raw(self, msg, TR__MSG_SUP_WAIT, &rc, sizeof rc);
         }
-        if (s->nwaiters < 8)
+        if (s->nwaiters < 8) {
             s->waiters[s->nwaiters++] = *msg;
-        return 0;
+            return 0;
+        }
+        /* Only tr_rt_sup_spawn asks, once per supervisor: never here. An
+         * answer now rather than none, whatever the outcome turns out. */
+        return refuse(self, msg, TR_EALREADY);
     }
     case TR_MSG_SUP_WHICH: {
         tr_sup_child *list = calloc(s->n ? s->n : 1, sizeof *list);
