@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 #include "workers.h"
 
 /* ---- messages ------------------------------------------------------------ */
@@ -199,6 +199,9 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
     }
     m->to_gen = TR_PID_GEN(to);
     tr__msg_post(cur, a, m);
+    const tr__observer *obs = cur ? cur->obs : ck_pr_load_ptr(&a->loop->rt->obs);
+    if (__builtin_expect(obs != NULL, 0) && obs->send)
+        obs->send(obs->ud, from, to, type, len);
     return 0;
 }
 
@@ -287,6 +290,8 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
                 m->to_gen = TR_PID_GEN(to);
                 if (tr__mpsc_push(&a->mb, &m->node))
                     tr__loop_runq_append(L, a);
+                if (__builtin_expect(L->obs != NULL, 0) && L->obs->send)
+                    L->obs->send(L->obs->ud, from, to, type, len);
                 return 0;
             }
         }
@@ -837,7 +842,11 @@ static void stop_next_child(tr__loop *L, tr_actor *a)
     }
     t->kind = TR__TIMER_KILL;
     t->to = c->pid;
-    tr__actor_remember_timer(a, t);
+    if (tr__actor_remember_timer(L, a, t) != 0) {
+        tr__timer_free(&L->timers, &L->pool, t);
+        tr__signal(L->rt, L, self, c->pid, TR_EXIT_KILLED, 0, NULL, TR__SIG_UNTRAPPABLE);
+        return;
+    }
     tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, c->shutdown_ms));
     TR__STAT_ADD(L, timers, 1);
     tr__loop_timers_changed(L);
@@ -849,18 +858,9 @@ static void begin_exit(tr__loop *L, tr_actor *a)
     if (a->status != TR__RUNNING)
         return;
     a->status = TR__EXITING;
-    tr_runtime *rt = L->rt;
-    /* Jobs, timers, pending calls and task groups end with the actor. */
-    tr__jobs_release(L, a);
-    tr__groups_release(a);
-    tr__chan_actor_exit(a);
-    tr__calls_drop(L, a);
-    if (a->timers) {
-        while (a->timers)
-            tr__actor_drop_timer(L, a->timers);
-        tr__loop_timers_changed(L);
-    }
-    (void)rt;
+    /* What it owns stops acting: timers, calls, jobs, subscriptions,
+     * task groups (subsys.h), newest kind first. */
+    tr__owned_stop(L, a);
     stop_next_child(L, a);
     maybe_finish(L, a);
 }
@@ -914,21 +914,15 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         L->current = prev;
     }
     report(L, a);
-    /* The name goes before anyone hears of the end, so a restarted
-     * successor can take it at once (as in Erlang). */
-    tr__registry_release(rt, a);
-    /* Callers still waiting for an answer learn the reason first. */
-    tr__requests_fail_owed(L, a);
+    /* Everything it still owns goes before anyone hears of the end: its
+     * name (a restarted successor can take it at once, as in Erlang), the
+     * requests it owes (their callers learn the reason first), the kill
+     * timers of children that were still stopping, what terminate made. */
+    tr__owned_release(L, a);
     /* Links and monitors that reached us before our end see its reason. */
     process_signals(L, a);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
     a->trap_exits = 0;
-    /* Kill timers of children that were still stopping. */
-    if (a->timers) {
-        while (a->timers)
-            tr__actor_drop_timer(L, a->timers);
-        tr__loop_timers_changed(L);
-    }
     TR__STAT_ADD(L, actors, -1);
     if (a->parent_node && a->parent_node->permanent) {
         tr_down d;
@@ -946,12 +940,10 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         tr__pool_free(&L->pool, a->state);
         a->state = NULL;
     }
-    if (a->ext) {
-        /* What is left: the reason's text, the result, and job bookkeeping
-         * if terminate set an offload limit. */
-        tr__jobs_release(L, a);
+    if (a->ext) { /* what is left: the reason's text and the result */
         free(a->ext->exit_text);
         free(a->ext->result);
+        tr__pool_free(&L->pool, a->ext->owned);
         tr__pool_free(&L->pool, a->ext);
         a->ext = NULL;
     }
@@ -999,6 +991,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->handled = 0;
     a->timers = NULL;
     a->calls = 0;
+    a->owned = 0;
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
@@ -1134,7 +1127,7 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
         tr__describe(L, a, pub);
         return true;
     }
-    return a->ext && a->ext->groups && tr__groups_intercept(L, a, pub);
+    return a->ext && tr__owned_intercept(L, a, pub);
 }
 
 /* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
@@ -1147,9 +1140,14 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
         return m;
     L->cur_msg = m;
     L->cur_pub = pub;
+    const tr__observer *obs = L->obs;
+    if (__builtin_expect(obs != NULL, 0) && obs->dispatch)
+        obs->dispatch(obs->ud, a, pub);
     tr__loop_busy(L, a, pub->type);
     int rc = a->receive(a, a->state, pub);
     tr__loop_idle(L);
+    if (__builtin_expect(obs != NULL, 0) && obs->done)
+        obs->done(obs->ud, a, pub, rc);
     L->cur_msg = NULL;
     L->cur_pub = NULL;
     if (m && (m->flags & TR__MF_REQUEST)) {
@@ -1386,12 +1384,11 @@ void tr__actor_teardown(tr_actor *a)
     while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
         tr__pool_free_now(n);
     if (a->ext) {
-        tr__requests_teardown(a);
+        tr__owned_teardown(a);
         tr__ties_teardown(a);
-        tr__groups_release(a);
-        tr__chan_actor_exit(a);
         free(a->ext->exit_text);
         free(a->ext->result);
+        tr__pool_free_now(a->ext->owned);
         tr__pool_free_now(a->ext);
         a->ext = NULL;
     }
@@ -1410,14 +1407,34 @@ void tr__actor_teardown(tr_actor *a)
     a->state = NULL;
 }
 
-void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t)
+/* An actor's timers are a resource it owns (subsys.h): they stop when its
+ * exit begins, and the kill timers it arms for its stopping children go
+ * when it has ended. The list itself is in the slot (a->timers). */
+static void timers_drop(tr__loop *L, tr_actor *a, void **data)
 {
+    (void)data;
+    if (!a->timers)
+        return;
+    while (a->timers)
+        tr__actor_drop_timer(L, a->timers);
+    tr__loop_timers_changed(L);
+}
+
+static tr__owned_kind timers_kind = {.name = "timers", .stop = timers_drop,
+                                     .release = timers_drop};
+
+int tr__actor_remember_timer(tr__loop *L, tr_actor *a, struct tr__timer *t)
+{
+    int rc = tr__own_kind(L, a, &timers_kind);
+    if (rc != 0)
+        return rc;
     t->owner = a;
     t->owner_prev = NULL;
     t->owner_next = a->timers;
     if (a->timers)
         a->timers->owner_prev = t;
     a->timers = t;
+    return 0;
 }
 
 /* Unlinks `t` from its owner's list, frees it and counts it gone (a call's

@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 #define NONE UINT32_MAX
 
@@ -200,9 +200,23 @@ static void call_free(tr__loop *L, uint32_t idx)
     TR__STAT_ADD(L, timers, -1);
 }
 
+/* An actor's pending calls are a resource it owns (subsys.h): they end
+ * when its exit begins (and those made in terminate when it has ended). */
+static void calls_drop(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)data;
+    while (a->calls)
+        call_free(L, a->calls);
+}
+
+static tr__owned_kind calls_kind = {.name = "calls", .stop = calls_drop, .release = calls_drop};
+
 int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeout_ms,
                    tr_ref *ref, uint64_t *deadline)
 {
+    int rc = tr__own_kind(L, self, &calls_kind);
+    if (rc != 0)
+        return rc;
     tr__calls *cs = &L->calls;
     uint32_t idx = cs->free_head;
     if (idx) {
@@ -244,7 +258,11 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeo
     t->kind = TR__TIMER_CALL;
     t->to = callee;
     t->call = *ref;
-    tr__actor_remember_timer(self, t);
+    if (tr__actor_remember_timer(L, self, t) != 0) {
+        tr__timer_free(&L->timers, &L->pool, t);
+        call_free(L, idx);
+        return TR_ENOMEM;
+    }
     tr__timer_arm(&L->timers, t, *deadline);
     tr__loop_timers_changed(L);
     c->timer = t;
@@ -292,11 +310,6 @@ void tr__call_timed_out(tr__loop *L, tr__timer *t)
     tr__actor_drop_timer(L, t);
 }
 
-void tr__calls_drop(tr__loop *L, tr_actor *a)
-{
-    while (a->calls)
-        call_free(L, a->calls);
-}
 
 /* A call's timeout without one: OTP's gen_server:call default. */
 #define CALL_DEFAULT_MS 5000
@@ -408,6 +421,32 @@ void tr__request_fail(tr__loop *L, tr_pid callee, tr__msg *m, int32_t kind, int3
     tr__msg_post(L, c, m);
 }
 
+/* The requests an actor owes an answer are a resource it owns: when it
+ * has ended (terminate could still answer them), each fails with its exit
+ * reason. Data: the first owed request (linked through node.next). */
+static void owed_release(tr__loop *L, tr_actor *a, void **data)
+{
+    tr_pid self = tr__actor_pid(a);
+    while (*data) {
+        tr__msg *m = *data;
+        *data = m->node.next;
+        tr__request_fail(L, self, m, a->exit_kind, a->exit_code);
+    }
+}
+
+static void owed_teardown(tr_actor *a, void **data)
+{
+    (void)a;
+    while (*data) {
+        tr__msg *m = *data;
+        *data = m->node.next;
+        tr__pool_free_now(m);
+    }
+}
+
+static tr__owned_kind owed_kind = {.name = "owed answers", .release = owed_release,
+                                   .teardown = owed_teardown};
+
 void tr__request_owe(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     /* Only the header is needed from here on: an owned buffer the handler
@@ -429,21 +468,23 @@ void tr__request_owe(tr__loop *L, tr_actor *a, tr__msg *m)
             m = s;
         }
     }
-    tr__actor_ext *x = tr__ext_of(L, a);
-    if (!x) { /* nowhere to remember it: answer now rather than never */
+    int err = 0;
+    void **owed = tr__own(L, a, &owed_kind, &err);
+    if (!owed) { /* nowhere to remember it: answer now rather than never */
         tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
         return;
     }
-    m->node.next = (tr__mpsc_node *)x->owed;
-    x->owed = m;
+    m->node.next = *owed;
+    *owed = m;
 }
 
 /* Takes the request (ref, from) off `a`'s owed list; NULL if it is not there. */
 static tr__msg *request_settle(tr_actor *a, tr_ref ref, tr_pid from)
 {
-    if (!a->ext)
+    tr__msg **p = (tr__msg **)tr__owned(a, &owed_kind);
+    if (!p)
         return NULL;
-    for (tr__msg **p = &a->ext->owed; *p; p = (tr__msg **)&(*p)->node.next) {
+    for (; *p; p = (tr__msg **)&(*p)->node.next) {
         tr__msg *m = *p;
         tr__callhdr h;
         memcpy(&h, m->data, sizeof h);
@@ -455,26 +496,7 @@ static tr__msg *request_settle(tr_actor *a, tr_ref ref, tr_pid from)
     return NULL;
 }
 
-void tr__requests_fail_owed(tr__loop *L, tr_actor *a)
-{
-    if (!a->ext)
-        return;
-    tr_pid self = tr__actor_pid(a);
-    while (a->ext->owed) {
-        tr__msg *m = a->ext->owed;
-        a->ext->owed = (tr__msg *)m->node.next;
-        tr__request_fail(L, self, m, a->exit_kind, a->exit_code);
-    }
-}
 
-void tr__requests_teardown(tr_actor *a)
-{
-    while (a->ext->owed) {
-        tr__msg *m = a->ext->owed;
-        a->ext->owed = (tr__msg *)m->node.next;
-        tr__pool_free_now(m);
-    }
-}
 
 int tr_reply(tr_actor *self, const tr_msg *request, uint32_t type, const void *data,
              size_t len)

@@ -224,12 +224,15 @@ typedef struct tr__bound {
  * small: made from the home loop's pool on first use (tr__ext_of), freed
  * when the actor ends or at teardown. Home loop only.
  */
+/* One kind of resource an actor owns and the kind's data (subsys.h). */
+typedef struct tr__owned_entry {
+    struct tr__owned_kind *kind;
+    void *data;
+} tr__owned_entry;
+
 typedef struct tr__actor_ext {
-    struct tr__regent *name;    /* registry entry, or NULL */
-    struct tr__jobs *jobs;      /* offloaded jobs (workers.c), or NULL */
-    struct tr__groups *groups;  /* task groups it owns (supervisor/group.c), or NULL */
-    struct tr__sub *subs;       /* channel subscriptions (channels/chan.c) */
-    struct tr__msg *owed;       /* requests handled but not answered (call.c) */
+    tr__owned_entry *owned;     /* kinds it owns, in registration order */
+    uint16_t nowned, cap_owned;
     char *exit_text;            /* the exit reason's text, or NULL */
     void *result;               /* tr_exit_result's copy, or NULL */
     uint32_t result_len;
@@ -294,6 +297,7 @@ struct tr_actor {
     tr__actor_ext *ext;  /* the rarely used rest, or NULL */
     struct tr__timer *timers; /* timers this actor owns */
     uint32_t calls;      /* its pending calls: first entry in the loop's call table, 0: none */
+    uint32_t owned;      /* the bits of the kinds of resources it owns (subsys.h) */
 } __attribute__((aligned(TR__CACHELINE)));
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");
@@ -337,8 +341,18 @@ typedef struct tr__pidtab {
     uint32_t next;     /* atomic: next fresh index */
 } tr__pidtab;
 
+/* Hooks on the message path (subsys.h). */
+typedef struct tr__observer {
+    void (*dispatch)(void *ud, tr_actor *a, const tr_msg *msg);
+    void (*done)(void *ud, tr_actor *a, const tr_msg *msg, int rc);
+    void (*send)(void *ud, tr_pid from, tr_pid to, uint32_t type, size_t len);
+    void *ud;
+} tr__observer;
+
 struct tr_runtime {
     tr_runtime_options opts; /* resolved: no zero left */
+    tr__observer observer;   /* set before start (tr__observe) */
+    const tr__observer *obs; /* &observer when installed, else NULL */
     unsigned nloops;
     tr__loop **loops;
     tr__pool **pools;        /* loops[i]->pool, for origin lookups */
@@ -483,7 +497,9 @@ tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid);
 int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref);
 /* The actor's list of timers (timer.h); home loop. */
 struct tr__timer;
-void tr__actor_remember_timer(tr_actor *a, struct tr__timer *t);
+/* Adds `t` to a's timers (a resource it owns, subsys.h): 0, or TR_ENOMEM
+ * (then `t` is not a's and the caller frees it). */
+int tr__actor_remember_timer(tr__loop *L, tr_actor *a, struct tr__timer *t);
 void tr__actor_drop_timer(tr__loop *L, struct tr__timer *t);
 /* The checks of a payload `self` hands over to be sent later (timers,
  * calls), but for its type, which the caller checks: sets *out. */
@@ -496,16 +512,8 @@ void tr__actor_teardown(tr_actor *a);
  * memory. Home loop. */
 tr__actor_ext *tr__ext_of(tr__loop *L, tr_actor *a);
 
-/* supervisor/group.c: task groups, on the owner's loop. */
-/* True if `pub` was a group's (a child's DOWN or job outcome, a deadline):
- * consumed, not delivered. Called only when a->ext->groups is set. */
-bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
-/* The owner ends: its groups go (children and jobs end with it). */
-void tr__groups_release(tr_actor *a);
 /* channels/chan.c: a PULL for one of a's subscriptions (home loop). */
 void tr__chan_pull(tr__loop *L, tr_actor *a, tr__msg *m);
-/* The actor ends (or is torn down): its subscriptions go. */
-void tr__chan_actor_exit(tr_actor *a);
 
 /* introspect.c: answers a TR__MSG_DESCRIBE request (tr_runtime_tree). */
 void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request);
@@ -545,10 +553,7 @@ void tr__request_fail(tr__loop *L, tr_pid callee, tr__msg *m, int32_t kind, int3
 /* After a handler of `a` returned without answering the request `m`:
  * `a` owes it an answer until tr_reply or its end. Takes `m`. Home loop. */
 void tr__request_owe(tr__loop *L, tr_actor *a, tr__msg *m);
-/* `a` ends: every request it still owes fails with its exit reason. */
-void tr__requests_fail_owed(tr__loop *L, tr_actor *a);
-/* Teardown: frees the owed requests (no thread running). */
-void tr__requests_teardown(tr_actor *a);
+
 /* Hands a reply to the plain thread waiting on `ref`; false if it is gone. */
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from,
                          uint32_t type, const void *data, size_t len);
@@ -577,9 +582,6 @@ bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref, uint64_t *tag);
 uint64_t tr__call_tag_of(tr__loop *L, tr_ref ref);
 /* The limit `t` (kind CALL) fired: ends its call; `t` is dropped too. */
 void tr__call_timed_out(tr__loop *L, struct tr__timer *t);
-/* `a` is ending: its pending calls end (their limits stay in a->timers,
- * for the caller to drop). */
-void tr__calls_drop(tr__loop *L, tr_actor *a);
 /* Frees the loop's call table (teardown). */
 void tr__calls_table_free(tr__loop *L);
 

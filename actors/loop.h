@@ -104,6 +104,7 @@ struct tr__loop {
     tr__timers timers;
     tr__calls calls;
     tr__pool pool;
+    const tr__observer *obs;    /* the runtime's observer, or NULL (subsys.h) */
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
     bool cur_reply_nomem;       /* tr_reply could not answer cur_msg: fail it */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 typedef struct tr__regent {
     struct tr__regent *next;
@@ -47,9 +47,28 @@ void tr__registry_destroy(tr_runtime *rt)
     uv_mutex_destroy(&rt->reg_mu);
 }
 
+/* A registered name is a resource its actor owns: released when the actor
+ * has ended, before anyone hears of the end (so that a restarted successor
+ * can take it at once, as in Erlang). The registry frees what is left at
+ * teardown. Data: the registry entry, or NULL. */
+static void name_release(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)data;
+    tr__registry_release(L->rt, a);
+}
+
+static tr__owned_kind name_kind = {.name = "name", .release = name_release};
+
+static tr__regent *entry_of(const tr_actor *a)
+{
+    void **d = tr__owned(a, &name_kind);
+    return d ? *d : NULL;
+}
+
 const char *tr__registry_name(const tr_actor *a)
 {
-    return (a->ext && a->ext->name) ? a->ext->name->name : NULL;
+    tr__regent *e = entry_of(a);
+    return e ? e->name : NULL;
 }
 
 static uint32_t hash(const char *s) /* FNV-1a */
@@ -109,8 +128,9 @@ int tr_register(tr_actor *self, const char *name)
         return TR_EALREADY;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__actor_ext *x = tr__ext_of(L, self);
-    tr__regent *e = x ? malloc(sizeof *e) : NULL;
+    int err = 0;
+    void **slot = tr__own(L, self, &name_kind, &err);
+    tr__regent *e = slot ? malloc(sizeof *e) : NULL;
     if (!e)
         return TR_ENOMEM;
     strcpy(e->name, name);
@@ -132,13 +152,14 @@ int tr_register(tr_actor *self, const char *name)
         free(e);
         return rc;
     }
-    x->name = e;
+    *slot = e;
     return 0;
 }
 
 void tr__registry_release(tr_runtime *rt, tr_actor *a)
 {
-    tr__regent *e = a->ext ? a->ext->name : NULL;
+    void **slot = tr__owned(a, &name_kind);
+    tr__regent *e = slot ? *slot : NULL;
     if (!e)
         return;
     uv_mutex_lock(&rt->reg_mu);
@@ -148,7 +169,7 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a)
         rt->reg_count--;
     }
     uv_mutex_unlock(&rt->reg_mu);
-    a->ext->name = NULL;
+    *slot = NULL;
     free(e);
 }
 

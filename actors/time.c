@@ -43,7 +43,10 @@ static int arm_send(tr__loop *L, tr_actor *self, tr_pid to, tr_duration delay_ms
     t->period = tr__ms_to_ns(period_ms);
     if (len)
         memcpy(t->data, data, len);
-    tr__actor_remember_timer(self, t);
+    if (tr__actor_remember_timer(L, self, t) != 0) {
+        tr__timer_free(&L->timers, &L->pool, t);
+        return TR_ENOMEM;
+    }
     tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, delay_ms));
     TR__STAT_ADD(L, timers, 1);
     tr__loop_timers_changed(L);

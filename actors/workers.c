@@ -39,7 +39,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 enum { JOB_PENDING, JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
 
@@ -224,19 +224,28 @@ static int submit(tr__workers *w, tr_job *j)
 
 /* ---- the owner's side ------------------------------------------------------------ */
 
+/* An actor's jobs are a resource it owns: when its exit begins, queued
+ * jobs never run and results of running ones are discarded; anything
+ * offloaded during terminate goes the same way when it has ended. */
+static void jobs_release(tr__loop *L, tr_actor *a, void **data);
+static tr__owned_kind jobs_kind = {.name = "jobs", .stop = jobs_release,
+                                   .release = jobs_release};
+
 /* The actor's job bookkeeping, or NULL if it has never offloaded. */
 static tr__jobs *jobs(tr_actor *a)
 {
-    return a->ext ? a->ext->jobs : NULL;
+    void **d = tr__owned(a, &jobs_kind);
+    return d ? *d : NULL;
 }
 
 /* The actor's job bookkeeping, made on first use; NULL when out of memory. */
 static tr__jobs *jobs_of(tr__loop *L, tr_actor *a)
 {
-    tr__actor_ext *x = tr__ext_of(L, a);
-    if (x && !x->jobs)
-        x->jobs = calloc(1, sizeof *x->jobs);
-    return x ? x->jobs : NULL;
+    int err = 0;
+    void **d = tr__own(L, a, &jobs_kind, &err);
+    if (d && !*d)
+        *d = calloc(1, sizeof(tr__jobs));
+    return d ? *d : NULL;
 }
 
 static void unlink_job(tr__jobs *js, tr_job *j)
@@ -398,16 +407,17 @@ bool tr__jobs_outcome(tr__loop *L, tr_actor *a, tr_job_id id)
     return true;
 }
 
-void tr__jobs_release(tr__loop *L, tr_actor *a)
+static void jobs_release(tr__loop *L, tr_actor *a, void **data)
 {
     (void)L;
-    tr__jobs *js = jobs(a);
+    (void)a;
+    tr__jobs *js = *data;
     if (!js)
         return;
     while (js->list)
         abandon(js, js->list);
     free(js);
-    a->ext->jobs = NULL;
+    *data = NULL;
 }
 
 /* ---- the job's side ------------------------------------------------------------- */

@@ -16,8 +16,6 @@ void tr__workers_destroy(tr__workers *w);
 
 /* The owner side, on the owner's loop. */
 struct tr__jobs;
-/* Cancels every job of an exiting actor and frees its job bookkeeping. */
-void tr__jobs_release(tr__loop *L, tr_actor *a);
 /* A JOB_DONE/JOB_FAILED message for `a`: true if it is to be delivered. */
 bool tr__jobs_outcome(tr__loop *L, tr_actor *a, tr_job_id id);
 

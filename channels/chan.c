@@ -35,7 +35,7 @@
 #include <ck_ring.h>
 #include <ck_spinlock.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 typedef struct slot {
     uint32_t len;
@@ -487,11 +487,25 @@ int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type)
 
 /* ---- actors: subscriptions ------------------------------------------------------------------ */
 
+/* An actor's subscriptions are a resource it owns: they end when its exit
+ * begins (items not yet delivered stay in the channel). Data: the first
+ * subscription (linked by next_owned). */
+static void subs_release(tr__loop *L, tr_actor *a, void **data);
+static void subs_teardown(tr_actor *a, void **data);
+static tr__owned_kind subs_kind = {.name = "channel subscriptions", .stop = subs_release,
+                                   .teardown = subs_teardown};
+
+static tr__sub **subs_of(tr_actor *a)
+{
+    return (tr__sub **)tr__owned(a, &subs_kind);
+}
+
 static tr__sub *find_sub(tr_actor *a, tr_ref id, tr__sub ***link)
 {
-    if (!a->ext)
+    tr__sub **head = subs_of(a);
+    if (!head)
         return NULL;
-    for (tr__sub **pp = &a->ext->subs; *pp; pp = &(*pp)->next_owned)
+    for (tr__sub **pp = head; *pp; pp = &(*pp)->next_owned)
         if ((*pp)->id == id) {
             if (link)
                 *link = pp;
@@ -504,7 +518,7 @@ static tr__sub *find_sub(tr_actor *a, tr_ref id, tr__sub ***link)
 static void drop_sub(tr_actor *a, tr__sub *sub)
 {
     tr_chan *ch = sub->ch;
-    for (tr__sub **pp = &a->ext->subs; *pp; pp = &(*pp)->next_owned)
+    for (tr__sub **pp = subs_of(a); *pp; pp = &(*pp)->next_owned)
         if (*pp == sub) {
             *pp = sub->next_owned;
             break;
@@ -535,8 +549,9 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
         return TR_EWRONGTHREAD;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__actor_ext *x = tr__ext_of(L, self);
-    tr__sub *sub = x ? calloc(1, sizeof *sub) : NULL;
+    int err = 0;
+    tr__sub **head = (tr__sub **)tr__own(L, self, &subs_kind, &err);
+    tr__sub *sub = head ? calloc(1, sizeof *sub) : NULL;
     if (!sub)
         return TR_ENOMEM;
     tr_chan_retain(ch);
@@ -553,8 +568,8 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
     ck_pr_inc_32(&ch->nsubs);
     tr__handoff_release(&ch->lock);
     ck_spinlock_fas_unlock(&ch->lock);
-    sub->next_owned = x->subs;
-    x->subs = sub;
+    sub->next_owned = *head;
+    *head = sub;
     if (credit)
         post_pull(ch, sub->pid, sub->id);
     *out = sub->id;
@@ -591,10 +606,16 @@ int tr_chan_unsubscribe(tr_actor *self, tr_ref id)
     return 0;
 }
 
-void tr__chan_actor_exit(tr_actor *a)
+static void subs_teardown(tr_actor *a, void **data)
 {
-    while (a->ext && a->ext->subs)
-        drop_sub(a, a->ext->subs);
+    while (*data)
+        drop_sub(a, *data);
+}
+
+static void subs_release(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)L;
+    subs_teardown(a, data);
 }
 
 /* A PULL: feed the subscription from the channel, within its credit and a

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 enum { WAITING, RUNNING, ENDED };
 enum { ACTOR, JOB };
@@ -76,10 +76,22 @@ typedef struct tr__groups {
     uint32_t cap, used; /* used counts tombstones too */
 } tr__groups;
 
+/* An actor's task groups are a resource it owns (subsys.h): they go when
+ * its exit begins (their children and jobs end with it), and they see its
+ * reserved-type mail first — a child's DOWN, a job's outcome, a deadline —
+ * through the kind's interception. */
+static void groups_release(tr__loop *L, tr_actor *a, void **data);
+static void groups_teardown(tr_actor *a, void **data);
+static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub);
+static tr__owned_kind groups_kind = {.name = "task groups", .stop = groups_release,
+                                     .teardown = groups_teardown,
+                                     .intercept = groups_intercept};
+
 /* The actor's task groups, or NULL if it has never opened one. */
 static tr__groups *groups(tr_actor *a)
 {
-    return a->ext ? a->ext->groups : NULL;
+    void **d = tr__owned(a, &groups_kind);
+    return d ? *d : NULL;
 }
 
 /* ---- the table of running members ------------------------------------------------ */
@@ -344,9 +356,11 @@ static void complete(tr__loop *L, tr_actor *self, group *g)
 
 /* ---- the runtime's hooks ------------------------------------------------------------------ */
 
-bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
+static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub)
 {
-    tr__groups *gs = groups(a);
+    tr__groups *gs = *data;
+    if (!gs)
+        return false;
     if (pub->type == TR__MSG_GROUP_DEADLINE) {
         tr_group_id id;
         if (!tr__msgtype_len_ok(pub->type, pub->len))
@@ -394,9 +408,10 @@ bool tr__groups_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
     return true;
 }
 
-void tr__groups_release(tr_actor *a)
+static void groups_teardown(tr_actor *a, void **data)
 {
-    tr__groups *gs = groups(a);
+    (void)a;
+    tr__groups *gs = *data;
     if (!gs)
         return;
     while (gs->list) {
@@ -406,7 +421,13 @@ void tr__groups_release(tr_actor *a)
     }
     free(gs->tab);
     free(gs);
-    a->ext->groups = NULL;
+    *data = NULL;
+}
+
+static void groups_release(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)L;
+    groups_teardown(a, data);
 }
 
 /* ---- the API ---------------------------------------------------------------------------- */
@@ -428,10 +449,11 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
         return TR_EINVAL;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
-    tr__actor_ext *x = tr__ext_of(L, self);
-    if (x && !x->groups)
-        x->groups = calloc(1, sizeof *x->groups);
-    tr__groups *gs = x ? x->groups : NULL;
+    int err = 0;
+    void **d = tr__own(L, self, &groups_kind, &err);
+    if (d && !*d)
+        *d = calloc(1, sizeof(tr__groups));
+    tr__groups *gs = d ? *d : NULL;
     if (!gs)
         return TR_ENOMEM;
     group *g = calloc(1, sizeof *g);

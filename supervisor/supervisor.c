@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 /*
  * Message types. The supervisor's protocol is the runtime's reserved types

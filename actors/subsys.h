@@ -1,0 +1,108 @@
+/*
+ * subsys.h — what the runtime offers the subsystems built above it.
+ *
+ * This is the one internal header a subsystem (supervisor/, and next the
+ * sockets, metrics, test kit and cluster) includes; actors/ includes
+ * nothing from them and never names one (the layering check in
+ * tests/layers.sh enforces both directions). It brings the runtime's
+ * internal API (core.h, loop.h) and adds three mechanisms:
+ *
+ *  - Owned resources. An actor owns resources of several kinds: timers,
+ *    pending calls, a registered name, worker jobs, requests it owes an
+ *    answer, channel subscriptions, task groups — and next, sockets. Each
+ *    kind is a tr__owned_kind with the functions that end it; the first
+ *    use of a kind by an actor registers it (tr__own), and the actor's
+ *    exit runs every registered kind's `stop` when the exit begins and
+ *    `release` when the actor has ended, in reverse order of registration
+ *    (the `async with` / Go `defer` rule); a runtime freed with actors
+ *    still alive runs `teardown`. One loop in the exit path, however many
+ *    kinds there are.
+ *  - Interception. A kind's `intercept` sees every message of a reserved
+ *    type (above TR_MSG_USER_MAX) its actor receives, before the handler,
+ *    and may consume it: task groups take their children's DOWN and job
+ *    outcomes this way.
+ *  - Observation. tr__observe installs hooks that see every dispatch (and
+ *    every send) of a runtime: the test kit and metrics build on it. Off,
+ *    it costs one predictable branch per message.
+ *
+ * Thread rules are those of the functions' comments: everything about an
+ * actor's resources runs on its home loop.
+ */
+#ifndef TR_SUBSYS_H
+#define TR_SUBSYS_H
+
+#include "loop.h"
+
+/* ---- owned resources ------------------------------------------------------------ */
+
+/*
+ * A kind of resource. Define one `static tr__owned_kind` per kind (not
+ * const: `bit` is the runtime's, assigned on first use). Every function is
+ * optional; `data` is the pointer the kind keeps for the actor (tr__own).
+ */
+typedef struct tr__owned_kind {
+    const char *name;
+    /* The actor begins to exit: nothing of this kind may act any more
+     * (timers stop, calls end, jobs are abandoned). Home loop. */
+    void (*stop)(tr__loop *L, tr_actor *a, void **data);
+    /* The actor has ended (terminate has run; its links and monitors are
+     * told next): release what is left. Home loop. */
+    void (*release)(tr__loop *L, tr_actor *a, void **data);
+    /* The runtime is freed with the actor still alive (no loop runs). */
+    void (*teardown)(tr_actor *a, void **data);
+    /* A message of a reserved type for `a`, before its handler: true if
+     * the kind consumed it (it is then not delivered). Home loop. */
+    bool (*intercept)(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub);
+    uint32_t bit; /* the runtime's: this kind's bit in tr_actor.owned */
+} tr__owned_kind;
+
+/* At most 32 kinds in a process (the bits of tr_actor.owned). */
+
+/*
+ * Registers `kind` for `a` if it is not yet (the first time: one entry in
+ * a's record of owned kinds), and returns the kind's data pointer for `a`
+ * (NULL the first time, until the kind stores its own), or NULL with
+ * *err = TR_ENOMEM. Home loop. Cheap once registered: one test of a bit.
+ */
+void **tr__own(tr__loop *L, tr_actor *a, tr__owned_kind *kind, int *err);
+
+/* tr__own for a kind whose state is elsewhere (the slot's timer list, the
+ * loop's call table): 0, or TR_ENOMEM. Inline: hot paths call it. */
+static inline int tr__own_kind(tr__loop *L, tr_actor *a, tr__owned_kind *kind)
+{
+    uint32_t bit = ck_pr_load_32(&kind->bit);
+    if (bit && (a->owned & bit))
+        return 0;
+    int err = 0;
+    return tr__own(L, a, kind, &err) ? 0 : err;
+}
+
+/* `kind`'s data pointer for `a`, or NULL if `a` has not registered it.
+ * Home loop (any thread at teardown). */
+void **tr__owned(const tr_actor *a, const tr__owned_kind *kind);
+
+/* The exit path (exit.c): every registered kind's stop, release or
+ * teardown, newest registration first. */
+void tr__owned_stop(tr__loop *L, tr_actor *a);
+void tr__owned_release(tr__loop *L, tr_actor *a);
+void tr__owned_teardown(tr_actor *a);
+/* Offers a reserved-type message to the kinds that intercept: true if one
+ * consumed it. */
+bool tr__owned_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
+
+/* ---- observation ------------------------------------------------------------------ */
+
+/*
+ * tr__observer (core.h): hooks that see a runtime's messages. `dispatch`
+ * runs on the receiver's loop right before its handler gets `msg` (and
+ * `done` right after, with the handler's return); `send` runs on the
+ * sender's thread for every message an actor or a plain thread sends with
+ * tr_send / tr_rt_send and their kin (from, to, type, length). Each may be
+ * NULL. They run on the message path: keep them short, never block.
+ */
+
+/* Installs `obs` (copied; NULL removes it). Only before tr_runtime_start:
+ * TR_EALREADY afterwards; TR_EINVAL for NULL rt. */
+int tr__observe(tr_runtime *rt, const tr__observer *obs);
+
+#endif /* TR_SUBSYS_H */

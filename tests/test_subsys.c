@@ -1,0 +1,226 @@
+/*
+ * test_subsys.c — the runtime's hooks for subsystems (actors/subsys.h):
+ * owned-resource kinds are stopped when an actor's exit begins and
+ * released when it has ended, newest registration first, once each; a
+ * kind's interception consumes reserved-type mail before the handler; the
+ * observer sees every dispatch and send.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <string.h>
+
+#include "tr_test.h"
+#include "subsys.h"
+
+enum { M_PING = 1, M_QUIT };
+#define T_PRIVATE 0xffff0100u /* a reserved type no one else uses */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char events[16][24];
+static int nevents;
+
+static void event(const char *what, const char *kind)
+{
+    pthread_mutex_lock(&mu);
+    if (nevents < 16)
+        snprintf(events[nevents++], sizeof events[0], "%s %s", what, kind);
+    pthread_mutex_unlock(&mu);
+}
+
+static void k_stop(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)L;
+    (void)a;
+    event("stop", *data);
+}
+
+static void k_release(tr__loop *L, tr_actor *a, void **data)
+{
+    (void)L;
+    (void)a;
+    event("release", *data);
+}
+
+static _Atomic int intercepted, handled_private;
+
+static bool k_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub)
+{
+    (void)L;
+    (void)a;
+    (void)data;
+    if (pub->type != T_PRIVATE)
+        return false;
+    atomic_fetch_add(&intercepted, 1);
+    return true;
+}
+
+static tr__owned_kind kind_a = {.name = "a", .stop = k_stop, .release = k_release};
+static tr__owned_kind kind_b = {.name = "b", .stop = k_stop, .release = k_release,
+                                .intercept = k_intercept};
+
+static int owner_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    tr__loop *L = tr__running_loop(self);
+    int err = 0;
+    void **a = tr__own(L, self, &kind_a, &err);
+    TR_CHECK(a != NULL);
+    *a = "a";
+    void **b = tr__own(L, self, &kind_b, &err);
+    TR_CHECK(b != NULL);
+    *b = "b";
+    /* Registered once: the same data slot, no second entry. */
+    TR_CHECK(tr__own(L, self, &kind_a, &err) == a);
+    TR_CHECK(tr__owned(self, &kind_b) == b);
+    TR_CHECK(kind_a.bit != 0 && kind_b.bit != 0 && kind_a.bit != kind_b.bit);
+    return 0;
+}
+
+static int owner_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == T_PRIVATE)
+        atomic_fetch_add(&handled_private, 1);
+    if (msg->type == M_QUIT)
+        return tr_exit(self, TR_EXIT_NORMAL);
+    if (msg->type == M_PING && (msg->flags & TR_MSG_REQUEST))
+        return tr_reply(self, msg, M_PING, NULL, 0);
+    return 0;
+}
+
+static const tr_behavior owner_b = {.name = "owner", .init = owner_init,
+                                    .receive = owner_receive};
+
+static void test_owned_kinds(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, 0);
+    nevents = 0;
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, p, M_PING, NULL, 0, TR_INFINITE, &r), 0);
+    /* A reserved type through the runtime's own path: kind b takes it. */
+    assert_int_equal(tr__send(rt, NULL, TR_PID_NONE, p, T_PRIVATE, 0, NULL, NULL, 0, NULL,
+                              NULL), 0);
+    assert_int_equal(tr_rt_send(rt, p, M_QUIT, NULL, 0), 0);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0);
+    assert_int_equal(atomic_load(&intercepted), 1);
+    assert_int_equal(atomic_load(&handled_private), 0);
+    pthread_mutex_lock(&mu);
+    assert_int_equal(nevents, 4);
+    assert_string_equal(events[0], "stop b"); /* newest first */
+    assert_string_equal(events[1], "stop a");
+    assert_string_equal(events[2], "release b");
+    assert_string_equal(events[3], "release a");
+    pthread_mutex_unlock(&mu);
+    /* The slot's next incarnation starts with nothing owned. */
+    assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
+    assert_int_equal(tr_rt_call(rt, p, M_PING, NULL, 0, TR_INFINITE, &r), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* ---- observation -------------------------------------------------------------------- */
+
+static _Atomic int dispatched, done, sent;
+
+static void on_dispatch(void *ud, tr_actor *a, const tr_msg *msg)
+{
+    (void)a;
+    TR_CHECK(ud == (void *)&dispatched);
+    if (msg->type == M_PING)
+        atomic_fetch_add(&dispatched, 1);
+}
+
+static void on_done(void *ud, tr_actor *a, const tr_msg *msg, int rc)
+{
+    (void)ud;
+    (void)a;
+    TR_CHECK_EQ(rc, 0);
+    if (msg->type == M_PING)
+        atomic_fetch_add(&done, 1);
+}
+
+static void on_send(void *ud, tr_pid from, tr_pid to, uint32_t type, size_t len)
+{
+    (void)ud;
+    (void)from;
+    (void)to;
+    (void)len;
+    if (type == M_PING)
+        atomic_fetch_add(&sent, 1);
+}
+
+#define ROUNDS 1000
+
+/* Starts (from a plain thread, the peer in the payload), then counts down
+ * ROUNDS answers from the peer. */
+static int counter_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    int *left = state;
+    if (msg->type != M_PING)
+        return 0;
+    tr_pid peer = msg->from;
+    if (peer == TR_PID_NONE) {
+        memcpy(&peer, msg->data, sizeof peer);
+        *left = ROUNDS;
+    } else if (--*left == 0) {
+        return tr_exit(self, TR_EXIT_NORMAL);
+    }
+    return tr_send(self, peer, M_PING, NULL, 0);
+}
+
+static const tr_behavior counter_b = {.name = "counter", .state_size = sizeof(int),
+                                      .receive = counter_receive};
+
+static int bouncer_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    return msg->type == M_PING ? tr_send(self, msg->from, M_PING, NULL, 0) : 0;
+}
+
+static const tr_behavior bouncer_b = {.name = "bouncer", .receive = bouncer_receive};
+
+static void test_observer(void **state)
+{
+    (void)state;
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = 2;
+    tr_runtime *rt;
+    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr__observer obs = {.dispatch = on_dispatch, .done = on_done, .send = on_send,
+                        .ud = (void *)&dispatched};
+    assert_int_equal(tr__observe(rt, &obs), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    assert_int_equal(tr__observe(rt, &obs), TR_EALREADY);
+    tr_pid a, b;
+    assert_int_equal(tr_rt_spawn(rt, &counter_b, NULL, &a), 0);
+    assert_int_equal(tr_rt_spawn(rt, &bouncer_b, NULL, &b), 0);
+    assert_int_equal(tr_rt_send(rt, a, M_PING, &b, sizeof b), 0);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, a, TR_INFINITE, &d), 0);
+    assert_int_equal(tr_runtime_stop(rt), 0);
+    assert_int_equal(tr_runtime_wait(rt), 0);
+    /* a's start, then ROUNDS pings each way: every one sent and handled. */
+    assert_int_equal(atomic_load(&sent), 2 * ROUNDS + 1);
+    assert_int_equal(atomic_load(&dispatched), 2 * ROUNDS + 1);
+    assert_int_equal(atomic_load(&done), 2 * ROUNDS + 1);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_owned_kinds),
+        cmocka_unit_test(test_observer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
