@@ -1,0 +1,337 @@
+/*
+ * dispatch.c — running an actor: a turn takes up to `batch` messages from
+ * its mailbox (signals first, at every boundary) and hands each to the
+ * right place — INIT, a child's exit, an adoption, links and monitors, a
+ * channel's PULL, or the receive callback (after the interception point
+ * and the observer, subsys.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+
+/* ---- handling messages --------------------------------------------------- */
+
+static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__init *in = (tr__init *)m->data;
+    uint32_t iflags = m->type;
+    tr_pid parent = (iflags & TR__INIT_ADOPT) ? L->rt->root : m->from;
+    tr_ref monitor = 0;
+    const unsigned char *arg = (const unsigned char *)(in + 1);
+    if (iflags & TR__INIT_MONITOR) {
+        memcpy(&monitor, arg, sizeof monitor);
+        arg += sizeof monitor;
+    }
+    size_t arg_len = m->len - (size_t)(arg - m->data);
+    a->status = TR__RUNNING;
+    a->flags = 0;
+    ck_pr_store_ptr(&a->beh, (void *)in->beh); /* the watchdog reads it */
+    a->receive = in->beh->receive;
+    a->parent = parent;
+    a->parent_node = in->node;
+    a->children = NULL;
+    a->exit_kind = TR_EXIT_NORMAL;
+    a->exit_code = 0;
+    a->handled = 0;
+    a->timers = NULL;
+    a->calls = 0;
+    a->owned = 0;
+    a->trap_exits = 0;
+    TR__STAT_ADD(L, actors, 1);
+    if (in->beh == &tr__root_behavior)
+        a->flags |= TR__ROOT;
+    if (iflags & TR__INIT_ADOPT) {
+        /* Tell the root about us before anything else we send it, so our
+         * CHILD_EXIT can never overtake the adoption. */
+        tr__child *node = in->node;
+        in->node = NULL; /* now the root's */
+        if (tr__post_system(L->rt, L, tr__actor_pid(a), parent, TR__MSG_ADOPT,
+                        &node, sizeof node) != 0) {
+            free(node);
+            a->parent_node = NULL;
+            tr__root_unpend(L->rt, L);
+        }
+    }
+    if (monitor && tr__ties_add_watcher(L, a, parent, monitor) != 0) {
+        tr__pool_free(&L->pool, m);
+        tr__signals_process(L, a);
+        tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the parent's monitor");
+        return;
+    }
+    if (in->beh->state_size) {
+        a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
+        if (!a->state) {
+            tr__pool_free(&L->pool, m);
+            tr__signals_process(L, a);
+            tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
+            return;
+        }
+        memset(a->state, 0, in->beh->state_size);
+    }
+    int rc = 0;
+    tr_pid notify = (iflags & TR__INIT_NOTIFY) ? parent : TR_PID_NONE;
+    if (in->beh->init) {
+        L->current = a;
+        tr__loop_busy(L, a, 0);
+        rc = in->beh->init(a, a->state, arg_len ? arg : NULL, arg_len);
+        tr__loop_idle(L);
+    }
+    tr__pool_free(&L->pool, m);
+    if (rc != 0) {
+        tr__signals_process(L, a); /* monitors set meanwhile see this failure */
+        tr__exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
+        return;
+    }
+    a->flags |= TR__INIT_OK;
+    if (notify != TR_PID_NONE)
+        tr__send(L->rt, L, tr__actor_pid(a), notify, TR_MSG_STARTED, 0, NULL, NULL, 0,
+                 NULL, NULL);
+    /* Monitors and links set meanwhile see the end below, even when init
+     * already asked to exit. */
+    tr__signals_process(L, a);
+    if (a->flags & TR__EXIT_REQ)
+        tr__exit_begin(L, a);
+}
+
+static void handle_child_exit(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__child *node;
+    memcpy(&node, m->data, sizeof node);
+    tr__pool_free(&L->pool, m);
+    if (node->prev)
+        node->prev->next = node->next;
+    else
+        a->children = node->next;
+    if (node->next)
+        node->next->prev = node->prev;
+    if (node->stopping) { /* its kill timer, if armed, is moot */
+        for (tr__timer *t = a->timers; t; t = t->owner_next)
+            if (t->kind == TR__TIMER_KILL && t->to == node->pid) {
+                tr__actor_drop_timer(L, t);
+                tr__loop_timers_changed(L);
+                break;
+            }
+    }
+    free(node);
+    tr__exit_stop_next_child(L, a);
+    tr__exit_maybe_finish(L, a);
+}
+
+static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    tr__child *node;
+    memcpy(&node, m->data, sizeof node);
+    tr__pool_free(&L->pool, m);
+    /* Adoptions from several loops arrive in any order; keep the list in
+     * spawn order, newest first (usually this stops at the head). */
+    tr__child *prev = NULL, *next = a->children;
+    while (next && (int32_t)(next->seq - node->seq) > 0) { /* next is newer */
+        prev = next;
+        next = next->next;
+    }
+    node->prev = prev;
+    node->next = next;
+    if (prev)
+        prev->next = node;
+    else
+        a->children = node;
+    if (next)
+        next->prev = node;
+    ck_pr_dec_32(&L->rt->root_pending);
+    tr__exit_stop_next_child(L, a); /* a late adoption is the newest: it goes first */
+}
+
+/*
+ * A reply is delivered only while its call is pending: the call's entry
+ * (named by the ref) still exists and belongs to this actor. Ending the
+ * call frees it. Otherwise the call already timed out (or the ref is
+ * bogus): the reply is dropped and counted, never delivered as a stray.
+ */
+static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr__callhdr *h)
+{
+    if (m->type == TR_MSG_CALL_TIMEOUT)
+        return true; /* the timer already ended the call; h carries its tag */
+    if (!tr__call_end(L, a, h->ref, &h->deadline)) {
+        TR__STAT_ADD(L, late_replies, 1);
+        tr__msg_free(&L->pool, m);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Hands `pub` to the actor's receive callback and acts on the outcome.
+ * `m` is the message behind it (freed here), or NULL for a message the
+ * runtime made up (a trapped exit signal).
+ */
+/* The runtime's own uses of reserved message types, ahead of receive. */
+static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
+{
+    if (pub->type == TR__MSG_DESCRIBE && (pub->flags & TR_MSG_REQUEST)) {
+        tr__describe(L, a, pub);
+        return true;
+    }
+    return a->ext && tr__owned_intercept(L, a, pub);
+}
+
+/* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
+ * which the caller frees: the run frees its messages after its outbox has
+ * gone out, so that a reply leaves before the request's block goes home. */
+static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_actor *a,
+                                                             const tr_msg *pub, tr__msg *m)
+{
+    if (pub->type > TR_MSG_USER_MAX && intercepted(L, a, pub))
+        return m;
+    L->cur_msg = m;
+    L->cur_pub = pub;
+    const tr__observer *obs = L->obs;
+    if (__builtin_expect(obs != NULL, 0) && obs->dispatch)
+        obs->dispatch(obs->ud, a, pub);
+    tr__loop_busy(L, a, pub->type);
+    int rc = a->receive(a, a->state, pub);
+    tr__loop_idle(L);
+    if (__builtin_expect(obs != NULL, 0) && obs->done)
+        obs->done(obs->ud, a, pub, rc);
+    L->cur_msg = NULL;
+    L->cur_pub = NULL;
+    if (m && (m->flags & TR__MF_REQUEST)) {
+        /* Not answered (tr_reply clears the flag of the request it answers
+         * while it is handled): owed until tr_reply or the end of `a` (its
+         * failure), or failed now if the answer could not be made. */
+        if (L->cur_reply_nomem) {
+            L->cur_reply_nomem = false;
+            tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+        } else {
+            tr__request_owe(L, a, m);
+        }
+        m = NULL;
+    }
+    TR__STAT_ADD(L, handled, 1);
+    a->handled++;
+    if (rc != 0)
+        tr__exit_with(L, a, TR_EXIT_ERROR, rc, NULL);
+    else if (a->flags & TR__EXIT_REQ)
+        tr__exit_begin(L, a);
+    return m;
+}
+
+void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m)
+{
+    if ((m = deliver(L, a, pub, m)) != NULL)
+        tr__msg_free(&L->pool, m);
+}
+
+/* Handles `m`; returns it if the caller is to free it (a user message
+ * that reached the handler), else NULL (freed or kept here). */
+static tr__msg *handle(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    if (m->to_gen != ck_pr_load_32(&a->gen)) {
+        tr__msg_drop(L, a, m); /* meant for an incarnation that has ended */
+        return NULL;
+    }
+    switch (m->kind) {
+    case TR__MSG_USER: {
+        if (m->flags & TR__MF_COUNTED) { /* out of the bounded mailbox */
+            tr__msg_uncount(a);
+            m->flags &= (uint8_t)~TR__MF_COUNTED;
+        }
+        /* An exiting actor still answers the tree walk. */
+        if (a->status != TR__RUNNING &&
+            !(a->status == TR__EXITING && m->type == TR__MSG_DESCRIBE)) {
+            tr__msg_drop(L, a, m);
+            return NULL;
+        }
+        tr_msg pub = {.from = m->from, .type = m->type, .len = m->len,
+                      .flags = m->flags & (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_OWNED)};
+        const unsigned char *p = m->data;
+        if (m->flags & TR__MF_CALLHDR) {
+            tr__callhdr h;
+            memcpy(&h, p, sizeof h);
+            p += sizeof h;
+            pub.ref = h.ref;
+            if (m->flags & TR__MF_REPLY) {
+                /* A reply's header carries the call's tag, not a deadline. */
+                if (!reply_expected(L, a, m, &h))
+                    return NULL;
+                pub.tag = h.deadline;
+            } else {
+                pub.deadline = h.deadline;
+            }
+            if ((m->flags & TR__MF_JOB) && !tr__jobs_outcome(L, a, h.ref)) {
+                tr__msg_free(&L->pool, m); /* the job was cancelled */
+                return NULL;
+            }
+        }
+        if (m->flags & TR__MF_OWNED) {
+            tr__ownhdr o;
+            memcpy(&o, p, sizeof o);
+            pub.data = o.buf;
+        } else {
+            pub.data = p;
+        }
+        return deliver(L, a, &pub, m);
+    }
+    case TR__MSG_INIT:
+        handle_init(L, a, m);
+        return NULL;
+    case TR__MSG_CHILD_EXIT:
+        handle_child_exit(L, a, m);
+        return NULL;
+    case TR__MSG_ADOPT:
+        handle_adopt(L, a, m);
+        return NULL;
+    case TR__MSG_CHAN_PULL:
+        tr__chan_pull(L, a, m);
+        return NULL;
+    case TR__MSG_WAKE:
+        /* Posted after its signal was queued, so the signal is visible now
+         * even if it was not at the boundary check just before this pop.
+         * An exiting root may also have been waiting for the adoption
+         * count to drop. */
+        tr__pool_free(&L->pool, m);
+        tr__signals_process(L, a);
+        tr__exit_stop_next_child(L, a);
+        tr__exit_maybe_finish(L, a);
+        return NULL;
+    default: /* DOWN */
+        tr__ties_handle(L, a, m);
+        return NULL;
+    }
+}
+
+void tr__actor_run(tr__loop *L, tr_actor *a)
+{
+    unsigned batch = L->rt->opts.batch;
+    tr__msg *spent = NULL; /* handled, not yet freed */
+    for (unsigned n = 0; n < batch; n++) {
+        if (tr__mpsc_maybe_nonempty(&a->sigq)) {
+            L->current = a;
+            tr__signals_process(L, a);
+        }
+        tr__mpsc_node *node = tr__mpsc_pop(&a->mb);
+        if (!node)
+            break;
+        if (spent)
+            tr__msg_free(&L->pool, spent);
+        L->current = a;
+        spent = handle(L, a, (tr__msg *)node);
+        if (L->born)
+            break; /* it spawned here: its children start before its next message */
+    }
+    L->current = NULL;
+    L->run_posted = false;
+    if (L->nout)
+        tr__loop_outbox_flush(L);
+    if (spent)
+        tr__msg_free(&L->pool, spent); /* after the mail it caused has left */
+    /* Stay scheduled if mail or a signal is left (or a push is in progress).
+     * A signal record is always pushed before its WAKE, so one that this
+     * check misses is followed by a WAKE that finds the mailbox marked (and
+     * schedules us) or makes the mark fail. Records waiting for INIT do not
+     * count: INIT's push schedules us, or is already there to fail the mark. */
+    tr__loop_run_done(L, a, (tr__mpsc_maybe_nonempty(&a->sigq) && !tr__awaiting_init(a)) ||
+                                !tr__mpsc_mark_empty(&a->mb));
+}
