@@ -1,0 +1,138 @@
+/*
+ * spec.c — supervisor specs: their checks, their init functions, and their
+ * flattened form (the supervisor's spawn argument, the add-child payload).
+ *
+ * A spec is checked at the call that receives it, nested specs included:
+ * once a supervisor runs, a bad field could only fail a start later, far
+ * from the mistake. It is then copied into one buffer (child specs, their
+ * arguments, nested specs), so the supervisor owns everything it restarts
+ * from and the caller's spec may go away.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sup.h"
+
+/*
+ * The checks of a spec, at the call that receives it (tr_sup_spawn,
+ * tr_rt_sup_spawn, the add-child calls), nested specs included: once a
+ * supervisor runs, a bad field could only fail a start later, far from
+ * the mistake. `rt` gives the loops a .loop may name.
+ */
+
+int tr__sup_validate_child(const tr_runtime *rt, const tr_child_spec *c)
+{
+    if (!c || c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX) ||
+        !tr__loop_opt_ok(rt, c->loop) || !tr__duration_field_ok(c->shutdown_ms))
+        return TR_EINVAL;
+    if (c->supervisor) /* a nested supervisor: its spec instead of an argument */
+        return c->arg || c->arg_len ? TR_EINVAL : tr__sup_validate(rt, c->supervisor);
+    if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
+        return TR_EINVAL;
+    return 0;
+}
+
+int tr__sup_validate(const tr_runtime *rt, const tr_sup_spec *s)
+{
+    if (!s || (s->nchildren && !s->children) || s->strategy > TR_SIMPLE_ONE_FOR_ONE)
+        return TR_EINVAL;
+    if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
+        return TR_EINVAL;
+    if (!tr__duration_field_ok(s->period_ms) ||
+        !tr__duration_field_ok(s->backoff_max_ms) ||
+        !tr__duration_field_ok(s->backoff_reset_ms) ||
+        !tr__duration_field_ok(s->backoff_min_ms) || s->backoff_min_ms == TR_INFINITE)
+        return TR_EINVAL;
+    for (size_t i = 0; i < s->nchildren; i++)
+        if (tr__sup_validate_child(rt, &s->children[i]) != 0)
+            return TR_EINVAL;
+    return 0;
+}
+
+void tr_sup_spec_init(tr_sup_spec *spec)
+{
+    if (spec)
+        memset(spec, 0, sizeof *spec); /* every default is zero */
+}
+
+void tr_child_spec_init(tr_child_spec *child)
+{
+    if (child)
+        memset(child, 0, sizeof *child);
+}
+
+_Static_assert(TR_ONE_FOR_ONE == 0 && TR_PERMANENT == 0 && TR_LOOP_DEFAULT == 0,
+               "zeroed specs are the defaults");
+
+static size_t flat_size(const tr_sup_spec *s);
+static unsigned char *flatten_into(const tr_sup_spec *s, unsigned char *p);
+
+/* Bytes of a child's start argument: its own, or its nested spec's. */
+static size_t child_arg_size(const tr_child_spec *c)
+{
+    return c->supervisor ? flat_size(c->supervisor) : c->arg_len;
+}
+
+static size_t flat_size(const tr_sup_spec *s)
+{
+    size_t total = sizeof(flat_head);
+    for (size_t i = 0; i < s->nchildren; i++)
+        total += sizeof(flat_child) + child_arg_size(&s->children[i]);
+    return total;
+}
+
+/* One child spec, flattened at p: a flat_child then its argument (for a
+ * nested supervisor, its flattened spec). */
+static unsigned char *flatten_child(const tr_child_spec *c, unsigned char *p)
+{
+    flat_child f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.id, sizeof f.id, "%s", c->id ? c->id : "");
+    f.beh = c->supervisor ? &tr__sup_behavior : c->behavior;
+    f.arg_len = (uint32_t)child_arg_size(c);
+    f.restart = (uint8_t)c->restart;
+    /* (checked by validate_child) A supervisor child's default is no
+     * limit: it always gets to stop its subtree. */
+    tr__duration_field(c->shutdown_ms, c->supervisor ? TR_INFINITE : 5000,
+                       &f.shutdown_ms);
+    f.loop = c->loop;
+    memcpy(p, &f, sizeof f);
+    p += sizeof f;
+    if (c->supervisor)
+        return flatten_into(c->supervisor, p);
+    if (c->arg_len)
+        memcpy(p, c->arg, c->arg_len);
+    return p + c->arg_len;
+}
+
+static unsigned char *flatten_into(const tr_sup_spec *s, unsigned char *p)
+{
+    flat_head h = {.spec = *s, .n = (uint32_t)s->nchildren};
+    h.spec.children = NULL;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    for (size_t i = 0; i < s->nchildren; i++)
+        p = flatten_child(&s->children[i], p);
+    return p;
+}
+
+void *tr__sup_flatten(const tr_sup_spec *s, size_t *len)
+{
+    size_t total = flat_size(s);
+    unsigned char *buf = malloc(total);
+    if (!buf)
+        return NULL;
+    flatten_into(s, buf);
+    *len = total;
+    return buf;
+}
+
+/* The TR_MSG_SUP_ADD payload: the spec (checked), flattened (malloc'd). */
+void *tr__sup_flatten_child(const tr_child_spec *spec, size_t *len)
+{
+    *len = sizeof(flat_child) + child_arg_size(spec);
+    unsigned char *buf = malloc(*len);
+    if (buf)
+        flatten_child(spec, buf);
+    return buf;
+}
