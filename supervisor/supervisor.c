@@ -45,68 +45,8 @@
 /* STARTING: the first start; UP: watching; REGROUP: stopping a group before
  * restarting it; RESTARTING: (re)starting children; STOPPING: stopping all
  * before the supervisor ends. */
-enum phase { STARTING, UP, REGROUP, RESTARTING, STOPPING };
-enum after { AFTER_NOTHING, AFTER_RESTART, AFTER_EXIT };
-/* A child that fails, or whose backoff ends, while a sequence runs waits for
- * it to end: PEND_FAILED is then handled as a failure (counted, restarted
- * by the strategy), PEND_START just started — unless the sequence already
- * restarted it. */
-enum pend { PEND_NONE, PEND_FAILED, PEND_START };
-
-typedef struct kid {
-    char id[TR_CHILD_ID_MAX + 1];
-    const tr_behavior *beh;
-    void *arg;
-    uint32_t arg_len;
-    uint8_t restart;
-    uint8_t dynamic;     /* added at run time (simple_one_for_one) */
-    uint8_t removing;    /* stopped for good (TR_MSG_SUP_STOP, a temporary child in a
-                            regroup): not started again until TR_MSG_SUP_RESTART */
-    tr_duration shutdown_ms; /* resolved: >= 0 ms, or TR_INFINITE */
-    int loop;                /* as tr_spawn_opts.loop: 0 is the supervisor's loop */
-    tr_pid pid;          /* NONE while not running */
-    tr_ref mon;
-    tr_timer_id kill_timer; /* armed while it is being stopped, or 0 */
-    uint32_t restarts;
-    uint32_t streak;     /* consecutive restarts, for backoff */
-    uint64_t up_since;
-    uint32_t serial;     /* names it in RESTART_DUE timers (indices shift) */
-    uint8_t pending;     /* PEND_*: what to do once the current sequence ends */
-    tr_msg start_req;    /* a TR_MSG_SUP_START/ADD to answer once started */
-    uint8_t start_req_pending;
-} kid;
-
-typedef struct sup {
-    /* Resolved by sup_init: max_restarts is the intensity itself (0 for
-     * TR_RESTARTS_NEVER), the durations >= 0 ms or TR_INFINITE. The
-     * children pointer is unused after init. */
-    tr_sup_spec spec;
-    kid *kids;
-    uint32_t n, cap;
-    uint64_t *history;   /* restart times, a ring of max_restarts + 1 */
-    uint32_t hpos, hcount;
-    enum phase phase;
-    uint32_t lo, hi;     /* the current sequence's range */
-    uint32_t cursor;     /* starting: the child we wait for; stopping: next to stop */
-    enum after after;
-    tr_pid waiting;      /* the child whose DOWN (stop) or STARTED (start) we await */
-    int exit_kind, exit_code;
-    char exit_text[80];
-    tr_msg waiters[8];   /* TR__MSG_SUP_WAIT calls, answered when started */
-    uint32_t nwaiters;
-    bool started;        /* the first start completed (UP once) */
-    uint64_t rng;
-    uint32_t next_serial;
-    /* Requests that change children, held while a sequence runs (as an OTP
-     * supervisor's mailbox holds calls while it restarts), with copies of
-     * their payloads; handled in order once it is UP again. */
-    tr_msg *held;
-    uint32_t nheld, capheld;
-} sup;
-
 /* ---- small helpers ------------------------------------------------------------- */
 
-#define SLOG(self, level, ...) tr__log(tr_runtime_of(self), level, __VA_ARGS__)
 
 static void reason_text(const tr_down *d, char *buf, size_t len)
 {
@@ -116,7 +56,7 @@ static void reason_text(const tr_down *d, char *buf, size_t len)
         snprintf(buf, len, "%s", tr_exit_kind_name((tr_exit_kind)d->kind));
 }
 
-static int add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_len)
+int tr__sup_add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_len)
 {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 8;
@@ -144,7 +84,7 @@ static int add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_le
     return 0;
 }
 
-static void remove_kid(sup *s, uint32_t i)
+void tr__sup_remove_kid(sup *s, uint32_t i)
 {
     free(s->kids[i].arg);
     memmove(&s->kids[i], &s->kids[i + 1], (s->n - i - 1) * sizeof *s->kids);
@@ -159,7 +99,7 @@ static int find_by_ref(const sup *s, tr_ref ref)
     return -1;
 }
 
-static int find_by_pid(const sup *s, tr_pid pid)
+int tr__sup_find_by_pid(const sup *s, tr_pid pid)
 {
     for (uint32_t i = 0; i < s->n; i++)
         if (pid != TR_PID_NONE && s->kids[i].pid == pid)
@@ -186,7 +126,7 @@ static int self_timer(tr_actor *self, uint32_t ms, uint32_t type, const void *da
 
 /* ---- sequences ------------------------------------------------------------------- */
 
-static int start_kid(tr_actor *self, sup *s, uint32_t i)
+int tr__sup_start_kid(tr_actor *self, sup *s, uint32_t i)
 {
     kid *k = &s->kids[i];
     tr_spawn_opts o;
@@ -202,16 +142,15 @@ static int start_kid(tr_actor *self, sup *s, uint32_t i)
 
 static int end_supervisor(tr_actor *self, sup *s);
 static int after_sequence(tr_actor *self, sup *s);
-static int release_held(tr_actor *self, sup *s);
 
 /* Starts the next child of the start sequence (cursor..hi), or finishes. */
-static int continue_start(tr_actor *self, sup *s)
+int tr__sup_continue_start(tr_actor *self, sup *s)
 {
     for (; s->cursor <= s->hi && s->cursor < s->n; s->cursor++) {
         kid *k = &s->kids[s->cursor];
         if (k->pid != TR_PID_NONE || k->removing)
             continue;
-        int rc = start_kid(self, s, s->cursor);
+        int rc = tr__sup_start_kid(self, s, s->cursor);
         if (rc != 0)
             return rc;
         s->waiting = k->pid;
@@ -243,16 +182,16 @@ static int after_sequence(tr_actor *self, sup *s)
         } else {
             s->phase = RESTARTING;
             s->lo = s->hi = s->cursor = i;
-            rc = continue_start(self, s);
+            rc = tr__sup_continue_start(self, s);
         }
         if (rc != 0)
             return rc;
     }
-    return s->phase == UP && s->nheld ? release_held(self, s) : 0;
+    return s->phase == UP && s->nheld ? tr__sup_release_held(self, s) : 0;
 }
 
 /* A shutdown signal, and a kill when its shutdown time is up. */
-static void stop_kid(tr_actor *self, kid *k)
+void tr__sup_stop_kid(tr_actor *self, kid *k)
 {
     /* The timer first: its deadline counts from before the child can react. */
     if (k->shutdown_ms != TR_INFINITE && !k->kill_timer)
@@ -267,7 +206,7 @@ static int continue_stop(tr_actor *self, sup *s)
     for (;;) {
         if (s->cursor < s->n && s->cursor >= s->lo && s->kids[s->cursor].pid != TR_PID_NONE) {
             kid *k = &s->kids[s->cursor];
-            stop_kid(self, k);
+            tr__sup_stop_kid(self, k);
             s->waiting = k->pid;
             return 0; /* its DOWN moves us on */
         }
@@ -279,7 +218,7 @@ static int continue_stop(tr_actor *self, sup *s)
     if (s->after == AFTER_RESTART) {
         s->phase = RESTARTING;
         s->cursor = s->lo;
-        return continue_start(self, s);
+        return tr__sup_continue_start(self, s);
     }
     return end_supervisor(self, s);
 }
@@ -299,11 +238,10 @@ static int begin_stop(tr_actor *self, sup *s, uint32_t lo, uint32_t hi, enum aft
     return continue_stop(self, s);
 }
 
-static void refuse_held(tr_actor *self, sup *s);
 
 static int end_supervisor(tr_actor *self, sup *s)
 {
-    refuse_held(self, s);
+    tr__sup_refuse_held(self, s);
     if (s->exit_kind == TR_EXIT_ERROR) {
         answer_waiters(self, s, TR_EFAILED);
         return tr_exit_error(self, s->exit_code, s->exit_text);
@@ -413,56 +351,14 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
                               sizeof k->serial, NULL);
         s->phase = RESTARTING;
         s->lo = s->hi = s->cursor = i;
-        return continue_start(self, s);
+        return tr__sup_continue_start(self, s);
     }
-    }
-}
-
-/* ---- messages ----------------------------------------------------------------------- */
-
-/* The answer to START, ADD and RESTART: a tr_sup_started. (Replies go
- * through the runtime's own path: ADD and WAIT are internal types.) */
-static int start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pid)
-{
-    tr_sup_started r = {rc, pid};
-    return tr__reply_raw(self, msg, msg->type, &r, sizeof r);
-}
-
-static bool starts_child(uint32_t type)
-{
-    return type == TR_MSG_SUP_START || type == TR_MSG_SUP_ADD || type == TR_MSG_SUP_RESTART;
-}
-
-/* Refuses a request with `rc`, in its reply's form: a tr_sup_started for
- * the requests that start a child, an int32_t for every other (WHICH,
- * STOP, DELETE, WAIT, and types that are not ours). */
-static int refuse(tr_actor *self, const tr_msg *msg, int32_t rc)
-{
-    if (starts_child(msg->type))
-        return start_reply(self, msg, rc, TR_PID_NONE);
-    return tr__reply_raw(self, msg, msg->type, &rc, sizeof rc);
-}
-
-/* The requests a supervisor answers (the rest are refused TR_EINVAL). */
-static bool is_request(uint32_t type)
-{
-    switch (type) {
-    case TR_MSG_SUP_WHICH:
-    case TR_MSG_SUP_START:
-    case TR_MSG_SUP_STOP:
-    case TR_MSG_SUP_ADD:
-    case TR_MSG_SUP_RESTART:
-    case TR_MSG_SUP_DELETE:
-    case TR__MSG_SUP_WAIT:
-        return true;
-    default:
-        return false;
     }
 }
 
 static int on_started(tr_actor *self, sup *s, tr_pid from)
 {
-    int i = find_by_pid(s, from);
+    int i = tr__sup_find_by_pid(s, from);
     if (i < 0)
         return 0;
     kid *k = &s->kids[i];
@@ -471,11 +367,11 @@ static int on_started(tr_actor *self, sup *s, tr_pid from)
          TR_PID_ARGS(tr_self(self)), k->id, TR_PID_ARGS(from));
     if (k->start_req_pending) {
         k->start_req_pending = 0;
-        start_reply(self, &k->start_req, 0, from);
+        tr__sup_start_reply(self, &k->start_req, 0, from);
     }
     if ((s->phase == STARTING || s->phase == RESTARTING) && from == s->waiting) {
         s->cursor++;
-        return continue_start(self, s);
+        return tr__sup_continue_start(self, s);
     }
     return 0;
 }
@@ -501,11 +397,11 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
     }
     if (k->start_req_pending) {
         k->start_req_pending = 0;
-        start_reply(self, &k->start_req, TR_EFAILED, TR_PID_NONE);
+        tr__sup_start_reply(self, &k->start_req, TR_EFAILED, TR_PID_NONE);
         /* A child added at run time that fails its init is not kept (OTP's
          * start_child); mid-sequence, the sequence deals with it. */
         if (s->phase == UP) {
-            remove_kid(s, (uint32_t)i);
+            tr__sup_remove_kid(s, (uint32_t)i);
             return 0;
         }
     }
@@ -539,7 +435,7 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
         break;
     }
     if (k->dynamic && (k->removing || !wants_restart(k, d->kind))) {
-        remove_kid(s, (uint32_t)i);
+        tr__sup_remove_kid(s, (uint32_t)i);
         return 0;
     }
     if (!wants_restart(k, d->kind))
@@ -549,195 +445,6 @@ static int on_down(tr_actor *self, sup *s, const tr_msg *msg)
         return 0;
     }
     return restart_after_exit(self, s, (uint32_t)i);
-}
-
-static int find_by_id(const sup *s, const char *id)
-{
-    for (uint32_t i = 0; i < s->n; i++)
-        if (strcmp(s->kids[i].id, id) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* TR_MSG_SUP_START / ADD: a new child, started now, answered once its init
- * has run (STARTED or DOWN). */
-static int add_and_start(tr_actor *self, sup *s, const tr_msg *msg, const flat_child *f,
-                         const void *arg, uint32_t arg_len, int dynamic)
-{
-    if (s->phase != UP)
-        return start_reply(self, msg, TR_ESTOPPED, TR_PID_NONE); /* it is ending */
-    int rc = add_kid(s, f, arg, arg_len);
-    if (rc == 0) {
-        uint32_t i = s->n - 1;
-        s->kids[i].dynamic = (uint8_t)dynamic;
-        if ((rc = start_kid(self, s, i)) == 0) {
-            s->kids[i].start_req = *msg;
-            s->kids[i].start_req.data = NULL;
-            s->kids[i].start_req_pending = 1;
-            return 0; /* answered on STARTED or DOWN */
-        }
-        remove_kid(s, i);
-    }
-    return start_reply(self, msg, rc, TR_PID_NONE);
-}
-
-static int hold(sup *s, const tr_msg *msg)
-{
-    if (s->nheld == s->capheld) {
-        uint32_t cap = s->capheld ? s->capheld * 2 : 4;
-        tr_msg *h = realloc(s->held, cap * sizeof *h);
-        if (!h)
-            return TR_ENOMEM;
-        s->held = h;
-        s->capheld = cap;
-    }
-    tr_msg copy = *msg;
-    copy.data = NULL;
-    if (msg->len) {
-        void *data = malloc(msg->len);
-        if (!data)
-            return TR_ENOMEM;
-        memcpy(data, msg->data, msg->len);
-        copy.data = data;
-    }
-    s->held[s->nheld++] = copy;
-    return 0;
-}
-
-static int on_request(tr_actor *self, sup *s, const tr_msg *msg);
-
-/* UP again: the held requests, in order, until one starts a sequence. */
-static int release_held(tr_actor *self, sup *s)
-{
-    uint32_t done = 0;
-    int rc = 0;
-    while (done < s->nheld && s->phase == UP && rc == 0) {
-        tr_msg m = s->held[done++];
-        rc = on_request(self, s, &m);
-        free((void *)m.data);
-    }
-    memmove(s->held, s->held + done, (s->nheld - done) * sizeof *s->held);
-    s->nheld -= done;
-    return rc;
-}
-
-/* The supervisor ends: held requests are answered as stopped. */
-static void refuse_held(tr_actor *self, sup *s)
-{
-    for (uint32_t i = 0; i < s->nheld; i++) {
-        tr_msg *m = &s->held[i];
-        if (self)
-            refuse(self, m, TR_ESTOPPED);
-        free((void *)m->data);
-    }
-    s->nheld = 0;
-}
-
-/* A request whose type is ours and whose payload fits its length rule
- * (sup_receive checked both). */
-static int on_request(tr_actor *self, sup *s, const tr_msg *msg)
-{
-    switch (msg->type) {
-    case TR__MSG_SUP_WAIT: { /* from tr_rt_sup_spawn */
-        /* Until the first start has completed — while it runs, and while a
-         * failed one stops the children it did start — the answer waits:
-         * the start's outcome, or the end's. */
-        if (s->started) {
-            int32_t rc = 0;
-            return tr__reply_raw(self, msg, TR__MSG_SUP_WAIT, &rc, sizeof rc);
-        }
-        if (s->nwaiters < 8) {
-            s->waiters[s->nwaiters++] = *msg;
-            return 0;
-        }
-        /* Only tr_rt_sup_spawn asks, once per supervisor: never here. An
-         * answer now rather than none, whatever the outcome turns out. */
-        return refuse(self, msg, TR_EALREADY);
-    }
-    case TR_MSG_SUP_WHICH: {
-        tr_sup_child *list = calloc(s->n ? s->n : 1, sizeof *list);
-        if (!list)
-            return refuse(self, msg, TR_ENOMEM);
-        for (uint32_t i = 0; i < s->n; i++) {
-            memcpy(list[i].id, s->kids[i].id, sizeof list[i].id);
-            list[i].pid = s->kids[i].pid;
-            list[i].restarts = s->kids[i].restarts;
-        }
-        int rc = tr_reply(self, msg, TR_MSG_SUP_WHICH, list, s->n * sizeof *list);
-        free(list);
-        return rc;
-    }
-    case TR_MSG_SUP_START: {
-        if (s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE)
-            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
-        flat_child f;
-        memset(&f, 0, sizeof f);
-        const kid *tpl = &s->kids[0];
-        memcpy(f.id, tpl->id, sizeof f.id);
-        f.beh = tpl->beh;
-        f.restart = tpl->restart;
-        f.shutdown_ms = tpl->shutdown_ms;
-        f.loop = tpl->loop;
-        return add_and_start(self, s, msg, &f, msg->data, msg->len, 1);
-    }
-    case TR_MSG_SUP_ADD: {
-        flat_child f;
-        if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE || msg->len < sizeof f)
-            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
-        memcpy(&f, msg->data, sizeof f);
-        if (msg->len != sizeof f + f.arg_len)
-            return start_reply(self, msg, TR_EINVAL, TR_PID_NONE);
-        f.id[TR_CHILD_ID_MAX] = '\0';
-        if (f.id[0] && find_by_id(s, f.id) >= 0)
-            return start_reply(self, msg, TR_EEXIST, TR_PID_NONE);
-        return add_and_start(self, s, msg, &f, (const char *)msg->data + sizeof f, f.arg_len,
-                             0);
-    }
-    case TR_MSG_SUP_STOP: {
-        int32_t rc = TR_ENOTFOUND;
-        tr_pid pid;
-        memcpy(&pid, msg->data, sizeof pid); /* exactly sizeof pid: checked */
-        int i = find_by_pid(s, pid);
-        if (i >= 0 && s->phase != UP)
-            rc = TR_ESTOPPED; /* it is ending */
-        else if (i >= 0) {
-            kid *k = &s->kids[i];
-            k->removing = 1; /* a static child keeps its spec, for RESTART */
-            stop_kid(self, k);
-            rc = 0;
-        }
-        return tr__reply_raw(self, msg, TR_MSG_SUP_STOP, &rc, sizeof rc);
-    }
-    case TR_MSG_SUP_RESTART:
-    case TR_MSG_SUP_DELETE: {
-        char id[TR_CHILD_ID_MAX + 1]; /* 1 .. TR_CHILD_ID_MAX bytes: checked */
-        memcpy(id, msg->data, msg->len);
-        id[msg->len] = '\0';
-        int i = s->spec.strategy != TR_SIMPLE_ONE_FOR_ONE ? find_by_id(s, id) : -1;
-        int32_t rc = i < 0 ? TR_ENOTFOUND : s->phase != UP ? TR_ESTOPPED
-                     : s->kids[i].pid != TR_PID_NONE       ? TR_EEXIST
-                                                           : 0;
-        if (msg->type == TR_MSG_SUP_DELETE) {
-            if (rc == 0)
-                remove_kid(s, (uint32_t)i);
-            return tr__reply_raw(self, msg, msg->type, &rc, sizeof rc);
-        }
-        if (rc == 0) {
-            kid *k = &s->kids[i];
-            k->removing = 0;
-            s->phase = RESTARTING;
-            s->lo = s->hi = s->cursor = (uint32_t)i;
-            if ((rc = continue_start(self, s)) == 0 && k->pid != TR_PID_NONE) {
-                k->start_req = *msg;
-                k->start_req.data = NULL;
-                k->start_req_pending = 1;
-                return 0; /* answered on STARTED or DOWN */
-            }
-        }
-        return start_reply(self, msg, rc, TR_PID_NONE);
-    }
-    }
-    return 0;
 }
 
 static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
@@ -762,7 +469,7 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         if (msg->from != tr_self(self) || !tr__msgtype_len_ok(msg->type, msg->len))
             return 0;
         memcpy(&pid, msg->data, sizeof pid);
-        int i = find_by_pid(s, pid);
+        int i = tr__sup_find_by_pid(s, pid);
         if (i >= 0) {
             s->kids[i].kill_timer = 0;
             tr_signal_exit(tr_runtime_of(self), pid, TR_EXIT_KILLED);
@@ -784,20 +491,20 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         s->phase = RESTARTING;
         s->lo = s->hi = s->cursor = i;
-        return continue_start(self, s);
+        return tr__sup_continue_start(self, s);
     }
     default:
         if (!(msg->flags & TR_MSG_REQUEST))
             return 0; /* no one-way protocol: ignored */
         /* Not ours, or a payload that breaks its type's length rule: an
          * answer, at once, and nothing is read. */
-        if (!is_request(msg->type) || !tr__msgtype_len_ok(msg->type, msg->len))
-            return refuse(self, msg, TR_EINVAL);
+        if (!tr__sup_is_request(msg->type) || !tr__msgtype_len_ok(msg->type, msg->len))
+            return tr__sup_refuse(self, msg, TR_EINVAL);
         if (msg->type == TR_MSG_SUP_WHICH || msg->type == TR__MSG_SUP_WAIT ||
             s->phase == UP || s->phase == STOPPING)
-            return on_request(self, s, msg);
+            return tr__sup_on_request(self, s, msg);
         /* Out of memory to hold it: refuse it rather than end the supervisor. */
-        return hold(s, msg) == 0 ? 0 : refuse(self, msg, TR_ENOMEM);
+        return tr__sup_hold(s, msg) == 0 ? 0 : tr__sup_refuse(self, msg, TR_ENOMEM);
     }
 }
 
@@ -828,7 +535,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
         flat_child f;
         memcpy(&f, p, sizeof f);
         p += sizeof f;
-        int rc = add_kid(s, &f, p, f.arg_len);
+        int rc = tr__sup_add_kid(s, &f, p, f.arg_len);
         if (rc != 0)
             return rc;
         p += f.arg_len;
@@ -844,7 +551,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     s->phase = STARTING;
     s->lo = s->cursor = 0;
     s->hi = s->n ? s->n - 1 : 0;
-    return continue_start(self, s);
+    return tr__sup_continue_start(self, s);
 }
 
 static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
@@ -856,7 +563,7 @@ static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
         free(s->kids[i].arg);
     free(s->kids);
     free(s->history);
-    refuse_held(NULL, s);
+    tr__sup_refuse_held(NULL, s);
     free(s->held);
 }
 
