@@ -351,11 +351,10 @@ int tr__call_raw(tr_actor *self, tr_pid to, uint32_t type, const void *data, siz
 
 int tr_call_tag(tr_actor *self, tr_ref ref, uint64_t tag)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__call *c = call_find(L, self, ref);
     if (!c)
         return TR_ENOTFOUND;
@@ -365,11 +364,10 @@ int tr_call_tag(tr_actor *self, tr_ref ref, uint64_t tag)
 
 int tr_call_cancel(tr_actor *self, tr_ref ref)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     return tr__call_end(L, self, ref, NULL) ? 0 : TR_ENOTFOUND;
 }
 

@@ -614,6 +614,16 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
                 const void *data, size_t len, void *buf, tr_free_fn free_fn);
 /* The running actor of this thread if it is `self`, with its loop. */
 tr__loop *tr__running_loop(const tr_actor *self);
+/* The check every function that takes `self` starts with: 0 with *L set to
+ * self's loop when self is the actor running on the calling thread, else
+ * TR_EINVAL (NULL) or TR_EWRONGTHREAD. */
+static inline int tr__self_loop(const tr_actor *self, tr__loop **L)
+{
+    if (!self)
+        return TR_EINVAL;
+    *L = tr__running_loop(self);
+    return *L ? 0 : TR_EWRONGTHREAD;
+}
 
 /* runtime.c */
 static inline uint64_t tr__now(const tr_runtime *rt)

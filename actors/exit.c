@@ -108,10 +108,10 @@ int tr_exit_result(tr_actor *self, const void *data, size_t len)
 
 int tr_trap_exits(tr_actor *self, int on)
 {
-    if (!self)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     self->trap_exits = on != 0;
     return 0;
 }

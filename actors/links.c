@@ -194,11 +194,10 @@ int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
 
 int tr_demonitor(tr_actor *self, tr_ref ref)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__ties *t = ties(self);
     int i = t ? vec_find(&t->watching, TR_PID_NONE, ref, 1) : -1;
     if (i < 0)
@@ -212,11 +211,10 @@ int tr_demonitor(tr_actor *self, tr_ref ref)
 
 int tr_link(tr_actor *self, tr_pid pid)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr_pid me = tr__actor_pid(self);
     if (pid == me)
         return TR_EINVAL;
@@ -237,11 +235,10 @@ int tr_link(tr_actor *self, tr_pid pid)
 
 int tr_unlink(tr_actor *self, tr_pid pid)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__ties *t = ties(self);
     int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
     if (i < 0)

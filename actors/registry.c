@@ -189,11 +189,10 @@ void tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
 
 int tr_unregister(tr_actor *self)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     if (!tr__registry_name(self))
         return TR_ENOTFOUND;
     tr__registry_release(L->rt, self);

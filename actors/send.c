@@ -205,11 +205,10 @@ int tr__send(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
  * to self's loop. */
 int tr__self_payload(tr_actor *self, const void *data, size_t len, tr__loop **out)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     if (!data && len)
         return TR_EINVAL;
     if (len > L->rt->opts.max_payload)
@@ -234,11 +233,10 @@ tr__loop *tr__running_loop(const tr_actor *self)
 static __attribute__((noinline)) int send_general(tr_actor *self, tr_pid to, uint32_t type,
                                                   const void *data, size_t len)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     if (!tr__msgtype_user_send(type))
         return TR_EINVAL; /* reserved types: only the runtime sends them */
     return tr__send(L->rt, L, tr__actor_pid(self), to, type, 0, NULL, data, len,

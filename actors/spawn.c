@@ -197,11 +197,10 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
 static int spawn_child(tr_actor *self, const tr_behavior *beh, const tr_spawn_opts *opts,
                        tr_pid *out, tr_ref *mon)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     if (self->status != TR__RUNNING)
         return TR_ESTOPPED;
     return tr__spawn(L->rt, L, self, beh, opts, out, mon);

@@ -97,11 +97,10 @@ int tr_send_interval(tr_actor *self, tr_pid to, tr_duration period_ms, uint32_t 
 
 int tr_timer_cancel(tr_actor *self, tr_timer_id id)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__timer *t = tr__timer_find(&L->timers, id);
     if (!t || t->kind != TR__TIMER_SEND || t->owner != self)
         return TR_ENOTFOUND;

@@ -346,11 +346,10 @@ int tr_offload(tr_actor *self, tr_job_fn fn, const void *arg, size_t arg_len,
 
 int tr_offload_limit(tr_actor *self, unsigned max)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__jobs *js = jobs_of(L, self);
     if (!js)
         return TR_ENOMEM;
@@ -380,11 +379,10 @@ static void abandon(tr__jobs *js, tr_job *j)
 
 int tr_job_cancel(tr_actor *self, tr_job_id id)
 {
-    if (!self)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__jobs *js = jobs(self);
     tr_job *j = find_job(js, id);
     if (!j)

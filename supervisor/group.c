@@ -174,12 +174,7 @@ static group *find(tr__groups *gs, tr_group_id id)
 /* The owner's checks for every call; *L is its loop. */
 static int owner_check(tr_actor *self, tr__loop **L)
 {
-    if (!self)
-        return TR_EINVAL;
-    *L = tr__running_loop(self);
-    if (!*L)
-        return TR_EWRONGTHREAD;
-    return 0;
+    return tr__self_loop(self, L);
 }
 
 static void end_member(group *g, member *m, tr_pid pid, int kind, int code, const char *text,
