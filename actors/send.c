@@ -111,19 +111,37 @@ void tr__msg_drop(tr__loop *L, tr_actor *a, tr__msg *m)
     tr__msg_free(&L->pool, m);
 }
 
+/* A system message of `kind` from `from` for the live actor `to` (found:
+ * *a), with a copy of the payload; NULL with *err when `to` is gone or
+ * memory is out. */
+static tr__msg *system_msg(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
+                           uint8_t kind, const void *data, size_t len, tr_actor **a, int *err)
+{
+    *a = tr__lookup(rt, to);
+    if (!*a) {
+        *err = TR_ENOACTOR;
+        return NULL;
+    }
+    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, kind, from, 0, len);
+    if (!m) {
+        *err = TR_ENOMEM;
+        return NULL;
+    }
+    if (len)
+        memcpy(m->data, data, len);
+    m->to_gen = TR_PID_GEN(to);
+    return m;
+}
+
 /* Sends a system message from `from` to the live actor `to`. */
 int tr__post_system(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
                        uint8_t kind, const void *data, size_t len)
 {
-    tr_actor *a = tr__lookup(rt, to);
-    if (!a)
-        return TR_ENOACTOR;
-    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, kind, from, 0, len);
+    tr_actor *a;
+    int err = 0;
+    tr__msg *m = system_msg(rt, cur, from, to, kind, data, len, &a, &err);
     if (!m)
-        return TR_ENOMEM;
-    if (len)
-        memcpy(m->data, data, len);
-    m->to_gen = TR_PID_GEN(to);
+        return err;
     tr__msg_post(cur, a, m);
     return 0;
 }
@@ -361,15 +379,11 @@ uint64_t tr__mailbox_depth(tr_actor *a)
 int tr__post_control(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
                      uint8_t kind, const void *data, size_t len)
 {
-    tr_actor *a = tr__lookup(rt, to);
-    if (!a)
-        return TR_ENOACTOR;
-    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, kind, from, 0, len);
+    tr_actor *a;
+    int err = 0;
+    tr__msg *m = system_msg(rt, cur, from, to, kind, data, len, &a, &err);
     if (!m)
-        return TR_ENOMEM;
-    if (len)
-        memcpy(m->data, data, len);
-    m->to_gen = TR_PID_GEN(to);
+        return err;
     tr__msg *wake = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_WAKE, from, 0, 0);
     if (!wake) {
         tr__pool_free(cur ? &cur->pool : NULL, m);

@@ -73,37 +73,40 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
     return started;
 }
 
-/* A blocking request whose reply is a tr_sup_started. The internal call:
- * `type` is ours, and ADD is one users may not call. */
-static int started_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
-                        size_t len, tr_pid *out)
+/* A blocking request (the internal call: ADD is one users may not call)
+ * whose answer, if it is exactly res_len bytes, is copied to `res`. What
+ * ends the wait: the answer, or the supervisor's end. */
+static int sup_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
+                    size_t len, void *res, size_t res_len)
 {
     tr_rt_reply r;
     int rc = tr__rt_call_raw(rt, sup_pid, type, data, len, TR_INFINITE, &r);
     if (rc != 0)
         return rc;
-    tr_sup_started res = {TR_EFAILED, TR_PID_NONE};
-    if (r.len == sizeof res)
-        memcpy(&res, r.data, sizeof res);
+    if (r.len == res_len)
+        memcpy(res, r.data, res_len);
     tr_rt_reply_free(&r);
-    if (res.rc == 0 && out)
-        *out = res.pid;
-    return res.rc;
+    return 0;
 }
 
-/* A blocking request whose reply is an int32_t rc. */
+/* A request whose reply is a tr_sup_started. */
+static int started_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
+                        size_t len, tr_pid *out)
+{
+    tr_sup_started res = {TR_EFAILED, TR_PID_NONE};
+    int rc = sup_call(rt, sup_pid, type, data, len, &res, sizeof res);
+    if (rc == 0 && res.rc == 0 && out)
+        *out = res.pid;
+    return rc != 0 ? rc : res.rc;
+}
+
+/* A request whose reply is an int32_t rc. */
 static int rc_call(tr_runtime *rt, tr_pid sup_pid, uint32_t type, const void *data,
                    size_t len)
 {
-    tr_rt_reply r;
-    int rc = tr_rt_call(rt, sup_pid, type, data, len, TR_INFINITE, &r);
-    if (rc != 0)
-        return rc;
     int32_t res = TR_EFAILED;
-    if (r.len == sizeof res)
-        memcpy(&res, r.data, sizeof res);
-    tr_rt_reply_free(&r);
-    return res;
+    int rc = sup_call(rt, sup_pid, type, data, len, &res, sizeof res);
+    return rc != 0 ? rc : res;
 }
 
 int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_t arg_len,
