@@ -14,10 +14,9 @@
  * the reply is dropped and counted. Exactly one of reply and timeout
  * reaches the caller — the fix Erlang needed process aliases for.
  *
- * The entry used to be the timer itself, for every call: a pooled block of
- * 88 bytes initialised and linked, and a timer-table slot, then all of it
- * undone by the reply — ~17 ns of a 0.25 us cross-loop round trip
- * (bench/latency). A call without a limit now costs a few stores.
+ * The entry is not a timer: a call without a limit costs a few stores, and
+ * only a call with one also takes a timer (docs/performance.md has the
+ * measurements behind this).
  *
  * A plain thread's call (tr_rt_call) blocks on a condition variable. Its
  * waiter is registered in a table under a mutex with a generation-checked

@@ -243,7 +243,7 @@ typedef struct tr__actor_ext {
  * The actor slot. Slots are type-stable: they live in chunks that are freed
  * only with the runtime, and a slot is reused by later incarnations with a
  * new generation, so a stale pid can always be checked against it safely.
- * A slot is bound to one loop forever (see pidtab.h).
+ * A slot is bound to one loop forever (see pidtab.c).
  *
  * Every live actor pays for its slot, so the slot holds only what every
  * actor uses; the rest is in tr__bound and tr__actor_ext. It is three cache
@@ -257,14 +257,11 @@ typedef struct tr__actor_ext {
  *    home loop reads on every message: written only when an incarnation
  *    starts or ends, so it stays shared in every core's cache;
  *  - the home loop's colder fields.
- * Measured (bench/mailbox, 20 senders over two loops into one receiver):
- * with the generation on the line the receiver writes as it pops, each
- * remote send missed on it; 168-byte unaligned slots gave 35-42 M msgs/s or
- * 55 M depending on where the receiver's slot fell, these lines 55-58 M.
- * The run-queue link was on the second line: every scheduling dirtied the
- * line other loops' senders read, and a loop woken through its inject
- * queue missed on two lines of the actor instead of one (bench/latency p50
- * 0.38 us; with the link here 0.33 us).
+ * Why: with the pid on the line the receiver writes as it pops, every
+ * remote send missed on it; with the run-queue link on the second line,
+ * every scheduling dirtied the line other loops' senders read, and a loop
+ * woken through its inject queue missed on two lines of the actor instead
+ * of one. The measurements are in docs/performance.md ("Actor slots").
  */
 struct tr_actor {
     /* -- line 0: the queues -- */

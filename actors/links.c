@@ -120,7 +120,8 @@ static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_
     size_t len = sizeof ref + sizeof *d + result_len;
     tr__msg *m = tr__msg_new(&L->pool, TR__MSG_DOWN, from, 0, len);
     if (!m)
-        return; /* out of memory: the watcher misses a DOWN (logged below) */
+        return; /* out of memory: the watcher misses this DOWN (not logged: the
+                 * hardening issue's to fix, see docs/supervision.md) */
     memcpy(m->data, &ref, sizeof ref);
     tr_down dd = *d;
     dd.result_len = result_len;

@@ -29,8 +29,7 @@
  * libuv's async handshake makes the woken loop spin, then sched_yield, until
  * the waking thread has finished its own bookkeeping after the write — on a
  * two-core machine the woken thread often preempts the waker, and a wake
- * cost ten times a bare eventfd round trip (bench/latency, spin_us=1:
- * 40-68 us against 4.4 us).
+ * cost ten times a bare eventfd round trip (docs/performance.md).
  */
 #include "loop.h"
 
@@ -116,8 +115,8 @@ static void drain_inject(tr__loop *L)
  * scheduling to us, so mail for it costs the sender one exchange (not two:
  * the inject queue's too) and we see it on the actor's own line, which we
  * read next anyway. The actor that just ran is the one most likely to hear
- * next — a server awaiting its next request, a client its reply.
- * bench/latency p50: see docs/performance.md.
+ * next — a server awaiting its next request, a client its reply
+ * (docs/performance.md, "Watching the actor that ran last").
  */
 static bool spin_for_work(tr__loop *L, tr_actor *last)
 {

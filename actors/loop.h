@@ -26,7 +26,7 @@
  * Except the run's first message to another loop, which goes at once
  * (run_posted): a run that sends one message — a request, a reply — has
  * nothing to batch, and posting it while the handler still runs takes the
- * rest of the run off the message's way (bench/latency p50 -0.02 us). A
+ * rest of the run off the message's way (docs/performance.md). A
  * run that sends more batches the rest; order holds, since nothing was
  * held before the first.
  */
@@ -182,10 +182,8 @@ void tr__loop_join(tr__loop *L);
 /* Closes the loop's handles; no thread may run it any more. */
 void tr__loop_destroy(tr__loop *L);
 
-/*
- * Makes `a` runnable on its home loop. `cur` is the calling thread's loop
- * (NULL on plain threads). Called by whoever made `a`'s mailbox non-empty.
- */
+/* Appends `a` to L's run queue (FIFO). L's own thread only: `a` lives on L
+ * (other threads go through tr__loop_schedule and the inject queue). */
 static inline void tr__loop_runq_append(tr__loop *L, tr_actor *a)
 {
     a->runq.next = NULL;

@@ -29,10 +29,8 @@
  * share one. Blocks used to be single mallocs, 16-byte aligned: a 64-byte
  * block straddled two lines and shared each with a neighbour, so a message
  * in flight to another core shared a line with whatever its sender wrote
- * next (a timer entry, the next message). bench/latency depended on where
- * the heap happened to put them: 249 ns round trip on a fresh heap, 274 ns
- * after the program had freed some large buffers; with slabs 233-236 ns
- * either way. Slab blocks go back to the pool, never to malloc: a pool
+ * next (a timer entry, the next message), and cross-loop latency depended
+ * on where the heap happened to put them (docs/performance.md). Slab blocks go back to the pool, never to malloc: a pool
  * keeps what it has needed at its peak, and frees its slabs with the
  * runtime. Larger classes are still single mallocs (a block of 4 KiB and
  * more spans many lines), capped per free list, the excess freed.
