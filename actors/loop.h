@@ -259,6 +259,10 @@ void tr__loop_wake(tr__loop *L);
 /* Wakes the loop whether or not it is parked (it runs a turn). Any thread. */
 void tr__loop_kick(tr__loop *L);
 
+/* Makes `a` runnable on its home loop: its run queue when the caller is
+ * that loop, else its inject queue (and a wake if it is parked). `cur` is
+ * the calling thread's loop (NULL on plain threads). Called by whoever made
+ * `a`'s mailbox non-empty. */
 static inline void tr__loop_schedule(tr__loop *cur, tr_actor *a)
 {
     tr__loop *home = ck_pr_load_ptr(&a->loop);

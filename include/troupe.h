@@ -960,9 +960,17 @@ typedef struct tr_sup_started {
 TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
                             tr_duration timeout_ms, tr_ref *ref_out);
 
-/* Plain-thread helpers for those requests (they block, like tr_rt_call
- * with TR_INFINITE); each returns the request's rc or the call's error.
- * tr_rt_sup_add_child checks the spec first, as tr_sup_add_child. */
+/*
+ * Plain-thread helpers for those requests. Each blocks like tr_rt_call with
+ * TR_INFINITE: what ends its wait is the supervisor's answer or its end
+ * (then TR_EEXITED, or TR_ENOACTOR if it was gone). Each returns the
+ * request's rc (TR_EEXIST, TR_ENOTFOUND, TR_EINVAL, TR_EFAILED, ... as
+ * listed above) or the call's error (TR_EINVAL for a NULL runtime,
+ * TR_ENOACTOR, TR_EEXITED, TR_ESTOPPED, TR_EWRONGTHREAD on a loop thread,
+ * TR_ENOMEM). *out (may be NULL) is written only on success.
+ * tr_rt_sup_add_child checks the spec first, as tr_sup_add_child.
+ * Thread: any plain thread.
+ */
 TR_API int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup, const void *arg,
                                  size_t arg_len, tr_pid *out);
 TR_API int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup, const tr_child_spec *spec,
@@ -970,8 +978,9 @@ TR_API int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup, const tr_child_spec *
 TR_API int tr_rt_sup_stop_child(tr_runtime *rt, tr_pid sup, tr_pid child);
 TR_API int tr_rt_sup_restart_child(tr_runtime *rt, tr_pid sup, const char *id, tr_pid *out);
 TR_API int tr_rt_sup_delete_child(tr_runtime *rt, tr_pid sup, const char *id);
-/* Copies up to `cap` children into `out`; returns how many there are, or
- * an error. */
+/* Copies up to `cap` children into `out` (NULL with cap 0 only counts);
+ * returns how many there are, or an error as above (TR_EINVAL: out NULL
+ * with cap > 0). Thread: any plain thread. */
 TR_API int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup, tr_sup_child *out,
                                     unsigned cap);
 
@@ -1310,7 +1319,8 @@ typedef struct tr_group_opts {
     uint32_t max_running;
 } tr_group_opts;
 
-/* Defaults (all zero): fail-fast, no deadline, no limit. */
+/* Defaults (all zero): fail-fast, no deadline, no limit. NULL is ignored.
+ * Any thread. */
 TR_API void tr_group_opts_init(tr_group_opts *opts);
 
 /*
@@ -1429,7 +1439,8 @@ typedef struct tr_chan_opts {
     uint32_t item_max; /* bytes per item; 0: 64 */
 } tr_chan_opts;
 
-/* The defaults (all zero): 1024 items of up to 64 bytes. Any thread. */
+/* The defaults (all zero): 1024 items of up to 64 bytes. NULL is ignored.
+ * Any thread. */
 TR_API void tr_chan_opts_init(tr_chan_opts *opts);
 
 /* Creates a channel (opts may be NULL). Errors: TR_EINVAL (NULL rt/out,
