@@ -697,6 +697,7 @@ TR_API int tr_exit(tr_actor *self, tr_exit_kind kind);
  * positive code) for the application's own failures; a troupe code passed
  * here is reported as troupe's.
  * Errors: TR_EINVAL (NULL self, code 0), TR_EWRONGTHREAD.
+ * Thread: `self`'s callbacks.
  */
 TR_API int tr_exit_error(tr_actor *self, int code, const char *text);
 
@@ -752,7 +753,8 @@ static inline const void *tr_down_result(const tr_down *d)
 TR_API int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out);
 
 /* Removes a monitor: no DOWN for it arrives afterwards. Errors: TR_EINVAL,
- * TR_EWRONGTHREAD, TR_ENOTFOUND (unknown ref, or its DOWN was handled). */
+ * TR_EWRONGTHREAD, TR_ENOTFOUND (unknown ref, or its DOWN was handled).
+ * Thread: `self`'s callbacks. */
 TR_API int tr_demonitor(tr_actor *self, tr_ref ref);
 
 /*
@@ -776,7 +778,8 @@ TR_API int tr_unlink(tr_actor *self, tr_pid pid);
  * a link) arrive as TR_MSG_EXIT messages instead of ending self; only a
  * direct tr_signal_exit(..., TR_EXIT_KILLED) cannot be trapped. An actor
  * that traps its parent's shutdown must still end within its shutdown_ms,
- * or it is killed. Errors: TR_EINVAL, TR_EWRONGTHREAD.
+ * or it is killed. Errors: TR_EINVAL, TR_EWRONGTHREAD. Thread: `self`'s
+ * callbacks.
  */
 TR_API int tr_trap_exits(tr_actor *self, int on);
 
@@ -1017,7 +1020,8 @@ TR_API int tr_send_after(tr_actor *self, tr_pid to, tr_duration delay_ms,
 
 /* As tr_send_after, every `period_ms` until cancelled or self exits; the
  * first comes after one period. The period must be positive: 0,
- * TR_DEFAULT, TR_INFINITE and other negatives are TR_EINVAL. */
+ * TR_DEFAULT, TR_INFINITE and other negatives are TR_EINVAL. Errors and
+ * thread: as tr_send_after. */
 TR_API int tr_send_interval(tr_actor *self, tr_pid to, tr_duration period_ms,
                             uint32_t type, const void *data, size_t len,
                             tr_timer_id *out);
