@@ -222,12 +222,8 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeo
         cs->free_head = cs->v[idx].next;
     } else {
         if (cs->n == cs->cap) {
-            uint32_t cap = cs->cap ? cs->cap * 2 : 64;
-            tr__call *v = realloc(cs->v, (size_t)cap * sizeof *v);
-            if (!v)
+            if (!tr__grow(&cs->v, &cs->cap, sizeof *cs->v, 64))
                 return TR_ENOMEM;
-            cs->v = v;
-            cs->cap = cap;
             if (cs->n == 0)
                 cs->n = 1; /* entry 0 stands for "none" */
         }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 #include <ck_spinlock.h>
@@ -30,6 +31,27 @@
 #define TR__CACHELINE 64
 
 typedef struct tr__loop tr__loop;
+
+/* ---- a growable array ------------------------------------------------- */
+
+/*
+ * Doubles the array at *(void **)arrp — `elem`-byte elements, *cap of them
+ * (0: none yet, then `first`) — with realloc. False, and the array
+ * untouched, when memory is out or the size would overflow.
+ */
+static inline bool tr__grow(void *arrp, uint32_t *cap, size_t elem, uint32_t first)
+{
+    void **arr = arrp;
+    uint32_t ncap = *cap ? *cap * 2 : first;
+    if (ncap <= *cap || (size_t)ncap > SIZE_MAX / elem)
+        return false;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
 
 /* ---- messages --------------------------------------------------------- */
 

@@ -39,14 +39,8 @@
 
 static int vec_add(tr__pidvec *v, tr_pid pid, tr_ref ref)
 {
-    if (v->n == v->cap) {
-        uint32_t cap = v->cap ? v->cap * 2 : 4;
-        tr__pidref *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv)
-            return TR_ENOMEM;
-        v->v = nv;
-        v->cap = cap;
-    }
+    if (v->n == v->cap && !tr__grow(&v->v, &v->cap, sizeof *v->v, 4))
+        return TR_ENOMEM;
     v->v[v->n++] = (tr__pidref){.pid = pid, .ref = ref};
     return 0;
 }

@@ -65,25 +65,14 @@ static void sift_down(tr__timers *ts, uint32_t pos)
     place(ts, pos, t);
 }
 
-static bool grow(void **arr, uint32_t *cap, size_t elem)
-{
-    uint32_t ncap = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 tr__timer *tr__timer_new(tr__timers *ts, tr__pool *pool, size_t len, uint64_t *id)
 {
     /* Reserve room in the heap now, so arming can never fail. */
-    if (ts->n + 1 > ts->cap && !grow((void **)&ts->heap, &ts->cap, sizeof *ts->heap))
+    if (ts->n + 1 > ts->cap && !tr__grow(&ts->heap, &ts->cap, sizeof *ts->heap, 64))
         return NULL;
     uint32_t idx = ts->free_head;
     if (idx == NONE && ts->nslots == ts->cap_slots &&
-        !grow((void **)&ts->slots, &ts->cap_slots, sizeof *ts->slots))
+        !tr__grow(&ts->slots, &ts->cap_slots, sizeof *ts->slots, 64))
         return NULL;
     tr__timer *t = tr__pool_alloc(pool, sizeof *t + len);
     if (!t)
@@ -105,7 +94,7 @@ void tr__timer_arm(tr__timers *ts, tr__timer *t, uint64_t deadline)
     tr__timer_disarm(ts, t);
     t->deadline = deadline;
     t->seq = ts->seq++;
-    if (ts->n == ts->cap && !grow((void **)&ts->heap, &ts->cap, sizeof *ts->heap))
+    if (ts->n == ts->cap && !tr__grow(&ts->heap, &ts->cap, sizeof *ts->heap, 64))
         return; /* cannot happen: tr__timer_new reserved a place */
     place(ts, ts->n++, t);
     sift_up(ts, t->heap_pos);

@@ -495,14 +495,8 @@ static int add_member(tr_actor *self, tr_group_id id, member *proto, const void 
         return TR_ENOTFOUND;
     if (g->closed)
         return TR_ESTOPPED;
-    if (g->n == g->cap) {
-        uint32_t cap = g->cap ? g->cap * 2 : 8;
-        member *m = realloc(g->m, cap * sizeof *m);
-        if (!m)
-            return TR_ENOMEM;
-        g->m = m;
-        g->cap = cap;
-    }
+    if (g->n == g->cap && !tr__grow(&g->m, &g->cap, sizeof *g->m, 8))
+        return TR_ENOMEM;
     member *m = &g->m[g->n];
     *m = *proto;
     m->state = WAITING;

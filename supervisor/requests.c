@@ -86,14 +86,8 @@ static int add_and_start(tr_actor *self, sup *s, const tr_msg *msg, const flat_c
 
 int tr__sup_hold(sup *s, const tr_msg *msg)
 {
-    if (s->nheld == s->capheld) {
-        uint32_t cap = s->capheld ? s->capheld * 2 : 4;
-        tr_msg *h = realloc(s->held, cap * sizeof *h);
-        if (!h)
-            return TR_ENOMEM;
-        s->held = h;
-        s->capheld = cap;
-    }
+    if (s->nheld == s->capheld && !tr__grow(&s->held, &s->capheld, sizeof *s->held, 4))
+        return TR_ENOMEM;
     tr_msg copy = *msg;
     copy.data = NULL;
     if (msg->len) {

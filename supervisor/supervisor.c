@@ -58,14 +58,8 @@ static void reason_text(const tr_down *d, char *buf, size_t len)
 
 int tr__sup_add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_len)
 {
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        kid *k = realloc(s->kids, cap * sizeof *k);
-        if (!k)
-            return TR_ENOMEM;
-        s->kids = k;
-        s->cap = cap;
-    }
+    if (s->n == s->cap && !tr__grow(&s->kids, &s->cap, sizeof *s->kids, 8))
+        return TR_ENOMEM;
     kid *k = &s->kids[s->n];
     memset(k, 0, sizeof *k);
     memcpy(k->id, f->id, sizeof k->id);
