@@ -5,7 +5,7 @@
  * THREADS loops (default: one per core), spawns one driver actor, and waits.
  * The driver spawns the rest, times the measured part, verifies the result
  * and stops the runtime. main() prints one line in the format of
- * shared/BENCHMARKS.md and exits non-zero on check=FAIL.
+ * docs/benchmarks.md and exits non-zero on check=FAIL.
  */
 #ifndef TROUPE_BENCH_H
 #define TROUPE_BENCH_H

@@ -1,7 +1,7 @@
 /*
  * big — W workers; each sends a ping to a random peer, waits for the pong,
  * and sends its next ping, until it has had P pongs; meanwhile it answers
- * every ping at once (shared/BENCHMARKS.md). n = 2*W*P: every ping and
+ * every ping at once (docs/benchmarks.md). n = 2*W*P: every ping and
  * every pong. A worker that has its P pongs tells the driver and goes on
  * answering; the driver checks that every worker got exactly P pongs and
  * that the pings answered add up to W*P.

@@ -1,5 +1,5 @@
 /*
- * chameneos — C chameneos meet through a mall actor (shared/BENCHMARKS.md).
+ * chameneos — C chameneos meet through a mall actor (docs/benchmarks.md).
  * Each asks the mall for a meeting (its colour); the mall pairs two asks
  * into a meeting and tells each the other's colour; each takes the
  * complement colour and asks again. After M meetings the mall answers

@@ -1,6 +1,6 @@
 /*
  * counting — a producer sends N increments to a counter, then asks it for
- * the total (request/reply), which must be N (shared/BENCHMARKS.md).
+ * the total (request/reply), which must be N (docs/benchmarks.md).
  *
  * Flow control as an actor programmer writes it: the producer sends a chunk
  * of increments followed by a call (SYNC); the counter's reply says it has

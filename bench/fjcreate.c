@@ -1,6 +1,6 @@
 /*
  * fjcreate — the driver creates N actors and sends each one message; each
- * replies and exits (shared/BENCHMARKS.md). n = N, rate = actors/s.
+ * replies and exits (docs/benchmarks.md). n = N, rate = actors/s.
  *
  * Bounded concurrency, as an actor programmer writes it: the driver keeps
  * up to WINDOW created actors that have not replied yet, and each reply

@@ -1,7 +1,7 @@
 /*
  * fjthroughput — the driver sends M messages to each of K actors,
  * round-robin (message i to actor i mod K); each actor counts its messages
- * and tells the driver when it has M (shared/BENCHMARKS.md). n = K*M.
+ * and tells the driver when it has M (docs/benchmarks.md). n = K*M.
  *
  * Each message carries its round number, and every actor checks that it
  * sees 0, 1, 2, ... : nothing lost, duplicated or reordered.

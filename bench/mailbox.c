@@ -1,6 +1,6 @@
 /*
  * mailbox — S senders each send M messages to one receiver: N:1 contention
- * on one mailbox (shared/BENCHMARKS.md). n = S*M.
+ * on one mailbox (docs/benchmarks.md). n = S*M.
  *
  * Each message carries its sender's index and sequence number, and the
  * receiver checks that every sender's messages arrive in order, none lost.

@@ -1,5 +1,5 @@
 /*
- * pingpong — two actors exchange N round trips (shared/BENCHMARKS.md).
+ * pingpong — two actors exchange N round trips (docs/benchmarks.md).
  *
  * Placement: the driver spawns both players with the default placement, so
  * they live on the driver's loop, as a user would write it.

@@ -2,7 +2,7 @@
  * skynet — a 10-ary tree of actors with L leaves (L a power of 10): each
  * node spawns 10 children; leaf k (0..L-1) sends k to its parent; a node
  * sends the sum of its children's numbers up and exits; the root's total
- * must be L(L-1)/2, 499999500000 for a million (shared/BENCHMARKS.md).
+ * must be L(L-1)/2, 499999500000 for a million (docs/benchmarks.md).
  * n = actors created (1,111,111 for a million leaves), rate = actors/s.
  *
  * Placement: the root's ten children are spread round-robin over the

@@ -1,7 +1,7 @@
 # bench/suite.sh — sourced by bench/run and bench/compare: the benchmark
 # names, the reduced sizes CI runs them at, and the Release build.
 
-# The nine of shared/BENCHMARKS.md (which the peers implement too), the
+# The nine of docs/benchmarks.md (which the peers implement too), the
 # three of issue #5, then the worker pool's and the channels' own.
 PEER_BENCHES=(pingpong threadring counting fjthroughput fjcreate mailbox big chameneos skynet)
 ALL=("${PEER_BENCHES[@]}" idle latency spawn offload channel)

@@ -1,6 +1,6 @@
 /*
  * threadring — 503 actors in a ring pass a token T times
- * (shared/BENCHMARKS.md). The token carries the hops left; the actor that
+ * (docs/benchmarks.md). The token carries the hops left; the actor that
  * receives it at 0 reports its number, which must be (T mod 503) + 1.
  *
  * Placement: the driver spawns the ring with the default placement (its

@@ -1,5 +1,5 @@
 %% bench.erl -- the Erlang/OTP peer of troupe's benchmark suite
-%% (shared/BENCHMARKS.md). One process per actor, plain `!' and `receive'.
+%% (docs/benchmarks.md). One process per actor, plain `!' and `receive'.
 %%
 %%   erl -noshell -pa .build -run bench main <name> [sizes...]
 %%

@@ -1,5 +1,5 @@
 // Command peer is the Go peer of troupe's benchmark suite
-// (shared/BENCHMARKS.md): one goroutine per actor, a channel as its mailbox.
+// (docs/benchmarks.md): one goroutine per actor, a channel as its mailbox.
 //
 //	peer <name> [sizes...]
 package main
