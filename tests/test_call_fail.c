@@ -431,7 +431,7 @@ static const tr_behavior front_b = {.name = "front", .state_size = sizeof(front)
 static void test_deadline_passed_on(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     tr_pid f;
     assert_int_equal(tr_rt_spawn(rt, &front_b, NULL, &f), 0);
     tr_rt_reply r;

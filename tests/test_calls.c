@@ -132,7 +132,7 @@ static void test_actor_calls(void **state)
     (void)state;
     atomic_store(&client_done, 0);
     atomic_store(&client_stray, 0);
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid srv, cli;
     tr_spawn_opts o;

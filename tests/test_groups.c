@@ -348,7 +348,7 @@ static void deadline_scenario(tr_actor *self)
 static void test_deadline(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     tr_pid owner = run_scenario(rt, deadline_scenario);
     TR_WAIT_UNTIL(atomic_load(&started) == 3 && atomic_load(&terminated) == 1);
     tr_test_vclock_set(rt, 1000000000ull + 999000000ull); /* 1 ms short */

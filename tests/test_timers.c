@@ -118,7 +118,7 @@ static uint32_t probe(tr_runtime *rt, tr_pid pid)
 static void test_order_and_cancel(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     assert_int_equal(t0, 1000 * MS);
     tr_pid k;
@@ -165,7 +165,7 @@ static void test_fire_sequence(void **state)
 {
     (void)state;
     atomic_store(&nrecorded, 0);
-    tr_runtime *rt = tr_test_runtime(1, 1);
+    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &recorder_b, NULL, &k), 0);
@@ -216,7 +216,7 @@ static void test_exit_cancels(void **state)
 {
     (void)state;
     atomic_store(&counter_hits, 0);
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid target, shooter;
     assert_int_equal(tr_rt_spawn(rt, &counter_b, NULL, &target), 0);
@@ -286,7 +286,7 @@ static long rss_kb(void)
 static void test_million_timers(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(1, 1);
+    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
     long before = rss_kb();
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &many_b, NULL, &k), 0);
