@@ -263,13 +263,6 @@ static void *thread_hammer(void *arg)
     return NULL;
 }
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
 static void test_sends_race_exits(void **state)
 {
     (void)state;
@@ -277,12 +270,7 @@ static void test_sends_race_exits(void **state)
     atomic_store(&race_sent, 0);
     atomic_store(&race_dead, 0);
     atomic_store(&nspawned, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = LOOPS;
-    o.log = quiet; /* the victims fail on purpose */
-    assert_int_equal(tr_runtime_create(&race_rt, &o), 0);
-    assert_int_equal(tr_runtime_start(race_rt), 0);
+    race_rt = tr_test_quiet_runtime(LOOPS); /* the victims fail on purpose */
     for (uint32_t i = 0; i < TARGETS; i++) {
         tr_spawn_opts so;
         tr_spawn_opts_init(&so);

@@ -352,9 +352,7 @@ static void test_deadline(void **state)
     tr_pid owner = run_scenario(rt, deadline_scenario);
     TR_WAIT_UNTIL(atomic_load(&started) == 3 && atomic_load(&terminated) == 1);
     tr_test_vclock_set(rt, 1000000000ull + 999000000ull); /* 1 ms short */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, owner, PING, NULL, 0, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, owner, PING, NULL, 0, NULL, 0);
     assert_int_equal(atomic_load(&done), 0);
     assert_int_equal(atomic_load(&terminated), 1);
     tr_test_vclock_set(rt, 1000000000ull + 1000000000ull);
@@ -521,7 +519,7 @@ static void test_owner_exit_cancels(void **state)
     TR_WAIT_UNTIL(atomic_load(&started) == 3);
     assert_int_equal(tr_signal_exit(rt, owner, TR_EXIT_SHUTDOWN), 0);
     TR_WAIT_UNTIL(atomic_load(&terminated) == 3);
-    TR_WAIT_UNTIL(tr_rt_send(rt, owner, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, owner, PING);
     /* No orphan, no completion, and the waiting ones never started. */
     assert_int_equal(atomic_load(&running), 0);
     assert_int_equal(atomic_load(&started), 3);

@@ -29,11 +29,7 @@
 static void run_driver(unsigned loops, const tr_behavior *driver)
 {
     tr_runtime *rt = tr_test_runtime(loops, 0);
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(0);
-    tr_pid d;
-    assert_int_equal(tr_rt_spawn(rt, driver, &o, &d), 0);
+    tr_test_spawn(rt, driver, TR_LOOP(0), NULL, 0);
     assert_int_equal(tr_runtime_wait(rt), 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -353,32 +349,22 @@ static const tr_behavior burster_b = {.name = "burster", .receive = burster_rece
 
 static void burst(tr_runtime *rt, tr_pid burster, const tr_pid *to, size_t n)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, burster, BURST, to, n * sizeof *to, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, burster, BURST, to, n * sizeof *to, NULL, 0);
 }
 
 static void test_outbox_checks_each_send(void **state)
 {
     (void)state;
     tr_runtime *rt = tr_test_quiet_runtime(2);
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(0);
-    tr_pid burster, old, cur;
-    assert_int_equal(tr_rt_spawn(rt, &burster_b, &o, &burster), 0);
-    o.loop = TR_LOOP(1);
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &old), 0);
+    tr_pid burster = tr_test_spawn(rt, &burster_b, TR_LOOP(0), NULL, 0);
+    tr_pid old = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
     assert_int_equal(tr_rt_send(rt, old, DIE, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, old, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, old, PING);
     /* The slot is free once loop 1 has finished the exit: spawn a helper
      * there and ask it (it answers after), then reuse the slot. */
-    tr_pid helper;
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &helper), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, helper, PING, NULL, 0, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &cur), 0);
+    tr_pid helper = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
+    tr_test_ask(rt, helper, PING, NULL, 0, NULL, 0);
+    tr_pid cur = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
     if (TR_PID_INDEX(cur) != TR_PID_INDEX(old)) { /* the helper took it */
         tr_pid t = cur;
         cur = helper;
@@ -397,6 +383,9 @@ static void test_outbox_checks_each_send(void **state)
      * the run's first send (to the helper) goes at once, the rest wait in
      * the outbox until the run ends. So the bound refuses every send to
      * it past the bound. */
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = TR_LOOP(1);
     o.mailbox_capacity = BURST_CAP;
     o.overflow = TR_OVERFLOW_REFUSE;
     tr_pid bounded;

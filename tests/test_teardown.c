@@ -71,8 +71,7 @@ static _Atomic int caller_rc = 1;
 static void *blocked_caller(void *arg)
 {
     (void)arg;
-    tr_rt_reply r;
-    atomic_store(&caller_rc, tr_rt_call(the_rt, the_sink, NEVER, "x", 1, TR_INFINITE, &r));
+    atomic_store(&caller_rc, tr_test_call_rc(the_rt, the_sink, NEVER, "x", 1, TR_INFINITE));
     return NULL;
 }
 

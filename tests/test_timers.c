@@ -107,11 +107,7 @@ static const tr_behavior order_b = {.name = "keeper", .state_size = sizeof(keepe
 static uint32_t probe(tr_runtime *rt, tr_pid pid)
 {
     uint32_t n = 0;
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_INFINITE, &r), 0);
-    assert_int_equal(r.len, sizeof n);
-    memcpy(&n, r.data, sizeof n);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, pid, PROBE, NULL, 0, &n, sizeof n);
     return n;
 }
 

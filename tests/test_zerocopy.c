@@ -90,8 +90,7 @@ static void test_handled_and_kept(void **state)
     assert_int_equal(tr_rt_send_owned(rt, p, KEEP, make_buf(1 << 20, 2), 1 << 20, counting_free), 0);
     TR_WAIT_UNTIL(atomic_load(&handled_ok) == 2);
     assert_int_equal(atomic_load(&frees), 1);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, RELEASE_KEPT, NULL, 0, TR_INFINITE, &r), 0);
+    tr_test_ask(rt, p, RELEASE_KEPT, NULL, 0, NULL, 0);
     assert_int_equal(atomic_load(&frees), 2);
 
     /* A failed send leaves the buffer with the caller. */
@@ -113,11 +112,8 @@ static void test_dropped_at_exit(void **state)
 {
     (void)state;
     atomic_store(&frees, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 1;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(1, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &sink_b, NULL, &p), 0);
     /* Queued before start: the actor dies on the first, the rest are
@@ -136,11 +132,8 @@ static void test_dropped_at_stop(void **state)
 {
     (void)state;
     atomic_store(&frees, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(2, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &sink_b, NULL, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, STOP, NULL, 0), 0);

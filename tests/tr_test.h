@@ -274,8 +274,9 @@ static inline tr_runtime_options tr_test_options(unsigned loops, unsigned flags)
     return o;
 }
 
-/* A runtime made from `o`, not started (the test queues work first, or
- * tests the start itself). Thread: the test's; the caller frees it. */
+/* A runtime made from `o` (NULL: the defaults), not started (the test
+ * queues work first, or tests the start itself). Thread: the test's; the
+ * caller frees it. */
 static inline tr_runtime *tr_test_runtime_unstarted(const tr_runtime_options *o)
 {
     tr_runtime *rt = NULL;
@@ -402,9 +403,9 @@ static inline size_t tr_test_ask_var_at(const char *file, int line, tr_runtime *
     return len;
 }
 
-/* A call from the test's thread that the test expects may fail: returns
- * tr_rt_call's code, and drops the answer if there is one. The timeout is
- * the caller's (often the point of the test). */
+/* A call the test expects may fail: returns tr_rt_call's code, and drops
+ * the answer if there is one. The timeout is the caller's (often the point
+ * of the test). It asserts nothing. Thread: any plain thread. */
 static inline int tr_test_call_rc(tr_runtime *rt, tr_pid to, uint32_t type,
                                   const void *req, size_t req_len, tr_duration timeout_ms)
 {
