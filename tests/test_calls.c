@@ -77,8 +77,7 @@ static _Atomic int client_stray; /* messages that should never have arrived */
 static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     client *c = state;
-    TR_CHECK_EQ(len, sizeof c->server);
-    memcpy(&c->server, arg, sizeof c->server);
+    TR_CHECK_COPY(&c->server, arg, len);
     tr_runtime *rt = tr_runtime_of(self);
     int x = 42;
     atomic_store(&client_sent_deadline, tr_now(rt) + 500 * MS);

@@ -212,8 +212,7 @@ static int subscriber_init(tr_actor *self, void *state, const void *arg, size_t 
 {
     subscriber *s = state;
     tr_chan *ch;
-    TR_CHECK_EQ(len, sizeof ch);
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     for (int i = 0; i < PRODUCERS; i++)
         s->last[i] = -1;
     s->granted = CHUNK;
@@ -362,10 +361,9 @@ typedef struct slow {
 
 static int slow_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    (void)len;
     slow *s = state;
     tr_chan *ch;
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     return tr_chan_subscribe(self, ch, ITEM, 3, &s->sub); /* wants 3 for now */
 }
 
@@ -515,10 +513,9 @@ typedef struct racer {
 
 static int racer_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    (void)len;
     racer *r = state;
     tr_chan *ch;
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     return tr_chan_subscribe(self, ch, ITEM, 1000000, &r->sub);
 }
 

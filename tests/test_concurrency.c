@@ -48,8 +48,7 @@ static int receiver_init(tr_actor *self, void *state, const void *arg, size_t le
 {
     (void)self;
     receiver *r = state;
-    TR_CHECK_EQ(len, sizeof r->index);
-    memcpy(&r->index, arg, sizeof r->index);
+    TR_CHECK_COPY(&r->index, arg, len);
     return 0;
 }
 
@@ -190,8 +189,7 @@ typedef struct victim {
 static int victim_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     victim *v = state;
-    TR_CHECK_EQ(len, sizeof v->slot);
-    memcpy(&v->slot, arg, sizeof v->slot);
+    TR_CHECK_COPY(&v->slot, arg, len);
     v->left = 1 + (uint32_t)(tr_self(self) % 7);
     return 0;
 }
@@ -314,8 +312,7 @@ static int tree_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     int depth;
-    TR_CHECK_EQ(len, sizeof depth);
-    memcpy(&depth, arg, sizeof depth);
+    TR_CHECK_COPY(&depth, arg, len);
     atomic_fetch_add(&tree_inits, 1);
     if (depth == DEPTH)
         return 0;

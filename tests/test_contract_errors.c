@@ -122,8 +122,7 @@ static int bad_init(tr_actor *self, void *state, const void *arg, size_t len)
     (void)self;
     (void)state;
     int32_t code;
-    TR_CHECK_EQ(len, sizeof code);
-    memcpy(&code, arg, sizeof code);
+    TR_CHECK_COPY(&code, arg, len);
     return code;
 }
 
@@ -135,8 +134,7 @@ static int failing_job(tr_job *job, const void *arg, size_t len)
 {
     (void)job;
     int32_t code;
-    TR_CHECK_EQ(len, sizeof code);
-    memcpy(&code, arg, sizeof code);
+    TR_CHECK_COPY(&code, arg, len);
     return code;
 }
 
@@ -151,8 +149,7 @@ static int watcher_init(tr_actor *self, void *state, const void *arg, size_t len
 {
     (void)state;
     order o;
-    TR_CHECK_EQ(len, sizeof o);
-    memcpy(&o, arg, sizeof o);
+    TR_CHECK_COPY(&o, arg, len);
     tr_pid child;
     tr_ref ref;
     switch (o.how) {
@@ -185,8 +182,7 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         see(msg->type, d->pid, d->kind, d->code, d->text);
     } else if (msg->type == TR_MSG_JOB_FAILED) {
         int32_t code;
-        TR_CHECK_EQ(msg->len, sizeof code);
-        memcpy(&code, msg->data, sizeof code);
+        TR_CHECK_COPY(&code, msg->data, msg->len);
         see(msg->type, TR_PID_NONE, TR_EXIT_ERROR, code, NULL);
     } else if (msg->type == TR_MSG_JOB_DONE) {
         see(msg->type, TR_PID_NONE, TR_EXIT_NORMAL, 0, NULL);
@@ -380,8 +376,7 @@ static int prober_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     tr_pid target;
-    TR_CHECK_EQ(len, sizeof target);
-    memcpy(&target, arg, sizeof target);
+    TR_CHECK_COPY(&target, arg, len);
     tr_pid me = tr_self(self);
     tr_chan *ch;
     TR_CHECK_EQ(tr_chan_create(tr_runtime_of(self), NULL, &ch), 0);
@@ -645,8 +640,7 @@ static int adder_receive(tr_actor *self, void *state, const tr_msg *msg)
     (void)state;
     if (msg->type == TR_MSG_SUP_ADD && (msg->flags & TR_MSG_REPLY)) {
         tr_sup_started st;
-        TR_CHECK_EQ(msg->len, sizeof st);
-        memcpy(&st, msg->data, sizeof st);
+        TR_CHECK_COPY(&st, msg->data, msg->len);
         atomic_store(&added_pid, st.pid);
         atomic_store(&added_rc, st.rc);
     }
@@ -685,8 +679,7 @@ static int linker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     link_arg a;
-    TR_CHECK_EQ(len, sizeof a);
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     if (a.trap)
         TR_CHECK_EQ(tr_trap_exits(self, 1), 0);
     return tr_link(self, a.to);

@@ -31,9 +31,8 @@ static _Atomic int start_order[MAXC];
 
 static int child_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    TR_CHECK_EQ(len, sizeof(child_arg));
     child_arg a;
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     memcpy(state, &a, sizeof a);
     /* The pid before the count: the test thread reads started_pid[k] as
      * soon as `started` says child k is running. */
@@ -76,9 +75,8 @@ static const tr_behavior child_b = {.name = "child", .state_size = sizeof(child_
 
 static int square_job(tr_job *job, const void *arg, size_t len)
 {
-    TR_CHECK_EQ(len, sizeof(int));
     int v;
-    memcpy(&v, arg, sizeof v);
+    TR_CHECK_COPY(&v, arg, len);
     v *= v;
     return tr_job_set_result(job, &v, sizeof v);
 }

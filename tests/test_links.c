@@ -75,8 +75,7 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         return 0;
     }
     case TR_MSG_EXIT:
-        TR_CHECK_EQ(msg->len, sizeof(tr_down));
-        memcpy(&s->last, msg->data, sizeof s->last);
+        TR_CHECK_COPY(&s->last, msg->data, msg->len);
         TR_CHECK_EQ(msg->from, s->last.pid);
         s->exits++;
         return 0;

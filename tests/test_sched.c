@@ -48,9 +48,8 @@ static int kid_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)self;
     (void)state;
-    TR_CHECK_EQ(len, sizeof(int));
     int k;
-    memcpy(&k, arg, sizeof k);
+    TR_CHECK_COPY(&k, arg, len);
     if (norder < KIDS + 1)
         order[norder++] = k;
     return 0;
@@ -142,8 +141,7 @@ static int link_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     link_arg a;
-    TR_CHECK_EQ(len, sizeof a);
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     if (a.left == 0)
         return tr_send(self, a.boss, CHAIN_DONE, NULL, 0);
     a.left--;
@@ -216,8 +214,7 @@ static int seq_receiver_init(tr_actor *self, void *state, const void *arg, size_
 {
     (void)self;
     seq_receiver *r = state;
-    TR_CHECK_EQ(len, sizeof r->boss);
-    memcpy(&r->boss, arg, len);
+    TR_CHECK_COPY(&r->boss, arg, len);
     return 0;
 }
 
@@ -225,8 +222,7 @@ static int seq_receiver_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     seq_receiver *r = state;
     seq_msg m;
-    TR_CHECK_EQ(msg->len, sizeof m);
-    memcpy(&m, msg->data, sizeof m);
+    TR_CHECK_COPY(&m, msg->data, msg->len);
     if (m.sender >= SENDERS || m.seq != r->next[m.sender])
         r->bad = 1;
     else
@@ -250,8 +246,7 @@ static int seq_sender_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     (void)state;
     seq_sender_arg a;
-    TR_CHECK_EQ(msg->len, sizeof a);
-    memcpy(&a, msg->data, sizeof a);
+    TR_CHECK_COPY(&a, msg->data, msg->len);
     for (uint32_t s = 0; s < PER_PAIR; s++)
         for (uint32_t r = 0; r < RECEIVERS; r++) {
             seq_msg m = {.sender = a.index, .seq = s};

@@ -32,8 +32,7 @@ typedef struct warg {
 static int worker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)self;
-    TR_CHECK_EQ(len, sizeof(warg));
-    memcpy(state, arg, sizeof(warg));
+    TR_CHECK_COPY((warg *)state, arg, len);
     return 0;
 }
 

@@ -41,8 +41,7 @@ typedef struct worker {
 static int worker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     worker *w = state;
-    TR_CHECK_EQ(len, sizeof w->id);
-    memcpy(&w->id, arg, sizeof w->id);
+    TR_CHECK_COPY(&w->id, arg, len);
     if (w->id < 0)
         return -1; /* a child that cannot start */
     if (w->id >= 100)

@@ -40,8 +40,7 @@ static int busy_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     tr_pid sink;
-    TR_CHECK_EQ(len, sizeof sink);
-    memcpy(&sink, arg, sizeof sink);
+    TR_CHECK_COPY(&sink, arg, len);
     char name[32];
     snprintf(name, sizeof name, "busy-%u", (unsigned)TR_PID_INDEX(tr_self(self)));
     TR_CHECK_EQ(tr_register(self, name), 0);

@@ -196,8 +196,7 @@ static int shooter_init(tr_actor *self, void *state, const void *arg, size_t len
 {
     (void)state;
     tr_pid target;
-    TR_CHECK_EQ(len, sizeof target);
-    memcpy(&target, arg, sizeof target);
+    TR_CHECK_COPY(&target, arg, len);
     TR_CHECK_EQ(tr_send_after(self, target, 10, 7, NULL, 0, NULL), 0);
     TR_CHECK_EQ(tr_send_interval(self, target, 5, 8, NULL, 0, NULL), 0);
     uint64_t x = 99;

@@ -38,8 +38,7 @@ static _Atomic int job_nice = -100;
 static int square_job(tr_job *job, const void *arg, size_t len)
 {
     int x;
-    TR_CHECK_EQ(len, sizeof x);
-    memcpy(&x, arg, sizeof x);
+    TR_CHECK_COPY(&x, arg, len);
     if (x < 0)
         return x; /* an error */
     int y = x * x;
@@ -65,8 +64,7 @@ static int meeting_job(tr_job *job, const void *arg, size_t len)
 {
     (void)job;
     unsigned limit;
-    TR_CHECK_EQ(len, sizeof limit);
-    memcpy(&limit, arg, sizeof limit);
+    TR_CHECK_COPY(&limit, arg, len);
     int now = atomic_fetch_add(&running, 1) + 1;
     int seen = atomic_load(&max_running);
     while (now > seen && !atomic_compare_exchange_weak(&max_running, &seen, now))
@@ -159,8 +157,7 @@ static int owner_receive(tr_actor *self, void *state, const tr_msg *msg)
         return 0;
     case TR_MSG_JOB_FAILED: {
         int32_t code;
-        TR_CHECK_EQ(msg->len, sizeof code);
-        memcpy(&code, msg->data, sizeof code);
+        TR_CHECK_COPY(&code, msg->data, msg->len);
         o->failed++;
         o->last_error = code;
         atomic_fetch_add(&outcomes, 1);

@@ -14,7 +14,8 @@
  *    tr_test_call_rc (a call the test expects to fail);
  *  - spawning from the test's thread: tr_test_spawn;
  *  - waiting: TR_WAIT_UNTIL, TR_WAIT_GONE, tr_test_wait_child;
- *  - checks inside actors (TR_CHECK), the virtual clock, TR_STAT.
+ *  - checks inside actors (TR_CHECK, TR_CHECK_EQ, TR_CHECK_COPY), the
+ *    virtual clock, TR_STAT.
  *
  * Thread: the helpers that assert run on the test's thread only (cmocka's
  * asserts longjmp into it); actors use TR_CHECK. Those that can fail are
@@ -112,6 +113,14 @@ static inline void tr_test_fail_at(const char *file, int line, const char *fmt, 
                     __FILE__, __LINE__, #a, #b, tr_a_, tr_b_);                 \
             abort();                                                           \
         }                                                                      \
+    } while (0)
+
+/* Copies a spawn argument or a payload (`data`, `len` bytes) into *(dst),
+ * checking first that it is exactly sizeof *(dst) bytes. For callbacks. */
+#define TR_CHECK_COPY(dst, data, len)                                          \
+    do {                                                                       \
+        TR_CHECK_EQ((len), sizeof *(dst));                                     \
+        memcpy((dst), (data), sizeof *(dst));                                  \
     } while (0)
 
 /* ---- the virtual clock ---------------------------------------------------------------- */
