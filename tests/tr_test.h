@@ -71,7 +71,7 @@ static inline void tr_test_fail_at(const char *file, int line, const char *fmt, 
     _fail(file, line);
 }
 
-/* ---- waiting ------------------------------------------------------------------- */
+/* ---- waiting --------------------------------------------------------------------- */
 
 /* Waits until `cond` holds, yielding; fails the test after the patience. */
 #define TR_WAIT_UNTIL(cond)                                                    \
@@ -90,7 +90,7 @@ static inline void tr_test_fail_at(const char *file, int line, const char *fmt, 
 #define TR_WAIT_GONE(rt, pid, type)                                            \
     TR_WAIT_UNTIL(tr_rt_send((rt), (pid), (type), NULL, 0) == TR_ENOACTOR)
 
-/* ---- checks inside actors ---------------------------------------------------------- */
+/* ---- checks inside actors -------------------------------------------------------- */
 
 /*
  * Checks inside actor callbacks. Callbacks run on loop threads, where
@@ -123,7 +123,7 @@ static inline void tr_test_fail_at(const char *file, int line, const char *fmt, 
         memcpy((dst), (data), sizeof *(dst));                                  \
     } while (0)
 
-/* ---- the virtual clock ---------------------------------------------------------------- */
+/* ---- the virtual clock ----------------------------------------------------------- */
 
 /* A virtual runtime clock: tests move it by hand. */
 static _Atomic uint64_t tr_test_vclock;
@@ -141,7 +141,7 @@ static inline void tr_test_vclock_set(tr_runtime *rt, uint64_t ns)
     assert_int_equal(tr_runtime_clock_advanced(rt), 0);
 }
 
-/* ---- the captured log --------------------------------------------------------------------- */
+/* ---- the captured log ------------------------------------------------------------ */
 
 /*
  * The runtime logs from its loops and its watchdog at once: the capture
@@ -244,7 +244,7 @@ static inline int tr_test_log_line_at(int i, char *out, size_t cap)
     return found;
 }
 
-/* ---- runtimes ---------------------------------------------------------------------------- */
+/* ---- runtimes -------------------------------------------------------------------- */
 
 /* What a test runtime has besides its loops (tr_test_options). */
 enum {
@@ -315,7 +315,7 @@ static inline tr_runtime *tr_test_quiet_runtime(unsigned loops)
     return tr_test_runtime(loops, TR_TEST_QUIET);
 }
 
-/* ---- spawning --------------------------------------------------------------------------- */
+/* ---- spawning -------------------------------------------------------------------- */
 
 /* Spawns `b` from the test's thread on `loop` (TR_LOOP(n), or
  * TR_LOOP_DEFAULT: round-robin) with a copy of `arg`; fails the test unless
@@ -340,7 +340,7 @@ static inline tr_pid tr_test_spawn_at(const char *file, int line, tr_runtime *rt
     return p;
 }
 
-/* ---- calls ---------------------------------------------------------------------------- */
+/* ---- calls ----------------------------------------------------------------------- */
 
 /*
  * Asks `to` from the test's thread: a tr_rt_call of `type` with `req`
@@ -425,7 +425,7 @@ static inline int tr_test_call_rc(tr_runtime *rt, tr_pid to, uint32_t type,
     return rc;
 }
 
-/* ---- supervisors ------------------------------------------------------------------------ */
+/* ---- supervisors ----------------------------------------------------------------- */
 
 /* Waits until child `i` of supervisor `sup` runs with a pid other than
  * `old` (TR_PID_NONE: any), and returns its record. Fails the test if the
@@ -461,7 +461,7 @@ static inline tr_sup_child tr_test_wait_child_at(const char *file, int line,
     }
 }
 
-/* ---- loop statistics ------------------------------------------------------------------- */
+/* ---- loop statistics ------------------------------------------------------------- */
 
 static inline uint64_t tr_test_stat_total(tr_runtime *rt, size_t offset)
 {
