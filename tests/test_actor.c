@@ -16,39 +16,9 @@
 
 enum { PING = 1, CMD = 2, ASK = 3 };
 
-/* ---- a log sink ------------------------------------------------------------ */
-
-static char log_lines[16][512];
-static _Atomic int nlog;
-
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Loop threads log concurrently: take a slot under the mutex, write it,
- * then publish the count (main reads a line only after seeing the count). */
-static void capture(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    pthread_mutex_lock(&log_mu);
-    int i = atomic_load(&nlog);
-    if (i < 16)
-        snprintf(log_lines[i], sizeof log_lines[i], "%s", line);
-    atomic_store(&nlog, i + 1);
-    pthread_mutex_unlock(&log_mu);
-}
-
-static tr_runtime *runtime_with_log(unsigned loops)
-{
-    atomic_store(&nlog, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = loops;
-    o.log = capture;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
-}
+/* The test's lock: terminates that record what they saw run on several
+ * loops at once. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- callbacks, state, argument ------------------------------------------- */
 
@@ -112,11 +82,8 @@ static void test_callbacks_state_arg(void **state)
     memset(arg, 'X', sizeof arg); /* the argument was copied */
     for (int i = 0; i < 5; i++)
         assert_int_equal(tr_rt_send(rt, p, PING, NULL, 0), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     cell seen;
-    memcpy(&seen, r.data, sizeof seen);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &seen, sizeof seen);
     assert_int_equal(seen.inits, 1);
     assert_int_equal(seen.messages, 6);
     assert_string_equal(seen.arg, "hello, actor");
@@ -172,25 +139,24 @@ static void test_init_failure(void **state)
 {
     (void)state;
     atomic_store(&failing_terminated, 0);
-    tr_runtime *rt = runtime_with_log(2);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG);
     tr_pid par;
     assert_int_equal(tr_rt_spawn(rt, &parent_b, NULL, &par), 0);
     assert_int_equal(tr_rt_send(rt, par, CMD, NULL, 0), 0);
-    TR_WAIT_UNTIL(atomic_load(&nlog) == 1);
-    assert_non_null(strstr(log_lines[0], "(failing)"));
-    assert_non_null(strstr(log_lines[0], "-1234"));
-    assert_non_null(strstr(log_lines[0], "init failed"));
+    TR_WAIT_UNTIL(tr_test_log_count() == 1);
+    char line[512];
+    assert_true(tr_test_log_line_at(0, line, sizeof line));
+    assert_non_null(strstr(line, "(failing)"));
+    assert_non_null(strstr(line, "-1234"));
+    assert_non_null(strstr(line, "init failed"));
     /* The parent still answers, and its child is gone. */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, par, ASK, NULL, 0, TR_INFINITE, &r), 0);
     tr_pid child;
-    memcpy(&child, r.data, sizeof child);
-    tr_rt_reply_free(&r);
-    TR_WAIT_UNTIL(tr_rt_send(rt, child, PING, NULL, 0) == TR_ENOACTOR);
+    tr_test_ask(rt, par, ASK, NULL, 0, &child, sizeof child);
+    TR_WAIT_GONE(rt, child, PING);
     /* Top-level too. */
     tr_pid top;
     assert_int_equal(tr_rt_spawn(rt, &failing_b, NULL, &top), 0);
-    TR_WAIT_UNTIL(atomic_load(&nlog) == 2);
+    TR_WAIT_UNTIL(tr_test_log_count() == 2);
     assert_int_equal(tr_runtime_free(rt), 0);
     assert_int_equal(atomic_load(&failing_terminated), 0); /* never after a failed init */
 }
@@ -236,9 +202,9 @@ static void exiter_terminate(tr_actor *self, void *state, const tr_exit_reason *
     (void)state;
     /* Under the lock: the runtime frees actors on several loops at once
      * (test_bad_pids_and_payloads ends two exiters on two loops). */
-    pthread_mutex_lock(&log_mu);
+    pthread_mutex_lock(&mu);
     snprintf(exit_text_seen, sizeof exit_text_seen, "%s", r->text);
-    pthread_mutex_unlock(&log_mu);
+    pthread_mutex_unlock(&mu);
     atomic_store(&exit_code_seen, r->code);
     atomic_store(&exit_kind_seen, (int)r->kind);
 }
@@ -250,7 +216,7 @@ static void run_exit(tr_runtime *rt, uint32_t how, tr_exit_kind want_kind, int w
                      const char *want_text, int want_logs)
 {
     atomic_store(&exit_kind_seen, -1);
-    int logs0 = atomic_load(&nlog);
+    int logs0 = tr_test_log_count();
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, how, NULL, 0), 0);
@@ -258,35 +224,39 @@ static void run_exit(tr_runtime *rt, uint32_t how, tr_exit_kind want_kind, int w
     assert_int_equal(atomic_load(&exit_kind_seen), want_kind);
     assert_int_equal(atomic_load(&exit_code_seen), want_code);
     char seen[sizeof exit_text_seen];
-    pthread_mutex_lock(&log_mu);
+    pthread_mutex_lock(&mu);
     memcpy(seen, exit_text_seen, sizeof seen);
-    pthread_mutex_unlock(&log_mu);
+    pthread_mutex_unlock(&mu);
     assert_string_equal(seen, want_text);
-    TR_WAIT_UNTIL(tr_rt_send(rt, p, PING, NULL, 0) == TR_ENOACTOR);
-    assert_int_equal(atomic_load(&nlog), logs0 + want_logs);
+    TR_WAIT_GONE(rt, p, PING);
+    assert_int_equal(tr_test_log_count(), logs0 + want_logs);
     if (want_logs) {
-        char pidtxt[48];
+        char pidtxt[48], line[512];
         snprintf(pidtxt, sizeof pidtxt, TR_PID_FMT " (exiter)", TR_PID_ARGS(p));
-        assert_non_null(strstr(log_lines[logs0], pidtxt));
+        assert_true(tr_test_log_line_at(logs0, line, sizeof line));
+        assert_non_null(strstr(line, pidtxt));
     }
 }
 
 static void test_exits_and_reports(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime_with_log(2);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG);
+    char line[512];
     run_exit(rt, DO_NORMAL, TR_EXIT_NORMAL, 0, "normal", 0);
     run_exit(rt, DO_SHUTDOWN, TR_EXIT_SHUTDOWN, 0, "shutdown", 0);
     run_exit(rt, DO_KILLED, TR_EXIT_KILLED, 0, "killed", 1);
-    assert_non_null(strstr(log_lines[0], "killed"));
+    assert_true(tr_test_log_line_at(0, line, sizeof line));
+    assert_non_null(strstr(line, "killed"));
     run_exit(rt, DO_ERROR_TEXT, TR_EXIT_ERROR, -42, "disk on fire", 1);
-    assert_non_null(strstr(log_lines[1], "disk on fire"));
+    assert_true(tr_test_log_line_at(1, line, sizeof line));
+    assert_non_null(strstr(line, "disk on fire"));
     run_exit(rt, DO_RETURN, TR_EXIT_ERROR, TR_EFULL, tr_strerror(TR_EFULL), 1);
-    assert_non_null(strstr(log_lines[2], "TR_EFULL"));
+    assert_true(tr_test_log_line_at(2, line, sizeof line));
+    assert_non_null(strstr(line, "TR_EFULL"));
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, &p), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, DO_BAD_EXITS, NULL, 0, TR_INFINITE, &r), 0);
+    tr_test_ask(rt, p, DO_BAD_EXITS, NULL, 0, NULL, 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -344,11 +314,8 @@ static void test_become_self_parent(void **state)
     tr_runtime *rt = tr_test_runtime(2, 0);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &grab_b, NULL, &p), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     who w;
-    memcpy(&w, r.data, sizeof w);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &w, sizeof w);
     assert_int_equal(w.self, p);
     assert_int_not_equal(w.parent, TR_PID_NONE); /* the root */
     assert_true(w.loop == 0 || w.loop == 1);
@@ -409,9 +376,7 @@ static void test_other_self(void **state)
     tr_runtime *rt = tr_test_runtime(1, 0);
     tr_pid a, b;
     assert_int_equal(tr_rt_spawn(rt, &other_b, NULL, &a), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, a, ASK, NULL, 0, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, a, ASK, NULL, 0, NULL, sizeof(cell)); /* its init has run */
     assert_int_equal(tr_rt_spawn(rt, &user_b, NULL, &b), 0);
     assert_int_equal(tr_rt_send(rt, b, PING, NULL, 0), 0);
     TR_WAIT_UNTIL(atomic_load(&cross_checked));
@@ -436,11 +401,8 @@ static const tr_behavior child_loop_b = {.name = "child", .receive = child_loop_
 
 static int loop_of(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     int l;
-    memcpy(&l, r.data, sizeof l);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &l, sizeof l);
     return l;
 }
 
@@ -490,11 +452,8 @@ static void test_placement(void **state)
     tr_spawn_opts_init(&o);
     o.loop = TR_LOOP(0);
     assert_int_equal(tr_rt_spawn(rt, &spawner_b, &o, &sp), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, sp, ASK, NULL, 0, TR_INFINITE, &r), 0);
     spawned s;
-    memcpy(&s, r.data, sizeof s);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, sp, ASK, NULL, 0, &s, sizeof s);
     assert_int_equal(s.my_loop, 0);
     assert_int_equal(loop_of(rt, s.dflt), 0); /* the spawner's loop */
     assert_int_equal(loop_of(rt, s.explicit1), 1);
@@ -526,13 +485,9 @@ static void test_placement(void **state)
 static void test_bad_pids_and_payloads(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
+    tr_runtime_options o = tr_test_options(2, 0);
     o.max_payload = 100;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_runtime_opts(&o);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, &p), 0);
     char big[101] = {0};
@@ -563,7 +518,7 @@ static void test_bad_pids_and_payloads(void **state)
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, NULL), TR_EINVAL);
     /* A dead pid, once it is known dead. */
     assert_int_equal(tr_rt_send(rt, p, DO_NORMAL, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, p, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, p, PING);
     assert_int_equal(tr_signal_exit(rt, p, TR_EXIT_KILLED), TR_ENOACTOR);
     /* The slot is reused: the old pid stays dead. */
     assert_int_equal(tr_rt_spawn(rt, &exiter_b, NULL, &q), 0);
@@ -580,12 +535,12 @@ static void record_terminate(tr_actor *self, void *state, const tr_exit_reason *
 {
     (void)state;
     (void)r;
-    pthread_mutex_lock(&log_mu); /* terminates on several loops at once */
+    pthread_mutex_lock(&mu); /* terminates on several loops at once */
     int i = atomic_load(&norder);
     if (i < 16)
         order[i] = tr_self(self);
     atomic_store(&norder, i + 1);
-    pthread_mutex_unlock(&log_mu);
+    pthread_mutex_unlock(&mu);
     tr_pid x;
     /* An exiting actor spawns nothing: that child would be an orphan. */
     TR_CHECK_EQ(tr_spawn(self, &cell_b, NULL, &x), TR_ESTOPPED);
@@ -627,11 +582,8 @@ static void test_children_stop_first_newest_first(void **state)
     tr_runtime *rt = tr_test_runtime(2, 0);
     tr_pid fam;
     assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fam), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, fam, ASK, NULL, 0, TR_INFINITE, &r), 0);
     family f;
-    memcpy(&f, r.data, sizeof f);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, fam, ASK, NULL, 0, &f, sizeof f);
     assert_int_equal(tr_rt_send(rt, fam, CMD, NULL, 0), 0);
     TR_WAIT_UNTIL(atomic_load(&norder) == 4);
     assert_int_equal(order[0], f.kids[2]);
@@ -651,11 +603,8 @@ static void test_runtime_stop_runs_every_terminate(void **state)
     tr_pid fams[3];
     for (int i = 0; i < 3; i++)
         assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fams[i]), 0);
-    for (int i = 0; i < 3; i++) {
-        tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, fams[i], ASK, NULL, 0, TR_INFINITE, &r), 0);
-        tr_rt_reply_free(&r);
-    }
+    for (int i = 0; i < 3; i++)
+        tr_test_ask(rt, fams[i], ASK, NULL, 0, NULL, sizeof(family));
     assert_int_equal(tr_runtime_stop(rt), 0);
     assert_int_equal(tr_runtime_wait(rt), 0);
     assert_int_equal(atomic_load(&norder), 12);
@@ -700,7 +649,7 @@ static void signal_ahead_of_mail(tr_exit_kind first, tr_exit_kind second, tr_exi
     atomic_store(&gate_entered, 0);
     atomic_store(&gate_handled, 0);
     atomic_store(&gate_kind, -1);
-    tr_runtime *rt = runtime_with_log(2);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &gated_b, NULL, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, PING, NULL, 0), 0);

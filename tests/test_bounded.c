@@ -68,11 +68,8 @@ static const tr_behavior victim_b = {.name = "victim", .receive = victim_receive
 
 static tr_actor_stats ask(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     tr_actor_stats st;
-    memcpy(&st, r.data, sizeof st);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &st, sizeof st);
     return st;
 }
 
@@ -100,9 +97,8 @@ static void run_policy(int overflow)
     assert_int_equal(tr_rt_send(rt, b, WORK, NULL, 0), full);
     assert_int_equal(tr_rt_send(rt, b, WORK, NULL, 0), full);
     /* Calls count as sends... */
-    tr_rt_reply r;
     if (overflow == TR_OVERFLOW_REFUSE)
-        assert_int_equal(tr_rt_call(rt, b, ASK, NULL, 0, 1000, &r), TR_EFULL);
+        assert_int_equal(tr_test_call_rc(rt, b, ASK, NULL, 0, 1000), TR_EFULL);
     /* ...but notices do not: the DOWN gets in. */
     assert_int_equal(tr_rt_send(rt, victim, DIE, NULL, 0), 0);
     atomic_store(&gate_open, 1);
@@ -202,7 +198,7 @@ static void test_slot_reuse(void **state)
         assert_int_equal(st.dropped, dropped[round]);
         assert_int_equal(st.refused, refused[round]);
         assert_int_equal(tr_rt_send(rt, b, DIE, NULL, 0), 0);
-        TR_WAIT_UNTIL(tr_rt_send(rt, b, NOOP, NULL, 0) == TR_ENOACTOR);
+        TR_WAIT_GONE(rt, b, NOOP);
         /* The loop has finished the exit (the slot is free) once the helper,
          * on the same loop, answers. */
         ask(rt, helper);

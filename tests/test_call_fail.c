@@ -58,10 +58,8 @@ static void test_foreign_pid(void **state)
     assert_int_not_equal(TR_PID_NODE(pa), TR_PID_NODE(pb));
     assert_int_equal(tr_rt_send(b, pa, M_ECHO, NULL, 0), TR_ENOACTOR);
     assert_int_equal(tr_signal_exit(b, pa, TR_EXIT_KILLED), TR_ENOACTOR);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(b, pa, M_ECHO, NULL, 0, 1000, &r), TR_ENOACTOR);
-    assert_int_equal(tr_rt_call(b, pb, M_ECHO, "x", 1, 1000, &r), 0);
-    tr_rt_reply_free(&r);
+    assert_int_equal(tr_test_call_rc(b, pa, M_ECHO, NULL, 0, 1000), TR_ENOACTOR);
+    tr_test_ask(b, pb, M_ECHO, "x", 1, NULL, 1); /* its echo */
     tr_down d;
     assert_int_equal(tr_rt_wait_exit(b, pa, 1000, &d), 0);
     assert_int_equal(d.kind, TR_EXIT_ERROR);
@@ -104,9 +102,7 @@ static void test_retired_slot(void **state)
     assert_int_equal(tr_rt_spawn(rt, &holder_b, NULL, &b), 0);
     assert_int_equal(TR_PID_INDEX(b), TR_PID_INDEX(a));
     assert_int_equal(TR_PID_GEN(b), TR__GEN_MASK);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, b, M_ECHO, "y", 1, 5000, &r), 0); /* it lives */
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, b, M_ECHO, "y", 1, NULL, 1); /* it lives */
     assert_int_equal(tr_signal_exit(rt, b, TR_EXIT_KILLED), 0);
     tr_down d;
     assert_int_equal(tr_rt_wait_exit(rt, b, 30000, &d), 0);
@@ -118,7 +114,7 @@ static void test_retired_slot(void **state)
     }
     assert_int_equal(tr_rt_send(rt, a, M_ECHO, NULL, 0), TR_ENOACTOR);
     /* (A DOWN leaves before the slot's generation moves on.) */
-    TR_WAIT_UNTIL(tr_rt_send(rt, b, M_ECHO, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, b, M_ECHO);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -208,8 +204,7 @@ static void test_actor_call_fails_when_callee_dies(void **state)
         /* And nothing more comes: a round trip through the caller's loop. */
         tr_pid probe;
         assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &probe), 0);
-        tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, probe, M_ECHO, NULL, 0, 30000, &r), 0);
+        tr_test_ask(rt, probe, M_ECHO, NULL, 0, NULL, 0);
         assert_int_equal(atomic_load(&noutcomes), NCALLS);
         assert_int_equal(tr_runtime_free(rt), 0);
     }
@@ -226,10 +221,7 @@ typedef struct thread_call {
 static void *call_thread(void *arg)
 {
     thread_call *c = arg;
-    tr_rt_reply r;
-    c->rc = tr_rt_call(c->rt, c->to, M_HOLD, NULL, 0, TR_INFINITE, &r);
-    if (c->rc == 0)
-        tr_rt_reply_free(&r);
+    c->rc = tr_test_call_rc(c->rt, c->to, M_HOLD, NULL, 0, TR_INFINITE);
     return NULL;
 }
 
@@ -252,8 +244,7 @@ static void test_thread_call_fails_when_callee_dies(void **state)
     for (int i = 0; i < 20; i++) {
         assert_int_equal(tr_rt_spawn(rt, &holder_b, NULL, &callee), 0);
         assert_int_equal(tr_rt_send(rt, callee, M_DIE, NULL, 0), 0);
-        tr_rt_reply r;
-        int rc = tr_rt_call(rt, callee, M_HOLD, NULL, 0, TR_INFINITE, &r);
+        int rc = tr_test_call_rc(rt, callee, M_HOLD, NULL, 0, TR_INFINITE);
         assert_true(rc == TR_EEXITED || rc == TR_ENOACTOR);
     }
     assert_int_equal(tr_runtime_free(rt), 0);
@@ -265,8 +256,7 @@ static void test_thread_call_fails_when_callee_dies(void **state)
 static void test_drop_policy_refuses_requests(void **state)
 {
     (void)state;
-    tr_runtime *rt = NULL;
-    assert_int_equal(tr_runtime_create(&rt, NULL), 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(NULL);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
     o.mailbox_capacity = 1;
@@ -275,8 +265,7 @@ static void test_drop_policy_refuses_requests(void **state)
     assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0);
     assert_int_equal(tr_rt_send(rt, p, M_ECHO, NULL, 0), 0); /* dropped, counted */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, M_ECHO, NULL, 0, TR_INFINITE, &r), TR_EFULL);
+    assert_int_equal(tr_test_call_rc(rt, p, M_ECHO, NULL, 0, TR_INFINITE), TR_EFULL);
     assert_int_equal(tr_runtime_start(rt), 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -364,9 +353,7 @@ static void test_cancel_and_tag(void **state)
     tr_pid echo, s;
     assert_int_equal(tr_rt_spawn(rt, &slow_echo_b, NULL, &echo), 0);
     assert_int_equal(tr_rt_spawn(rt, &script_b, NULL, &s), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, s, M_START, &echo, sizeof echo, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, s, M_START, &echo, sizeof echo, NULL, 0); /* answered as M_ASK */
     assert_int_equal(atomic_load(&noutcomes), 4);
     /* The timeout carries its tag; the cancelled call's reply never came;
      * the tagged call's reply carries its tag. The timeout may come first
@@ -431,7 +418,7 @@ static const tr_behavior front_b = {.name = "front", .state_size = sizeof(front)
 static void test_deadline_passed_on(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     tr_pid f;
     assert_int_equal(tr_rt_spawn(rt, &front_b, NULL, &f), 0);
     tr_rt_reply r;
@@ -479,8 +466,7 @@ static void test_permanent_actor(void **state)
     tr_pid p, other;
     assert_int_equal(tr_rt_spawn(rt, &mortal_b, &o, &p), 0);
     assert_int_equal(tr_rt_spawn(rt, &mortal_b, NULL, &other), 0); /* independent */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, M_START, NULL, 0, 30000, &r), 0);
+    tr_test_ask(rt, p, M_START, NULL, 0, NULL, 0);
     tr_down d;
     assert_int_equal(tr_runtime_exit_reason(rt, &d), TR_ENOTFOUND);
     assert_int_equal(tr_rt_send(rt, other, M_QUIT, NULL, 0), 0); /* concerns no one */
@@ -545,7 +531,7 @@ static void test_wait_exit(void **state)
     assert_int_equal(d.pid, p);
     assert_int_equal(d.kind, TR_EXIT_ERROR);
     assert_true(d.code == TR_ENOACTOR || d.code == DIE_CODE);
-    TR_WAIT_UNTIL(tr_rt_send(rt, p, M_FAIL, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, p, M_FAIL);
     assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0);
     assert_int_equal(d.code, TR_ENOACTOR);
     /* Many waits on one actor: each gets its answer. */

@@ -24,6 +24,18 @@ typedef struct item {
     uint32_t seq;
 } item;
 
+/* A channel of `capacity` items of type item. */
+static tr_chan *make_chan(tr_runtime *rt, uint32_t capacity)
+{
+    tr_chan_opts o;
+    tr_chan_opts_init(&o);
+    o.capacity = capacity;
+    o.item_max = sizeof(item);
+    tr_chan *ch = NULL;
+    assert_int_equal(tr_chan_create(rt, &o, &ch), 0);
+    return ch;
+}
+
 /* ---- the contract, one thread ---------------------------------------------------------- */
 
 static _Atomic int wait_rc = 1;
@@ -200,8 +212,7 @@ static int subscriber_init(tr_actor *self, void *state, const void *arg, size_t 
 {
     subscriber *s = state;
     tr_chan *ch;
-    TR_CHECK_EQ(len, sizeof ch);
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     for (int i = 0; i < PRODUCERS; i++)
         s->last[i] = -1;
     s->granted = CHUNK;
@@ -301,21 +312,9 @@ static void test_many_to_many(void **state)
     atomic_store(&producers_done, 0);
     atomic_store(&peak_outstanding, 0);
     tr_runtime *rt = tr_test_quiet_runtime(2);
-    tr_chan *ch;
-    tr_chan_opts o;
-    tr_chan_opts_init(&o);
-    o.capacity = 256;
-    o.item_max = sizeof(item);
-    assert_int_equal(tr_chan_create(rt, &o, &ch), 0);
-    for (int i = 0; i < 3; i++) {
-        tr_spawn_opts so;
-        tr_spawn_opts_init(&so);
-        so.arg = &ch;
-        so.arg_len = sizeof ch;
-        so.loop = TR_LOOP(i % 2);
-        tr_pid p;
-        assert_int_equal(tr_rt_spawn(rt, &subscriber_b, &so, &p), 0);
-    }
+    tr_chan *ch = make_chan(rt, 256);
+    for (int i = 0; i < 3; i++)
+        tr_test_spawn(rt, &subscriber_b, TR_LOOP(i % 2), &ch, sizeof ch);
     pthread_t cons[2], prods[2];
     prod_arg pa[PRODUCERS];
     for (int i = 0; i < 2; i++)
@@ -325,13 +324,7 @@ static void test_many_to_many(void **state)
         if (i < 2) {
             assert_int_equal(pthread_create(&prods[i], NULL, producer_thread, &pa[i]), 0);
         } else {
-            tr_spawn_opts so;
-            tr_spawn_opts_init(&so);
-            so.arg = &pa[i];
-            so.arg_len = sizeof pa[i];
-            so.loop = TR_LOOP((int)(i % 2));
-            tr_pid p;
-            assert_int_equal(tr_rt_spawn(rt, &producer_b, &so, &p), 0);
+            tr_test_spawn(rt, &producer_b, TR_LOOP((int)(i % 2)), &pa[i], sizeof pa[i]);
         }
     }
     for (int i = 0; i < 2; i++)
@@ -368,10 +361,9 @@ typedef struct slow {
 
 static int slow_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    (void)len;
     slow *s = state;
     tr_chan *ch;
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     return tr_chan_subscribe(self, ch, ITEM, 3, &s->sub); /* wants 3 for now */
 }
 
@@ -392,11 +384,8 @@ static const tr_behavior slow_b = {.name = "slow", .state_size = sizeof(slow),
 
 static uint32_t ask_got(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     uint32_t got;
-    memcpy(&got, r.data, sizeof got);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &got, sizeof got);
     return got;
 }
 
@@ -410,12 +399,7 @@ static void test_demand(void **state)
         item it = {0, i};
         assert_int_equal(tr_chan_send(ch, &it, sizeof it), 0);
     }
-    tr_spawn_opts so;
-    tr_spawn_opts_init(&so);
-    so.arg = &ch;
-    so.arg_len = sizeof ch;
-    tr_pid p;
-    assert_int_equal(tr_rt_spawn(rt, &slow_b, &so, &p), 0);
+    tr_pid p = tr_test_spawn(rt, &slow_b, TR_LOOP_DEFAULT, &ch, sizeof ch);
     TR_WAIT_UNTIL(ask_got(rt, p) == 3);
     tr_chan_stats st;
     /* Nothing beyond the demand left the channel. */
@@ -471,22 +455,14 @@ static const tr_behavior filler_b = {.name = "filler", .state_size = sizeof(fill
 
 static void ask_filler(tr_runtime *rt, tr_pid p, uint32_t v[3])
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
-    memcpy(v, r.data, 3 * sizeof *v);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, v, 3 * sizeof *v);
 }
 
 static void test_room_notification(void **state)
 {
     (void)state;
     tr_runtime *rt = tr_test_quiet_runtime(2);
-    tr_chan *ch;
-    tr_chan_opts o;
-    tr_chan_opts_init(&o);
-    o.capacity = 2;
-    o.item_max = sizeof(item);
-    assert_int_equal(tr_chan_create(rt, &o, &ch), 0);
+    tr_chan *ch = make_chan(rt, 2);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &filler_b, NULL, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, GO, &ch, sizeof ch), 0);
@@ -537,10 +513,9 @@ typedef struct racer {
 
 static int racer_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    (void)len;
     racer *r = state;
     tr_chan *ch;
-    memcpy(&ch, arg, sizeof ch);
+    TR_CHECK_COPY(&ch, arg, len);
     return tr_chan_subscribe(self, ch, ITEM, 1000000, &r->sub);
 }
 
@@ -581,21 +556,9 @@ static void test_close_races(void **state)
         atomic_store(&accepted, 0);
         atomic_store(&received_total, 0);
         atomic_store(&ends, 0);
-        tr_chan *ch;
-        tr_chan_opts o;
-        tr_chan_opts_init(&o);
-        o.capacity = 64;
-        o.item_max = sizeof(item);
-        assert_int_equal(tr_chan_create(rt, &o, &ch), 0);
-        for (int i = 0; i < 2; i++) {
-            tr_spawn_opts so;
-            tr_spawn_opts_init(&so);
-            so.arg = &ch;
-            so.arg_len = sizeof ch;
-            so.loop = TR_LOOP(i);
-            tr_pid p;
-            assert_int_equal(tr_rt_spawn(rt, &racer_b, &so, &p), 0);
-        }
+        tr_chan *ch = make_chan(rt, 64);
+        for (int i = 0; i < 2; i++)
+            tr_test_spawn(rt, &racer_b, TR_LOOP(i), &ch, sizeof ch);
         pthread_t prod[2], cons;
         for (int i = 0; i < 2; i++)
             assert_int_equal(pthread_create(&prod[i], NULL, racing_producer, ch), 0);

@@ -48,8 +48,7 @@ static int receiver_init(tr_actor *self, void *state, const void *arg, size_t le
 {
     (void)self;
     receiver *r = state;
-    TR_CHECK_EQ(len, sizeof r->index);
-    memcpy(&r->index, arg, sizeof r->index);
+    TR_CHECK_COPY(&r->index, arg, len);
     return 0;
 }
 
@@ -190,8 +189,7 @@ typedef struct victim {
 static int victim_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     victim *v = state;
-    TR_CHECK_EQ(len, sizeof v->slot);
-    memcpy(&v->slot, arg, sizeof v->slot);
+    TR_CHECK_COPY(&v->slot, arg, len);
     v->left = 1 + (uint32_t)(tr_self(self) % 7);
     return 0;
 }
@@ -263,13 +261,6 @@ static void *thread_hammer(void *arg)
     return NULL;
 }
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
 static void test_sends_race_exits(void **state)
 {
     (void)state;
@@ -277,12 +268,7 @@ static void test_sends_race_exits(void **state)
     atomic_store(&race_sent, 0);
     atomic_store(&race_dead, 0);
     atomic_store(&nspawned, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = LOOPS;
-    o.log = quiet; /* the victims fail on purpose */
-    assert_int_equal(tr_runtime_create(&race_rt, &o), 0);
-    assert_int_equal(tr_runtime_start(race_rt), 0);
+    race_rt = tr_test_quiet_runtime(LOOPS); /* the victims fail on purpose */
     for (uint32_t i = 0; i < TARGETS; i++) {
         tr_spawn_opts so;
         tr_spawn_opts_init(&so);
@@ -326,8 +312,7 @@ static int tree_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     int depth;
-    TR_CHECK_EQ(len, sizeof depth);
-    memcpy(&depth, arg, sizeof depth);
+    TR_CHECK_COPY(&depth, arg, len);
     atomic_fetch_add(&tree_inits, 1);
     if (depth == DEPTH)
         return 0;

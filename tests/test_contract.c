@@ -8,7 +8,8 @@
  *
  * Where time is the point the runtime runs on the virtual clock
  * (tr_test.h) and the test moves it; the few real-time waits only have to
- * end, and succeed however slow the machine is.
+ * end, and succeed however slow the machine is. The runtimes log nothing:
+ * supervisors report the crashes these tests provoke.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -25,7 +26,6 @@
 
 #define MS 1000000ull
 #define HUGE_MS ((tr_duration)1 << 62) /* * 1000000 wraps to exactly 0 in 64 bits */
-#define PATIENCE_MS ((tr_duration)TR_TEST_PATIENCE_S * 1000)
 
 enum {
     ASK = 1,
@@ -42,34 +42,12 @@ enum {
     FLUSH = 13
 };
 
-/* A started 2-loop runtime that logs nothing (supervisors report the
- * crashes these tests provoke), on the virtual clock if asked. */
-static tr_runtime *runtime(int virtual_clock)
-{
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = tr_test_quiet;
-    if (virtual_clock) {
-        atomic_store(&tr_test_vclock, 1000 * MS);
-        o.clock = tr_test_vclock_read;
-    }
-    tr_runtime *rt = NULL;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
-}
-
 /* A blocking call whose reply is one int32_t. */
 static int32_t call_int(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
                         size_t len)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, to, type, data, len, PATIENCE_MS, &r), 0);
     int32_t v;
-    assert_int_equal(r.len, sizeof v);
-    memcpy(&v, r.data, sizeof v);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, to, type, data, len, &v, sizeof v);
     return v;
 }
 
@@ -129,7 +107,7 @@ static const tr_behavior parent_b = {.name = "parent", .receive = parent_receive
 static void test_spawn_opts_without_loop(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     /* From a plain thread: round-robin, so both loops get their share. */
     int per_loop[2] = {0, 0};
     for (int i = 0; i < NKIDS; i++) {
@@ -148,12 +126,8 @@ static void test_spawn_opts_without_loop(void **state)
     tr_pid parent;
     assert_int_equal(tr_rt_spawn(rt, &parent_b, &po, &parent), 0);
     assert_int_equal(loop_of(rt, parent), 1);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, parent, SPAWN, NULL, 0, PATIENCE_MS, &r), 0);
     tr_pid kids[NKIDS];
-    assert_int_equal(r.len, sizeof kids);
-    memcpy(kids, r.data, sizeof kids);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, parent, SPAWN, NULL, 0, kids, sizeof kids);
     for (int i = 0; i < NKIDS; i++)
         assert_int_equal(loop_of(rt, kids[i]), 1);
     /* The explicit forms. */
@@ -188,7 +162,7 @@ static tr_pid child_pid(tr_runtime *rt, tr_pid sup, const char *id)
 static void test_child_spec_without_loop(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     for (int home = 0; home < 2; home++) {
         int other = 1 - home;
         tr_child_spec inner[] = {{.id = "inner", .behavior = &where_b}};
@@ -243,7 +217,7 @@ static int checker_receive(tr_actor *self, void *state, const tr_msg *msg)
         tr_child_spec kid = {.id = "n", .supervisor = &nested};
         tr_sup_spec spec = {.children = &kid, .nchildren = 1};
         res.sup_spawn[i] = tr_sup_spawn(self, &spec, NULL, &out);
-        res.add_child[i] = tr_sup_add_child(self, sup, &inner, PATIENCE_MS, &ref);
+        res.add_child[i] = tr_sup_add_child(self, sup, &inner, TR_TEST_CALL_MS, &ref);
         res.group_spawn[i] = tr_group_spawn(self, g, &where_b, &o, &out);
     }
     TR_CHECK_EQ(tr_group_cancel(self, g), 0);
@@ -255,7 +229,7 @@ static const tr_behavior checker_b = {.name = "checker", .receive = checker_rece
 static void test_loop_out_of_range(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_child_spec one = {.id = "one", .behavior = &where_b};
     tr_sup_spec ok_spec = {.children = &one, .nchildren = 1};
     tr_pid sup;
@@ -279,13 +253,8 @@ static void test_loop_out_of_range(void **state)
     assert_int_equal(tr_rt_sup_which_children(rt, sup, NULL, 0), 1);
     tr_pid checker;
     assert_int_equal(tr_rt_spawn(rt, &checker_b, NULL, &checker), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r),
-                     0);
     bad_results res;
-    assert_int_equal(r.len, sizeof res);
-    memcpy(&res, r.data, sizeof res);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, checker, CHECK, &sup, sizeof sup, &res, sizeof res);
     for (size_t i = 0; i < NBAD; i++) {
         assert_int_equal(res.spawn[i], TR_EINVAL);
         assert_int_equal(res.sup_spawn[i], TR_EINVAL);
@@ -329,11 +298,7 @@ static tr_pid boss_start(tr_runtime *rt, const tr_sup_spec *spec)
     atomic_store(&starts, 0);
     tr_pid boss, sup;
     assert_int_equal(tr_rt_spawn(rt, &boss_b, NULL, &boss), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, boss, SPAWN, NULL, 0, PATIENCE_MS, &r), 0);
-    assert_int_equal(r.len, sizeof sup);
-    memcpy(&sup, r.data, sizeof sup);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, boss, SPAWN, NULL, 0, &sup, sizeof sup);
     return sup;
 }
 
@@ -349,7 +314,7 @@ static tr_pid fail_child(tr_runtime *rt, tr_pid sup, const char *id, tr_pid old)
 static void test_restarts_never(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
     tr_child_spec kids[] = {
         {.id = "perm", .behavior = &where_b},
         {.id = "temp", .behavior = &where_b, .restart = TR_TEMPORARY},
@@ -439,7 +404,7 @@ static void *later(void *arg)
 static void test_huge_waits_do_not_wrap(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     /* A plain thread's call: 1 << 62 ms used to end at once. */
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &slow_b, NULL, &p), 0);
@@ -451,6 +416,7 @@ static void test_huge_waits_do_not_wrap(void **state)
     assert_int_equal(answer, 42);
     tr_rt_reply_free(&r);
     assert_int_equal(tr_rt_call(rt, p, SLOW, NULL, 0, INT64_MAX, &r), 0);
+    assert_int_equal(r.len, sizeof answer);
     tr_rt_reply_free(&r);
     /* The channel waits. */
     tr_chan_opts co = {.capacity = 1, .item_max = sizeof(uint64_t)};
@@ -533,17 +499,13 @@ static const tr_behavior timed_b = {.name = "timed",
 
 static void probe_counts(tr_runtime *rt, tr_pid p, int32_t counts[2])
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, PROBE, NULL, 0, PATIENCE_MS, &r), 0);
-    assert_int_equal(r.len, 2 * sizeof(int32_t));
-    memcpy(counts, r.data, r.len);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, PROBE, NULL, 0, counts, 2 * sizeof(int32_t));
 }
 
 static void test_huge_timers_do_not_wrap(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
     uint64_t t0 = atomic_load(&tr_test_vclock);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &timed_b, NULL, &p), 0);
@@ -637,13 +599,13 @@ static uint64_t relayed(tr_runtime *rt, tr_pid relay_pid, tr_pid callee,
         tr_pid to;
         tr_duration timeout;
     } req = {callee, timeout};
-    return left_of(rt, relay_pid, RELAY, &req, sizeof req, PATIENCE_MS);
+    return left_of(rt, relay_pid, RELAY, &req, sizeof req, TR_TEST_CALL_MS);
 }
 
 static void test_call_timeouts_mean_what_they_say(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
     tr_pid callee, rel;
     assert_int_equal(tr_rt_spawn(rt, &deadline_b, NULL, &callee), 0);
     assert_int_equal(tr_rt_spawn(rt, &relay_b, NULL, &rel), 0);
@@ -724,7 +686,7 @@ static const tr_behavior durations_b = {.name = "durations",
 static void test_bad_durations_refused(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &where_b, NULL, &p), 0);
     tr_child_spec kid = {.id = "k", .behavior = &where_b};
@@ -774,13 +736,8 @@ static void test_bad_durations_refused(void **state)
     /* From an actor. */
     tr_pid checker;
     assert_int_equal(tr_rt_spawn(rt, &durations_b, NULL, &checker), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, checker, CHECK, &sup, sizeof sup, PATIENCE_MS, &r),
-                     0);
     dur_results res;
-    assert_int_equal(r.len, sizeof res);
-    memcpy(&res, r.data, sizeof res);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, checker, CHECK, &sup, sizeof sup, &res, sizeof res);
     for (size_t i = 0; i < NBADD; i++) {
         assert_int_equal(res.call[i], TR_EINVAL);
         assert_int_equal(res.send_after[i], TR_EINVAL);
@@ -903,13 +860,10 @@ static void test_default_fields_mean_their_default(void **state)
     const tr_duration budgets[] = {TR_DEFAULT, TR_INFINITE, HUGE_MS, INT64_MAX};
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
         tr_runtime_options ro = {.loops = 1, .block_budget_ms = budgets[i]};
-        tr_runtime *rt = NULL;
-        assert_int_equal(tr_runtime_create(&rt, &ro), 0);
-        assert_int_equal(tr_runtime_start(rt), 0);
-        assert_int_equal(tr_runtime_free(rt), 0);
+        assert_int_equal(tr_runtime_free(tr_test_runtime_opts(&ro)), 0);
     }
 
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
     uint64_t t0 = atomic_load(&tr_test_vclock);
     /* shutdown_ms 0 and TR_DEFAULT: 5000 ms, then the child is killed. */
     const tr_duration dflt[] = {0, TR_DEFAULT};
@@ -919,11 +873,7 @@ static void test_default_fields_mean_their_default(void **state)
         tr_spawn_opts ko = {.loop = TR_LOOP(0), .shutdown_ms = TR_INFINITE};
         tr_pid keeper, kid;
         assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &keeper), 0);
-        tr_rt_reply r;
-        assert_int_equal(
-            tr_rt_call(rt, keeper, SPAWN, &dflt[i], sizeof dflt[i], PATIENCE_MS, &r), 0);
-        memcpy(&kid, r.data, sizeof kid);
-        tr_rt_reply_free(&r);
+        tr_test_ask(rt, keeper, SPAWN, &dflt[i], sizeof dflt[i], &kid, sizeof kid);
         assert_int_equal(loop_of(rt, kid), 0); /* its kill timer is on loop 0 */
         /* A prober on the keeper's loop: its answer comes after every timer
          * of loop 0 due at the current time. */
@@ -946,10 +896,7 @@ static void test_default_fields_mean_their_default(void **state)
     assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &keeper), 0);
     assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &prober), 0);
     tr_duration inf = TR_INFINITE;
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, keeper, SPAWN, &inf, sizeof inf, PATIENCE_MS, &r), 0);
-    memcpy(&kid, r.data, sizeof kid);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, keeper, SPAWN, &inf, sizeof inf, &kid, sizeof kid);
     assert_int_equal(tr_signal_exit(rt, keeper, TR_EXIT_SHUTDOWN), 0);
     TR_WAIT_UNTIL(atomic_load(&linger_trapped) == 1);
     tr_test_vclock_set(rt, t0 + ((uint64_t)1 << 62));
@@ -1037,7 +984,7 @@ static void test_init_functions_zero(void **state)
 
     /* What the zeroes mean: a one_for_one supervisor allowing 3 restarts
      * in 5000 ms, whose child lives on its loop. */
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     c.id = "kid";
     c.behavior = &where_b;
     s.children = &c;

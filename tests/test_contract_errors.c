@@ -28,40 +28,9 @@ enum { FAIL = 1, FAIL_TEXT = 2, PING = 3, REQ = 4 };
 
 /* ---- what the actors saw ------------------------------------------------------- */
 
+/* The test's lock, for what the actors saw; the log is the header's
+ * capture (tr_test_has_log, tr_test_log_line). */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_text[16384];
-
-static void capture(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    pthread_mutex_lock(&mu);
-    size_t used = strlen(log_text);
-    snprintf(log_text + used, sizeof log_text - used, "%s\n", line);
-    pthread_mutex_unlock(&mu);
-}
-
-/* Copies the first log line that contains `needle` into `out`; 0 if none. */
-static int log_line(const char *needle, char *out, size_t cap)
-{
-    pthread_mutex_lock(&mu);
-    const char *at = strstr(log_text, needle);
-    if (at) {
-        const char *start = at;
-        while (start > log_text && start[-1] != '\n')
-            start--;
-        const char *end = strchr(at, '\n');
-        snprintf(out, cap, "%.*s", (int)(end - start), start);
-    }
-    pthread_mutex_unlock(&mu);
-    return at != NULL;
-}
-
-static int has_log(const char *needle)
-{
-    char line[512];
-    return log_line(needle, line, sizeof line);
-}
 
 /* Fails if `text` contains any troupe error's name or text. */
 static void assert_no_troupe_error(const char *text)
@@ -106,18 +75,11 @@ static seen seen_at(int i)
     return s;
 }
 
+/* A started 2-loop runtime whose log is captured. */
 static tr_runtime *runtime(void)
 {
-    log_text[0] = '\0';
     atomic_store(&nseen, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = capture;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
+    return tr_test_runtime(2, TR_TEST_LOG);
 }
 
 /* ---- the actors ----------------------------------------------------------------- */
@@ -160,8 +122,7 @@ static int bad_init(tr_actor *self, void *state, const void *arg, size_t len)
     (void)self;
     (void)state;
     int32_t code;
-    TR_CHECK_EQ(len, sizeof code);
-    memcpy(&code, arg, sizeof code);
+    TR_CHECK_COPY(&code, arg, len);
     return code;
 }
 
@@ -173,8 +134,7 @@ static int failing_job(tr_job *job, const void *arg, size_t len)
 {
     (void)job;
     int32_t code;
-    TR_CHECK_EQ(len, sizeof code);
-    memcpy(&code, arg, sizeof code);
+    TR_CHECK_COPY(&code, arg, len);
     return code;
 }
 
@@ -189,8 +149,7 @@ static int watcher_init(tr_actor *self, void *state, const void *arg, size_t len
 {
     (void)state;
     order o;
-    TR_CHECK_EQ(len, sizeof o);
-    memcpy(&o, arg, sizeof o);
+    TR_CHECK_COPY(&o, arg, len);
     tr_pid child;
     tr_ref ref;
     switch (o.how) {
@@ -223,8 +182,7 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         see(msg->type, d->pid, d->kind, d->code, d->text);
     } else if (msg->type == TR_MSG_JOB_FAILED) {
         int32_t code;
-        TR_CHECK_EQ(msg->len, sizeof code);
-        memcpy(&code, msg->data, sizeof code);
+        TR_CHECK_COPY(&code, msg->data, msg->len);
         see(msg->type, TR_PID_NONE, TR_EXIT_ERROR, code, NULL);
     } else if (msg->type == TR_MSG_JOB_DONE) {
         see(msg->type, TR_PID_NONE, TR_EXIT_NORMAL, 0, NULL);
@@ -312,8 +270,8 @@ static void test_handler_error_is_the_applications(void **state)
     assert_int_equal(s.code, TR_EUSER(7));
     assert_no_troupe_error(s.text);
     assert_string_equal(s.text, "application error");
-    TR_WAIT_UNTIL(has_log("(failer) exited abnormally: application error 7 (TR_EUSER(7))"));
-    assert_true(log_line("application error 7 (TR_EUSER(7))", line, sizeof line));
+    TR_WAIT_UNTIL(tr_test_has_log("(failer) exited abnormally: application error 7 (TR_EUSER(7))"));
+    assert_true(tr_test_log_line("application error 7 (TR_EUSER(7))", line, sizeof line));
     assert_no_troupe_error(line);
     pthread_mutex_lock(&mu);
     assert_int_equal(reason_code, TR_EUSER(7));
@@ -324,25 +282,25 @@ static void test_handler_error_is_the_applications(void **state)
     s = run_failure(rt, BY_EXIT_ERROR, TR_EUSER(12));
     assert_int_equal(s.code, TR_EUSER(12));
     assert_string_equal(s.text, "disk on fire");
-    TR_WAIT_UNTIL(has_log("exited abnormally: application error 12 (TR_EUSER(12)): disk on fire"));
+    TR_WAIT_UNTIL(tr_test_has_log("exited abnormally: application error 12 (TR_EUSER(12)): disk on fire"));
 
     /* A positive code is the application's too, and a failure. */
     s = run_failure(rt, BY_RETURN, 5);
     assert_int_equal(s.kind, TR_EXIT_ERROR);
     assert_int_equal(s.code, 5);
     assert_no_troupe_error(s.text);
-    TR_WAIT_UNTIL(has_log("(failer) exited abnormally: application error 5\n"));
+    TR_WAIT_UNTIL(tr_test_has_log("(failer) exited abnormally: application error 5\n"));
 
     /* A troupe code a handler propagates is troupe's. */
     s = run_failure(rt, BY_RETURN, TR_ENOACTOR);
     assert_int_equal(s.code, TR_ENOACTOR);
     assert_string_equal(s.text, tr_strerror(TR_ENOACTOR));
-    TR_WAIT_UNTIL(has_log("(failer) exited abnormally: error -3 (TR_ENOACTOR): no such actor"));
+    TR_WAIT_UNTIL(tr_test_has_log("(failer) exited abnormally: error -3 (TR_ENOACTOR): no such actor"));
 
     /* An unlisted code of troupe's range is troupe's, unknown. */
     s = run_failure(rt, BY_RETURN, -9999);
     assert_int_equal(s.code, -9999);
-    TR_WAIT_UNTIL(has_log("exited abnormally: error -9999 (TR_E?): unknown troupe error"));
+    TR_WAIT_UNTIL(tr_test_has_log("exited abnormally: error -9999 (TR_E?): unknown troupe error"));
 
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -356,10 +314,10 @@ static void test_init_and_job_errors_are_the_applications(void **state)
     seen s = run_failure(rt, BY_INIT, 5);
     assert_int_equal(s.kind, TR_EXIT_ERROR);
     assert_int_equal(s.code, 5);
-    TR_WAIT_UNTIL(has_log("(bad_init) exited abnormally: application error 5: init failed"));
+    TR_WAIT_UNTIL(tr_test_has_log("(bad_init) exited abnormally: application error 5: init failed"));
     s = run_failure(rt, BY_INIT, TR_EUSER(3));
     assert_int_equal(s.code, TR_EUSER(3));
-    TR_WAIT_UNTIL(has_log("application error 3 (TR_EUSER(3)): init failed"));
+    TR_WAIT_UNTIL(tr_test_has_log("application error 3 (TR_EUSER(3)): init failed"));
 
     /* Jobs: a positive return fails the job; codes arrive as they were. */
     s = run_failure(rt, BY_JOB, 2);
@@ -384,9 +342,9 @@ static void test_supervisor_reports_the_applications_error(void **state)
     assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
     int32_t code = TR_EUSER(9);
     assert_int_equal(tr_rt_send(rt, kids[0].pid, FAIL, &code, sizeof code), 0);
-    TR_WAIT_UNTIL(has_log("child 'w'"));
+    TR_WAIT_UNTIL(tr_test_has_log("child 'w'"));
     char line[512];
-    TR_WAIT_UNTIL(log_line("exited: application error 9 (TR_EUSER(9))", line, sizeof line));
+    TR_WAIT_UNTIL(tr_test_log_line("exited: application error 9 (TR_EUSER(9))", line, sizeof line));
     assert_no_troupe_error(line);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -418,8 +376,7 @@ static int prober_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     tr_pid target;
-    TR_CHECK_EQ(len, sizeof target);
-    memcpy(&target, arg, sizeof target);
+    TR_CHECK_COPY(&target, arg, len);
     tr_pid me = tr_self(self);
     tr_chan *ch;
     TR_CHECK_EQ(tr_chan_create(tr_runtime_of(self), NULL, &ch), 0);
@@ -498,21 +455,22 @@ static void test_user_sends_of_internal_types_refused(void **state)
     char buf[8] = "payload";
     for (int i = 0; i < NRESERVED; i++) {
         uint32_t t = reserved[i];
-        tr_rt_reply r;
         assert_int_equal(tr_rt_send(rt, target, t, NULL, 0), TR_EINVAL);
         assert_int_equal(tr_rt_send_owned(rt, target, t, buf, sizeof buf, freed_never),
                          TR_EINVAL);
-        assert_int_equal(tr_rt_call(rt, target, t, NULL, 0, 1000, &r), TR_EINVAL);
+        assert_int_equal(tr_test_call_rc(rt, target, t, NULL, 0, 1000), TR_EINVAL);
     }
     /* The describe type tr_runtime_tree uses, named: refused to users... */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, target, 0xffff001fu, NULL, 0, 1000, &r), TR_EINVAL);
-    assert_int_equal(tr_rt_call(rt, target, TR_MSG_SUP_ADD, buf, sizeof buf, 1000, &r),
+    assert_int_equal(tr_test_call_rc(rt, target, 0xffff001fu, NULL, 0, 1000), TR_EINVAL);
+    assert_int_equal(tr_test_call_rc(rt, target, TR_MSG_SUP_ADD, buf, sizeof buf, 1000),
                      TR_EINVAL);
 
     /* tr_reply: user types, or a supervisor request's own type. */
-    assert_int_equal(tr_rt_call(rt, target, REQ, NULL, 0, 5000, &r), 0);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, target, REQ, NULL, 0, TR_TEST_CALL_MS, &r), 0);
     assert_int_equal(r.type, REQ);
+    assert_int_equal(r.len, 2);
+    assert_memory_equal(r.data, "ok", 2);
     tr_rt_reply_free(&r);
 
     /* ...while the runtime's own walk still works through its internal
@@ -520,9 +478,11 @@ static void test_user_sends_of_internal_types_refused(void **state)
     int walked = 0;
     assert_int_equal(tr_runtime_tree(rt, count_actor, &walked), 0);
     assert_int_equal(walked, 1);
-    assert_int_equal(tr_rt_call(rt, target, TR_MSG_SUP_STOP, &target, sizeof target, 5000, &r),
-                     0);
+    assert_int_equal(
+        tr_rt_call(rt, target, TR_MSG_SUP_STOP, &target, sizeof target, TR_TEST_CALL_MS, &r),
+        0);
     assert_int_equal(r.type, TR_MSG_SUP_STOP);
+    assert_int_equal(r.len, 0);
     tr_rt_reply_free(&r);
 
     /* From an actor. */
@@ -578,32 +538,31 @@ static void test_spoofed_supervisor_timer_does_nothing(void **state)
      * sender's messages arrive in order). Had it killed the child, the kill
      * signal would be ahead of the PING below. */
     assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, child, PING, NULL, 0, 5000, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, child, PING, NULL, 0, NULL, 0);
     assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
     assert_int_equal(kids[0].pid, child);
     assert_int_equal(kids[0].restarts, 0);
 
     /* As a request, type 1 is answered TR_EINVAL, not left unanswered. */
-    assert_int_equal(tr_rt_call(rt, sup, 1, &child, sizeof child, 5000, &r), 0);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, sup, 1, &child, sizeof child, TR_TEST_CALL_MS, &r), 0);
     assert_int_equal(r.type, 1);
     assert_int_equal(r.len, sizeof(int32_t));
     int32_t rc;
     memcpy(&rc, r.data, sizeof rc);
     assert_int_equal(rc, TR_EINVAL);
     tr_rt_reply_free(&r);
-    assert_int_equal(tr_rt_call(rt, child, PING, NULL, 0, 5000, &r), 0);
-    tr_rt_reply_free(&r);
-    assert_false(has_log("exited abnormally"));
+    tr_test_ask(rt, child, PING, NULL, 0, NULL, 0);
+    assert_false(tr_test_has_log("exited abnormally"));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
-/* A call whose reply is an int32_t rc (or a tr_sup_started's rc). */
+/* A call whose reply has the request's type and is an int32_t rc (or a
+ * tr_sup_started's rc). */
 static int32_t sup_rc(tr_runtime *rt, tr_pid sup, uint32_t type, const void *data, size_t len)
 {
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, sup, type, data, len, 5000, &r), 0);
+    assert_int_equal(tr_rt_call(rt, sup, type, data, len, TR_TEST_CALL_MS, &r), 0);
     assert_int_equal(r.type, type);
     int32_t rc;
     if (r.len == sizeof(tr_sup_started)) {
@@ -681,8 +640,7 @@ static int adder_receive(tr_actor *self, void *state, const tr_msg *msg)
     (void)state;
     if (msg->type == TR_MSG_SUP_ADD && (msg->flags & TR_MSG_REPLY)) {
         tr_sup_started st;
-        TR_CHECK_EQ(msg->len, sizeof st);
-        memcpy(&st, msg->data, sizeof st);
+        TR_CHECK_COPY(&st, msg->data, msg->len);
         atomic_store(&added_pid, st.pid);
         atomic_store(&added_rc, st.rc);
     }
@@ -721,8 +679,7 @@ static int linker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     link_arg a;
-    TR_CHECK_EQ(len, sizeof a);
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     if (a.trap)
         TR_CHECK_EQ(tr_trap_exits(self, 1), 0);
     return tr_link(self, a.to);
@@ -817,8 +774,8 @@ static void test_noconnection_reaches_monitors_and_links(void **state)
     }
     assert_int_equal(downs, 2);
     assert_int_equal(exits, 1);
-    TR_WAIT_UNTIL(has_log("(failer) exited abnormally: noconnection"));
-    TR_WAIT_UNTIL(has_log("(linker) exited abnormally: noconnection"));
+    TR_WAIT_UNTIL(tr_test_has_log("(failer) exited abnormally: noconnection"));
+    TR_WAIT_UNTIL(tr_test_has_log("(linker) exited abnormally: noconnection"));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -848,10 +805,10 @@ static void test_noconnection_restarts_transient_children(void **state)
     assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
     tr_pid first = kids[0].pid;
     assert_int_equal(tr_signal_exit(rt, first, TR_EXIT_NOCONNECTION), 0);
-    TR_WAIT_UNTIL(tr_rt_sup_which_children(rt, sup, kids, 1) == 1 &&
-                  kids[0].pid != TR_PID_NONE && kids[0].pid != first);
-    assert_int_equal(kids[0].restarts, 1);
-    TR_WAIT_UNTIL(has_log("exited: noconnection"));
+    tr_sup_child again = tr_test_wait_child(rt, sup, 0, first);
+    assert_int_equal(again.restarts, 1);
+    assert_int_equal(tr_rt_sup_which_children(rt, sup, kids, 1), 1);
+    TR_WAIT_UNTIL(tr_test_has_log("exited: noconnection"));
 
     /* tr_exit does not take it; tr_signal_exit still refuses ERROR. */
     tr_pid p;

@@ -31,9 +31,8 @@ static _Atomic int start_order[MAXC];
 
 static int child_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    TR_CHECK_EQ(len, sizeof(child_arg));
     child_arg a;
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     memcpy(state, &a, sizeof a);
     /* The pid before the count: the test thread reads started_pid[k] as
      * soon as `started` says child k is running. */
@@ -76,9 +75,8 @@ static const tr_behavior child_b = {.name = "child", .state_size = sizeof(child_
 
 static int square_job(tr_job *job, const void *arg, size_t len)
 {
-    TR_CHECK_EQ(len, sizeof(int));
     int v;
-    memcpy(&v, arg, sizeof v);
+    TR_CHECK_COPY(&v, arg, len);
     v *= v;
     return tr_job_set_result(job, &v, sizeof v);
 }
@@ -348,13 +346,11 @@ static void deadline_scenario(tr_actor *self)
 static void test_deadline(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     tr_pid owner = run_scenario(rt, deadline_scenario);
     TR_WAIT_UNTIL(atomic_load(&started) == 3 && atomic_load(&terminated) == 1);
     tr_test_vclock_set(rt, 1000000000ull + 999000000ull); /* 1 ms short */
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, owner, PING, NULL, 0, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, owner, PING, NULL, 0, NULL, 0);
     assert_int_equal(atomic_load(&done), 0);
     assert_int_equal(atomic_load(&terminated), 1);
     tr_test_vclock_set(rt, 1000000000ull + 1000000000ull);
@@ -521,7 +517,7 @@ static void test_owner_exit_cancels(void **state)
     TR_WAIT_UNTIL(atomic_load(&started) == 3);
     assert_int_equal(tr_signal_exit(rt, owner, TR_EXIT_SHUTDOWN), 0);
     TR_WAIT_UNTIL(atomic_load(&terminated) == 3);
-    TR_WAIT_UNTIL(tr_rt_send(rt, owner, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, owner, PING);
     /* No orphan, no completion, and the waiting ones never started. */
     assert_int_equal(atomic_load(&running), 0);
     assert_int_equal(atomic_load(&started), 3);

@@ -75,8 +75,7 @@ static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
         return 0;
     }
     case TR_MSG_EXIT:
-        TR_CHECK_EQ(msg->len, sizeof(tr_down));
-        memcpy(&s->last, msg->data, sizeof s->last);
+        TR_CHECK_COPY(&s->last, msg->data, msg->len);
         TR_CHECK_EQ(msg->from, s->last.pid);
         s->exits++;
         return 0;
@@ -98,11 +97,8 @@ static const tr_behavior watcher_b = {.name = "watcher", .state_size = sizeof(se
 
 static seen ask(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     seen s;
-    memcpy(&s, r.data, sizeof s);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &s, sizeof s);
     return s;
 }
 
@@ -113,35 +109,7 @@ static void cmd(tr_runtime *rt, tr_pid to, uint32_t type, tr_pid arg)
 
 static tr_pid spawn_on(tr_runtime *rt, int loop)
 {
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(loop);
-    tr_pid p;
-    assert_int_equal(tr_rt_spawn(rt, &watcher_b, &o, &p), 0);
-    return p;
-}
-
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
-static tr_runtime *runtime(int virtual_clock)
-{
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = quiet;
-    if (virtual_clock) {
-        atomic_store(&tr_test_vclock, 1000000000ull);
-        o.clock = tr_test_vclock_read;
-    }
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
+    return tr_test_spawn(rt, &watcher_b, TR_LOOP(loop), NULL, 0);
 }
 
 /* ---- monitors ------------------------------------------------------------------- */
@@ -149,7 +117,7 @@ static tr_runtime *runtime(int virtual_clock)
 static void test_monitor_result_and_reasons(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid w = spawn_on(rt, 0), t1 = spawn_on(rt, 1), t2 = spawn_on(rt, 0);
     /* A normal exit with a result. */
     cmd(rt, w, MONITOR, t1);
@@ -186,7 +154,7 @@ static void test_monitor_result_and_reasons(void **state)
 static void test_demonitor(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid w = spawn_on(rt, 0), t = spawn_on(rt, 1);
     cmd(rt, w, MONITOR, t);
     cmd(rt, w, DEMONITOR, 0);
@@ -194,7 +162,7 @@ static void test_demonitor(void **state)
     cmd(rt, w, DEMONITOR, 0);
     assert_int_equal(ask(rt, w).rc, TR_ENOTFOUND);
     cmd(rt, t, DIE_ERROR, 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, t, PROBE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, t, PROBE);
     /* A probe through the watcher's loop after the target's exit: no DOWN. */
     assert_int_equal(ask(rt, w).downs, 0);
     assert_int_equal(ask(rt, w).downs, 0);
@@ -207,7 +175,7 @@ static void test_link_propagates_abnormal_exit(void **state)
 {
     (void)state;
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), obs = spawn_on(rt, 0);
     cmd(rt, a, LINK, b);
     assert_int_equal(ask(rt, a).rc, 0);
@@ -227,12 +195,12 @@ static void test_link_propagates_abnormal_exit(void **state)
 static void test_link_normal_exit_does_not_propagate(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1);
     cmd(rt, a, LINK, b);
     ask(rt, a);
     cmd(rt, b, DIE_NORMAL, 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, b, PROBE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, b, PROBE);
     /* a is alive and its link to b is gone (the exit signal removed it). */
     ask(rt, a);
     cmd(rt, a, UNLINK, b);
@@ -244,10 +212,10 @@ static void test_link_bad_input_and_unlink(void **state)
 {
     (void)state;
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), dead = spawn_on(rt, 1);
     cmd(rt, dead, DIE_NORMAL, 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, dead, PROBE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, dead, PROBE);
     cmd(rt, a, LINK, dead);
     assert_int_equal(ask(rt, a).rc, TR_ENOACTOR);
     cmd(rt, a, LINK, a);
@@ -261,7 +229,7 @@ static void test_link_bad_input_and_unlink(void **state)
     /* Unlinked both ways: b's failure leaves a alone. */
     ask(rt, b);
     cmd(rt, b, DIE_ERROR, 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, b, PROBE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, b, PROBE);
     assert_int_equal(ask(rt, a).rc, 0);
     assert_int_equal(tr_link(NULL, b), TR_EINVAL);
     assert_int_equal(tr_unlink(NULL, b), TR_EINVAL);
@@ -279,7 +247,7 @@ static void test_trap_exits(void **state)
 {
     (void)state;
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid a = spawn_on(rt, 0), b = spawn_on(rt, 1), c = spawn_on(rt, 1);
     cmd(rt, a, TRAP, 0);
     cmd(rt, a, LINK, b);
@@ -363,15 +331,12 @@ static void test_shutdown_timeout_kills(void **state)
     (void)state;
     atomic_store(&lingerer_kind, -1);
     atomic_store(&parent_done, 0);
-    tr_runtime *rt = runtime(1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid parent;
     assert_int_equal(tr_rt_spawn(rt, &parent_b, NULL, &parent), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, parent, SPAWN_LINGERER, NULL, 0, TR_INFINITE, &r), 0);
     tr_pid child;
-    memcpy(&child, r.data, sizeof child);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, parent, SPAWN_LINGERER, NULL, 0, &child, sizeof child);
     ask(rt, child); /* its init has run: it traps */
     assert_int_equal(tr_rt_send(rt, parent, DIE_NORMAL, NULL, 0), 0);
     /* The child got its shutdown as a message and lingers. */
@@ -440,18 +405,15 @@ static const tr_behavior starter_b = {.name = "starter", .state_size = sizeof(st
 
 static starter ask_starter(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     starter st;
-    memcpy(&st, r.data, sizeof st);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &st, sizeof st);
     return st;
 }
 
 static void test_notify_started(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid p = spawn_on(rt, 0);
     tr_spawn_opts o;
     tr_spawn_opts_init(&o);
@@ -523,11 +485,8 @@ static const tr_behavior spawner_b = {.name = "spawner", .state_size = sizeof(sp
 
 static spawner ask_spawner(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, SPAWNER_ASK, NULL, 0, TR_INFINITE, &r), 0);
     spawner s;
-    memcpy(&s, r.data, sizeof s);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, SPAWNER_ASK, NULL, 0, &s, sizeof s);
     return s;
 }
 
@@ -537,7 +496,7 @@ static spawner ask_spawner(tr_runtime *rt, tr_pid p)
 static void test_spawn_monitor_sees_init_exit(void **state)
 {
     (void)state;
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &spawner_b, NULL, &p), 0);
     for (int i = 0; i < 200; i++) {
@@ -572,7 +531,7 @@ static void test_spawn_monitor_bad_input(void **state)
 {
     (void)state;
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = runtime(0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &bad_spawn_monitor_b, NULL, &p), 0);
     TR_WAIT_UNTIL(atomic_load(&terminated_kind) == TR_EXIT_NORMAL);
@@ -605,12 +564,9 @@ static void test_signals_before_init(void **state)
     atomic_store(&hold_open, 0);
     atomic_store(&hold_entered, 0);
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = runtime(0);
-    tr_pid w = spawn_on(rt, 1), lw = spawn_on(rt, 1), holder;
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(0);
-    assert_int_equal(tr_rt_spawn(rt, &holder_b, &o, &holder), 0);
+    tr_runtime *rt = tr_test_quiet_runtime(2);
+    tr_pid w = spawn_on(rt, 1), lw = spawn_on(rt, 1);
+    tr_pid holder = tr_test_spawn(rt, &holder_b, TR_LOOP(0), NULL, 0);
     assert_int_equal(tr_rt_send(rt, holder, PROBE, NULL, 0), 0);
     TR_WAIT_UNTIL(atomic_load(&hold_entered));
     tr_pid target = spawn_on(rt, 0); /* its INIT waits behind the holder */

@@ -139,32 +139,17 @@ static void *killer(void *arg)
     return NULL;
 }
 
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
-
 static counts ask(tr_pid w)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, w, ASK, NULL, 0, TR_INFINITE, &r), 0);
     counts c;
-    memcpy(&c, r.data, sizeof c);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, w, ASK, NULL, 0, &c, sizeof c);
     return c;
 }
 
 static void test_monitor_link_churn(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 3;
-    o.log = quiet;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    rt = tr_test_quiet_runtime(3);
     for (int i = 0; i < WATCHERS; i++)
         assert_int_equal(tr_rt_spawn(rt, &watcher_b, NULL, &watchers[i]), 0);
     for (int i = 0; i < TARGETS; i++) {
@@ -199,7 +184,7 @@ static void test_monitor_link_churn(void **state)
     for (int i = 0; i < TARGETS; i++)
         tr_signal_exit(rt, targets[i], TR_EXIT_KILLED);
     for (int i = 0; i < TARGETS; i++)
-        TR_WAIT_UNTIL(tr_rt_send(rt, targets[i], 0, NULL, 0) == TR_ENOACTOR);
+        TR_WAIT_GONE(rt, targets[i], 0);
     /* Every monitor ends in exactly one DOWN, or a demonitor. */
     uint32_t total = 0;
     for (int w = 0; w < WATCHERS; w++) {
@@ -207,11 +192,8 @@ static void test_monitor_link_churn(void **state)
         while (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created &&
                tr_test_wall_ns() < end)
             sched_yield();
-        if (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created) {
-            tr_rt_reply r;
-            tr_rt_call(rt, watchers[w], DUMP, NULL, 0, TR_INFINITE, &r);
-            tr_rt_reply_free(&r);
-        }
+        if (ask(watchers[w]).downs + ask(watchers[w]).demonitored != ask(watchers[w]).created)
+            tr_test_ask(rt, watchers[w], DUMP, NULL, 0, NULL, 0); /* lists what is missing */
         TR_WAIT_UNTIL(ask(watchers[w]).downs + ask(watchers[w]).demonitored ==
                       ask(watchers[w]).created);
         counts c = ask(watchers[w]);

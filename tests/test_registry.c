@@ -37,39 +37,18 @@ static int named_receive(tr_actor *self, void *state, const tr_msg *msg)
 
 static const tr_behavior named_b = {.name = "named", .receive = named_receive};
 
+/* Asks `p` to register `name` (REG) or unregister (UNREG): the rc it got. */
 static int call_rc(tr_runtime *rt, tr_pid p, uint32_t type, const char *name)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, type, name, name ? strlen(name) : 0, TR_INFINITE, &r), 0);
     int rc;
-    assert_int_equal(r.len, sizeof rc);
-    memcpy(&rc, r.data, sizeof rc);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, type, name, name ? strlen(name) : 0, &rc, sizeof rc);
     return rc;
-}
-
-static char last_line[512];
-static _Atomic int lines;
-
-static void capture(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    if (level == TR_LOG_ERROR) {
-        snprintf(last_line, sizeof last_line, "%s", line);
-        atomic_fetch_add(&lines, 1);
-    }
 }
 
 static void test_registry(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = capture;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG_ERRORS); /* crash reports */
     tr_pid a, b;
     assert_int_equal(tr_rt_spawn(rt, &named_b, NULL, &a), 0);
     assert_int_equal(tr_rt_spawn(rt, &named_b, NULL, &b), 0);
@@ -101,12 +80,13 @@ static void test_registry(void **state)
     /* Exit releases the name, and the crash report shows it. */
     assert_int_equal(tr_rt_send(rt, a, FAIL, NULL, 0), 0);
     TR_WAIT_UNTIL(tr_whereis(rt, "db") == TR_PID_NONE);
-    TR_WAIT_UNTIL(atomic_load(&lines) == 1);
-    char want[64];
+    TR_WAIT_UNTIL(tr_test_log_count() == 1);
+    char want[64], line[512];
     snprintf(want, sizeof want, "actor " TR_PID_FMT " 'db' (named)", TR_PID_ARGS(a));
-    assert_non_null(strstr(last_line, want));
-    assert_non_null(strstr(last_line, "-77"));
-    assert_non_null(strstr(last_line, "boom"));
+    assert_true(tr_test_log_line_at(0, line, sizeof line));
+    assert_non_null(strstr(line, want));
+    assert_non_null(strstr(line, "-77"));
+    assert_non_null(strstr(line, "boom"));
     assert_int_equal(call_rc(rt, b, REG, "db"), 0);
     assert_int_equal(tr_whereis(rt, "db"), b);
 
@@ -179,26 +159,13 @@ static const tr_behavior watcher_b = {.name = "watcher", .receive = watcher_rece
 static void test_name_released_before_down(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = capture;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG_ERRORS); /* 50 crash reports */
     for (int i = 0; i < 50; i++) {
         atomic_store(&down_seen, -1);
-        tr_spawn_opts so;
-        tr_spawn_opts_init(&so);
-        so.loop = TR_LOOP(i % 2);
-        tr_pid named, watcher;
-        assert_int_equal(tr_rt_spawn(rt, &named_b, &so, &named), 0);
-        so.loop = TR_LOOP((i + 1) % 2);
-        assert_int_equal(tr_rt_spawn(rt, &watcher_b, &so, &watcher), 0);
+        tr_pid named = tr_test_spawn(rt, &named_b, TR_LOOP(i % 2), NULL, 0);
+        tr_pid watcher = tr_test_spawn(rt, &watcher_b, TR_LOOP((i + 1) % 2), NULL, 0);
         assert_int_equal(call_rc(rt, named, REG, "phoenix"), 0);
-        tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, watcher, WATCH, &named, sizeof named, TR_INFINITE, &r), 0);
-        tr_rt_reply_free(&r);
+        tr_test_ask(rt, watcher, WATCH, &named, sizeof named, NULL, 0);
         assert_int_equal(tr_rt_send(rt, named, FAIL, NULL, 0), 0);
         TR_WAIT_UNTIL(atomic_load(&down_seen) != -1);
         assert_int_equal(atomic_load(&down_seen), 0); /* a successor could take it */

@@ -56,11 +56,8 @@ static void test_options(void **state)
 
 static void lifecycle(unsigned loops)
 {
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = loops;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(loops, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     assert_int_equal(tr_runtime_loops(rt), loops);
     assert_int_equal(tr_runtime_stop(rt), TR_ENOTSTARTED);
     assert_int_equal(tr_runtime_wait(rt), TR_ENOTSTARTED);
@@ -78,8 +75,7 @@ static void lifecycle(unsigned loops)
     assert_int_equal(tr_rt_send(rt, p, 1, NULL, 0), TR_ESTOPPED);
     assert_int_equal(tr_rt_spawn(rt, &noop_b, NULL, &p), TR_ESTOPPED);
     assert_int_equal(tr_signal_exit(rt, p, TR_EXIT_KILLED), TR_ESTOPPED);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, 1, NULL, 0, 10, &r), TR_ESTOPPED);
+    assert_int_equal(tr_test_call_rc(rt, p, 1, NULL, 0, 10), TR_ESTOPPED);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -211,14 +207,9 @@ static void test_stop_on_signal(void **state)
 {
     (void)state;
     atomic_store(&terminated, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
+    tr_runtime_options o = tr_test_options(2, 0);
     o.stop_on_signals = 1;
-    o.log = NULL;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_runtime_opts(&o);
     for (int i = 0; i < 5; i++) {
         tr_pid p;
         assert_int_equal(tr_rt_spawn(rt, &counted_b, NULL, &p), 0);

@@ -29,11 +29,7 @@
 static void run_driver(unsigned loops, const tr_behavior *driver)
 {
     tr_runtime *rt = tr_test_runtime(loops, 0);
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(0);
-    tr_pid d;
-    assert_int_equal(tr_rt_spawn(rt, driver, &o, &d), 0);
+    tr_test_spawn(rt, driver, TR_LOOP(0), NULL, 0);
     assert_int_equal(tr_runtime_wait(rt), 0);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -52,9 +48,8 @@ static int kid_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)self;
     (void)state;
-    TR_CHECK_EQ(len, sizeof(int));
     int k;
-    memcpy(&k, arg, sizeof k);
+    TR_CHECK_COPY(&k, arg, len);
     if (norder < KIDS + 1)
         order[norder++] = k;
     return 0;
@@ -146,8 +141,7 @@ static int link_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     link_arg a;
-    TR_CHECK_EQ(len, sizeof a);
-    memcpy(&a, arg, sizeof a);
+    TR_CHECK_COPY(&a, arg, len);
     if (a.left == 0)
         return tr_send(self, a.boss, CHAIN_DONE, NULL, 0);
     a.left--;
@@ -220,8 +214,7 @@ static int seq_receiver_init(tr_actor *self, void *state, const void *arg, size_
 {
     (void)self;
     seq_receiver *r = state;
-    TR_CHECK_EQ(len, sizeof r->boss);
-    memcpy(&r->boss, arg, len);
+    TR_CHECK_COPY(&r->boss, arg, len);
     return 0;
 }
 
@@ -229,8 +222,7 @@ static int seq_receiver_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     seq_receiver *r = state;
     seq_msg m;
-    TR_CHECK_EQ(msg->len, sizeof m);
-    memcpy(&m, msg->data, sizeof m);
+    TR_CHECK_COPY(&m, msg->data, msg->len);
     if (m.sender >= SENDERS || m.seq != r->next[m.sender])
         r->bad = 1;
     else
@@ -254,8 +246,7 @@ static int seq_sender_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     (void)state;
     seq_sender_arg a;
-    TR_CHECK_EQ(msg->len, sizeof a);
-    memcpy(&a, msg->data, sizeof a);
+    TR_CHECK_COPY(&a, msg->data, msg->len);
     for (uint32_t s = 0; s < PER_PAIR; s++)
         for (uint32_t r = 0; r < RECEIVERS; r++) {
             seq_msg m = {.sender = a.index, .seq = s};
@@ -353,32 +344,22 @@ static const tr_behavior burster_b = {.name = "burster", .receive = burster_rece
 
 static void burst(tr_runtime *rt, tr_pid burster, const tr_pid *to, size_t n)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, burster, BURST, to, n * sizeof *to, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, burster, BURST, to, n * sizeof *to, NULL, 0);
 }
 
 static void test_outbox_checks_each_send(void **state)
 {
     (void)state;
     tr_runtime *rt = tr_test_quiet_runtime(2);
-    tr_spawn_opts o;
-    tr_spawn_opts_init(&o);
-    o.loop = TR_LOOP(0);
-    tr_pid burster, old, cur;
-    assert_int_equal(tr_rt_spawn(rt, &burster_b, &o, &burster), 0);
-    o.loop = TR_LOOP(1);
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &old), 0);
+    tr_pid burster = tr_test_spawn(rt, &burster_b, TR_LOOP(0), NULL, 0);
+    tr_pid old = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
     assert_int_equal(tr_rt_send(rt, old, DIE, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, old, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, old, PING);
     /* The slot is free once loop 1 has finished the exit: spawn a helper
      * there and ask it (it answers after), then reuse the slot. */
-    tr_pid helper;
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &helper), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, helper, PING, NULL, 0, TR_INFINITE, &r), 0);
-    tr_rt_reply_free(&r);
-    assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &cur), 0);
+    tr_pid helper = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
+    tr_test_ask(rt, helper, PING, NULL, 0, NULL, 0);
+    tr_pid cur = tr_test_spawn(rt, &idle_b, TR_LOOP(1), NULL, 0);
     if (TR_PID_INDEX(cur) != TR_PID_INDEX(old)) { /* the helper took it */
         tr_pid t = cur;
         cur = helper;
@@ -397,6 +378,9 @@ static void test_outbox_checks_each_send(void **state)
      * the run's first send (to the helper) goes at once, the rest wait in
      * the outbox until the run ends. So the bound refuses every send to
      * it past the bound. */
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = TR_LOOP(1);
     o.mailbox_capacity = BURST_CAP;
     o.overflow = TR_OVERFLOW_REFUSE;
     tr_pid bounded;

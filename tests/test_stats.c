@@ -42,23 +42,16 @@ static const tr_behavior worker_b = {.name = "worker", .receive = worker_receive
 
 static tr_actor_stats ask(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, STATS, NULL, 0, TR_INFINITE, &r), 0);
     tr_actor_stats s;
-    assert_int_equal(r.len, sizeof s);
-    memcpy(&s, r.data, sizeof s);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, STATS, NULL, 0, &s, sizeof s);
     return s;
 }
 
 static void test_scripted(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(2, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     tr_pid a, x;
     assert_int_equal(tr_rt_spawn(rt, &worker_b, NULL, &a), 0);
     assert_int_equal(tr_rt_spawn(rt, &worker_b, NULL, &x), 0);
@@ -85,9 +78,8 @@ static void test_scripted(void **state)
 
     /* A late reply: a is held at the gate, so a zero-timeout STATS call
      * times out; a answers it once the gate opens. */
-    tr_rt_reply r;
     assert_int_equal(tr_rt_send(rt, a, GATE, NULL, 0), 0);
-    assert_int_equal(tr_rt_call(rt, a, STATS, NULL, 0, 0, &r), TR_ETIMEDOUT);
+    assert_int_equal(tr_test_call_rc(rt, a, STATS, NULL, 0, 0), TR_ETIMEDOUT);
     __atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
     TR_WAIT_UNTIL(TR_STAT(rt, late_replies) == 1);
     TR_WAIT_UNTIL(TR_STAT(rt, handled) == 14);
@@ -133,11 +125,8 @@ static const tr_behavior depth_b = {.name = "depth", .receive = depth_receive};
 static void test_mailbox_depth(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 1;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(1, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     tr_pid a;
     assert_int_equal(tr_rt_spawn(rt, &depth_b, NULL, &a), 0);
     /* All queued before start: the first handler sees the other 6 behind it. */

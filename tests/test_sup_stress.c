@@ -32,8 +32,7 @@ typedef struct warg {
 static int worker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)self;
-    TR_CHECK_EQ(len, sizeof(warg));
-    memcpy(state, arg, sizeof(warg));
+    TR_CHECK_COPY((warg *)state, arg, len);
     return 0;
 }
 
@@ -50,13 +49,6 @@ static int worker_receive(tr_actor *self, void *state, const tr_msg *msg)
 
 static const tr_behavior worker_b = {.name = "worker", .state_size = sizeof(warg),
                                      .init = worker_init, .receive = worker_receive};
-
-static void quiet(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    (void)line;
-}
 
 static const tr_strategy strategies[4] = {TR_ONE_FOR_ONE, TR_SIMPLE_ONE_FOR_ONE,
                                           TR_ONE_FOR_ALL, TR_REST_FOR_ONE};
@@ -117,13 +109,7 @@ static void test_random_failures(void **state)
     (void)state;
     const char *env = getenv("TR_STRESS_MS");
     uint64_t run_ms = env ? strtoull(env, NULL, 10) : 1500;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 3;
-    o.log = quiet;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_quiet_runtime(3);
 
     /* The tree: MIDS top-level supervisors of WORKERS workers each. */
     static tr_child_spec kids[WORKERS];
@@ -181,12 +167,9 @@ static void test_random_failures(void **state)
     for (int m = 0; m < MIDS; m++) {
         int n = tr_rt_sup_which_children(rt, mids[m], list, WORKERS * 4);
         assert_true(n >= 0);
-        for (int i = 0; i < n && i < WORKERS * 4; i++) {
-            tr_rt_reply r;
-            if (list[i].pid != TR_PID_NONE &&
-                tr_rt_call(rt, list[i].pid, SYNC, NULL, 0, 10000, &r) == 0)
-                tr_rt_reply_free(&r);
-        }
+        for (int i = 0; i < n && i < WORKERS * 4; i++)
+            if (list[i].pid != TR_PID_NONE) /* it may end meanwhile: any rc */
+                tr_test_call_rc(rt, list[i].pid, SYNC, NULL, 0, 10000);
     }
 
     /* Quiescence: every static child runs again, and the supervisors'

@@ -23,7 +23,6 @@ enum { FAIL = 1, QUIT = 2, ASK = 3 };
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char events[64][48]; /* "term <id>" in order */
 static _Atomic int nevents;
-static char log_text[8192];
 
 static void record(const char *what, int id)
 {
@@ -35,24 +34,6 @@ static void record(const char *what, int id)
     pthread_mutex_unlock(&mu);
 }
 
-static void capture(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    (void)level;
-    pthread_mutex_lock(&mu);
-    size_t used = strlen(log_text);
-    snprintf(log_text + used, sizeof log_text - used, "%s\n", line);
-    pthread_mutex_unlock(&mu);
-}
-
-static int has_log(const char *needle)
-{
-    pthread_mutex_lock(&mu);
-    int found = strstr(log_text, needle) != NULL;
-    pthread_mutex_unlock(&mu);
-    return found;
-}
-
 typedef struct worker {
     int id;
 } worker;
@@ -60,8 +41,7 @@ typedef struct worker {
 static int worker_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     worker *w = state;
-    TR_CHECK_EQ(len, sizeof w->id);
-    memcpy(&w->id, arg, sizeof w->id);
+    TR_CHECK_COPY(&w->id, arg, len);
     if (w->id < 0)
         return -1; /* a child that cannot start */
     if (w->id >= 100)
@@ -108,20 +88,12 @@ static tr_child_spec child(const char *name, int *id, tr_restart restart)
     return c;
 }
 
+/* A started 2-loop runtime on the virtual clock (1 s) whose log is
+ * captured, with no events recorded yet. */
 static tr_runtime *runtime(void)
 {
     atomic_store(&nevents, 0);
-    log_text[0] = 0;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    o.log = capture;
-    atomic_store(&tr_test_vclock, 1000 * MS);
-    o.clock = tr_test_vclock_read;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
+    return tr_test_runtime(2, TR_TEST_VCLOCK | TR_TEST_LOG);
 }
 
 static int list(tr_runtime *rt, tr_pid sup, tr_sup_child *out)
@@ -131,13 +103,6 @@ static int list(tr_runtime *rt, tr_pid sup, tr_sup_child *out)
     return n;
 }
 
-/* Waits until child `i` runs with a pid other than `old`; returns it. */
-static tr_pid wait_restarted(tr_runtime *rt, tr_pid sup, int i, tr_pid old)
-{
-    tr_sup_child c[8];
-    TR_WAIT_UNTIL(list(rt, sup, c) > i && c[i].pid != TR_PID_NONE && c[i].pid != old);
-    return c[i].pid;
-}
 
 static tr_sup_spec three(tr_strategy strategy, tr_child_spec *kids)
 {
@@ -167,7 +132,7 @@ static void run_strategy(tr_strategy strategy, int kill, const int *expect_new)
     assert_int_equal(tr_rt_send(rt, before[kill].pid, FAIL, NULL, 0), 0);
     for (int i = 0; i < 3; i++)
         if (expect_new[i])
-            wait_restarted(rt, sup, i, before[i].pid);
+            tr_test_wait_child(rt, sup, i, before[i].pid);
     list(rt, sup, after);
     for (int i = 0; i < 3; i++) {
         if (expect_new[i])
@@ -176,8 +141,8 @@ static void run_strategy(tr_strategy strategy, int kill, const int *expect_new)
             assert_int_equal(after[i].pid, before[i].pid);
     }
     assert_int_equal(after[kill].restarts, 1);
-    assert_true(has_log("child 'b'") || kill != 1);
-    assert_true(has_log("restart"));
+    assert_true(tr_test_has_log("child 'b'") || kill != 1);
+    assert_true(tr_test_has_log("restart"));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -186,7 +151,7 @@ static void test_one_for_one(void **state)
     (void)state;
     static const int expect[3] = {0, 1, 0};
     run_strategy(TR_ONE_FOR_ONE, 1, expect);
-    assert_true(has_log("restarting child 'b'"));
+    assert_true(tr_test_has_log("restarting child 'b'"));
 }
 
 static void test_one_for_all(void **state)
@@ -219,7 +184,7 @@ static void test_restart_types(void **state)
     list(rt, sup, c);
     /* Permanent: even a normal exit is restarted. */
     assert_int_equal(tr_rt_send(rt, c[0].pid, QUIT, NULL, 0), 0);
-    wait_restarted(rt, sup, 0, c[0].pid);
+    tr_test_wait_child(rt, sup, 0, c[0].pid);
     /* Transient: a normal exit is final... */
     assert_int_equal(tr_rt_send(rt, c[1].pid, QUIT, NULL, 0), 0);
     TR_WAIT_UNTIL(list(rt, sup, c) == 3 && c[1].pid == TR_PID_NONE);
@@ -237,7 +202,7 @@ static void test_restart_types(void **state)
     assert_int_equal(tr_rt_sup_spawn(rt, &s1, NULL, &sup), 0);
     list(rt, sup, c);
     assert_int_equal(tr_rt_send(rt, c[0].pid, FAIL, NULL, 0), 0);
-    wait_restarted(rt, sup, 0, c[0].pid);
+    tr_test_wait_child(rt, sup, 0, c[0].pid);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -258,7 +223,7 @@ static void test_intensity(void **state)
     tr_pid leaf = c[0].pid;
     for (int round = 0; round < 2; round++) {
         assert_int_equal(tr_rt_send(rt, leaf, FAIL, NULL, 0), 0);
-        leaf = wait_restarted(rt, mid, 0, leaf);
+        leaf = tr_test_wait_child(rt, mid, 0, leaf).pid;
     }
     assert_int_equal(tr_runtime_stopping(rt), 0);
     assert_int_equal(tr_rt_send(rt, leaf, FAIL, NULL, 0), 0);
@@ -272,7 +237,7 @@ static void test_intensity(void **state)
     assert_int_equal(d.kind, TR_EXIT_ERROR);
     assert_int_equal(d.code, TR_ELIMIT);
     assert_int_equal(tr_rt_send(rt, mid, ASK, NULL, 0), TR_ESTOPPED);
-    assert_true(has_log("restart intensity exceeded"));
+    assert_true(tr_test_has_log("restart intensity exceeded"));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -300,9 +265,9 @@ static void test_escalation(void **state)
     assert_string_equal(mc[0].id, "leaf");
     /* Level 2: mid gives up; top restarts it. */
     assert_int_equal(tr_rt_send(rt, mc[0].pid, FAIL, NULL, 0), 0);
-    tr_pid leaf2 = wait_restarted(rt, mid, 0, mc[0].pid);
+    tr_pid leaf2 = tr_test_wait_child(rt, mid, 0, mc[0].pid).pid;
     assert_int_equal(tr_rt_send(rt, leaf2, FAIL, NULL, 0), 0);
-    tr_pid mid2 = wait_restarted(rt, top, 0, mid);
+    tr_pid mid2 = tr_test_wait_child(rt, top, 0, mid).pid;
     assert_int_not_equal(mid2, mid);
     list(rt, top, c);
     assert_int_equal(c[0].restarts, 1);
@@ -310,7 +275,7 @@ static void test_escalation(void **state)
     assert_int_equal(mc[0].restarts, 0); /* fresh state */
     /* Level 1: the same again exceeds top's intensity: top ends. */
     assert_int_equal(tr_rt_send(rt, mc[0].pid, FAIL, NULL, 0), 0);
-    tr_pid leaf3 = wait_restarted(rt, mid2, 0, mc[0].pid);
+    tr_pid leaf3 = tr_test_wait_child(rt, mid2, 0, mc[0].pid).pid;
     assert_int_equal(tr_rt_send(rt, leaf3, FAIL, NULL, 0), 0);
     assert_int_equal(tr_runtime_wait(rt), TR_EPERMANENT);
     tr_down d;
@@ -320,10 +285,10 @@ static void test_escalation(void **state)
     char line[96];
     snprintf(line, sizeof line, "supervisor " TR_PID_FMT ": restart intensity exceeded",
              TR_PID_ARGS(top));
-    assert_true(has_log(line));
+    assert_true(tr_test_has_log(line));
     snprintf(line, sizeof line, "supervisor " TR_PID_FMT ": restart intensity exceeded",
              TR_PID_ARGS(mid));
-    assert_true(has_log(line));
+    assert_true(tr_test_has_log(line));
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
@@ -363,7 +328,7 @@ static void test_start_failure(void **state)
     tr_spawn_opts_init(&indep);
     indep.top = TR_TOP_INDEPENDENT;
     assert_int_equal(tr_rt_sup_spawn(rt, &spec, &indep, &sup), TR_EFAILED);
-    TR_WAIT_UNTIL(tr_rt_send(rt, sup, ASK, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, sup, ASK);
     assert_int_equal(tr_runtime_stopping(rt), 0);
     /* a and b were started, then stopped in reverse order. */
     TR_WAIT_UNTIL(atomic_load(&nevents) == 4);
@@ -373,7 +338,7 @@ static void test_start_failure(void **state)
     assert_string_equal(events[2], "term 1");
     assert_string_equal(events[3], "term 0");
     pthread_mutex_unlock(&mu);
-    assert_true(has_log("child 'broken' failed to start"));
+    assert_true(tr_test_has_log("child 'broken' failed to start"));
     /* Bad specs. */
     tr_sup_spec empty = {.strategy = TR_SIMPLE_ONE_FOR_ONE};
     assert_int_equal(tr_rt_sup_spawn(rt, &empty, NULL, &sup), TR_EINVAL);
@@ -441,22 +406,16 @@ static void test_dynamic(void **state)
     for (int i = 0; i < 3; i++) {
         int id = 10 + i;
         assert_int_equal(tr_rt_sup_start_child(rt, sup, &id, sizeof id, &kids[i]), 0);
-        tr_rt_reply r;
-        assert_int_equal(tr_rt_call(rt, kids[i], ASK, NULL, 0, TR_INFINITE, &r), 0);
         int got;
-        memcpy(&got, r.data, sizeof got);
-        tr_rt_reply_free(&r);
+        tr_test_ask(rt, kids[i], ASK, NULL, 0, &got, sizeof got);
         assert_int_equal(got, id); /* its own argument */
     }
     assert_int_equal(list(rt, sup, c), 4);
     /* A failing dynamic child is restarted with its own argument. */
     assert_int_equal(tr_rt_send(rt, kids[1], FAIL, NULL, 0), 0);
-    tr_pid again = wait_restarted(rt, sup, 2, kids[1]);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, again, ASK, NULL, 0, TR_INFINITE, &r), 0);
+    tr_pid again = tr_test_wait_child(rt, sup, 2, kids[1]).pid;
     int got;
-    memcpy(&got, r.data, sizeof got);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, again, ASK, NULL, 0, &got, sizeof got);
     assert_int_equal(got, 11);
     /* Stopping one removes it; a normal exit of a transient one too. */
     assert_int_equal(tr_rt_sup_stop_child(rt, sup, kids[0]), 0);
@@ -490,7 +449,7 @@ static void test_runtime_changes(void **state)
     assert_int_equal(c[3].pid, dpid);
     /* It is supervised like the others. */
     assert_int_equal(tr_rt_send(rt, dpid, FAIL, NULL, 0), 0);
-    dpid = wait_restarted(rt, sup, 3, dpid);
+    dpid = tr_test_wait_child(rt, sup, 3, dpid).pid;
     /* Bad adds: a taken id, a bad spec, a child that cannot start. */
     assert_int_equal(tr_rt_sup_add_child(rt, sup, &d, NULL), TR_EEXIST);
     tr_child_spec bad = d;
@@ -550,7 +509,7 @@ static void test_backoff(void **state)
     list(rt, sup, c);
     assert_int_equal(c[0].pid, TR_PID_NONE);
     tr_test_vclock_set(rt, t0 + 100 * MS);
-    tr_pid p1 = wait_restarted(rt, sup, 0, TR_PID_NONE);
+    tr_pid p1 = tr_test_wait_child(rt, sup, 0, TR_PID_NONE).pid;
     /* Second (consecutive): 100..200 ms. */
     assert_int_equal(tr_rt_send(rt, p1, FAIL, NULL, 0), 0);
     TR_WAIT_UNTIL(list(rt, sup, c) == 1 && c[0].pid == TR_PID_NONE);
@@ -558,7 +517,7 @@ static void test_backoff(void **state)
     list(rt, sup, c);
     assert_int_equal(c[0].pid, TR_PID_NONE);
     tr_test_vclock_set(rt, t0 + 300 * MS);
-    wait_restarted(rt, sup, 0, p1);
+    tr_test_wait_child(rt, sup, 0, p1);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 

@@ -40,8 +40,7 @@ static int busy_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
     (void)state;
     tr_pid sink;
-    TR_CHECK_EQ(len, sizeof sink);
-    memcpy(&sink, arg, sizeof sink);
+    TR_CHECK_COPY(&sink, arg, len);
     char name[32];
     snprintf(name, sizeof name, "busy-%u", (unsigned)TR_PID_INDEX(tr_self(self)));
     TR_CHECK_EQ(tr_register(self, name), 0);
@@ -71,8 +70,7 @@ static _Atomic int caller_rc = 1;
 static void *blocked_caller(void *arg)
 {
     (void)arg;
-    tr_rt_reply r;
-    atomic_store(&caller_rc, tr_rt_call(the_rt, the_sink, NEVER, "x", 1, TR_INFINITE, &r));
+    atomic_store(&caller_rc, tr_test_call_rc(the_rt, the_sink, NEVER, "x", 1, TR_INFINITE));
     return NULL;
 }
 

@@ -107,18 +107,14 @@ static const tr_behavior order_b = {.name = "keeper", .state_size = sizeof(keepe
 static uint32_t probe(tr_runtime *rt, tr_pid pid)
 {
     uint32_t n = 0;
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, pid, PROBE, NULL, 0, TR_INFINITE, &r), 0);
-    assert_int_equal(r.len, sizeof n);
-    memcpy(&n, r.data, sizeof n);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, pid, PROBE, NULL, 0, &n, sizeof n);
     return n;
 }
 
 static void test_order_and_cancel(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     assert_int_equal(t0, 1000 * MS);
     tr_pid k;
@@ -165,7 +161,7 @@ static void test_fire_sequence(void **state)
 {
     (void)state;
     atomic_store(&nrecorded, 0);
-    tr_runtime *rt = tr_test_runtime(1, 1);
+    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &recorder_b, NULL, &k), 0);
@@ -200,8 +196,7 @@ static int shooter_init(tr_actor *self, void *state, const void *arg, size_t len
 {
     (void)state;
     tr_pid target;
-    TR_CHECK_EQ(len, sizeof target);
-    memcpy(&target, arg, sizeof target);
+    TR_CHECK_COPY(&target, arg, len);
     TR_CHECK_EQ(tr_send_after(self, target, 10, 7, NULL, 0, NULL), 0);
     TR_CHECK_EQ(tr_send_interval(self, target, 5, 8, NULL, 0, NULL), 0);
     uint64_t x = 99;
@@ -216,7 +211,7 @@ static void test_exit_cancels(void **state)
 {
     (void)state;
     atomic_store(&counter_hits, 0);
-    tr_runtime *rt = tr_test_runtime(2, 1);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
     uint64_t t0 = tr_now(rt);
     tr_pid target, shooter;
     assert_int_equal(tr_rt_spawn(rt, &counter_b, NULL, &target), 0);
@@ -286,7 +281,7 @@ static long rss_kb(void)
 static void test_million_timers(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(1, 1);
+    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
     long before = rss_kb();
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &many_b, NULL, &k), 0);

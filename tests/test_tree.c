@@ -128,9 +128,7 @@ static void test_walk_order_and_details(void **state)
     tr_pid sup = start_app(rt);
     tr_pid fam;
     assert_int_equal(tr_rt_spawn(rt, &family_b, NULL, &fam), 0);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, fam, PING, NULL, 0, TR_INFINITE, &r), 0); /* init done */
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, fam, PING, NULL, 0, NULL, 0); /* init done */
 
     walk w;
     memset(&w, 0, sizeof w);
@@ -164,9 +162,10 @@ static void test_walk_order_and_details(void **state)
 
     /* A restart shows in the supervisor's line. */
     assert_int_equal(tr_signal_exit(rt, w.v[1].pid, TR_EXIT_KILLED), 0);
+    tr_sup_child db = tr_test_wait_child(rt, sup, 0, w.v[1].pid);
+    assert_int_equal(db.restarts, 1);
     tr_sup_child ch[2];
-    TR_WAIT_UNTIL(tr_rt_sup_which_children(rt, sup, ch, 2) == 2 && ch[0].restarts == 1 &&
-                  ch[0].pid != TR_PID_NONE);
+    assert_int_equal(tr_rt_sup_which_children(rt, sup, ch, 2), 2);
     memset(&w, 0, sizeof w);
     assert_int_equal(tr_runtime_tree(rt, collect, &w), 0);
     assert_non_null(strstr(w.v[0].info, "1 restarts"));
@@ -257,7 +256,7 @@ static void test_exiting_actor_answers(void **state)
     assert_int_equal(w.v[0].exiting, 1);
     assert_int_equal(w.v[1].pid, lingerer);
     assert_int_equal(tr_signal_exit(rt, lingerer, TR_EXIT_KILLED), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, keeper, PING, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, keeper, PING);
     memset(&w, 0, sizeof w);
     assert_int_equal(tr_runtime_tree(rt, collect, &w), 0);
     assert_int_equal(w.n, 0);
@@ -269,12 +268,8 @@ static void test_exiting_actor_answers(void **state)
 static void test_bad_input(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 1;
-    o.log = tr_test_quiet;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
+    tr_runtime_options o = tr_test_options(1, TR_TEST_QUIET);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
     assert_int_equal(tr_runtime_tree(rt, noop, NULL), TR_ENOTSTARTED);
     assert_int_equal(tr_runtime_start(rt), 0);
     assert_int_equal(tr_runtime_tree(NULL, noop, NULL), TR_EINVAL);
@@ -289,8 +284,7 @@ static void test_bad_input(void **state)
     for (int i = 0; i < 50; i++) {
         assert_int_equal(tr_rt_spawn(rt, &worker_b, NULL, &p), 0);
         assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
-        tr_rt_reply r;
-        int rc = tr_rt_call(rt, p, PING, NULL, 0, TR_INFINITE, &r);
+        int rc = tr_test_call_rc(rt, p, PING, NULL, 0, TR_INFINITE);
         assert_true(rc == TR_EEXITED || rc == TR_ENOACTOR); /* queued, or sent after */
     }
     assert_int_equal(tr_runtime_stop(rt), 0);

@@ -4,7 +4,6 @@
  * blocked-loop detection (reported while still blocked, with the actor's
  * name; loop lag).
  */
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,20 +19,14 @@
 
 enum { GO = 1, ASK = 2, CANCEL = 3, DIE = 4, NOTE = 5 };
 
-static tr_runtime *make(unsigned loops, unsigned workers, unsigned queue, int nice,
-                        tr_log_fn log)
+/* A started runtime with this worker pool (0s: the defaults). */
+static tr_runtime *make(unsigned loops, unsigned workers, unsigned queue, int nice)
 {
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = loops;
+    tr_runtime_options o = tr_test_options(loops, 0);
     o.workers = workers;
     o.job_queue = queue;
     o.worker_nice = nice;
-    o.log = log;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
-    return rt;
+    return tr_test_runtime_opts(&o);
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -45,8 +38,7 @@ static _Atomic int job_nice = -100;
 static int square_job(tr_job *job, const void *arg, size_t len)
 {
     int x;
-    TR_CHECK_EQ(len, sizeof x);
-    memcpy(&x, arg, sizeof x);
+    TR_CHECK_COPY(&x, arg, len);
     if (x < 0)
         return x; /* an error */
     int y = x * x;
@@ -72,8 +64,7 @@ static int meeting_job(tr_job *job, const void *arg, size_t len)
 {
     (void)job;
     unsigned limit;
-    TR_CHECK_EQ(len, sizeof limit);
-    memcpy(&limit, arg, sizeof limit);
+    TR_CHECK_COPY(&limit, arg, len);
     int now = atomic_fetch_add(&running, 1) + 1;
     int seen = atomic_load(&max_running);
     while (now > seen && !atomic_compare_exchange_weak(&max_running, &seen, now))
@@ -166,8 +157,7 @@ static int owner_receive(tr_actor *self, void *state, const tr_msg *msg)
         return 0;
     case TR_MSG_JOB_FAILED: {
         int32_t code;
-        TR_CHECK_EQ(msg->len, sizeof code);
-        memcpy(&code, msg->data, sizeof code);
+        TR_CHECK_COPY(&code, msg->data, msg->len);
         o->failed++;
         o->last_error = code;
         atomic_fetch_add(&outcomes, 1);
@@ -183,11 +173,8 @@ static const tr_behavior owner_b = {.name = "owner", .state_size = sizeof(owner)
 
 static owner ask(tr_runtime *rt, tr_pid p)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, ASK, NULL, 0, TR_INFINITE, &r), 0);
     owner o;
-    memcpy(&o, r.data, sizeof o);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, ASK, NULL, 0, &o, sizeof o);
     return o;
 }
 
@@ -197,13 +184,11 @@ static void go(tr_runtime *rt, tr_pid p, int kind, int count, unsigned limit)
     assert_int_equal(tr_rt_send(rt, p, GO, &ord, sizeof ord), 0);
 }
 
+/* Asks the owner to cancel its job number `which`: tr_job_cancel's rc. */
 static int cancel(tr_runtime *rt, tr_pid p, int which)
 {
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, CANCEL, &which, sizeof which, TR_INFINITE, &r), 0);
     int rc;
-    memcpy(&rc, r.data, sizeof rc);
-    tr_rt_reply_free(&r);
+    tr_test_ask(rt, p, CANCEL, &which, sizeof which, &rc, sizeof rc);
     return rc;
 }
 
@@ -220,12 +205,8 @@ static void test_result_and_error(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(2, 2, 0, 5, NULL);
-    tr_spawn_opts so;
-    tr_spawn_opts_init(&so);
-    so.loop = TR_LOOP(1);
-    tr_pid p;
-    assert_int_equal(tr_rt_spawn(rt, &owner_b, &so, &p), 0);
+    tr_runtime *rt = make(2, 2, 0, 5);
+    tr_pid p = tr_test_spawn(rt, &owner_b, TR_LOOP(1), NULL, 0);
     go(rt, p, K_SQUARE, 1, 0);
     go(rt, p, K_FAIL, 1, 0);
     TR_WAIT_UNTIL(atomic_load(&outcomes) == 2);
@@ -247,7 +228,7 @@ static void test_cancel_queued_and_running(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(2, 1, 0, 0, NULL); /* one worker: the rest queue */
+    tr_runtime *rt = make(2, 1, 0, 0); /* one worker: the rest queue */
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
     go(rt, p, K_GATED_PLUS_QUEUED, 3, 0); /* ids 0 runs, 1 and 2 queue */
@@ -270,13 +251,13 @@ static void test_owner_exit(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(2, 1, 0, 0, NULL);
+    tr_runtime *rt = make(2, 1, 0, 0);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
     go(rt, p, K_GATED_PLUS_QUEUED, 6, 0); /* one running, five queued */
     TR_WAIT_UNTIL(atomic_load(&ran) == 1);
     assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, p, NOTE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, p, NOTE);
     atomic_store(&gate, 1);
     /* A new owner's job runs: the worker moved past the cancelled ones. */
     tr_pid q;
@@ -291,7 +272,7 @@ static void test_full_queue(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(1, 1, 2, 0, NULL); /* queue of 2, one worker */
+    tr_runtime *rt = make(1, 1, 2, 0); /* queue of 2, one worker */
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
     go(rt, p, K_GATED_PLUS_QUEUED, 1, 0);
@@ -309,7 +290,7 @@ static void test_in_flight_limit(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(1, 4, 0, 0, NULL); /* 4 workers could run 4 at once */
+    tr_runtime *rt = make(1, 4, 0, 0); /* 4 workers could run 4 at once */
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
     go(rt, p, K_LIMIT, 12, 2);
@@ -343,12 +324,12 @@ static void test_limit_set_in_terminate(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(1, 2, 0, 0, NULL);
+    tr_runtime *rt = make(1, 2, 0, 0);
     tr_pid helper, p, q;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &helper), 0);
     assert_int_equal(tr_rt_spawn(rt, &limiter_b, NULL, &p), 0);
     assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
-    TR_WAIT_UNTIL(tr_rt_send(rt, p, NOTE, NULL, 0) == TR_ENOACTOR);
+    TR_WAIT_GONE(rt, p, NOTE);
     ask(rt, helper); /* the loop has finished the exit: the slot is free */
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &q), 0);
     assert_int_equal(TR_PID_INDEX(q), TR_PID_INDEX(p));
@@ -363,7 +344,7 @@ static void test_shutdown_with_jobs(void **state)
 {
     (void)state;
     reset();
-    tr_runtime *rt = make(2, 1, 0, 0, NULL);
+    tr_runtime *rt = make(2, 1, 0, 0);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &owner_b, NULL, &p), 0);
     go(rt, p, K_GATED_PLUS_QUEUED, 20, 0);
@@ -411,7 +392,7 @@ static void test_bad_input(void **state)
     assert_int_equal(tr_runtime_create(&rt, &o), TR_EINVAL);
     o.worker_nice = -1;
     assert_int_equal(tr_runtime_create(&rt, &o), TR_EINVAL);
-    rt = make(1, 1, 0, 0, NULL);
+    rt = make(1, 1, 0, 0);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &bad_input_b, NULL, &p), 0);
     ask(rt, p);
@@ -424,26 +405,6 @@ static void test_bad_input(void **state)
 
 /* ---- blocked-loop detection ------------------------------------------------ */
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char blocked_line[512], unblocked_line[512];
-static _Atomic int reported, unblocked;
-
-static void watch_log(void *ud, tr_log_level level, const char *line)
-{
-    (void)ud;
-    if (level != TR_LOG_WARN)
-        return;
-    pthread_mutex_lock(&log_mu);
-    if (strstr(line, "unblocked")) {
-        snprintf(unblocked_line, sizeof unblocked_line, "%s", line);
-        atomic_store(&unblocked, 1);
-    } else if (strstr(line, "blocked")) {
-        snprintf(blocked_line, sizeof blocked_line, "%s", line);
-        atomic_store(&reported, 1);
-    }
-    pthread_mutex_unlock(&log_mu);
-}
-
 static _Atomic int released_by_report;
 
 static int sleeper_receive(tr_actor *self, void *state, const tr_msg *msg)
@@ -453,11 +414,12 @@ static int sleeper_receive(tr_actor *self, void *state, const tr_msg *msg)
         TR_CHECK_EQ(tr_register(self, "sleepy"), 0); /* the report names it */
         /* A late timer: fires 10 ms from now, but we hold the loop. */
         TR_CHECK_EQ(tr_send_after(self, tr_self(self), 10, 43, NULL, 0, NULL), 0);
-        /* Block (up to 10 s) until the watchdog has reported us. */
+        /* Block (up to 10 s) until the watchdog has reported us (its
+         * report is captured; "unblocked" comes only after we return). */
         uint64_t end = tr_test_wall_ns() + 10000000000ull;
-        while (!atomic_load(&reported) && tr_test_wall_ns() < end)
+        while (!tr_test_has_log(" blocked:") && tr_test_wall_ns() < end)
             sched_yield();
-        atomic_store(&released_by_report, atomic_load(&reported));
+        atomic_store(&released_by_report, tr_test_has_log(" blocked:"));
     }
     return 0;
 }
@@ -467,35 +429,26 @@ static const tr_behavior sleeper_b = {.name = "sleeper", .receive = sleeper_rece
 static void test_blocked_loop_reported_while_blocked(void **state)
 {
     (void)state;
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
+    tr_runtime_options o = tr_test_options(2, TR_TEST_LOG);
     o.block_budget_ms = 200;
-    o.log = watch_log;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_runtime *rt = tr_test_runtime_opts(&o);
     /* Well-behaved traffic first: nothing reported. */
     tr_pid good;
     assert_int_equal(tr_rt_spawn(rt, &sleeper_b, NULL, &good), 0);
     for (int i = 0; i < 1000; i++)
         assert_int_equal(tr_rt_send(rt, good, 1, NULL, 0), 0);
-    tr_spawn_opts so;
-    tr_spawn_opts_init(&so);
-    so.loop = TR_LOOP(1);
-    tr_pid bad;
-    assert_int_equal(tr_rt_spawn(rt, &sleeper_b, &so, &bad), 0);
+    tr_pid bad = tr_test_spawn(rt, &sleeper_b, TR_LOOP(1), NULL, 0);
     assert_int_equal(tr_rt_send(rt, bad, 42, NULL, 0), 0);
-    TR_WAIT_UNTIL(atomic_load(&unblocked));
+    TR_WAIT_UNTIL(tr_test_has_log(" unblocked:"));
     assert_int_equal(atomic_load(&released_by_report), 1); /* reported while blocked */
-    char want[64];
+    char want[64], blocked_line[512], unblocked_line[512];
     snprintf(want, sizeof want, "actor " TR_PID_FMT " 'sleepy' (sleeper)", TR_PID_ARGS(bad));
-    pthread_mutex_lock(&log_mu);
+    assert_true(tr_test_log_line(" blocked:", blocked_line, sizeof blocked_line));
+    assert_true(tr_test_log_line(" unblocked:", unblocked_line, sizeof unblocked_line));
     assert_non_null(strstr(blocked_line, "loop 1 blocked"));
     assert_non_null(strstr(blocked_line, want));
     assert_non_null(strstr(blocked_line, "message type 42"));
     assert_non_null(strstr(unblocked_line, want));
-    pthread_mutex_unlock(&log_mu);
     /* Exactly one report; the late timer shows up as loop lag. */
     assert_int_equal(TR_STAT(rt, blocked), 1);
     tr_loop_stats s[2];

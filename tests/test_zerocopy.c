@@ -90,8 +90,7 @@ static void test_handled_and_kept(void **state)
     assert_int_equal(tr_rt_send_owned(rt, p, KEEP, make_buf(1 << 20, 2), 1 << 20, counting_free), 0);
     TR_WAIT_UNTIL(atomic_load(&handled_ok) == 2);
     assert_int_equal(atomic_load(&frees), 1);
-    tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, p, RELEASE_KEPT, NULL, 0, TR_INFINITE, &r), 0);
+    tr_test_ask(rt, p, RELEASE_KEPT, NULL, 0, NULL, 0);
     assert_int_equal(atomic_load(&frees), 2);
 
     /* A failed send leaves the buffer with the caller. */
@@ -109,22 +108,28 @@ static void test_handled_and_kept(void **state)
     assert_int_equal(atomic_load(&frees), 2);
 }
 
+/* A runtime of `loops` loops, not started, with a sink whose mailbox holds
+ * `first` and then `n` owned buffers of `size` bytes: nothing runs yet. */
+static tr_runtime *queued_sink(unsigned loops, uint32_t first, int n, size_t size)
+{
+    atomic_store(&frees, 0);
+    tr_runtime_options o = tr_test_options(loops, 0);
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
+    tr_pid p;
+    assert_int_equal(tr_rt_spawn(rt, &sink_b, NULL, &p), 0);
+    assert_int_equal(tr_rt_send(rt, p, first, NULL, 0), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(tr_rt_send_owned(rt, p, DATA, make_buf(size, i), size, counting_free),
+                         0);
+    return rt;
+}
+
 static void test_dropped_at_exit(void **state)
 {
     (void)state;
-    atomic_store(&frees, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 1;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    tr_pid p;
-    assert_int_equal(tr_rt_spawn(rt, &sink_b, NULL, &p), 0);
     /* Queued before start: the actor dies on the first, the rest are
      * dropped with it. */
-    assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
-    for (int i = 0; i < 50; i++)
-        assert_int_equal(tr_rt_send_owned(rt, p, DATA, make_buf(64, i), 64, counting_free), 0);
+    tr_runtime *rt = queued_sink(1, DIE, 50, 64);
     assert_int_equal(tr_runtime_start(rt), 0);
     TR_WAIT_UNTIL(atomic_load(&frees) == 50);
     TR_WAIT_UNTIL(TR_STAT(rt, dropped) == 50);
@@ -135,17 +140,8 @@ static void test_dropped_at_exit(void **state)
 static void test_dropped_at_stop(void **state)
 {
     (void)state;
-    atomic_store(&frees, 0);
-    tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = 2;
-    tr_runtime *rt;
-    assert_int_equal(tr_runtime_create(&rt, &o), 0);
-    tr_pid p;
-    assert_int_equal(tr_rt_spawn(rt, &sink_b, NULL, &p), 0);
-    assert_int_equal(tr_rt_send(rt, p, STOP, NULL, 0), 0);
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(tr_rt_send_owned(rt, p, DATA, make_buf(100, i), 100, counting_free), 0);
+    /* The first stops the runtime: the rest are dropped at the stop. */
+    tr_runtime *rt = queued_sink(2, STOP, 100, 100);
     assert_int_equal(tr_runtime_start(rt), 0);
     assert_int_equal(tr_runtime_wait(rt), 0);
     tr_runtime_free(rt);
