@@ -531,7 +531,7 @@ void tr__actor_teardown(tr_actor *a);
  * memory. Home loop. */
 tr__actor_ext *tr__ext_of(tr__loop *L, tr_actor *a);
 
-/* channels/chan.c: a PULL for one of a's subscriptions (home loop). */
+/* chansub.c: a PULL for one of a's channel subscriptions (home loop). */
 void tr__chan_pull(tr__loop *L, tr_actor *a, tr__msg *m);
 
 /* introspect.c: answers a TR__MSG_DESCRIBE request (tr_runtime_tree). */

@@ -1,5 +1,11 @@
 /*
- * chan.c — bounded lock-free channels between actors and threads.
+ * chan.c — bounded lock-free channels: the transport.
+ *
+ * This file knows no actor: it is the memory, the rings, send and receive,
+ * close, the counters and the blocking waits of plain threads. Feeding
+ * subscribed actors and telling actors about room is actors/chansub.c's,
+ * through the internal API in chan.h: it parks its waiters here, and this
+ * file calls the hooks it gave (tr__chan_hooks) when one must be woken.
  *
  * Design notes
  * ------------
@@ -7,23 +13,23 @@
  * Concurrency Kit MPMC rings of slot pointers — `free` (slots to fill) and
  * `data` (filled slots, in order). A send takes a slot from `free`, copies
  * the item in, and puts it on `data`; a receive takes it from `data`,
- * copies it out (or hands it to an actor's handler in place) and gives it
+ * copies it out (or lends it in place: tr__chan_take) and gives it
  * back to `free`. "Full" is simply `free` being empty. No lock and no
  * allocation on either path.
  *
- * Everything that waits — a subscribed actor with nothing to take, an actor
- * waiting for room, a plain thread blocked in a _wait call — registers
+ * Everything that waits — a parked consumer with nothing to take (a
+ * subscribed actor), a parked producer waiting for room (an actor that
+ * asked to be told), a plain thread blocked in a _wait call — registers
  * first, then looks again (a Dekker handshake with full fences on both
  * sides), so a wake-up cannot be lost; the other side checks a counter of
  * waiters after its ring operation and only then pays for a wake. The
  * waiter lists themselves are behind a spinlock taken only on those slow
- * paths.
+ * paths, and the hooks that wake parked waiters run after it is released,
+ * with a copy of the waiter's token.
  *
- * A subscribed actor is fed on its own loop: a PULL system message makes
- * the loop take up to its credit (at most `batch` per turn) from `data` and
- * hand each item to the receive callback straight from its slot. When
- * `data` is empty it parks; the next send unparks one parked subscriber
- * and posts it a PULL.
+ * A consumer can take an item in place (tr__chan_take) and give its slot
+ * back once it is done with it (tr__chan_give_back): actors/chansub.c
+ * hands each item to an actor's handler straight from its slot.
  *
  * Close: sends in progress are counted (`inflight`), so "closed, nothing
  * in flight, and empty" means no accepted item can still appear: only then
@@ -35,45 +41,26 @@
 #include <ck_ring.h>
 #include <ck_spinlock.h>
 
-#include "subsys.h"
+#include <uv.h>
 
-typedef struct slot {
-    uint32_t len;
-    uint32_t pad;
-    unsigned char data[];
-} slot;
+#include "chan.h"
+#include "duration.h"
+#include "handoff.h"
 
-/* A subscription; in the channel's list (spinlock) and its actor's list. */
-typedef struct tr__sub {
-    struct tr__sub *next;       /* in the channel */
-    struct tr__sub *next_owned; /* in the actor (its loop only) */
-    tr_chan *ch;
-    tr_pid pid;
-    tr_ref id;
-    uint32_t type;
-    int parked;       /* 1 while waiting for an item (atomic) */
-    /* owner's loop only */
-    uint64_t credit;
-    uint8_t state;    /* S_* */
-} tr__sub;
-
-enum { S_ACTIVE, S_PARKED, S_STARVED };
-
-typedef struct room_waiter {
-    tr_pid pid;
-    uint32_t type;
-} room_waiter;
+typedef tr__chan_item slot;
 
 /* Fields are grouped by who writes them, one cache line per group, so that
  * producers and consumers do not fight over lines they need not share. */
-#define LINE __attribute__((aligned(TR__CACHELINE)))
+#define CACHELINE 64
+#define LINE __attribute__((aligned(CACHELINE)))
 struct tr_chan {
     ck_ring_t data, free;
     /* read-only after creation */
     ck_ring_buffer_t *data_buf LINE, *free_buf;
     unsigned char *slots;
     uint32_t capacity, item_max, slot_size;
-    tr_runtime *rt;
+    const tr__chan_hooks *hooks; /* the layer above's (NULL: none) */
+    void *owner;                 /* passed to the hooks */
     /* written by producers */
     int inflight LINE;  /* sends between their check of `closed` and their enqueue */
     uint64_t sent, refused;
@@ -81,16 +68,16 @@ struct tr_chan {
     uint64_t received LINE;
     /* read on every operation, written only by waiters and close */
     int closed LINE;
-    int nparked;        /* subscriptions parked (atomic) */
+    int nparked;        /* consumers parked (atomic) */
     int nroom;          /* == nroom_used, readable without the lock */
     int nwait_data;     /* plain threads blocked in recv_wait (atomic) */
     int nwait_room;     /* plain threads blocked in send_wait (atomic) */
     /* slow paths */
     int refs LINE;
     ck_spinlock_fas_t lock;
-    tr__sub *subs;
-    uint32_t nsubs;
-    room_waiter *room;
+    tr__chan_consumer *consumers; /* attached (chan.h) */
+    uint32_t nconsumers;
+    tr__chan_token *room;    /* parked producers, oldest first */
     uint32_t nroom_used, nroom_cap;
     uv_mutex_t mu;
     uv_cond_t data_cv; /* recv_wait sleeps here: an item came, or close */
@@ -111,16 +98,17 @@ void tr_chan_opts_init(tr_chan_opts *opts)
         memset(opts, 0, sizeof *opts);
 }
 
-int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out)
+int tr__chan_create(const tr_chan_opts *opts, uint32_t item_limit,
+                    const tr__chan_hooks *hooks, void *owner, tr_chan **out)
 {
-    if (!rt || !out)
+    if (!out)
         return TR_EINVAL;
     uint32_t cap = opts && opts->capacity ? opts->capacity : 1024;
     uint32_t item = opts && opts->item_max ? opts->item_max : 64;
-    if (cap > (1u << 30) || item > rt->opts.max_payload)
+    if (cap > (1u << 30) || item > item_limit)
         return TR_EINVAL;
-    tr_chan *ch = aligned_alloc(TR__CACHELINE, (sizeof *ch + TR__CACHELINE - 1) &
-                                                   ~(size_t)(TR__CACHELINE - 1));
+    tr_chan *ch = aligned_alloc(CACHELINE, (sizeof *ch + CACHELINE - 1) &
+                                               ~(size_t)(CACHELINE - 1));
     if (!ch)
         return TR_ENOMEM;
     memset(ch, 0, sizeof *ch);
@@ -154,10 +142,16 @@ int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out)
     for (uint32_t i = 0; i < cap; i++)
         ck_ring_enqueue_mpmc(&ch->free, ch->free_buf, ch->slots + (size_t)i * ch->slot_size);
     ck_spinlock_fas_init(&ch->lock);
-    ch->rt = rt;
+    ch->hooks = hooks;
+    ch->owner = owner;
     ch->refs = 1;
     *out = ch;
     return 0;
+}
+
+void *tr__chan_owner(const tr_chan *ch)
+{
+    return ch->owner;
 }
 
 void tr_chan_retain(tr_chan *ch)
@@ -186,12 +180,7 @@ void tr_chan_release(tr_chan *ch)
     free(ch);
 }
 
-/* ---- waking ----------------------------------------------------------------------------- */
-
-static void post_pull(tr_chan *ch, tr_pid pid, tr_ref id)
-{
-    tr__post_system(ch->rt, tr__thread_loop(ch->rt), TR_PID_NONE, pid, TR__MSG_CHAN_PULL, &id, sizeof id);
-}
+/* ---- waking ------------------------------------------------------------------------ */
 
 /*
  * Wakes plain threads blocked on one side: one per item (a send wakes one
@@ -213,28 +202,31 @@ static void wake_threads(tr_chan *ch, int *nwait, uv_cond_t *cv, bool all)
     uv_mutex_unlock(&ch->mu);
 }
 
-/* After a send (or a close): unpark `n` subscribers, wake blocked threads. */
+/* After a send (or a close): unpark one parked consumer (all of them),
+ * wake blocked threads. The hook gets a copy of the token: once the lock
+ * is released the consumer may detach and free its node. */
 static void wake_consumers(tr_chan *ch, bool all)
 {
     ck_pr_fence_memory();
     if (ck_pr_load_int(&ch->nparked) > 0) {
         for (;;) {
-            tr_pid pid = TR_PID_NONE;
-            tr_ref id = 0;
+            tr__chan_token token = {0, 0};
+            bool found = false;
             ck_spinlock_fas_lock(&ch->lock);
             tr__handoff_acquire(&ch->lock);
-            for (tr__sub *s = ch->subs; s; s = s->next)
-                if (ck_pr_cas_int(&s->parked, 1, 0)) {
+            for (tr__chan_consumer *c = ch->consumers; c; c = c->next)
+                if (ck_pr_cas_int(&c->parked, 1, 0)) {
                     ck_pr_dec_int(&ch->nparked);
-                    pid = s->pid;
-                    id = s->id;
+                    token = c->token;
+                    found = true;
                     break;
                 }
             tr__handoff_release(&ch->lock);
             ck_spinlock_fas_unlock(&ch->lock);
-            if (pid == TR_PID_NONE)
+            if (!found)
                 break;
-            post_pull(ch, pid, id);
+            if (ch->hooks && ch->hooks->consumer)
+                ch->hooks->consumer(ch->owner, &token);
             if (!all)
                 break;
         }
@@ -242,34 +234,37 @@ static void wake_consumers(tr_chan *ch, bool all)
     wake_threads(ch, &ch->nwait_data, &ch->data_cv, all);
 }
 
-/* After a receive (or a close): tell actors waiting for room, wake
- * blocked threads. */
+/* After a receive (or a close): unpark the oldest parked producer (all
+ * of them), wake blocked threads. */
 static void wake_producers(tr_chan *ch, bool all)
 {
     ck_pr_fence_memory();
     while (ck_pr_load_int(&ch->nroom) > 0) {
-        room_waiter w = {TR_PID_NONE, 0};
+        tr__chan_token token = {0, 0};
+        bool found = false;
         ck_spinlock_fas_lock(&ch->lock);
         tr__handoff_acquire(&ch->lock);
         if (ch->nroom_used) {
-            w = ch->room[0];
+            token = ch->room[0];
+            found = true;
             memmove(ch->room, ch->room + 1, --ch->nroom_used * sizeof *ch->room);
             ck_pr_store_int(&ch->nroom, (int)ch->nroom_used);
         }
         tr__handoff_release(&ch->lock);
         ck_spinlock_fas_unlock(&ch->lock);
-        if (w.pid == TR_PID_NONE)
+        if (!found)
             break;
-        /* A waiter that has ended is simply gone. */
-        if (tr__send(ch->rt, tr__thread_loop(ch->rt), TR_PID_NONE, w.pid, w.type, 0, NULL, NULL, 0, NULL,
-                     NULL) == 0 &&
-            !all)
+        /* A waiter the hook cannot tell (an actor that has ended) is simply
+         * gone: the next one gets the slot. */
+        bool told =
+            ch->hooks && ch->hooks->producer && ch->hooks->producer(ch->owner, &token);
+        if (told && !all)
             break;
     }
     wake_threads(ch, &ch->nwait_room, &ch->room_cv, all);
 }
 
-/* ---- the data path ------------------------------------------------------------------------ */
+/* ---- the data path ----------------------------------------------------------------- */
 
 int tr_chan_send(tr_chan *ch, const void *item, size_t len)
 {
@@ -306,8 +301,7 @@ int tr_chan_send(tr_chan *ch, const void *item, size_t len)
     return 0;
 }
 
-/* True when no item can ever come: closed, no send in flight, empty. */
-static bool drained(tr_chan *ch)
+bool tr__chan_drained(tr_chan *ch)
 {
     if (!ck_pr_load_int(&ch->closed))
         return false;
@@ -318,8 +312,7 @@ static bool drained(tr_chan *ch)
     return ck_ring_size(&ch->data) == 0;
 }
 
-/* Takes the oldest slot, or NULL. */
-static slot *take(tr_chan *ch)
+tr__chan_item *tr__chan_take(tr_chan *ch)
 {
     void *p;
     if (!ck_ring_dequeue_mpmc(&ch->data, ch->data_buf, &p))
@@ -328,8 +321,7 @@ static slot *take(tr_chan *ch)
     return p;
 }
 
-/* Gives a slot back once its item is consumed. */
-static void give_back(tr_chan *ch, slot *s)
+void tr__chan_give_back(tr_chan *ch, slot *s)
 {
     tr__handoff_release(s);
     ck_ring_enqueue_mpmc(&ch->free, ch->free_buf, s);
@@ -341,12 +333,12 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
 {
     if (!ch || !buf || !len || cap < ch->item_max)
         return TR_EINVAL;
-    slot *s = take(ch);
+    slot *s = tr__chan_take(ch);
     if (!s)
-        return drained(ch) ? TR_ECLOSED : TR_EEMPTY;
+        return tr__chan_drained(ch) ? TR_ECLOSED : TR_EEMPTY;
     *len = s->len;
     memcpy(buf, s->data, s->len);
-    give_back(ch, s);
+    tr__chan_give_back(ch, s);
     return 0;
 }
 
@@ -362,7 +354,8 @@ static int wait_for(tr_chan *ch, tr_duration timeout_ms, int (*attempt)(void *),
     /* No default wait: TR_DEFAULT is refused with the other negatives. */
     if (tr__duration_arg(timeout_ms, TR__NO_DEFAULT, &timeout_ms) != 0)
         return TR_EINVAL;
-    if (tr__thread_loop(ch->rt))
+    /* An event loop's thread (the owner says which) must not block. */
+    if (ch->hooks && ch->hooks->may_block && !ch->hooks->may_block(ch->owner))
         return TR_EWRONGTHREAD;
     /* Real time, as tr_rt_call; saturating, so a huge timeout cannot wrap. */
     uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
@@ -445,24 +438,61 @@ int tr_chan_stats_get(tr_chan *ch, tr_chan_stats *out)
     out->sent = ck_pr_load_64(&ch->sent);
     out->received = ck_pr_load_64(&ch->received);
     out->refused = ck_pr_load_64(&ch->refused);
-    out->subscribers = ck_pr_load_32(&ch->nsubs);
+    out->subscribers = ck_pr_load_32(&ch->nconsumers);
     return 0;
 }
 
-/* ---- actors: waiting for room ---------------------------------------------------------------- */
+/* ---- parked consumers and producers (chan.h) --------------------------------------- */
 
-int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type)
+void tr__chan_attach(tr_chan *ch, tr__chan_consumer *c)
 {
-    if (!self || !ch || type > TR_MSG_USER_MAX)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
+    ck_spinlock_fas_lock(&ch->lock);
+    tr__handoff_acquire(&ch->lock);
+    c->next = ch->consumers;
+    ch->consumers = c;
+    ck_pr_inc_32(&ch->nconsumers);
+    tr__handoff_release(&ch->lock);
+    ck_spinlock_fas_unlock(&ch->lock);
+}
+
+void tr__chan_detach(tr_chan *ch, tr__chan_consumer *c)
+{
+    ck_spinlock_fas_lock(&ch->lock);
+    tr__handoff_acquire(&ch->lock);
+    for (tr__chan_consumer **pp = &ch->consumers; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    if (ck_pr_cas_int(&c->parked, 1, 0))
+        ck_pr_dec_int(&ch->nparked);
+    ck_pr_dec_32(&ch->nconsumers);
+    tr__handoff_release(&ch->lock);
+    ck_spinlock_fas_unlock(&ch->lock);
+}
+
+bool tr__chan_park(tr_chan *ch, tr__chan_consumer *c)
+{
+    /* Registered first, then look again (see wake_consumers). */
+    ck_pr_inc_int(&ch->nparked);
+    ck_pr_store_int(&c->parked, 1);
+    ck_pr_fence_memory();
+    if (ck_ring_size(&ch->data) == 0 && !ck_pr_load_int(&ch->closed))
+        return true;
+    if (!ck_pr_cas_int(&c->parked, 1, 0))
+        return true; /* a sender took the park: its hook call is on its way */
+    ck_pr_dec_int(&ch->nparked);
+    return false;
+}
+
+int tr__chan_park_producer(tr_chan *ch, const tr__chan_token *token)
+{
     int rc = 0;
     ck_spinlock_fas_lock(&ch->lock);
     tr__handoff_acquire(&ch->lock);
     if (ch->nroom_used == ch->nroom_cap) {
         uint32_t cap = ch->nroom_cap ? ch->nroom_cap * 2 : 8;
-        room_waiter *r = realloc(ch->room, cap * sizeof *r);
+        tr__chan_token *r = realloc(ch->room, cap * sizeof *r);
         if (r) {
             ch->room = r;
             ch->nroom_cap = cap;
@@ -471,7 +501,7 @@ int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type)
         }
     }
     if (rc == 0) {
-        ch->room[ch->nroom_used++] = (room_waiter){tr__actor_pid(self), type};
+        ch->room[ch->nroom_used++] = *token;
         ck_pr_store_int(&ch->nroom, (int)ch->nroom_used);
     }
     tr__handoff_release(&ch->lock);
@@ -483,201 +513,4 @@ int tr_chan_notify_room(tr_actor *self, tr_chan *ch, uint32_t type)
     if (ck_ring_size(&ch->free) > 0 || ck_pr_load_int(&ch->closed))
         wake_producers(ch, false);
     return 0;
-}
-
-/* ---- actors: subscriptions ------------------------------------------------------------------ */
-
-/* An actor's subscriptions are a resource it owns: they end when its exit
- * begins (items not yet delivered stay in the channel). Data: the first
- * subscription (linked by next_owned). */
-static void subs_release(tr__loop *L, tr_actor *a, void **data);
-static void subs_teardown(tr_actor *a, void **data);
-static tr__owned_kind subs_kind = {.name = "channel subscriptions", .stop = subs_release,
-                                   .teardown = subs_teardown};
-
-static tr__sub **subs_of(tr_actor *a)
-{
-    return (tr__sub **)tr__owned(a, &subs_kind);
-}
-
-static tr__sub *find_sub(tr_actor *a, tr_ref id, tr__sub ***link)
-{
-    tr__sub **head = subs_of(a);
-    if (!head)
-        return NULL;
-    for (tr__sub **pp = head; *pp; pp = &(*pp)->next_owned)
-        if ((*pp)->id == id) {
-            if (link)
-                *link = pp;
-            return *pp;
-        }
-    return NULL;
-}
-
-/* Unlinks and frees a subscription; its reference to the channel goes. */
-static void drop_sub(tr_actor *a, tr__sub *sub)
-{
-    tr_chan *ch = sub->ch;
-    for (tr__sub **pp = subs_of(a); *pp; pp = &(*pp)->next_owned)
-        if (*pp == sub) {
-            *pp = sub->next_owned;
-            break;
-        }
-    ck_spinlock_fas_lock(&ch->lock);
-    tr__handoff_acquire(&ch->lock);
-    for (tr__sub **pp = &ch->subs; *pp; pp = &(*pp)->next)
-        if (*pp == sub) {
-            *pp = sub->next;
-            break;
-        }
-    if (ck_pr_cas_int(&sub->parked, 1, 0))
-        ck_pr_dec_int(&ch->nparked);
-    ck_pr_dec_32(&ch->nsubs);
-    tr__handoff_release(&ch->lock);
-    ck_spinlock_fas_unlock(&ch->lock);
-    free(sub);
-    tr_chan_release(ch);
-}
-
-int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credit,
-                      tr_ref *out)
-{
-    if (!self || !ch || !out || type > TR_MSG_USER_MAX)
-        return TR_EINVAL;
-    tr__loop *L = tr__running_loop(self);
-    if (!L)
-        return TR_EWRONGTHREAD;
-    if (self->status != TR__RUNNING)
-        return TR_ESTOPPED;
-    int err = 0;
-    tr__sub **head = (tr__sub **)tr__own(L, self, &subs_kind, &err);
-    tr__sub *sub = head ? calloc(1, sizeof *sub) : NULL;
-    if (!sub)
-        return TR_ENOMEM;
-    tr_chan_retain(ch);
-    sub->ch = ch;
-    sub->pid = tr__actor_pid(self);
-    sub->id = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
-    sub->type = type;
-    sub->credit = credit;
-    sub->state = credit ? S_ACTIVE : S_STARVED;
-    ck_spinlock_fas_lock(&ch->lock);
-    tr__handoff_acquire(&ch->lock);
-    sub->next = ch->subs;
-    ch->subs = sub;
-    ck_pr_inc_32(&ch->nsubs);
-    tr__handoff_release(&ch->lock);
-    ck_spinlock_fas_unlock(&ch->lock);
-    sub->next_owned = *head;
-    *head = sub;
-    if (credit)
-        post_pull(ch, sub->pid, sub->id);
-    *out = sub->id;
-    return 0;
-}
-
-int tr_chan_request(tr_actor *self, tr_ref id, uint32_t n)
-{
-    if (!self)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
-    tr__sub *sub = find_sub(self, id, NULL);
-    if (!sub)
-        return TR_ENOTFOUND;
-    sub->credit += n;
-    if (n && sub->state == S_STARVED) {
-        sub->state = S_ACTIVE;
-        post_pull(sub->ch, sub->pid, sub->id);
-    }
-    return 0;
-}
-
-int tr_chan_unsubscribe(tr_actor *self, tr_ref id)
-{
-    if (!self)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
-    tr__sub *sub = find_sub(self, id, NULL);
-    if (!sub)
-        return TR_ENOTFOUND;
-    drop_sub(self, sub);
-    return 0;
-}
-
-static void subs_teardown(tr_actor *a, void **data)
-{
-    while (*data)
-        drop_sub(a, *data);
-}
-
-static void subs_release(tr__loop *L, tr_actor *a, void **data)
-{
-    (void)L;
-    subs_teardown(a, data);
-}
-
-/* A PULL: feed the subscription from the channel, within its credit and a
- * batch; park when there is nothing; end it when the channel is drained. */
-static void pull(tr__loop *L, tr_actor *a, tr__sub *sub, tr_ref id)
-{
-    tr_chan *ch = sub->ch;
-    unsigned batch = L->rt->opts.batch;
-    sub->state = S_ACTIVE;
-    for (unsigned n = 0;; n++) {
-        if (sub->credit == 0) {
-            sub->state = S_STARVED;
-            return;
-        }
-        if (n == batch) { /* let the loop's other actors run */
-            post_pull(ch, sub->pid, sub->id);
-            return;
-        }
-        slot *s = take(ch);
-        if (!s) {
-            if (drained(ch)) {
-                tr_msg pub = {.from = TR_PID_NONE, .type = TR_MSG_CHAN_END, .ref = id};
-                drop_sub(a, sub); /* before the handler: it may subscribe again */
-                tr__actor_deliver(L, a, &pub, NULL);
-                return;
-            }
-            /* Park: registered first, then look again (see wake_consumers). */
-            sub->state = S_PARKED;
-            ck_pr_inc_int(&ch->nparked);
-            ck_pr_store_int(&sub->parked, 1);
-            ck_pr_fence_memory();
-            if (ck_ring_size(&ch->data) == 0 && !ck_pr_load_int(&ch->closed))
-                return;
-            if (!ck_pr_cas_int(&sub->parked, 1, 0))
-                return; /* a sender took the park: its PULL is on its way */
-            ck_pr_dec_int(&ch->nparked);
-            sub->state = S_ACTIVE;
-            continue;
-        }
-        sub->credit--;
-        tr_msg pub = {.from = TR_PID_NONE, .type = sub->type, .len = s->len, .data = s->data,
-                      .ref = id};
-        tr__actor_deliver(L, a, &pub, NULL);
-        give_back(ch, s);
-        /* The handler may have unsubscribed, or ended the actor. */
-        if (a->status != TR__RUNNING || find_sub(a, id, NULL) != sub)
-            return;
-    }
-}
-
-void tr__chan_pull(tr__loop *L, tr_actor *a, tr__msg *m)
-{
-    tr_ref id;
-    memcpy(&id, m->data, sizeof id);
-    tr__pool_free(&L->pool, m);
-    tr__sub *sub = a->status == TR__RUNNING ? find_sub(a, id, NULL) : NULL;
-    if (!sub)
-        return; /* unsubscribed meanwhile */
-    /* The handler may end the subscription (or the actor) and with it the
-     * last reference: keep the channel until this pull is done with it. */
-    tr_chan *ch = sub->ch;
-    tr_chan_retain(ch);
-    pull(L, a, sub, id);
-    tr_chan_release(ch);
 }

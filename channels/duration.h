@@ -2,6 +2,10 @@
  * duration.h — the internal side of tr_duration: checking a duration that
  * the API received, and turning one into an absolute deadline.
  *
+ * It lives in channels/, the lowest layer, because the channel transport's
+ * blocking waits use it; the runtime includes it from there (core.h). It
+ * needs nothing but troupe.h and libuv.
+ *
  * Design notes
  * ------------
  * A tr_duration is a signed count of milliseconds with two sentinels
