@@ -179,7 +179,8 @@ void tr__exit_begin(tr__loop *L, tr_actor *a)
     a->status = TR__EXITING;
     /* What it owns stops acting: timers, calls, jobs, subscriptions,
      * task groups (subsys.h), newest kind first. */
-    tr__owned_stop(L, a);
+    if (a->owned)
+        tr__owned_stop(L, a);
     tr__exit_stop_next_child(L, a);
     tr__exit_maybe_finish(L, a);
 }
@@ -237,7 +238,8 @@ static void finish_exit(tr__loop *L, tr_actor *a)
      * name (a restarted successor can take it at once, as in Erlang), the
      * requests it owes (their callers learn the reason first), the kill
      * timers of children that were still stopping, what terminate made. */
-    tr__owned_release(L, a);
+    if (a->owned)
+        tr__owned_release(L, a);
     /* Links and monitors that reached us before our end see its reason. */
     tr__signals_process(L, a);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
@@ -262,7 +264,8 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     if (a->ext) { /* what is left: the reason's text and the result */
         free(a->ext->exit_text);
         free(a->ext->result);
-        tr__pool_free(&L->pool, a->ext->owned);
+        if (a->ext->owned)
+            tr__pool_free(&L->pool, a->ext->owned);
         tr__pool_free(&L->pool, a->ext);
         a->ext = NULL;
     }
