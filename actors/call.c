@@ -45,7 +45,6 @@
 
 #include "subsys.h"
 
-#define NONE UINT32_MAX
 
 typedef struct tr__waiter {
     uv_cond_t cv;
@@ -56,79 +55,56 @@ typedef struct tr__waiter {
 
 int tr__calls_init(tr_runtime *rt)
 {
-    rt->waiter_free = NONE;
+    tr__idtab_init(&rt->waiters);
     return uv_mutex_init(&rt->wait_mu) == 0 ? 0 : TR_ESYSTEM;
 }
 
 void tr__calls_destroy(tr_runtime *rt)
 {
-    free(rt->waiters);
-    free(rt->waiter_gen);
+    tr__idtab_destroy(&rt->waiters);
     uv_mutex_destroy(&rt->wait_mu);
+}
+
+/* wait_mu held: the runtime has stopped, every wait ends. */
+static void stop_waiter(void *p, void *ud)
+{
+    (void)ud;
+    tr__waiter *w = p;
+    if (!w->done) {
+        w->done = 1;
+        w->err = TR_ESTOPPED;
+        uv_cond_signal(&w->cv);
+    }
 }
 
 void tr__calls_fail_all(tr_runtime *rt)
 {
     uv_mutex_lock(&rt->wait_mu);
     rt->calls_closed = 1;
-    for (uint32_t i = 0; i < rt->nwaiters; i++) {
-        if (!(rt->waiter_gen[i] & 1u))
-            continue; /* free slot */
-        tr__waiter *w = rt->waiters[i];
-        if (!w->done) {
-            w->done = 1;
-            w->err = TR_ESTOPPED;
-            uv_cond_signal(&w->cv);
-        }
-    }
+    tr__idtab_each(&rt->waiters, stop_waiter, NULL);
     uv_mutex_unlock(&rt->wait_mu);
 }
 
-/* wait_mu held. */
+/* wait_mu held. The waiter's ref is its id in the runtime's table: a ref
+ * kept after its wait ended finds nothing (idtab.h). */
 static int waiter_add(tr_runtime *rt, tr__waiter *w, tr_ref *ref)
 {
-    uint32_t idx = rt->waiter_free;
-    if (idx != NONE) {
-        rt->waiter_free = (uint32_t)(uintptr_t)rt->waiters[idx];
-    } else {
-        if (rt->nwaiters == rt->cap_waiters) {
-            uint32_t cap = rt->cap_waiters ? rt->cap_waiters * 2 : 16;
-            tr__waiter **ws = realloc(rt->waiters, cap * sizeof *ws);
-            if (!ws)
-                return TR_ENOMEM;
-            rt->waiters = ws;
-            uint32_t *gs = realloc(rt->waiter_gen, cap * sizeof *gs);
-            if (!gs)
-                return TR_ENOMEM;
-            rt->waiter_gen = gs;
-            rt->cap_waiters = cap;
-        }
-        idx = rt->nwaiters++;
-        rt->waiter_gen[idx] = 0;
-    }
-    rt->waiter_gen[idx]++; /* odd: in use */
-    rt->waiters[idx] = w;
-    *ref = ((uint64_t)rt->waiter_gen[idx] << 32) | idx;
+    if (!tr__idtab_reserve(&rt->waiters))
+        return TR_ENOMEM;
+    *ref = tr__idtab_add(&rt->waiters, w);
     return 0;
 }
 
 /* wait_mu held. The live waiter with `ref`, or NULL. */
 static tr__waiter *waiter_find(tr_runtime *rt, tr_ref ref)
 {
-    uint32_t idx = (uint32_t)ref;
-    if (idx >= rt->nwaiters || rt->waiter_gen[idx] != (uint32_t)(ref >> 32))
-        return NULL;
-    return rt->waiters[idx];
+    return tr__idtab_find(&rt->waiters, ref);
 }
 
-/* wait_mu held. A slot's generation is odd while in use, even while free;
- * free slots are chained through the pointer array. */
+/* wait_mu held. */
 static void waiter_remove(tr_runtime *rt, tr_ref ref)
 {
-    uint32_t idx = (uint32_t)ref;
-    rt->waiter_gen[idx]++; /* even: free */
-    rt->waiters[idx] = (tr__waiter *)(uintptr_t)rt->waiter_free;
-    rt->waiter_free = idx;
+    tr__idtab_remove(&rt->waiters, ref);
 }
 
 bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,

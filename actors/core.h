@@ -24,6 +24,7 @@
 
 #include "troupe.h"
 #include "duration.h"
+#include "idtab.h"
 #include "msgtypes.h"
 #include "mpsc.h"
 #include "pool.h"
@@ -395,10 +396,7 @@ struct tr_runtime {
 
     /* Plain threads blocked in tr_rt_call (call.c), guarded by wait_mu. */
     uv_mutex_t wait_mu;
-    struct tr__waiter **waiters;
-    uint32_t *waiter_gen;
-    uint32_t nwaiters, cap_waiters;
-    uint32_t waiter_free; /* head of the free index list, UINT32_MAX: none */
+    tr__idtab waiters;    /* ref -> struct tr__waiter (idtab.h) */
     int calls_closed;     /* the runtime has stopped: no new waiters */
     int calls_ready;      /* wait_mu initialised */
 

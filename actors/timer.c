@@ -11,16 +11,19 @@
 void tr__timers_init(tr__timers *ts)
 {
     memset(ts, 0, sizeof *ts);
-    ts->free_head = NONE;
+    tr__idtab_init(&ts->ids);
+}
+
+static void free_timer(void *t, void *pool)
+{
+    tr__pool_free(pool, t);
 }
 
 void tr__timers_destroy(tr__timers *ts, tr__pool *pool)
 {
-    for (uint32_t i = 0; i < ts->nslots; i++)
-        if (ts->slots[i].t)
-            tr__pool_free(pool, ts->slots[i].t);
+    tr__idtab_each(&ts->ids, free_timer, pool);
     free(ts->heap);
-    free(ts->slots);
+    tr__idtab_destroy(&ts->ids);
     tr__timers_init(ts);
 }
 
@@ -70,22 +73,13 @@ tr__timer *tr__timer_new(tr__timers *ts, tr__pool *pool, size_t len, uint64_t *i
     /* Reserve room in the heap now, so arming can never fail. */
     if (ts->n + 1 > ts->cap && !tr__grow(&ts->heap, &ts->cap, sizeof *ts->heap, 64))
         return NULL;
-    uint32_t idx = ts->free_head;
-    if (idx == NONE && ts->nslots == ts->cap_slots &&
-        !tr__grow(&ts->slots, &ts->cap_slots, sizeof *ts->slots, 64))
+    if (!tr__idtab_reserve(&ts->ids))
         return NULL;
     tr__timer *t = tr__pool_alloc(pool, sizeof *t + len);
     if (!t)
         return NULL;
-    if (idx == NONE) {
-        idx = ts->nslots++;
-        ts->slots[idx].gen = 1;
-    } else {
-        ts->free_head = ts->slots[idx].next_free;
-    }
-    ts->slots[idx].t = t;
-    *t = (tr__timer){.heap_pos = NONE, .id_index = idx, .len = (uint32_t)len};
-    *id = ((uint64_t)ts->slots[idx].gen << 32) | idx;
+    *id = tr__idtab_add(&ts->ids, t);
+    *t = (tr__timer){.heap_pos = NONE, .id_index = (uint32_t)*id, .len = (uint32_t)len};
     return t;
 }
 
@@ -119,18 +113,11 @@ void tr__timer_disarm(tr__timers *ts, tr__timer *t)
 void tr__timer_free(tr__timers *ts, tr__pool *pool, tr__timer *t)
 {
     tr__timer_disarm(ts, t);
-    tr__timer_slot *s = &ts->slots[t->id_index];
-    s->t = NULL;
-    s->gen = (s->gen + 1) ? s->gen + 1 : 1;
-    s->next_free = ts->free_head;
-    ts->free_head = t->id_index;
+    tr__idtab_remove(&ts->ids, t->id_index);
     tr__pool_free(pool, t);
 }
 
 tr__timer *tr__timer_find(tr__timers *ts, uint64_t id)
 {
-    uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
-    if (idx >= ts->nslots || ts->slots[idx].gen != gen)
-        return NULL;
-    return ts->slots[idx].t;
+    return tr__idtab_find(&ts->ids, id);
 }

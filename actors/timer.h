@@ -16,6 +16,7 @@
 #define TR_TIMER_H
 
 #include "core.h"
+#include "idtab.h"
 
 enum tr__timer_kind {
     TR__TIMER_SEND = 0, /* send_after / send_interval */
@@ -40,18 +41,10 @@ typedef struct tr__timer {
     unsigned char data[]; /* SEND: the payload copied at creation */
 } tr__timer;
 
-typedef struct tr__timer_slot {
-    tr__timer *t;        /* NULL while free */
-    uint32_t gen;        /* bumped on every free */
-    uint32_t next_free;
-} tr__timer_slot;
-
 typedef struct tr__timers {
     tr__timer **heap;
     uint32_t n, cap;
-    tr__timer_slot *slots;
-    uint32_t nslots, cap_slots;
-    uint32_t free_head;  /* UINT32_MAX: none */
+    tr__idtab ids;       /* timer ids (idtab.h) */
     uint64_t seq;
 } tr__timers;
 

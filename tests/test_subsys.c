@@ -216,9 +216,45 @@ static void test_observer(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- the id table -------------------------------------------------------------- */
+
+static void count_live(void *p, void *ud)
+{
+    (void)p;
+    ++*(int *)ud;
+}
+
+static void test_idtab(void **state)
+{
+    (void)state;
+    tr__idtab t;
+    tr__idtab_init(&t);
+    int a = 1, b = 2, c = 3;
+    uint64_t ids[200];
+    for (int i = 0; i < 200; i++) { /* past the first growth */
+        assert_true(tr__idtab_reserve(&t));
+        ids[i] = tr__idtab_add(&t, i % 2 ? (void *)&a : (void *)&b);
+    }
+    assert_ptr_equal(tr__idtab_find(&t, ids[7]), &a);
+    tr__idtab_remove(&t, ids[7]);
+    assert_null(tr__idtab_find(&t, ids[7])); /* stale: never the next one */
+    assert_true(tr__idtab_reserve(&t));
+    uint64_t again = tr__idtab_add(&t, &c);
+    assert_int_equal((uint32_t)again, (uint32_t)ids[7]); /* the slot, reused */
+    assert_int_not_equal(again, ids[7]);                 /* with a new generation */
+    assert_null(tr__idtab_find(&t, ids[7]));
+    assert_ptr_equal(tr__idtab_find(&t, again), &c);
+    assert_null(tr__idtab_find(&t, ((uint64_t)1 << 32) | 100000u)); /* never made */
+    int live = 0;
+    tr__idtab_each(&t, count_live, &live);
+    assert_int_equal(live, 200);
+    tr__idtab_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idtab),
         cmocka_unit_test(test_owned_kinds),
         cmocka_unit_test(test_observer),
     };
