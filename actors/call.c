@@ -495,8 +495,10 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
     bool current = cur && (cur->flags & TR_MSG_REQUEST) && cur->ref == request->ref &&
                    cur->from == request->from;
     tr__msg *owed = current ? NULL : request_settle(self, request->ref, request->from);
-    if (current && L->cur_msg) /* answered: not owed (deliver) */
+    if (current && L->cur_msg) { /* answered: not owed (deliver) */
         L->cur_msg->flags &= (uint8_t)~TR__MF_REQUEST;
+        L->cur_reply_nomem = false; /* a retry that worked supersedes a failure */
+    }
     tr_pid me = tr__actor_pid(self);
     int rc = 0;
     if (request->from == TR_PID_NONE) {

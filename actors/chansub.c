@@ -182,10 +182,10 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
 
 int tr_chan_request(tr_actor *self, tr_ref id, uint32_t n)
 {
-    if (!self)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__sub *sub = find_sub(self, id, NULL);
     if (!sub)
         return TR_ENOTFOUND;
@@ -199,10 +199,10 @@ int tr_chan_request(tr_actor *self, tr_ref id, uint32_t n)
 
 int tr_chan_unsubscribe(tr_actor *self, tr_ref id)
 {
-    if (!self)
-        return TR_EINVAL;
-    if (!tr__running_loop(self))
-        return TR_EWRONGTHREAD;
+    tr__loop *L;
+    int self_rc = tr__self_loop(self, &L);
+    if (self_rc != 0)
+        return self_rc;
     tr__sub *sub = find_sub(self, id, NULL);
     if (!sub)
         return TR_ENOTFOUND;

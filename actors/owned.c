@@ -29,7 +29,7 @@ static uint32_t kind_bit(tr__owned_kind *kind)
     uint32_t bit = ck_pr_load_32(&kind->bit);
     if (bit)
         return bit;
-    uint32_t mine = ck_pr_faa_32(&next_bit, 0);
+    uint32_t mine = ck_pr_load_32(&next_bit);
     do {
         if (mine == 0)
             return 0; /* more kinds than bits: a build error in practice */

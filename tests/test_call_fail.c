@@ -20,7 +20,7 @@
 #include "tr_test.h"
 #include "loop.h" /* test_retired_slot looks at a loop's free slots */
 
-enum { M_HOLD = 1, M_DIE, M_START, M_ECHO, M_ASK, M_DONE, M_FAIL, M_QUIT };
+enum { M_HOLD = 1, M_DIE, M_START, M_ECHO, M_ASK, M_DONE, M_FAIL, M_QUIT, M_WATCHED };
 
 #define DIE_CODE (-77)
 
@@ -442,6 +442,10 @@ static int mortal_receive(tr_actor *self, void *state, const tr_msg *msg)
         return DIE_CODE;
     if (msg->type == M_QUIT)
         return tr_exit(self, TR_EXIT_NORMAL);
+    if (msg->type == M_WATCHED) { /* how many watch it (read on its own loop) */
+        uint32_t n = self->ext ? self->ext->ties.watchers.n : 0;
+        TR_CHECK_EQ(tr_reply(self, msg, M_WATCHED, &n, sizeof n), 0);
+    }
     if (msg->type == M_START) { /* only top-level actors may ask for a top */
         tr_spawn_opts o;
         tr_spawn_opts_init(&o);
@@ -507,6 +511,20 @@ static void test_permanent_actor(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+typedef struct wait_exit_arg {
+    tr_runtime *rt;
+    tr_pid pid;
+    int rc;
+    tr_down d;
+} wait_exit_arg;
+
+static void *wait_exit_thread(void *arg)
+{
+    wait_exit_arg *w = arg;
+    w->rc = tr_rt_wait_exit(w->rt, w->pid, TR_INFINITE, &w->d);
+    return NULL;
+}
+
 static void test_wait_exit(void **state)
 {
     (void)state;
@@ -524,13 +542,25 @@ static void test_wait_exit(void **state)
     assert_int_equal(tr_rt_wait_exit(rt, p, 20, NULL), TR_EINVAL);
     assert_int_equal(tr_rt_wait_exit(rt, TR_PID_NONE, 20, &d), TR_EINVAL);
     assert_int_equal(tr_rt_wait_exit(rt, p, -5, &d), TR_EINVAL);
+    /* A waiting thread gets the real reason: the failure is sent only once
+     * the actor itself reports the thread's watch. */
+    wait_exit_arg w = {.rt = rt, .pid = p, .rc = 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_exit_thread, &w), 0);
+    uint32_t watched = 0;
+    while (watched == 0) {
+        tr_rt_reply r;
+        assert_int_equal(tr_rt_call(rt, p, M_WATCHED, NULL, 0, 30000, &r), 0);
+        assert_int_equal(r.len, sizeof watched);
+        memcpy(&watched, r.data, sizeof watched);
+        tr_rt_reply_free(&r);
+    }
     assert_int_equal(tr_rt_send(rt, p, M_FAIL, NULL, 0), 0);
-    /* The reason, or "no such actor" if it ended before the watch reached
-     * it (FAIL races the watch). */
-    assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0); /* TR_INFINITE */
-    assert_int_equal(d.pid, p);
-    assert_int_equal(d.kind, TR_EXIT_ERROR);
-    assert_true(d.code == TR_ENOACTOR || d.code == DIE_CODE);
+    pthread_join(t, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.d.pid, p);
+    assert_int_equal(w.d.kind, TR_EXIT_ERROR);
+    assert_int_equal(w.d.code, DIE_CODE);
     TR_WAIT_GONE(rt, p, M_FAIL);
     assert_int_equal(tr_rt_wait_exit(rt, p, TR_INFINITE, &d), 0);
     assert_int_equal(d.code, TR_ENOACTOR);
