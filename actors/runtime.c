@@ -164,7 +164,7 @@ static void destroy(tr_runtime *rt)
         }
     }
     tr__pidtab_destroy(&rt->pids);
-    if (rt->reg_buckets)
+    if (rt->reg_ready)
         tr__registry_destroy(rt);
     if (rt->calls_ready)
         tr__calls_destroy(rt);
