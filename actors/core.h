@@ -221,7 +221,9 @@ enum tr__status {
 enum tr__actor_flags {
     TR__INIT_OK = 1u << 0,  /* init succeeded: terminate must run */
     TR__EXIT_REQ = 1u << 1, /* tr_exit/tr_exit_error called in a callback */
-    TR__ROOT = 1u << 2      /* the runtime's root */
+    TR__ROOT = 1u << 2,     /* the runtime's root */
+    TR__UNSORTED = 1u << 3  /* the root's children are out of spawn order
+                             * (tr__children_sort puts them back) */
 };
 
 /*
@@ -490,6 +492,9 @@ void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m);
 void tr__ties_unlinked(tr_actor *a, tr_pid pid);
 /* Teardown (no thread running). */
 void tr__ties_teardown(tr_actor *a);
+/* dispatch.c: puts the root's children back in spawn order, newest first,
+ * if adoptions left them out of it. Home loop. */
+void tr__children_sort(tr_actor *a);
 /* The actor ends: notify links and watchers, release everything. */
 void tr__ties_exit(tr__loop *L, tr_actor *a);
 /* Fills a tr_down for `a`'s exit reason. */

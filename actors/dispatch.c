@@ -125,23 +125,63 @@ static void handle_adopt(tr__loop *L, tr_actor *a, tr__msg *m)
     tr__child *node;
     memcpy(&node, m->data, sizeof node);
     tr__pool_free(&L->pool, m);
-    /* Adoptions from several loops arrive in any order; keep the list in
-     * spawn order, newest first (usually this stops at the head). */
-    tr__child *prev = NULL, *next = a->children;
-    while (next && (int32_t)(next->seq - node->seq) > 0) { /* next is newer */
-        prev = next;
-        next = next->next;
-    }
-    node->prev = prev;
-    node->next = next;
-    if (prev)
-        prev->next = node;
-    else
-        a->children = node;
-    if (next)
-        next->prev = node;
+    /* Adoptions from several loops and threads arrive in any order. The
+     * list goes in at the head in constant time whatever the order (a
+     * sorted insert was linear: quadratic for many top-level spawns), and
+     * is sorted once when its order is needed (tr__children_sort). */
+    if (a->children && (int32_t)(a->children->seq - node->seq) > 0)
+        a->flags |= TR__UNSORTED; /* the head is newer */
+    node->prev = NULL;
+    node->next = a->children;
+    if (a->children)
+        a->children->prev = node;
+    a->children = node;
     ck_pr_dec_32(&L->rt->root_pending);
     tr__exit_stop_next_child(L, a); /* a late adoption is the newest: it goes first */
+}
+
+/* Merges two lists sorted newest first (by wrapping seq). */
+static tr__child *merge_newest_first(tr__child *x, tr__child *y)
+{
+    tr__child head = {0}, *t = &head;
+    while (x && y) {
+        tr__child **from = (int32_t)(x->seq - y->seq) >= 0 ? &x : &y;
+        t->next = *from;
+        t = *from;
+        *from = (*from)->next;
+    }
+    t->next = x ? x : y;
+    return head.next;
+}
+
+void tr__children_sort(tr_actor *a)
+{
+    if (!(a->flags & TR__UNSORTED))
+        return;
+    a->flags &= ~TR__UNSORTED;
+    /* Bottom-up merge sort of the singly linked chain (stable, O(n log n),
+     * no recursion), then the back links. */
+    tr__child *runs[64] = {0}; /* runs[i]: a sorted run of 2^i, or NULL */
+    tr__child *c = a->children;
+    while (c) {
+        tr__child *next = c->next;
+        c->next = NULL;
+        int i = 0;
+        for (; runs[i]; i++) {
+            c = merge_newest_first(runs[i], c);
+            runs[i] = NULL;
+        }
+        runs[i] = c;
+        c = next;
+    }
+    tr__child *all = NULL;
+    for (int i = 0; i < 64; i++)
+        if (runs[i])
+            all = merge_newest_first(runs[i], all);
+    a->children = all;
+    tr__child *prev = NULL;
+    for (c = all; c; prev = c, c = c->next)
+        c->prev = prev;
 }
 
 /*

@@ -147,6 +147,10 @@ void tr__exit_stop_next_child(tr__loop *L, tr_actor *a)
      * list, so the newest really goes first. */
     if (!root_may_finish(L->rt, a))
         return;
+    tr__children_sort(a);
+    c = a->children;
+    if (c->stopping)
+        return;
     c->stopping = 1;
     tr_pid self = tr__actor_pid(a);
     tr__signal(L->rt, L, self, c->pid, TR_EXIT_SHUTDOWN, 0, NULL, 0);

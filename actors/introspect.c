@@ -38,6 +38,7 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
         tr__loop_idle(L);
         info[sizeof info - 1] = '\0';
     }
+    tr__children_sort(a);
     uint32_t n = 0;
     for (tr__child *c = a->children; c; c = c->next)
         n++;

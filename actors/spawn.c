@@ -201,7 +201,9 @@ static int spawn_child(tr_actor *self, const tr_behavior *beh, const tr_spawn_op
     int self_rc = tr__self_loop(self, &L);
     if (self_rc != 0)
         return self_rc;
-    if (self->status != TR__RUNNING)
+    /* An exiting parent, and every actor of a stopping runtime, refuses
+     * new children: a tree that replicates itself cannot outrun its stop. */
+    if (self->status != TR__RUNNING || ck_pr_load_int(&L->rt->state) >= TR__RT_STOPPING)
         return TR_ESTOPPED;
     return tr__spawn(L->rt, L, self, beh, opts, out, mon);
 }

@@ -601,8 +601,9 @@ TR_API void tr_spawn_opts_init(tr_spawn_opts *opts);
  * that is not TR_LOOP_DEFAULT, TR_LOOP_ROUND_ROBIN or TR_LOOP(n) of an
  * existing loop, a negative shutdown_ms other than TR_INFINITE and
  * TR_DEFAULT, arg NULL with arg_len > 0), TR_EMSGSIZE (arg_len over
- * max_payload), TR_EWRONGTHREAD, TR_ESTOPPED (`self` is exiting),
- * TR_ELIMIT (max_actors alive), TR_ENOMEM.
+ * max_payload), TR_EWRONGTHREAD, TR_ESTOPPED (`self` is exiting, or the
+ * runtime is stopping: a stop cannot be outrun by spawning), TR_ELIMIT
+ * (max_actors alive), TR_ENOMEM.
  * Thread: `self`'s callbacks.
  */
 TR_API int tr_spawn(tr_actor *self, const tr_behavior *behavior,

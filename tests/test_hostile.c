@@ -146,10 +146,117 @@ static void test_cross_runtime_blocking_refused(void **state)
     assert_int_equal(tr_runtime_free(rt2), 0);
 }
 
+/* ---- finding 8: a tree that replicates itself cannot outrun the stop ---------------- */
+
+static _Atomic long bomb_inits, bomb_refused;
+
+static const tr_behavior bomb_b;
+
+/* Every actor spawns two more, for ever: only the stop ends it. */
+static int bomb_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    atomic_fetch_add(&bomb_inits, 1);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = TR_LOOP_ROUND_ROBIN;
+    for (int i = 0; i < 2; i++) {
+        tr_pid c;
+        int rc = tr_spawn(self, &bomb_b, &o, &c);
+        if (rc == TR_ESTOPPED) {
+            TR_CHECK(tr_runtime_stopping(tr_runtime_of(self)));
+            atomic_fetch_add(&bomb_refused, 1);
+            return 0;
+        }
+        TR_CHECK_EQ(rc, 0);
+    }
+    return 0;
+}
+
+static int bomb_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    return 0;
+}
+
+static const tr_behavior bomb_b = {.name = "bomb", .init = bomb_init,
+                                   .receive = bomb_receive};
+
+static void test_fork_bomb_cannot_outrun_stop(void **state)
+{
+    (void)state;
+    atomic_store(&bomb_inits, 0);
+    atomic_store(&bomb_refused, 0);
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET);
+    tr_test_spawn(rt, &bomb_b, 0, NULL, 0);
+    TR_WAIT_UNTIL(atomic_load(&bomb_inits) >= 20000);
+    uint64_t t0 = tr_test_wall_ns();
+    long at_stop = atomic_load(&bomb_inits);
+    assert_int_equal(tr_runtime_stop(rt), 0);
+    assert_int_equal(tr_runtime_wait(rt), 0);
+    double s = (double)(tr_test_wall_ns() - t0) / 1e9;
+    long total = atomic_load(&bomb_inits);
+    printf("# %ld actors when the stop was asked, %ld in all; stopped in %.3f s; "
+           "%ld spawns refused\n", at_stop, total, s, atomic_load(&bomb_refused));
+    /* Before, it grew by millions after the request and never stopped.
+     * Those already spawned still start (and are stopped): at most twice
+     * as many as had started, each having spawned at most two. */
+    assert_true(total <= 3 * at_stop + 2);
+    assert_true(atomic_load(&bomb_refused) > 0);
+    assert_true(s < TR_TEST_PATIENCE_S);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* ---- finding 9: many top-level actors, spawned from plain threads -------------------- */
+
+static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    return 0;
+}
+
+static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
+
+/* The root's children come out of adoptions in any order; the tree lists
+ * them in spawn order all the same. */
+static int collect_root_kids(const tr_actor_info *info, void *ud)
+{
+    tr_pid *kids = ud;
+    if (info->depth == 0 && kids[0] < 64)
+        kids[1 + kids[0]++] = info->pid;
+    return 0;
+}
+
+static void test_root_children_in_spawn_order(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET);
+    tr_pid spawned[40];
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = TR_LOOP_ROUND_ROBIN;
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &spawned[i]), 0);
+    tr_pid kids[65] = {0};
+    TR_WAIT_UNTIL((kids[0] = 0, tr_runtime_tree(rt, collect_root_kids, kids) == 0 &&
+                                    kids[0] == 40));
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(kids[1 + i], spawned[i]);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cross_runtime_blocking_refused),
+        cmocka_unit_test(test_fork_bomb_cannot_outrun_stop),
+        cmocka_unit_test(test_root_children_in_spawn_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
