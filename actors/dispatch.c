@@ -14,6 +14,24 @@
 
 /* ---- handling messages --------------------------------------------------- */
 
+/*
+ * An actor whose INIT failed (its init returned an error, or the runtime
+ * had no memory to set it up) ends with that failure, and nothing of its
+ * behaviour runs again: not receive, not terminate (its init cleaned up;
+ * its state may be freed memory to it now). So the exit begins before its
+ * signal queue is read: signals queued meanwhile (an exit signal it would
+ * trap, a link's end) find it no longer running and neither reach receive
+ * as TR_MSG_EXIT nor replace the failure as its reason, while monitors and
+ * links set meanwhile are recorded and told this failure when it has
+ * ended (finish_exit reads the queue before it tells them).
+ */
+static void init_failed(tr__loop *L, tr_actor *a, int code, const char *text)
+{
+    tr__exit_with(L, a, TR_EXIT_ERROR, code, text);
+    if (a->status == TR__EXITING) /* children of its init still stopping */
+        tr__signals_process(L, a);
+}
+
 static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     tr__init *in = (tr__init *)m->data;
@@ -57,16 +75,14 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     if (monitor && tr__ties_add_watcher(L, a, parent, monitor) != 0) {
         tr__pool_free(&L->pool, m);
-        tr__signals_process(L, a);
-        tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the parent's monitor");
+        init_failed(L, a, TR_ENOMEM, "no memory for the parent's monitor");
         return;
     }
     if (in->beh->state_size) {
         a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
         if (!a->state) {
             tr__pool_free(&L->pool, m);
-            tr__signals_process(L, a);
-            tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
+            init_failed(L, a, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
         memset(a->state, 0, in->beh->state_size);
@@ -81,8 +97,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     tr__pool_free(&L->pool, m);
     if (rc != 0) {
-        tr__signals_process(L, a); /* monitors set meanwhile see this failure */
-        tr__exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
+        init_failed(L, a, rc, "init failed");
         return;
     }
     a->flags |= TR__INIT_OK;

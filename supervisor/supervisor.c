@@ -559,6 +559,8 @@ static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
     free(s->history);
     tr__sup_refuse_held(NULL, s);
     free(s->held);
+    /* Nothing is left to reach: it runs once, after a failed init too. */
+    memset(s, 0, sizeof *s);
 }
 
 static int sup_init_checked(tr_actor *self, void *state, const void *arg, size_t len)
