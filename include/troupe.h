@@ -871,6 +871,20 @@ typedef struct tr_sup_spec {
 /* tr_sup_spec.max_restarts: no restart at all (an intensity of zero). */
 #define TR_RESTARTS_NEVER UINT32_MAX
 
+/* The largest max_restarts other than TR_RESTARTS_NEVER (a supervisor
+ * keeps the time of its last max_restarts + 1 restarts: 8 MB at most);
+ * more is TR_EINVAL. */
+#define TR_SUP_MAX_RESTARTS 1000000u
+
+/* How deep supervisor specs may nest, counting the spec a call receives
+ * (for the add-child calls, the supervisor the child is added to) as
+ * level 1: a spec at this level may not have a supervisor child. A spec
+ * nested deeper — or one that contains itself, directly or through
+ * others, which is infinitely deep — is TR_EINVAL. (Trees built at run
+ * time with the add-child calls may be deeper: the limit is on what one
+ * call copies.) */
+#define TR_SUP_DEPTH_MAX 32
+
 /* Zero `spec` / `child`: every field its default (see the structs). Any
  * thread; NULL is ignored. */
 TR_API void tr_sup_spec_init(tr_sup_spec *spec);
@@ -886,7 +900,12 @@ TR_API void tr_child_spec_init(tr_child_spec *child);
  * checked here. Errors: TR_EINVAL (bad spec: an unknown strategy or
  * restart, a child without behaviour, an id over TR_CHILD_ID_MAX, a .loop
  * that names no loop of this runtime, a negative duration other than
- * TR_INFINITE and TR_DEFAULT, backoff_min_ms TR_INFINITE), as tr_spawn.
+ * TR_INFINITE and TR_DEFAULT, backoff_min_ms TR_INFINITE, max_restarts
+ * over TR_SUP_MAX_RESTARTS but not TR_RESTARTS_NEVER, specs nested deeper
+ * than TR_SUP_DEPTH_MAX or containing themselves), TR_EMSGSIZE (the
+ * spec's copy — every child spec, start argument and nested spec, a
+ * nested spec once for every child that names it — is larger than
+ * max_payload), as tr_spawn.
  * Thread: `self`'s callbacks.
  */
 TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
@@ -964,7 +983,8 @@ typedef struct tr_sup_started {
  * the only way an actor can send that type. The reply is a message of
  * type TR_MSG_SUP_ADD carrying a tr_sup_started. Errors: TR_EINVAL (bad
  * spec, as for tr_sup_spawn, including a .loop that names no loop; a bad
- * timeout), as tr_call. Thread: `self`'s callbacks. */
+ * timeout), TR_EMSGSIZE (the spec's copy is larger than max_payload), as
+ * tr_call. Thread: `self`'s callbacks. */
 TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
                             tr_duration timeout_ms, tr_ref *ref_out);
 

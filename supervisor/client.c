@@ -119,13 +119,16 @@ int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_
 int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spec,
                         tr_pid *out)
 {
-    if (!rt || tr__sup_validate_child(rt, spec) != 0)
+    if (!rt)
         return TR_EINVAL;
+    int rc = tr__sup_validate_child(rt, spec);
+    if (rc != 0)
+        return rc;
     size_t len;
     void *buf = tr__sup_flatten_child(spec, &len);
     if (!buf)
         return TR_ENOMEM;
-    int rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
+    rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
     free(buf);
     return rc;
 }
@@ -136,14 +139,15 @@ int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
     tr_runtime *rt = tr_runtime_of(self);
     if (!rt)
         return self ? TR_EWRONGTHREAD : TR_EINVAL;
-    if (tr__sup_validate_child(rt, spec) != 0)
-        return TR_EINVAL;
+    int rc = tr__sup_validate_child(rt, spec);
+    if (rc != 0)
+        return rc;
     size_t len;
     void *buf = tr__sup_flatten_child(spec, &len);
     if (!buf)
         return TR_ENOMEM;
     /* ADD is internal (it carries a behaviour pointer): the runtime's call. */
-    int rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
+    rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
     free(buf);
     return rc;
 }

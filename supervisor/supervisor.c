@@ -522,7 +522,8 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     tr__duration_field(sp->backoff_max_ms, 30000, &sp->backoff_max_ms);
     tr__duration_field(sp->backoff_reset_ms, 10000, &sp->backoff_reset_ms);
     s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
-    s->history = calloc(s->spec.max_restarts + 1, sizeof *s->history);
+    /* max_restarts <= TR_SUP_MAX_RESTARTS (validated): no wrap. */
+    s->history = calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
     if (!s->history)
         return TR_ENOMEM;
     for (uint32_t i = 0; i < h.n; i++) {
