@@ -919,8 +919,11 @@ TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
  * is permanent unless opts->top says TR_TOP_INDEPENDENT: when it gives up,
  * or fails to start, the runtime stops and tr_runtime_wait returns
  * TR_EPERMANENT (see tr_spawn_opts.top). Errors: as tr_rt_spawn and
- * tr_sup_spawn, TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child
- * failed to start; the supervisor has ended and *out is still set).
+ * tr_sup_spawn, TR_ENOTSTARTED (the runtime must run), TR_EWRONGTHREAD (a
+ * loop thread, which must not block), TR_EFAILED (a child failed to start;
+ * the supervisor has ended and *out is still set). On any other error
+ * *out is untouched and no supervisor is left running: the wait is set up
+ * before the supervisor is spawned.
  */
 TR_API int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec,
                            const tr_spawn_opts *opts, tr_pid *out);

@@ -46,30 +46,72 @@ int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec, const tr_spawn_opts *o
     return spawn_sup(NULL, self, spec, opts, out);
 }
 
+/* tr_rt_sup_spawn's start and the wait for it. */
+typedef struct sup_start {
+    const tr_sup_spec *spec;
+    const tr_spawn_opts *opts;
+    tr_pid pid;
+    bool spawned;
+} sup_start;
+
+/*
+ * The request tr_rt_sup_spawn waits for: the supervisor's spawn, then its
+ * WAIT (an internal request: users cannot send it). tr__waiter_run calls
+ * this once the caller's wait is set up, on the caller's own thread, so a
+ * wait that cannot be made (the wrong thread, a stopping runtime, no
+ * memory) spawns nothing.
+ */
+static int sup_start_send(tr_runtime *rt, tr_ref ref, void *ctx)
+{
+    sup_start *st = ctx;
+    int rc = spawn_sup(rt, NULL, st->spec, st->opts, &st->pid);
+    if (rc != 0)
+        return rc;
+    st->spawned = true;
+    tr__callhdr h = {.ref = ref, .deadline = tr__deadline_after(rt, TR_INFINITE)};
+    rc = tr__send(rt, NULL, TR_PID_NONE, st->pid, TR__MSG_SUP_WAIT, TR__MF_REQUEST, &h, NULL,
+                  0, NULL, NULL);
+    if (rc != 0 && rc != TR_ENOACTOR) {
+        /* No memory for the question: the call fails, and what it started
+         * does not outlive it. (TR_ENOACTOR: it has ended already.) */
+        tr_signal_exit(rt, st->pid, TR_EXIT_SHUTDOWN);
+        st->spawned = false;
+    }
+    return rc;
+}
+
 int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts *opts,
                     tr_pid *out)
 {
-    if (!rt)
+    if (!rt || !out)
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
-    int rc = spawn_sup(rt, NULL, spec, opts, out);
-    if (rc != 0)
-        return rc;
-    /* Wait for the start (an internal request: users cannot send it). */
+    /* A loop thread cannot block: refused before anything starts. */
+    if (tr__thread_loop(rt))
+        return TR_EWRONGTHREAD;
+    sup_start st = {.spec = spec, .opts = opts, .pid = TR_PID_NONE};
     tr_rt_reply r;
-    rc = tr__rt_call_raw(rt, *out, TR__MSG_SUP_WAIT, NULL, 0, TR_INFINITE, &r);
-    if (rc == TR_ENOACTOR || rc == TR_EEXITED)
+    int rc = tr__waiter_run(rt, TR_INFINITE, sup_start_send, &st, &r);
+    if (!st.spawned)
+        return rc; /* nothing runs: *out untouched */
+    if (rc == TR_ENOACTOR || rc == TR_EEXITED) {
+        *out = st.pid; /* documented: set with TR_EFAILED */
         return TR_EFAILED; /* it failed and ended before it answered */
+    }
     tr_down why;
-    if (rc == TR_ESTOPPED && tr_runtime_exit_reason(rt, &why) == 0 && why.pid == *out)
+    if (rc == TR_ESTOPPED && tr_runtime_exit_reason(rt, &why) == 0 && why.pid == st.pid) {
+        *out = st.pid;
         return TR_EFAILED; /* ...and, permanent, stopped the runtime before we asked */
+    }
     if (rc != 0)
-        return rc;
+        return rc; /* the runtime is stopping: the supervisor stops with it */
     int32_t started = TR_EFAILED;
     if (r.len == sizeof started)
         memcpy(&started, r.data, sizeof started);
     tr_rt_reply_free(&r);
+    if (started == 0 || started == TR_EFAILED)
+        *out = st.pid;
     return started;
 }
 
