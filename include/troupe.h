@@ -1369,8 +1369,9 @@ TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id 
  * result) and fails by any other end. *out (may be NULL) is its pid, or
  * TR_PID_NONE while it waits for a place under max_running. The options
  * are checked now, also for a child that waits (TR_EINVAL, as tr_spawn).
- * Errors: TR_EINVAL, TR_ENOTFOUND (no such open group of self),
- * TR_ESTOPPED (the group was closed or cancelled, or self is exiting),
+ * Errors: TR_EINVAL, TR_ENOTFOUND (self never opened `g`),
+ * TR_ESTOPPED (the group was closed or cancelled — it may have completed
+ * since — or self is exiting),
  * errors of tr_spawn. Thread: `self`'s callbacks.
  */
 TR_API int tr_group_spawn(tr_actor *self, tr_group_id g, const tr_behavior *behavior,
@@ -1388,7 +1389,8 @@ TR_API int tr_group_offload(tr_actor *self, tr_group_id g, tr_job_fn fn, const v
 /*
  * No more children: the completion comes once all have ended (at once, in
  * a message, if none are left). Errors: TR_EINVAL, TR_EWRONGTHREAD,
- * TR_ENOTFOUND, TR_EALREADY (closed before). Thread: `self`'s callbacks.
+ * TR_ENOTFOUND (self never opened `g`), TR_EALREADY (closed before,
+ * including a group that has completed). Thread: `self`'s callbacks.
  */
 TR_API int tr_group_close(tr_actor *self, tr_group_id g);
 
@@ -1396,8 +1398,9 @@ TR_API int tr_group_close(tr_actor *self, tr_group_id g);
  * Cancels the group: waiting children never start, running actors get a
  * shutdown signal, jobs are cancelled; it closes the group, and the
  * completion (code TR_ECANCELED) comes once the children have ended.
- * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND. Thread: `self`'s
- * callbacks.
+ * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND (self never opened
+ * `g`), TR_EALREADY (the group has completed: nothing is left to
+ * cancel). Thread: `self`'s callbacks.
  */
 TR_API int tr_group_cancel(tr_actor *self, tr_group_id g);
 
