@@ -221,7 +221,8 @@ enum tr__status {
 enum tr__actor_flags {
     TR__INIT_OK = 1u << 0,  /* init succeeded: terminate must run */
     TR__EXIT_REQ = 1u << 1, /* tr_exit/tr_exit_error called in a callback */
-    TR__ROOT = 1u << 2      /* the runtime's root */
+    TR__ROOT = 1u << 2,     /* the runtime's root */
+    TR__SERVES = 1u << 3    /* answers reserved requests itself (tr__serve_reserved) */
 };
 
 /*

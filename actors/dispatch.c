@@ -192,6 +192,31 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
     return a->ext && tr__owned_intercept(L, a, pub);
 }
 
+/*
+ * A reserved request (the supervisor's protocol) that an actor which does
+ * not serve them left unanswered: the runtime refuses it now, TR_EINVAL in
+ * the reply's form, rather than keep it owed for as long as the actor
+ * lives, so the caller's wait ends (subsys.h, tr__serve_reserved).
+ * Returns `m` for the caller to free, or NULL if its block went to the
+ * call's failure (no memory for the refusal).
+ */
+static __attribute__((noinline, cold)) tr__msg *refuse_unserved(tr__loop *L, tr_actor *a,
+                                                               const tr_msg *pub, tr__msg *m)
+{
+    tr__refusal r;
+    size_t len = tr__msgtype_refusal(pub->type, TR_EINVAL, &r);
+    L->cur_msg = m; /* answered as the request being handled */
+    L->cur_pub = pub;
+    tr__reply_raw(a, pub, pub->type, &r, len);
+    L->cur_msg = NULL;
+    L->cur_pub = NULL;
+    if (!(m->flags & TR__MF_REQUEST))
+        return m;
+    L->cur_reply_nomem = false;
+    tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+    return NULL;
+}
+
 /* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
  * which the caller frees: the run frees its messages after its outbox has
  * gone out, so that a reply leaves before the request's block goes home. */
@@ -215,14 +240,19 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
     if (m && (m->flags & TR__MF_REQUEST)) {
         /* Not answered (tr_reply clears the flag of the request it answers
          * while it is handled): owed until tr_reply or the end of `a` (its
-         * failure), or failed now if the answer could not be made. */
+         * failure), or failed now if the answer could not be made; a
+         * reserved request that `a` does not serve is refused now. */
         if (L->cur_reply_nomem) {
             L->cur_reply_nomem = false;
             tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+            m = NULL;
+        } else if (__builtin_expect(pub->type > TR_MSG_USER_MAX, 0) &&
+                   !(a->flags & TR__SERVES)) {
+            m = refuse_unserved(L, a, pub, m);
         } else {
             tr__request_owe(L, a, m);
+            m = NULL;
         }
-        m = NULL;
     }
     TR__STAT_ADD(L, handled, 1);
     a->handled++;

@@ -944,7 +944,11 @@ typedef struct tr_sup_child {
  * it is read: a request whose payload breaks its rule below is answered
  * TR_EINVAL (in its reply's form), never read past its end. A request of
  * any other type is answered with an int32_t TR_EINVAL of its type; a
- * message that is not a request is ignored.
+ * message that is not a request is ignored. Sent to an actor that is not
+ * a supervisor, a request is answered TR_EINVAL in its reply's form by the
+ * runtime, unless that actor's handler answers it itself, with the
+ * request's type, while it handles it: it cannot keep one to answer later,
+ * so no caller waits on an actor that does not serve the protocol.
  *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child, or an
  *    int32_t error code (4 bytes: TR_EINVAL, TR_ENOMEM).
  *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
@@ -998,7 +1002,8 @@ TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spe
  * request's rc (TR_EEXIST, TR_ENOTFOUND, TR_EINVAL, TR_EFAILED, ... as
  * listed above) or the call's error (TR_EINVAL for a NULL runtime,
  * TR_ENOACTOR, TR_EEXITED, TR_ESTOPPED, TR_EWRONGTHREAD on a loop thread,
- * TR_ENOMEM). *out (may be NULL) is written only on success.
+ * TR_ENOMEM); a pid that is not a supervisor's is TR_EINVAL, promptly.
+ * *out (may be NULL) is written only on success.
  * tr_rt_sup_add_child checks the spec first, as tr_sup_add_child.
  * Thread: any plain thread.
  */

@@ -538,6 +538,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     int rc = tr_trap_exits(self, 1);
     if (rc != 0)
         return rc;
+    tr__serve_reserved(self); /* it keeps requests and answers them later */
     if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE) {
         s->phase = UP; /* the template is not started */
         s->started = true;
