@@ -87,8 +87,9 @@ int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
-    /* A loop thread cannot block: refused before anything starts. */
-    if (tr__thread_loop(rt))
+    /* A loop thread (any runtime's) cannot block: refused before anything
+     * starts. */
+    if (tr__on_loop_thread())
         return TR_EWRONGTHREAD;
     sup_start st = {.spec = spec, .opts = opts, .pid = TR_PID_NONE};
     tr_rt_reply r;
