@@ -222,7 +222,8 @@ enum tr__actor_flags {
     TR__INIT_OK = 1u << 0,  /* init succeeded: terminate must run */
     TR__EXIT_REQ = 1u << 1, /* tr_exit/tr_exit_error called in a callback */
     TR__ROOT = 1u << 2,     /* the runtime's root */
-    TR__UNSORTED = 1u << 3  /* the root's children are out of spawn order
+    TR__SERVES = 1u << 3,   /* answers reserved requests itself (tr__serve_reserved) */
+    TR__UNSORTED = 1u << 4  /* the root's children are out of spawn order
                              * (tr__children_sort puts them back) */
 };
 

@@ -14,6 +14,24 @@
 
 /* ---- handling messages --------------------------------------------------- */
 
+/*
+ * An actor whose INIT failed (its init returned an error, or the runtime
+ * had no memory to set it up) ends with that failure, and nothing of its
+ * behaviour runs again: not receive, not terminate (its init cleaned up;
+ * its state may be freed memory to it now). So the exit begins before its
+ * signal queue is read: signals queued meanwhile (an exit signal it would
+ * trap, a link's end) find it no longer running and neither reach receive
+ * as TR_MSG_EXIT nor replace the failure as its reason, while monitors and
+ * links set meanwhile are recorded and told this failure when it has
+ * ended (finish_exit reads the queue before it tells them).
+ */
+static void init_failed(tr__loop *L, tr_actor *a, int code, const char *text)
+{
+    tr__exit_with(L, a, TR_EXIT_ERROR, code, text);
+    if (a->status == TR__EXITING) /* children of its init still stopping */
+        tr__signals_process(L, a);
+}
+
 static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     tr__init *in = (tr__init *)m->data;
@@ -57,16 +75,14 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     if (monitor && tr__ties_add_watcher(L, a, parent, monitor) != 0) {
         tr__pool_free(&L->pool, m);
-        tr__signals_process(L, a);
-        tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the parent's monitor");
+        init_failed(L, a, TR_ENOMEM, "no memory for the parent's monitor");
         return;
     }
     if (in->beh->state_size) {
         a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
         if (!a->state) {
             tr__pool_free(&L->pool, m);
-            tr__signals_process(L, a);
-            tr__exit_with(L, a, TR_EXIT_ERROR, TR_ENOMEM, "no memory for the actor's state");
+            init_failed(L, a, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
         memset(a->state, 0, in->beh->state_size);
@@ -81,8 +97,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     }
     tr__pool_free(&L->pool, m);
     if (rc != 0) {
-        tr__signals_process(L, a); /* monitors set meanwhile see this failure */
-        tr__exit_with(L, a, TR_EXIT_ERROR, rc, "init failed");
+        init_failed(L, a, rc, "init failed");
         return;
     }
     a->flags |= TR__INIT_OK;
@@ -217,6 +232,31 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
     return a->ext && tr__owned_intercept(L, a, pub);
 }
 
+/*
+ * A reserved request (the supervisor's protocol) that an actor which does
+ * not serve them left unanswered: the runtime refuses it now, TR_EINVAL in
+ * the reply's form, rather than keep it owed for as long as the actor
+ * lives, so the caller's wait ends (subsys.h, tr__serve_reserved).
+ * Returns `m` for the caller to free, or NULL if its block went to the
+ * call's failure (no memory for the refusal).
+ */
+static __attribute__((noinline, cold)) tr__msg *refuse_unserved(tr__loop *L, tr_actor *a,
+                                                               const tr_msg *pub, tr__msg *m)
+{
+    tr__refusal r;
+    size_t len = tr__msgtype_refusal(pub->type, TR_EINVAL, &r);
+    L->cur_msg = m; /* answered as the request being handled */
+    L->cur_pub = pub;
+    tr__reply_raw(a, pub, pub->type, &r, len);
+    L->cur_msg = NULL;
+    L->cur_pub = NULL;
+    if (!(m->flags & TR__MF_REQUEST))
+        return m;
+    L->cur_reply_nomem = false;
+    tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+    return NULL;
+}
+
 /* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
  * which the caller frees: the run frees its messages after its outbox has
  * gone out, so that a reply leaves before the request's block goes home. */
@@ -240,14 +280,19 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
     if (m && (m->flags & TR__MF_REQUEST)) {
         /* Not answered (tr_reply clears the flag of the request it answers
          * while it is handled): owed until tr_reply or the end of `a` (its
-         * failure), or failed now if the answer could not be made. */
+         * failure), or failed now if the answer could not be made; a
+         * reserved request that `a` does not serve is refused now. */
         if (L->cur_reply_nomem) {
             L->cur_reply_nomem = false;
             tr__request_fail(L, tr__actor_pid(a), m, TR_EXIT_ERROR, TR_ENOMEM);
+            m = NULL;
+        } else if (__builtin_expect(pub->type > TR_MSG_USER_MAX, 0) &&
+                   !(a->flags & TR__SERVES)) {
+            m = refuse_unserved(L, a, pub, m);
         } else {
             tr__request_owe(L, a, m);
+            m = NULL;
         }
-        m = NULL;
     }
     TR__STAT_ADD(L, handled, 1);
     a->handled++;

@@ -140,4 +140,27 @@ static inline bool tr__msgtype_len_ok(uint32_t type, size_t len)
     }
 }
 
+/*
+ * The refusal of a reserved request, in its reply's form: for the
+ * supervisor requests that start a child (START, ADD, RESTART) a
+ * tr_sup_started {rc, TR_PID_NONE}, for every other an int32_t rc. Made in
+ * *out; returns its length. The supervisor refuses with it, and so does
+ * the runtime for an actor that does not serve reserved requests
+ * (dispatch.c). Any thread.
+ */
+typedef union tr__refusal {
+    tr_sup_started started;
+    int32_t rc;
+} tr__refusal;
+
+static inline size_t tr__msgtype_refusal(uint32_t type, int32_t rc, tr__refusal *out)
+{
+    if (type == TR_MSG_SUP_START || type == TR_MSG_SUP_ADD || type == TR_MSG_SUP_RESTART) {
+        out->started = (tr_sup_started){rc, TR_PID_NONE};
+        return sizeof out->started;
+    }
+    out->rc = rc;
+    return sizeof out->rc;
+}
+
 #endif /* TR_MSGTYPES_H */

@@ -90,6 +90,24 @@ void tr__owned_teardown(tr_actor *a);
  * consumed it. */
 bool tr__owned_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
 
+/* ---- reserved requests ------------------------------------------------------------ */
+
+/*
+ * Requests of reserved types (the supervisor's protocol, msgtypes.h) are
+ * kept and answered later only by an actor that serves them: a supervisor
+ * says so in its init. Any other actor still receives one in its handler
+ * (it may answer it there, with the request's own type), but cannot keep
+ * it: a handler that returns without answering has it refused by the
+ * runtime — TR_EINVAL in the reply's form (tr__msgtype_refusal) — so a
+ * caller, such as a tr_rt_sup_* helper that waits without a limit, never
+ * waits on an actor that does not speak the protocol. Home loop: self's
+ * init or handler.
+ */
+static inline void tr__serve_reserved(tr_actor *self)
+{
+    self->flags |= TR__SERVES;
+}
+
 /* ---- observation ------------------------------------------------------------------ */
 
 /*

@@ -872,6 +872,20 @@ typedef struct tr_sup_spec {
 /* tr_sup_spec.max_restarts: no restart at all (an intensity of zero). */
 #define TR_RESTARTS_NEVER UINT32_MAX
 
+/* The largest max_restarts other than TR_RESTARTS_NEVER (a supervisor
+ * keeps the time of its last max_restarts + 1 restarts: 8 MB at most);
+ * more is TR_EINVAL. */
+#define TR_SUP_MAX_RESTARTS 1000000u
+
+/* How deep supervisor specs may nest, counting the spec a call receives
+ * (for the add-child calls, the supervisor the child is added to) as
+ * level 1: a spec at this level may not have a supervisor child. A spec
+ * nested deeper — or one that contains itself, directly or through
+ * others, which is infinitely deep — is TR_EINVAL. (Trees built at run
+ * time with the add-child calls may be deeper: the limit is on what one
+ * call copies.) */
+#define TR_SUP_DEPTH_MAX 32
+
 /* Zero `spec` / `child`: every field its default (see the structs). Any
  * thread; NULL is ignored. */
 TR_API void tr_sup_spec_init(tr_sup_spec *spec);
@@ -887,7 +901,12 @@ TR_API void tr_child_spec_init(tr_child_spec *child);
  * checked here. Errors: TR_EINVAL (bad spec: an unknown strategy or
  * restart, a child without behaviour, an id over TR_CHILD_ID_MAX, a .loop
  * that names no loop of this runtime, a negative duration other than
- * TR_INFINITE and TR_DEFAULT, backoff_min_ms TR_INFINITE), as tr_spawn.
+ * TR_INFINITE and TR_DEFAULT, backoff_min_ms TR_INFINITE, max_restarts
+ * over TR_SUP_MAX_RESTARTS but not TR_RESTARTS_NEVER, specs nested deeper
+ * than TR_SUP_DEPTH_MAX or containing themselves), TR_EMSGSIZE (the
+ * spec's copy — every child spec, start argument and nested spec, a
+ * nested spec once for every child that names it — is larger than
+ * max_payload), as tr_spawn.
  * Thread: `self`'s callbacks.
  */
 TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
@@ -901,8 +920,11 @@ TR_API int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec,
  * is permanent unless opts->top says TR_TOP_INDEPENDENT: when it gives up,
  * or fails to start, the runtime stops and tr_runtime_wait returns
  * TR_EPERMANENT (see tr_spawn_opts.top). Errors: as tr_rt_spawn and
- * tr_sup_spawn, TR_ENOTSTARTED (the runtime must run), TR_EFAILED (a child
- * failed to start; the supervisor has ended and *out is still set).
+ * tr_sup_spawn, TR_ENOTSTARTED (the runtime must run), TR_EWRONGTHREAD (a
+ * loop thread, which must not block), TR_EFAILED (a child failed to start;
+ * the supervisor has ended and *out is still set). On any other error
+ * *out is untouched and no supervisor is left running: the wait is set up
+ * before the supervisor is spawned.
  */
 TR_API int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec,
                            const tr_spawn_opts *opts, tr_pid *out);
@@ -923,7 +945,11 @@ typedef struct tr_sup_child {
  * it is read: a request whose payload breaks its rule below is answered
  * TR_EINVAL (in its reply's form), never read past its end. A request of
  * any other type is answered with an int32_t TR_EINVAL of its type; a
- * message that is not a request is ignored.
+ * message that is not a request is ignored. Sent to an actor that is not
+ * a supervisor, a request is answered TR_EINVAL in its reply's form by the
+ * runtime, unless that actor's handler answers it itself, with the
+ * request's type, while it handles it: it cannot keep one to answer later,
+ * so no caller waits on an actor that does not serve the protocol.
  *  - TR_MSG_SUP_WHICH: no payload; reply: an array of tr_sup_child, or an
  *    int32_t error code (4 bytes: TR_EINVAL, TR_ENOMEM).
  *  - TR_MSG_SUP_START: for TR_SIMPLE_ONE_FOR_ONE, the payload is the new
@@ -965,7 +991,8 @@ typedef struct tr_sup_started {
  * the only way an actor can send that type. The reply is a message of
  * type TR_MSG_SUP_ADD carrying a tr_sup_started. Errors: TR_EINVAL (bad
  * spec, as for tr_sup_spawn, including a .loop that names no loop; a bad
- * timeout), as tr_call. Thread: `self`'s callbacks. */
+ * timeout), TR_EMSGSIZE (the spec's copy is larger than max_payload), as
+ * tr_call. Thread: `self`'s callbacks. */
 TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spec,
                             tr_duration timeout_ms, tr_ref *ref_out);
 
@@ -976,7 +1003,8 @@ TR_API int tr_sup_add_child(tr_actor *self, tr_pid sup, const tr_child_spec *spe
  * request's rc (TR_EEXIST, TR_ENOTFOUND, TR_EINVAL, TR_EFAILED, ... as
  * listed above) or the call's error (TR_EINVAL for a NULL runtime,
  * TR_ENOACTOR, TR_EEXITED, TR_ESTOPPED, TR_EWRONGTHREAD on a loop thread,
- * TR_ENOMEM). *out (may be NULL) is written only on success.
+ * TR_ENOMEM); a pid that is not a supervisor's is TR_EINVAL, promptly.
+ * *out (may be NULL) is written only on success.
  * tr_rt_sup_add_child checks the spec first, as tr_sup_add_child.
  * Thread: any plain thread.
  */
@@ -1347,8 +1375,9 @@ TR_API int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id 
  * result) and fails by any other end. *out (may be NULL) is its pid, or
  * TR_PID_NONE while it waits for a place under max_running. The options
  * are checked now, also for a child that waits (TR_EINVAL, as tr_spawn).
- * Errors: TR_EINVAL, TR_ENOTFOUND (no such open group of self),
- * TR_ESTOPPED (the group was closed or cancelled, or self is exiting),
+ * Errors: TR_EINVAL, TR_ENOTFOUND (self never opened `g`),
+ * TR_ESTOPPED (the group was closed or cancelled — it may have completed
+ * since — or self is exiting),
  * errors of tr_spawn. Thread: `self`'s callbacks.
  */
 TR_API int tr_group_spawn(tr_actor *self, tr_group_id g, const tr_behavior *behavior,
@@ -1366,7 +1395,8 @@ TR_API int tr_group_offload(tr_actor *self, tr_group_id g, tr_job_fn fn, const v
 /*
  * No more children: the completion comes once all have ended (at once, in
  * a message, if none are left). Errors: TR_EINVAL, TR_EWRONGTHREAD,
- * TR_ENOTFOUND, TR_EALREADY (closed before). Thread: `self`'s callbacks.
+ * TR_ENOTFOUND (self never opened `g`), TR_EALREADY (closed before,
+ * including a group that has completed). Thread: `self`'s callbacks.
  */
 TR_API int tr_group_close(tr_actor *self, tr_group_id g);
 
@@ -1374,8 +1404,9 @@ TR_API int tr_group_close(tr_actor *self, tr_group_id g);
  * Cancels the group: waiting children never start, running actors get a
  * shutdown signal, jobs are cancelled; it closes the group, and the
  * completion (code TR_ECANCELED) comes once the children have ended.
- * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND. Thread: `self`'s
- * callbacks.
+ * Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND (self never opened
+ * `g`), TR_EALREADY (the group has completed: nothing is left to
+ * cancel). Thread: `self`'s callbacks.
  */
 TR_API int tr_group_cancel(tr_actor *self, tr_group_id g);
 

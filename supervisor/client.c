@@ -46,30 +46,73 @@ int tr_sup_spawn(tr_actor *self, const tr_sup_spec *spec, const tr_spawn_opts *o
     return spawn_sup(NULL, self, spec, opts, out);
 }
 
+/* tr_rt_sup_spawn's start and the wait for it. */
+typedef struct sup_start {
+    const tr_sup_spec *spec;
+    const tr_spawn_opts *opts;
+    tr_pid pid;
+    bool spawned;
+} sup_start;
+
+/*
+ * The request tr_rt_sup_spawn waits for: the supervisor's spawn, then its
+ * WAIT (an internal request: users cannot send it). tr__waiter_run calls
+ * this once the caller's wait is set up, on the caller's own thread, so a
+ * wait that cannot be made (the wrong thread, a stopping runtime, no
+ * memory) spawns nothing.
+ */
+static int sup_start_send(tr_runtime *rt, tr_ref ref, void *ctx)
+{
+    sup_start *st = ctx;
+    int rc = spawn_sup(rt, NULL, st->spec, st->opts, &st->pid);
+    if (rc != 0)
+        return rc;
+    st->spawned = true;
+    tr__callhdr h = {.ref = ref, .deadline = tr__deadline_after(rt, TR_INFINITE)};
+    rc = tr__send(rt, NULL, TR_PID_NONE, st->pid, TR__MSG_SUP_WAIT, TR__MF_REQUEST, &h, NULL,
+                  0, NULL, NULL);
+    if (rc != 0 && rc != TR_ENOACTOR) {
+        /* No memory for the question: the call fails, and what it started
+         * does not outlive it. (TR_ENOACTOR: it has ended already.) */
+        tr_signal_exit(rt, st->pid, TR_EXIT_SHUTDOWN);
+        st->spawned = false;
+    }
+    return rc;
+}
+
 int tr_rt_sup_spawn(tr_runtime *rt, const tr_sup_spec *spec, const tr_spawn_opts *opts,
                     tr_pid *out)
 {
-    if (!rt)
+    if (!rt || !out)
         return TR_EINVAL;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
-    int rc = spawn_sup(rt, NULL, spec, opts, out);
-    if (rc != 0)
-        return rc;
-    /* Wait for the start (an internal request: users cannot send it). */
+    /* A loop thread (any runtime's) cannot block: refused before anything
+     * starts. */
+    if (tr__on_loop_thread())
+        return TR_EWRONGTHREAD;
+    sup_start st = {.spec = spec, .opts = opts, .pid = TR_PID_NONE};
     tr_rt_reply r;
-    rc = tr__rt_call_raw(rt, *out, TR__MSG_SUP_WAIT, NULL, 0, TR_INFINITE, &r);
-    if (rc == TR_ENOACTOR || rc == TR_EEXITED)
+    int rc = tr__waiter_run(rt, TR_INFINITE, sup_start_send, &st, &r);
+    if (!st.spawned)
+        return rc; /* nothing runs: *out untouched */
+    if (rc == TR_ENOACTOR || rc == TR_EEXITED) {
+        *out = st.pid; /* documented: set with TR_EFAILED */
         return TR_EFAILED; /* it failed and ended before it answered */
+    }
     tr_down why;
-    if (rc == TR_ESTOPPED && tr_runtime_exit_reason(rt, &why) == 0 && why.pid == *out)
+    if (rc == TR_ESTOPPED && tr_runtime_exit_reason(rt, &why) == 0 && why.pid == st.pid) {
+        *out = st.pid;
         return TR_EFAILED; /* ...and, permanent, stopped the runtime before we asked */
+    }
     if (rc != 0)
-        return rc;
+        return rc; /* the runtime is stopping: the supervisor stops with it */
     int32_t started = TR_EFAILED;
     if (r.len == sizeof started)
         memcpy(&started, r.data, sizeof started);
     tr_rt_reply_free(&r);
+    if (started == 0 || started == TR_EFAILED)
+        *out = st.pid;
     return started;
 }
 
@@ -119,13 +162,16 @@ int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_
 int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spec,
                         tr_pid *out)
 {
-    if (!rt || tr__sup_validate_child(rt, spec) != 0)
+    if (!rt)
         return TR_EINVAL;
+    int rc = tr__sup_validate_child(rt, spec);
+    if (rc != 0)
+        return rc;
     size_t len;
     void *buf = tr__sup_flatten_child(spec, &len);
     if (!buf)
         return TR_ENOMEM;
-    int rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
+    rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
     free(buf);
     return rc;
 }
@@ -136,14 +182,15 @@ int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
     tr_runtime *rt = tr_runtime_of(self);
     if (!rt)
         return self ? TR_EWRONGTHREAD : TR_EINVAL;
-    if (tr__sup_validate_child(rt, spec) != 0)
-        return TR_EINVAL;
+    int rc = tr__sup_validate_child(rt, spec);
+    if (rc != 0)
+        return rc;
     size_t len;
     void *buf = tr__sup_flatten_child(spec, &len);
     if (!buf)
         return TR_ENOMEM;
     /* ADD is internal (it carries a behaviour pointer): the runtime's call. */
-    int rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
+    rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
     free(buf);
     return rc;
 }

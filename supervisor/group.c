@@ -105,6 +105,16 @@ static group *find(tr__groups *gs, tr_group_id id)
     return NULL;
 }
 
+/* Whether `id`, which names no open group of self, names one that has
+ * completed: a group goes when it completes, but its id stays taken (ids
+ * count up per owner and are never reused), so an id self was given and
+ * cannot find is one that was closed and has ended — TR_EALREADY to close
+ * or cancel, TR_ESTOPPED to spawn into — not an unknown one (TR_ENOTFOUND). */
+static bool completed(const tr__groups *gs, tr_group_id id)
+{
+    return gs && id != 0 && id <= gs->next_id;
+}
+
 /* The owner's checks for every call; *L is its loop. */
 static int owner_check(tr_actor *self, tr__loop **L)
 {
@@ -397,6 +407,7 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
     if (g->opts.timeout_ms != TR_INFINITE &&
         (rc = tr__send_after_self(L, self, g->opts.timeout_ms, TR__MSG_GROUP_DEADLINE, &g->id,
                                   sizeof g->id, &g->deadline_timer)) != 0) {
+        gs->next_id--; /* never given out: not a completed group's */
         free(g);
         return rc;
     }
@@ -427,7 +438,7 @@ static int add_member(tr_actor *self, tr_group_id id, member *proto, const void 
         return TR_ESTOPPED;
     group *g = find(groups(self), id);
     if (!g)
-        return TR_ENOTFOUND;
+        return completed(groups(self), id) ? TR_ESTOPPED : TR_ENOTFOUND;
     if (g->closed)
         return TR_ESTOPPED;
     if (g->n == g->cap && !tr__grow(&g->m, &g->cap, sizeof *g->m, 8))
@@ -496,7 +507,7 @@ static int end_group(tr_actor *self, tr_group_id id, bool cancelling)
         return rc;
     group *g = find(groups(self), id);
     if (!g)
-        return TR_ENOTFOUND;
+        return completed(groups(self), id) ? TR_EALREADY : TR_ENOTFOUND;
     if (cancelling)
         cancel(L, self, g, TR_ECANCELED);
     else if (g->closed)

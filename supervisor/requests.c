@@ -22,19 +22,14 @@ int tr__sup_start_reply(tr_actor *self, const tr_msg *msg, int32_t rc, tr_pid pi
     return tr__reply_raw(self, msg, msg->type, &r, sizeof r);
 }
 
-static bool starts_child(uint32_t type)
-{
-    return type == TR_MSG_SUP_START || type == TR_MSG_SUP_ADD || type == TR_MSG_SUP_RESTART;
-}
-
-/* Refuses a request with `rc`, in its reply's form: a tr_sup_started for
- * the requests that start a child, an int32_t for every other (WHICH,
- * STOP, DELETE, WAIT, and types that are not ours). */
+/* Refuses a request with `rc`, in its reply's form (msgtypes.h): a
+ * tr_sup_started for the requests that start a child, an int32_t for every
+ * other (WHICH, STOP, DELETE, WAIT, and types that are not ours). */
 int tr__sup_refuse(tr_actor *self, const tr_msg *msg, int32_t rc)
 {
-    if (starts_child(msg->type))
-        return tr__sup_start_reply(self, msg, rc, TR_PID_NONE);
-    return tr__reply_raw(self, msg, msg->type, &rc, sizeof rc);
+    tr__refusal r;
+    size_t len = tr__msgtype_refusal(msg->type, rc, &r);
+    return tr__reply_raw(self, msg, msg->type, &r, len);
 }
 
 /* The requests a supervisor answers (the rest are refused TR_EINVAL). */

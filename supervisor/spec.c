@@ -18,35 +18,82 @@
  * tr_rt_sup_spawn, the add-child calls), nested specs included: once a
  * supervisor runs, a bad field could only fail a start later, far from
  * the mistake. `rt` gives the loops a .loop may name.
+ *
+ * A spec is a graph the caller built, so the checks bound what they walk:
+ * nested specs at most TR_SUP_DEPTH_MAX levels deep (a spec that contains
+ * itself, directly or through others, is infinitely deep: TR_EINVAL, never
+ * a recursion that overflows the stack), and the flattened copy — the
+ * supervisor's spawn argument or the add-child request, which the walk
+ * sums as it goes — at most the runtime's max_payload (TR_EMSGSIZE). The
+ * sum also stops a small spec whose children share one nested spec many
+ * times over (its copy grows exponentially with the depth) after at most
+ * max_payload / sizeof(flat_child) children, long before it could
+ * overflow.
  */
 
-int tr__sup_validate_child(const tr_runtime *rt, const tr_child_spec *c)
+static int validate_spec(const tr_runtime *rt, const tr_sup_spec *s, unsigned depth,
+                         size_t *size);
+
+/* Adds `n` bytes to the flattened size, or TR_EMSGSIZE past max_payload. */
+static int add_size(const tr_runtime *rt, size_t *size, size_t n)
+{
+    size_t max = rt->opts.max_payload;
+    if (*size > max || n > max - *size)
+        return TR_EMSGSIZE;
+    *size += n;
+    return 0;
+}
+
+/* A child spec at nesting level `depth` (that of the spec holding it). */
+static int validate_child(const tr_runtime *rt, const tr_child_spec *c, unsigned depth,
+                          size_t *size)
 {
     if (!c || c->restart > TR_TEMPORARY || (c->id && strlen(c->id) > TR_CHILD_ID_MAX) ||
         !tr__loop_opt_ok(rt, c->loop) || !tr__duration_field_ok(c->shutdown_ms))
         return TR_EINVAL;
-    if (c->supervisor) /* a nested supervisor: its spec instead of an argument */
-        return c->arg || c->arg_len ? TR_EINVAL : tr__sup_validate(rt, c->supervisor);
+    int rc = add_size(rt, size, sizeof(flat_child));
+    if (rc != 0)
+        return rc;
+    if (c->supervisor) { /* a nested supervisor: its spec instead of an argument */
+        if (c->arg || c->arg_len || depth >= TR_SUP_DEPTH_MAX)
+            return TR_EINVAL;
+        return validate_spec(rt, c->supervisor, depth + 1, size);
+    }
     if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
         return TR_EINVAL;
-    return 0;
+    return add_size(rt, size, c->arg_len);
 }
 
-int tr__sup_validate(const tr_runtime *rt, const tr_sup_spec *s)
+static int validate_spec(const tr_runtime *rt, const tr_sup_spec *s, unsigned depth,
+                         size_t *size)
 {
     if (!s || (s->nchildren && !s->children) || s->strategy > TR_SIMPLE_ONE_FOR_ONE)
         return TR_EINVAL;
     if (s->strategy == TR_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
         return TR_EINVAL;
+    if (s->max_restarts > TR_SUP_MAX_RESTARTS && s->max_restarts != TR_RESTARTS_NEVER)
+        return TR_EINVAL; /* the restart history is max_restarts + 1 entries */
     if (!tr__duration_field_ok(s->period_ms) ||
         !tr__duration_field_ok(s->backoff_max_ms) ||
         !tr__duration_field_ok(s->backoff_reset_ms) ||
         !tr__duration_field_ok(s->backoff_min_ms) || s->backoff_min_ms == TR_INFINITE)
         return TR_EINVAL;
-    for (size_t i = 0; i < s->nchildren; i++)
-        if (tr__sup_validate_child(rt, &s->children[i]) != 0)
-            return TR_EINVAL;
-    return 0;
+    int rc = add_size(rt, size, sizeof(flat_head));
+    for (size_t i = 0; rc == 0 && i < s->nchildren; i++)
+        rc = validate_child(rt, &s->children[i], depth, size);
+    return rc;
+}
+
+int tr__sup_validate(const tr_runtime *rt, const tr_sup_spec *s)
+{
+    size_t size = 0;
+    return validate_spec(rt, s, 1, &size);
+}
+
+int tr__sup_validate_child(const tr_runtime *rt, const tr_child_spec *c)
+{
+    size_t size = 0;
+    return validate_child(rt, c, 1, &size);
 }
 
 void tr_sup_spec_init(tr_sup_spec *spec)

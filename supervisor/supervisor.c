@@ -522,7 +522,8 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     tr__duration_field(sp->backoff_max_ms, 30000, &sp->backoff_max_ms);
     tr__duration_field(sp->backoff_reset_ms, 10000, &sp->backoff_reset_ms);
     s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
-    s->history = calloc(s->spec.max_restarts + 1, sizeof *s->history);
+    /* max_restarts <= TR_SUP_MAX_RESTARTS (validated): no wrap. */
+    s->history = calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
     if (!s->history)
         return TR_ENOMEM;
     for (uint32_t i = 0; i < h.n; i++) {
@@ -537,6 +538,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     int rc = tr_trap_exits(self, 1);
     if (rc != 0)
         return rc;
+    tr__serve_reserved(self); /* it keeps requests and answers them later */
     if (s->spec.strategy == TR_SIMPLE_ONE_FOR_ONE) {
         s->phase = UP; /* the template is not started */
         s->started = true;
@@ -559,6 +561,8 @@ static void sup_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
     free(s->history);
     tr__sup_refuse_held(NULL, s);
     free(s->held);
+    /* Nothing is left to reach: it runs once, after a failed init too. */
+    memset(s, 0, sizeof *s);
 }
 
 static int sup_init_checked(tr_actor *self, void *state, const void *arg, size_t len)
