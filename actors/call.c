@@ -529,7 +529,7 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
 int tr__waiter_run(tr_runtime *rt, tr_duration timeout_ms, tr__waiter_send_fn send, void *ctx,
                    tr_rt_reply *reply)
 {
-    if (tr__thread_loop(rt))
+    if (tr__on_loop_thread())
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) >= TR__RT_STOPPING)
         return TR_ESTOPPED;

@@ -73,10 +73,11 @@ static bool hook_producer(void *owner, const tr__chan_token *token)
                     (uint32_t)token->arg, 0, NULL, NULL, 0, NULL, NULL) == 0;
 }
 
-/* The runtime's loops must not block in tr_chan_*_wait. */
+/* No loop (of any runtime) may block in tr_chan_*_wait. */
 static bool hook_may_block(void *owner)
 {
-    return tr__thread_loop(owner) == NULL;
+    (void)owner;
+    return !tr__on_loop_thread();
 }
 
 static const tr__chan_hooks chan_hooks = {

@@ -24,6 +24,7 @@
 
 #include "troupe.h"
 #include "duration.h"
+#include "hmap.h"
 #include "idtab.h"
 #include "msgtypes.h"
 #include "mpsc.h"
@@ -196,21 +197,17 @@ enum tr__init_flags {
 };
 
 /* A small growable array owned by one actor (links, monitors). */
-typedef struct tr__pidvec {
-    struct tr__pidref *v;
-    uint32_t n, cap;
-} tr__pidvec;
-
-typedef struct tr__pidref {
-    tr_pid pid;
-    tr_ref ref; /* monitors: the ref; links: 0 */
-} tr__pidref;
-
-/* An actor's links and monitors (links.c). */
+/* An actor's links and monitors (links.c), each a hash table (hmap.h) so
+ * that a parent watching thousands of children finds one in constant time:
+ *   links:    key the linked pid;
+ *   watchers: who monitors us: key the monitor's ref (a plain thread's
+ *             watch: its waiter ref with the top bit set, see links.c),
+ *             val the watcher's pid;
+ *   watching: whom we monitor: key the ref, val the target's pid. */
 typedef struct tr__ties {
-    tr__pidvec links;    /* linked actors */
-    tr__pidvec watchers; /* (watcher, ref): who monitors us */
-    tr__pidvec watching; /* (target, ref): whom we monitor */
+    tr__hmap links;
+    tr__hmap watchers;
+    tr__hmap watching;
 } tr__ties;
 
 /* ---- actors ------------------------------------------------------------ */
@@ -403,10 +400,11 @@ struct tr_runtime {
     struct tr__workers *workers; /* the worker pool (workers.c) */
     struct tr__watchdog *watchdog; /* blocked-loop detection, or NULL */
 
-    /* Registered names (registry.c), guarded by reg_mu. */
+    /* Registered names (registry.c), guarded by reg_mu: by the name's hash
+     * and by pid. */
     uv_mutex_t reg_mu;
-    struct tr__regent **reg_buckets;
-    uint32_t reg_nbuckets, reg_count;
+    tr__hmap reg_names, reg_pids;
+    bool reg_ready; /* reg_mu initialised */
 };
 
 /* ---- shared internal functions ------------------------------------------ */

@@ -5,7 +5,9 @@
  * An id is (generation << 32) | index. A slot's generation moves on every
  * time it is freed (never to 0), so an id kept after its entry went — a
  * timer that fired, a call that gave up — finds nothing instead of the
- * slot's next occupant. Free slots are chained through `next_free`.
+ * slot's next occupant. Generations have 31 bits, so an id is never 0 and
+ * never has its top bit set: a caller may use that bit to keep ids apart
+ * from other keys (links.c's watchers). Free slots are chained through `next_free`.
  * Not thread-safe: the owner (a loop, or whoever holds the lock around it)
  * serializes access.
  *
@@ -24,7 +26,7 @@
 
 typedef struct tr__idslot {
     void *p;            /* NULL while free */
-    uint32_t gen;       /* moves on at every free, never 0 */
+    uint32_t gen;       /* moves on at every free: 1..2^31-1 */
     uint32_t next_free; /* free list, TR__IDTAB_NONE: end */
 } tr__idslot;
 
@@ -93,7 +95,7 @@ static inline void tr__idtab_remove(tr__idtab *t, uint64_t id)
     uint32_t idx = (uint32_t)id;
     tr__idslot *s = &t->v[idx];
     s->p = NULL;
-    s->gen = s->gen + 1 ? s->gen + 1 : 1;
+    s->gen = s->gen < INT32_MAX ? s->gen + 1 : 1;
     s->next_free = t->free_head;
     t->free_head = idx;
 }

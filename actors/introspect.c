@@ -128,7 +128,7 @@ int tr_runtime_tree(tr_runtime *rt, tr_tree_fn fn, void *userdata)
 {
     if (!rt || !fn)
         return TR_EINVAL;
-    if (tr__thread_loop(rt))
+    if (tr__on_loop_thread())
         return TR_EWRONGTHREAD;
     int s = ck_pr_load_int(&rt->state);
     if (s == TR__RT_CREATED)

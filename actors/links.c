@@ -35,29 +35,17 @@
 
 #include "loop.h"
 
-/* ---- small vectors ------------------------------------------------------------ */
+/* ---- keys ------------------------------------------------------------------------ */
 
-static int vec_add(tr__pidvec *v, tr_pid pid, tr_ref ref)
-{
-    if (v->n == v->cap && !tr__grow(&v->v, &v->cap, sizeof *v->v, 4))
-        return TR_ENOMEM;
-    v->v[v->n++] = (tr__pidref){.pid = pid, .ref = ref};
-    return 0;
-}
+/* A watcher's key: its monitor ref; a plain thread's watch (no pid) is
+ * keyed by its waiter ref with the top bit set, which neither kind of ref
+ * has (next_ref counts from 1; waiter refs are idtab ids): the two never
+ * meet in one table. */
+#define PLAIN_WATCH (UINT64_C(1) << 63)
 
-/* Index of the entry matching pid (and ref, when by_ref), or -1. */
-static int vec_find(const tr__pidvec *v, tr_pid pid, tr_ref ref, int by_ref)
+static uint64_t watcher_key(tr_pid watcher, tr_ref ref)
 {
-    for (uint32_t i = 0; i < v->n; i++)
-        if (by_ref ? v->v[i].ref == ref && (pid == TR_PID_NONE || v->v[i].pid == pid)
-                   : v->v[i].pid == pid)
-            return (int)i;
-    return -1;
-}
-
-static void vec_del(tr__pidvec *v, int i)
-{
-    v->v[i] = v->v[--v->n];
+    return watcher == TR_PID_NONE ? ref | PLAIN_WATCH : ref;
 }
 
 /* The actor's ties, made on first use (in its extension record); NULL when
@@ -79,10 +67,9 @@ static void ties_free(tr_actor *a)
     tr__ties *t = ties(a);
     if (!t)
         return;
-    free(t->links.v);
-    free(t->watchers.v);
-    free(t->watching.v);
-    memset(t, 0, sizeof *t);
+    tr__hmap_free(&t->links);
+    tr__hmap_free(&t->watchers);
+    tr__hmap_free(&t->watching);
 }
 
 /* ---- reasons -------------------------------------------------------------------- */
@@ -133,23 +120,20 @@ int tr__ties_reserve_watch(tr__loop *L, tr_actor *a)
     tr__ties *t = ties_of(L, a);
     if (!t)
         return TR_ENOMEM;
-    if (vec_add(&t->watching, TR_PID_NONE, 0) != 0)
-        return TR_ENOMEM;
-    t->watching.n--; /* room, not an entry */
-    return 0;
+    return tr__hmap_reserve(&t->watching, 1) ? 0 : TR_ENOMEM;
 }
 
 tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid)
 {
     tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
-    vec_add(&ties(a)->watching, pid, ref); /* room was reserved */
+    tr__hmap_put(&ties(a)->watching, ref, pid, NULL); /* room was reserved */
     return ref;
 }
 
 int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref)
 {
     tr__ties *t = ties_of(L, a);
-    if (t && vec_add(&t->watchers, watcher, ref) == 0)
+    if (t && tr__hmap_put(&t->watchers, watcher_key(watcher, ref), watcher, NULL))
         return 0;
     tr_down d;
     tr__down_fill(&d, tr__actor_pid(a), TR_EXIT_ERROR, TR_ENOMEM, "no memory for a monitor");
@@ -170,7 +154,7 @@ int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
     if (!t)
         return TR_ENOMEM;
     tr_ref ref = ck_pr_faa_64(&L->rt->next_ref, 1) + 1;
-    if (vec_add(&t->watching, pid, ref) != 0)
+    if (!tr__hmap_put(&t->watching, ref, pid, NULL))
         return TR_ENOMEM;
     tr_pid me = tr__actor_pid(self);
     int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_MONITOR, &ref, sizeof ref);
@@ -180,7 +164,7 @@ int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
         tr__down_fill(&d, pid, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
         send_down(L, pid, me, ref, &d, NULL, 0);
     } else if (rc != 0) {
-        vec_del(&t->watching, vec_find(&t->watching, pid, ref, 1));
+        tr__hmap_take(&t->watching, ref, NULL);
         return rc;
     }
     *ref_out = ref;
@@ -194,11 +178,10 @@ int tr_demonitor(tr_actor *self, tr_ref ref)
     if (self_rc != 0)
         return self_rc;
     tr__ties *t = ties(self);
-    int i = t ? vec_find(&t->watching, TR_PID_NONE, ref, 1) : -1;
-    if (i < 0)
+    tr__hent e;
+    if (!t || !tr__hmap_take(&t->watching, ref, &e))
         return TR_ENOTFOUND;
-    tr_pid target = t->watching.v[i].pid;
-    vec_del(&t->watching, i);
+    tr_pid target = e.val;
     tr__post_control(L->rt, L, tr__actor_pid(self), target, TR__MSG_DEMONITOR, &ref,
                     sizeof ref);
     return 0;
@@ -218,13 +201,15 @@ int tr_link(tr_actor *self, tr_pid pid)
     tr__ties *t = ties_of(L, self);
     if (!t)
         return TR_ENOMEM;
-    if (vec_find(&t->links, pid, 0, 0) >= 0)
+    if (pid == TR_PID_NONE)
+        return TR_ENOACTOR; /* as for any pid of no actor */
+    if (tr__hmap_get(&t->links, pid))
         return 0;
-    if (vec_add(&t->links, pid, 0) != 0)
+    if (!tr__hmap_put(&t->links, pid, 0, NULL))
         return TR_ENOMEM;
     int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_LINK, NULL, 0);
     if (rc != 0)
-        vec_del(&t->links, vec_find(&t->links, pid, 0, 0));
+        tr__hmap_take(&t->links, pid, NULL);
     return rc;
 }
 
@@ -235,10 +220,8 @@ int tr_unlink(tr_actor *self, tr_pid pid)
     if (self_rc != 0)
         return self_rc;
     tr__ties *t = ties(self);
-    int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
-    if (i < 0)
+    if (!t || !tr__hmap_take(&t->links, pid, NULL))
         return TR_ENOTFOUND;
-    vec_del(&t->links, i);
     tr__post_control(L->rt, L, tr__actor_pid(self), pid, TR__MSG_UNLINK, NULL, 0);
     return 0;
 }
@@ -248,9 +231,8 @@ int tr_unlink(tr_actor *self, tr_pid pid)
 void tr__ties_unlinked(tr_actor *a, tr_pid pid)
 {
     tr__ties *t = ties(a);
-    int i = t ? vec_find(&t->links, pid, 0, 0) : -1;
-    if (i >= 0)
-        vec_del(&t->links, i);
+    if (t)
+        tr__hmap_take(&t->links, pid, NULL);
 }
 
 /* LINK, UNLINK, MONITOR and DEMONITOR arrive on the signal queue, in order
@@ -263,27 +245,27 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
         memcpy(&ref, m->data, sizeof ref);
     switch (m->kind) {
     case TR__MSG_LINK:
-        if (t && vec_find(&t->links, m->from, 0, 0) < 0)
-            vec_add(&t->links, m->from, 0);
+        if (t && !tr__hmap_get(&t->links, m->from))
+            tr__hmap_put(&t->links, m->from, 0, NULL);
         break;
     case TR__MSG_UNLINK:
         tr__ties_unlinked(a, m->from);
         break;
     case TR__MSG_MONITOR:
         if (t)
-            vec_add(&t->watchers, m->from, ref);
+            tr__hmap_put(&t->watchers, watcher_key(m->from, ref), m->from, NULL);
         break;
     case TR__MSG_DEMONITOR: {
-        int i = t ? vec_find(&t->watchers, m->from, ref, 1) : -1;
-        if (i >= 0)
-            vec_del(&t->watchers, i);
+        tr__hent *e = t ? tr__hmap_get(&t->watchers, watcher_key(m->from, ref)) : NULL;
+        if (e && e->val == m->from)
+            tr__hmap_remove(&t->watchers, e);
         break;
     }
     case TR__MSG_DOWN: {
-        int i = t ? vec_find(&t->watching, m->from, ref, 1) : -1;
-        if (i < 0 || a->status != TR__RUNNING)
+        tr__hent *e = t ? tr__hmap_get(&t->watching, ref) : NULL;
+        if (!e || e->val != m->from || a->status != TR__RUNNING)
             break; /* demonitored, or we are ending */
-        vec_del(&t->watching, i);
+        tr__hmap_remove(&t->watching, e);
         const tr_down *d = (const tr_down *)(m->data + sizeof ref);
         tr_msg pub = {.from = m->from, .type = TR_MSG_DOWN, .ref = ref,
                       .len = (uint32_t)(sizeof *d + d->result_len), .data = d};
@@ -317,18 +299,16 @@ void tr__ties_exit(tr__loop *L, tr_actor *a)
     tr_pid me = tr__actor_pid(a);
     tr_exit_kind kind = (tr_exit_kind)a->exit_kind;
     const char *text = kind == TR_EXIT_ERROR ? a->ext->exit_text : NULL;
-    for (uint32_t i = 0; i < t->links.n; i++)
-        tr__signal(L->rt, L, me, t->links.v[i].pid, kind, a->exit_code, text,
-                   TR__SIG_LINK);
+    TR__HMAP_EACH(&t->links, e)
+        tr__signal(L->rt, L, me, e->key, kind, a->exit_code, text, TR__SIG_LINK);
     tr_down d;
     tr__down_fill(&d, me, kind, a->exit_code, text);
-    for (uint32_t i = 0; i < t->watchers.n; i++)
-        send_down(L, me, t->watchers.v[i].pid, t->watchers.v[i].ref, &d, a->ext->result,
+    TR__HMAP_EACH(&t->watchers, e)
+        send_down(L, me, e->val, e->key & ~PLAIN_WATCH, &d, a->ext->result,
                   a->ext->result_len);
     /* Our own monitors: the targets can forget us. */
-    for (uint32_t i = 0; i < t->watching.n; i++)
-        tr__post_control(L->rt, L, me, t->watching.v[i].pid, TR__MSG_DEMONITOR,
-                        &t->watching.v[i].ref, sizeof(tr_ref));
+    TR__HMAP_EACH(&t->watching, e)
+        tr__post_control(L->rt, L, me, e->val, TR__MSG_DEMONITOR, &e->key, sizeof(tr_ref));
     ties_free(a);
 }
 

@@ -157,6 +157,15 @@ static inline tr__loop *tr__thread_loop(const tr_runtime *rt)
     return (L && L->rt == rt) ? L : NULL;
 }
 
+/* True on a loop thread of any runtime in the process: where nothing may
+ * block. A loop that blocked waiting on another runtime could wait on a
+ * loop that waits on it (two runtimes calling each other deadlock), so the
+ * blocking calls refuse every loop thread, not just their own runtime's. */
+static inline bool tr__on_loop_thread(void)
+{
+    return tr__tls_loop != NULL;
+}
+
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */

@@ -1,7 +1,8 @@
 /*
  * registry.c — names for actors: register, whereis, unregister.
  *
- * One hash table per runtime behind a mutex. Registering and looking up are
+ * Two hash tables (hmap.h) per runtime, by name and by pid, behind a
+ * mutex. Registering and looking up are
  * rare next to sends, and whereis is callable from any thread, so a mutex
  * is the honest tool. An actor holds at most one name; its extension record
  * points at the entry so the name is released when the actor exits and can
@@ -14,6 +15,8 @@
 
 #include "subsys.h"
 
+/* An entry: in reg_names under its name's hash (entries whose names share
+ * a hash are chained through `next`), and in reg_pids under its pid. */
 typedef struct tr__regent {
     struct tr__regent *next;
     tr_pid pid;
@@ -24,27 +27,18 @@ int tr__registry_init(tr_runtime *rt)
 {
     if (uv_mutex_init(&rt->reg_mu) != 0)
         return TR_ESYSTEM;
-    rt->reg_nbuckets = 64;
-    rt->reg_buckets = calloc(rt->reg_nbuckets, sizeof *rt->reg_buckets);
-    if (!rt->reg_buckets) {
-        uv_mutex_destroy(&rt->reg_mu);
-        return TR_ENOMEM;
-    }
+    rt->reg_ready = true;
     return 0;
 }
 
 void tr__registry_destroy(tr_runtime *rt)
 {
-    for (uint32_t b = 0; b < rt->reg_nbuckets; b++) {
-        tr__regent *e = rt->reg_buckets[b];
-        while (e) {
-            tr__regent *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(rt->reg_buckets);
+    TR__HMAP_EACH(&rt->reg_pids, e)
+        free(e->p);
+    tr__hmap_free(&rt->reg_pids);
+    tr__hmap_free(&rt->reg_names);
     uv_mutex_destroy(&rt->reg_mu);
+    rt->reg_ready = false;
 }
 
 /* A registered name is a resource its actor owns: released when the actor
@@ -71,45 +65,55 @@ const char *tr__registry_name(const tr_actor *a)
     return e ? e->name : NULL;
 }
 
-static uint32_t hash(const char *s) /* FNV-1a */
+/* FNV-1a, 64 bits, made odd: never 0, the table's empty key. */
+static uint64_t hash(const char *s)
 {
-    uint32_t h = 2166136261u;
+    uint64_t h = 0xcbf29ce484222325ull;
     for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h | 1;
 }
 
-/* reg_mu held. The entry's link pointer for `name` (points at NULL if absent). */
-static tr__regent **find(tr_runtime *rt, const char *name)
+/* reg_mu held. The entry named `name`, or NULL. */
+static tr__regent *find(tr_runtime *rt, const char *name)
 {
-    tr__regent **pp = &rt->reg_buckets[hash(name) & (rt->reg_nbuckets - 1)];
-    while (*pp && strcmp((*pp)->name, name) != 0)
-        pp = &(*pp)->next;
-    return pp;
+    tr__hent *chain = tr__hmap_get(&rt->reg_names, hash(name));
+    tr__regent *e = chain ? chain->p : NULL;
+    while (e && strcmp(e->name, name) != 0)
+        e = e->next;
+    return e;
 }
 
-/* reg_mu held. Doubles the table when it is fuller than one per bucket. */
-static void maybe_grow(tr_runtime *rt)
+/* reg_mu held. Adds `e` (its name absent) to both tables; false when out of
+ * memory, with nothing changed. */
+static bool insert(tr_runtime *rt, tr__regent *e)
 {
-    if (rt->reg_count <= rt->reg_nbuckets)
-        return;
-    uint32_t n = rt->reg_nbuckets * 2;
-    tr__regent **b = calloc(n, sizeof *b);
-    if (!b)
-        return; /* longer chains, still correct */
-    for (uint32_t i = 0; i < rt->reg_nbuckets; i++) {
-        tr__regent *e = rt->reg_buckets[i];
-        while (e) {
-            tr__regent *next = e->next;
-            uint32_t h = hash(e->name) & (n - 1);
-            e->next = b[h];
-            b[h] = e;
-            e = next;
-        }
+    uint64_t h = hash(e->name);
+    if (!tr__hmap_reserve(&rt->reg_names, 1) || !tr__hmap_reserve(&rt->reg_pids, 1))
+        return false;
+    tr__hent *chain = tr__hmap_get(&rt->reg_names, h);
+    if (chain) {
+        e->next = chain->p;
+        chain->p = e;
+    } else {
+        e->next = NULL;
+        tr__hmap_put(&rt->reg_names, h, 0, e);
     }
-    free(rt->reg_buckets);
-    rt->reg_buckets = b;
-    rt->reg_nbuckets = n;
+    tr__hmap_put(&rt->reg_pids, e->pid, 0, e);
+    return true;
+}
+
+/* reg_mu held. Removes `e` (present) from both tables. */
+static void delete(tr_runtime *rt, tr__regent *e)
+{
+    tr__hent *chain = tr__hmap_get(&rt->reg_names, hash(e->name));
+    tr__regent **pp = (tr__regent **)&chain->p;
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    if (!chain->p)
+        tr__hmap_remove(&rt->reg_names, chain);
+    tr__hmap_take(&rt->reg_pids, e->pid, NULL);
 }
 
 static bool valid_name(const char *name)
@@ -137,16 +141,7 @@ int tr_register(tr_actor *self, const char *name)
     e->pid = tr__actor_pid(self);
     tr_runtime *rt = L->rt;
     uv_mutex_lock(&rt->reg_mu);
-    tr__regent **pp = find(rt, name);
-    int rc = 0;
-    if (*pp) {
-        rc = TR_EEXIST;
-    } else {
-        e->next = NULL;
-        *pp = e;
-        rt->reg_count++;
-        maybe_grow(rt);
-    }
+    int rc = find(rt, name) ? TR_EEXIST : insert(rt, e) ? 0 : TR_ENOMEM;
     uv_mutex_unlock(&rt->reg_mu);
     if (rc != 0) {
         free(e);
@@ -163,11 +158,7 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a)
     if (!e)
         return;
     uv_mutex_lock(&rt->reg_mu);
-    tr__regent **pp = find(rt, e->name);
-    if (*pp == e) {
-        *pp = e->next;
-        rt->reg_count--;
-    }
+    delete(rt, e);
     uv_mutex_unlock(&rt->reg_mu);
     *slot = NULL;
     free(e);
@@ -175,15 +166,9 @@ void tr__registry_release(tr_runtime *rt, tr_actor *a)
 
 void tr__registry_name_of(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
 {
-    const char *name = "";
     uv_mutex_lock(&rt->reg_mu);
-    for (uint32_t b = 0; b < rt->reg_nbuckets && !name[0]; b++)
-        for (tr__regent *e = rt->reg_buckets[b]; e; e = e->next)
-            if (e->pid == pid) {
-                name = e->name;
-                break;
-            }
-    snprintf(buf, len, "%s", name);
+    tr__hent *h = tr__hmap_get(&rt->reg_pids, pid);
+    snprintf(buf, len, "%s", h ? ((tr__regent *)h->p)->name : "");
     uv_mutex_unlock(&rt->reg_mu);
 }
 
@@ -204,7 +189,7 @@ tr_pid tr_whereis(tr_runtime *rt, const char *name)
     if (!rt || !valid_name(name))
         return TR_PID_NONE;
     uv_mutex_lock(&rt->reg_mu);
-    tr__regent *e = *find(rt, name);
+    tr__regent *e = find(rt, name);
     tr_pid pid = e ? e->pid : TR_PID_NONE;
     uv_mutex_unlock(&rt->reg_mu);
     return pid;

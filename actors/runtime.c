@@ -164,7 +164,7 @@ static void destroy(tr_runtime *rt)
         }
     }
     tr__pidtab_destroy(&rt->pids);
-    if (rt->reg_buckets)
+    if (rt->reg_ready)
         tr__registry_destroy(rt);
     if (rt->calls_ready)
         tr__calls_destroy(rt);
@@ -340,7 +340,7 @@ int tr_runtime_wait(tr_runtime *rt)
 {
     if (!rt)
         return TR_EINVAL;
-    if (tr__thread_loop(rt))
+    if (tr__on_loop_thread())
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
@@ -373,7 +373,7 @@ int tr_runtime_free(tr_runtime *rt)
 {
     if (!rt)
         return 0;
-    if (tr__thread_loop(rt))
+    if (tr__on_loop_thread())
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) != TR__RT_CREATED) {
         tr_runtime_stop(rt); /* TR_EALREADY if a stop was requested: fine */

@@ -26,7 +26,12 @@
  *  - Threads: functions that take a `tr_actor *self` may only be called from
  *    that actor's own callbacks (init, receive, terminate), on its home loop;
  *    anything else returns TR_EWRONGTHREAD. Functions named tr_rt_* and the
- *    tr_runtime_* functions say which threads may call them.
+ *    tr_runtime_* functions say which threads may call them. The blocking
+ *    ones (tr_rt_call and the tr_rt_sup_* requests, tr_rt_wait_exit,
+ *    tr_runtime_wait, tr_runtime_tree, tr_runtime_free, the tr_chan_*_wait
+ *    calls) refuse the loop threads of every runtime in the process with
+ *    TR_EWRONGTHREAD, not only their own runtime's: a loop blocked on
+ *    another runtime could wait for a loop that waits for it.
  *  - Ownership: a send copies the payload; the caller keeps its buffer. A
  *    receiver owns a message only until its handler returns.
  *  - Pids are 64-bit handles (node, generation, slot index: see tr_pid),
@@ -473,8 +478,8 @@ TR_API int tr_runtime_stop(tr_runtime *rt);
  * holds it, by the user's choice). Returns 0, or TR_EPERMANENT when the
  * runtime stopped because a permanent top-level actor failed (see
  * tr_runtime_exit_reason). Errors: TR_EINVAL, TR_ENOTSTARTED,
- * TR_EWRONGTHREAD (called on one of this runtime's loop threads, where it
- * would deadlock). Thread: any plain thread.
+ * TR_EWRONGTHREAD (called on a loop thread of any runtime, where it could
+ * deadlock). Thread: any plain thread.
  */
 TR_API int tr_runtime_wait(tr_runtime *rt);
 
@@ -514,8 +519,8 @@ TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, tr_duration timeout_ms,
  * Stops the runtime if it is running, waits for it, joins its threads and
  * frees every byte it allocated, including messages still queued. `rt` is
  * invalid afterwards. NULL is a no-op returning 0.
- * Errors: TR_EWRONGTHREAD (called on one of this runtime's loop threads;
- * nothing is freed). Thread: the plain threads only.
+ * Errors: TR_EWRONGTHREAD (called on a loop thread of any runtime; nothing
+ * is freed). Thread: the plain threads only.
  */
 TR_API int tr_runtime_free(tr_runtime *rt);
 

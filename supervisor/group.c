@@ -60,20 +60,12 @@ typedef struct group {
     tr_timer_id deadline_timer;
 } group;
 
-/* One entry per running member: open addressing, linear probing. */
-typedef struct slot {
-    uint64_t key; /* 0: empty */
-    group *g;
-    uint32_t index;
-    uint8_t kind;
-    uint8_t tomb;
-} slot;
-
 typedef struct tr__groups {
     group *list;
     tr_group_id next_id;
-    slot *tab;
-    uint32_t cap, used; /* used counts tombstones too */
+    /* The running members, by key (member_key): p the group, val the
+     * member's index. */
+    tr__hmap running;
 } tr__groups;
 
 /* An actor's task groups are a resource it owns (subsys.h): they go when
@@ -96,69 +88,11 @@ static tr__groups *groups(tr_actor *a)
 
 /* ---- the table of running members ------------------------------------------------ */
 
-static uint32_t hash(uint64_t key, uint8_t kind, uint32_t cap)
+/* A running member's key: its monitor ref, or its job id with the top bit
+ * set (both count from 1 and never reach it): one table for both. */
+static uint64_t member_key(uint64_t key, uint8_t kind)
 {
-    uint64_t h = (key ^ ((uint64_t)kind << 63)) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(h >> 32) & (cap - 1);
-}
-
-static int tab_put(tr__groups *gs, uint64_t key, uint8_t kind, group *g, uint32_t index);
-
-static int tab_grow(tr__groups *gs)
-{
-    uint32_t old_cap = gs->cap;
-    slot *old = gs->tab;
-    uint32_t cap = old_cap ? old_cap * 2 : 64;
-    /* Only tombstones made it full: rehash at the same size. */
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < old_cap; i++)
-        live += old[i].key && !old[i].tomb;
-    if (old_cap && live * 4 < old_cap)
-        cap = old_cap;
-    slot *t = calloc(cap, sizeof *t);
-    if (!t)
-        return TR_ENOMEM;
-    gs->tab = t;
-    gs->cap = cap;
-    gs->used = 0;
-    for (uint32_t i = 0; i < old_cap; i++)
-        if (old[i].key && !old[i].tomb)
-            tab_put(gs, old[i].key, old[i].kind, old[i].g, old[i].index);
-    free(old);
-    return 0;
-}
-
-static int tab_put(tr__groups *gs, uint64_t key, uint8_t kind, group *g, uint32_t index)
-{
-    if ((gs->used + 1) * 4 > gs->cap * 3) {
-        int rc = tab_grow(gs);
-        if (rc != 0)
-            return rc;
-    }
-    for (uint32_t i = hash(key, kind, gs->cap);; i = (i + 1) & (gs->cap - 1)) {
-        slot *s = &gs->tab[i];
-        if (!s->key) {
-            *s = (slot){.key = key, .g = g, .index = index, .kind = kind};
-            gs->used++;
-            return 0;
-        }
-    }
-}
-
-/* Finds and removes the entry; NULL if there is none. */
-static slot *tab_take(tr__groups *gs, uint64_t key, uint8_t kind)
-{
-    if (!gs->cap || !key)
-        return NULL;
-    for (uint32_t i = hash(key, kind, gs->cap);; i = (i + 1) & (gs->cap - 1)) {
-        slot *s = &gs->tab[i];
-        if (!s->key)
-            return NULL;
-        if (!s->tomb && s->key == key && s->kind == kind) {
-            s->tomb = 1; /* the caller reads it before the next put */
-            return s;
-        }
-    }
+    return kind == JOB ? key | (UINT64_C(1) << 63) : key;
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -223,7 +157,8 @@ static int start_member(tr__loop *L, tr_actor *self, group *g, uint32_t i)
     } else {
         rc = tr_offload(self, m->fn, m->arg, m->arg_len, &key);
     }
-    if (rc == 0 && (rc = tab_put(gs, key, m->kind, g, i)) != 0) {
+    if (rc == 0 && !tr__hmap_put(&gs->running, member_key(key, m->kind), i, g)) {
+        rc = TR_ENOMEM;
         if (m->kind == ACTOR) {
             tr_demonitor(self, key);
             tr_signal_exit(L->rt, pid, TR_EXIT_KILLED);
@@ -276,7 +211,7 @@ static void cancel(tr__loop *L, tr_actor *self, group *g, int32_t code)
             /* Its DOWN ends it; the monitor's target is in the table. */
             tr_signal_exit(L->rt, m->pid, TR_EXIT_SHUTDOWN);
         } else if (m->state == RUNNING && tr_job_cancel(self, m->key) == 0) {
-            tab_take(groups(self), m->key, JOB);
+            tr__hmap_take(&groups(self)->running, member_key(m->key, JOB), NULL);
             end_member(g, m, (tr_pid)m->key, TR_EXIT_SHUTDOWN, TR_ECANCELED, "cancelled",
                        NULL, 0);
         }
@@ -376,11 +311,11 @@ static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg
         kind = JOB;
     else
         return false;
-    slot *s = tab_take(gs, pub->ref, kind);
-    if (!s)
+    tr__hent s;
+    if (!tr__hmap_take(&gs->running, member_key(pub->ref, kind), &s))
         return false; /* not a group's: the owner's own monitor or job */
-    group *g = s->g;
-    uint32_t i = s->index;
+    group *g = s.p;
+    uint32_t i = (uint32_t)s.val;
     member *m = &g->m[i];
     bool bad;
     if (kind == ACTOR) {
@@ -414,7 +349,7 @@ static void groups_teardown(tr_actor *a, void **data)
         gs->list = g->next;
         free_group(g);
     }
-    free(gs->tab);
+    tr__hmap_free(&gs->running);
     free(gs);
     *data = NULL;
 }

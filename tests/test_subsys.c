@@ -251,10 +251,78 @@ static void test_idtab(void **state)
     tr__idtab_destroy(&t);
 }
 
+/* The hash table against a plain array as the model: random puts, gets and
+ * removals over a small key range (long clusters, removals in the middle of
+ * them, wrap-around at the end of the array), every key checked after each
+ * step of a stretch; then the iteration sees exactly the live keys. */
+static uint64_t hmap_key(uint64_t k) /* small keys, and keys spread wide */
+{
+    return k % 2 ? k : k << 40;
+}
+
+static void test_hmap(void **state)
+{
+    (void)state;
+    enum { KEYS = 512, STEPS = 200000 };
+    static uint64_t model[KEYS + 1]; /* model[k]: value + 1, or 0 if absent */
+    memset(model, 0, sizeof model);
+    tr__hmap h = {0};
+    uint32_t live = 0;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (int step = 0; step < STEPS; step++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        uint64_t mk = 1 + seed % KEYS;
+        uint64_t key = hmap_key(mk);
+        if (model[mk]) {
+            tr__hent e;
+            assert_true(tr__hmap_take(&h, key, &e));
+            assert_int_equal(e.val, model[mk] - 1);
+            model[mk] = 0;
+            live--;
+        } else {
+            assert_null(tr__hmap_get(&h, key));
+            assert_true(tr__hmap_put(&h, key, (uint64_t)step, &model[mk]));
+            model[mk] = (uint64_t)step + 1;
+            live++;
+        }
+        assert_int_equal(h.n, live);
+        assert_true(h.n * 4 <= h.cap * 3);
+        if (step % 4096 == 0)
+            for (uint64_t j = 1; j <= KEYS; j++) {
+                tr__hent *e = tr__hmap_get(&h, hmap_key(j));
+                if (model[j]) {
+                    assert_non_null(e);
+                    assert_int_equal(e->val, model[j] - 1);
+                    assert_ptr_equal(e->p, &model[j]);
+                } else {
+                    assert_null(e);
+                }
+            }
+    }
+    uint32_t seen = 0;
+    TR__HMAP_EACH(&h, e) {
+        uint64_t j = e->key >> 40 ? e->key >> 40 : e->key;
+        assert_true(j >= 1 && j <= KEYS && model[j] && e->key == hmap_key(j));
+        seen++;
+    }
+    assert_int_equal(seen, live);
+    assert_null(tr__hmap_get(&h, 0)); /* 0 is never a key */
+    /* Reserved room: that many puts cannot fail, and no reallocation. */
+    assert_true(tr__hmap_reserve(&h, 100));
+    tr__hent *before = h.e;
+    for (uint64_t j = 1; j <= 100; j++)
+        assert_true(tr__hmap_put(&h, (uint64_t)1 << 50 | j, j, NULL));
+    assert_ptr_equal(h.e, before);
+    tr__hmap_free(&h);
+    assert_int_equal(h.n, 0);
+    assert_null(tr__hmap_get(&h, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idtab),
+        cmocka_unit_test(test_hmap),
         cmocka_unit_test(test_owned_kinds),
         cmocka_unit_test(test_observer),
     };
