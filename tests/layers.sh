@@ -24,8 +24,8 @@
 # path, in its order). A name found in none of them is a system or
 # third-party header. Symbols are checked when OBJECTS is given: the
 # library's object files (a ;- or space-separated list, as CMake's
-# $<TARGET_OBJECTS:troupe> gives them, or a directory to search for *.o),
-# each placed in its folder by its path (.../troupe.dir/actors/actor.c.o).
+# $<TARGET_OBJECTS:troupe_objects> gives them, or a directory to search for *.o),
+# each placed in its folder by its path (.../troupe_objects.dir/actors/actor.c.o).
 # `nm -l` names the source line of each reference when the objects have
 # debug information. NM names the nm to use (default: nm).
 #
@@ -178,7 +178,7 @@ if [ -n "$objects" ]; then
       obj = substr(line, 1, at + 1)
       rest = substr(line, at + 3)
     }
-    # The source folder an object was compiled from (.../troupe.dir/actors/x.c.o).
+    # The source folder an object was compiled from (.../troupe_objects.dir/actors/x.c.o).
     function folder_of(o,   p) {
       p = o
       sub(/^.*\.dir\//, "", p)
