@@ -448,6 +448,11 @@ static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
 static inline tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from,
                                    uint32_t type, size_t len)
 {
+    /* Public sends bound len by max_payload first; this keeps the header's
+     * addition from wrapping whatever a caller passes (a constant-folded
+     * compare where len is known small). */
+    if (len > TR__POOL_ALLOC_MAX - sizeof(tr__msg))
+        return NULL;
     tr__msg *m = tr__pool_alloc(pool, sizeof(tr__msg) + len);
     if (!m)
         return NULL;
@@ -654,6 +659,13 @@ static inline bool tr__loop_opt_ok(const tr_runtime *rt, int loop)
 {
     return loop == TR_LOOP_DEFAULT || loop == TR_LOOP_ROUND_ROBIN ||
            (loop > 0 && (unsigned)TR__LOOP_INDEX(loop) < rt->nloops);
+}
+/* A behaviour a spawn accepts: a receive callback, and a state that the
+ * pool can be asked for (TR_STATE_SIZE_MAX). tr__spawn and the
+ * supervisor's spec checks both use it. */
+static inline bool tr__behavior_ok(const tr_behavior *b)
+{
+    return b && b->receive && b->state_size <= TR_STATE_SIZE_MAX;
 }
 void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -87,7 +87,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr_spawn_opts_init(&defaults);
         opts = &defaults;
     }
-    if (!beh || !beh->receive || !out)
+    if (!tr__behavior_ok(beh) || !out)
         return TR_EINVAL;
     int rc = tr__spawn_opts_check(rt, opts);
     if (rc != 0)

