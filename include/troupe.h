@@ -1577,6 +1577,8 @@ typedef int (*tr_tree_fn)(const tr_actor_info *info, void *userdata);
  * spawn order. Each actor is asked on its own loop, between its messages,
  * so the walk never stops the runtime: it is not one instant's snapshot —
  * an actor that ends meanwhile is left out, one spawned meanwhile may be.
+ * Any depth: the walk keeps its path from the root on the heap, not the
+ * calling thread's stack (memory in proportion to the depth).
  * Returns 0, the callback's non-zero value, or TR_EINVAL, TR_ENOTSTARTED,
  * TR_ESTOPPED, TR_EWRONGTHREAD (a loop thread: this blocks), TR_ENOMEM.
  * Thread: any but the runtime's loops.

@@ -185,12 +185,106 @@ static void test_argument_sizes_refused(void **state)
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
+/* ---- 4. a deep tree ------------------------------------------------------------------ */
+
+#define CHAIN_DEPTH 16000u
+static _Atomic unsigned chain_built; /* actors whose init has run */
+static const tr_behavior chain_b;
+
+/* A link of the chain: spawns the next as its child until the depth is
+ * reached (the argument: links still to make below this one). */
+static int chain_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    uint32_t below;
+    TR_CHECK_COPY(&below, arg, len);
+    if (below > 0) {
+        uint32_t left = below - 1;
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.arg = &left;
+        o.arg_len = sizeof left;
+        tr_pid p;
+        TR_CHECK_EQ(tr_spawn(self, &chain_b, &o, &p), 0);
+    }
+    atomic_fetch_add(&chain_built, 1);
+    return 0;
+}
+
+static const tr_behavior chain_b = {.name = "link", .init = chain_init, .receive = idle_receive};
+
+typedef struct chain_walk {
+    unsigned n, max_depth;
+    int in_order; /* each actor one level below the one before, its parent */
+    tr_pid last;
+} chain_walk;
+
+static int chain_visit(const tr_actor_info *i, void *ud)
+{
+    chain_walk *w = ud;
+    if (i->depth != w->n || (w->n > 0 && i->parent != w->last) ||
+        i->nchildren != (w->n + 1 < CHAIN_DEPTH ? 1u : 0u))
+        w->in_order = 0;
+    if (i->depth > w->max_depth)
+        w->max_depth = i->depth;
+    w->last = i->pid;
+    w->n++;
+    return 0;
+}
+
+/* Builds the chain (its head a top-level actor) and waits until every
+ * link has run its init. */
+static tr_pid build_chain(tr_runtime *rt)
+{
+    atomic_store(&chain_built, 0);
+    uint32_t below = CHAIN_DEPTH - 1;
+    tr_pid head = tr_test_spawn(rt, &chain_b, TR_LOOP(0), &below, sizeof below);
+    TR_WAIT_UNTIL(atomic_load(&chain_built) == CHAIN_DEPTH);
+    return head;
+}
+
+/* A chain of 16,000 actors, each the child of the one before: the walk
+ * (iterative) reports every one, at its depth, in order; stopping the
+ * head stops the whole chain, and so does the runtime's stop. (Before:
+ * the recursive walk overflowed the stack: a crash.) */
+static void test_deep_tree(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_LOG_ERRORS);
+    tr_pid head = build_chain(rt);
+    chain_walk w = {.in_order = 1};
+    assert_int_equal(tr_runtime_tree(rt, chain_visit, &w), 0);
+    assert_int_equal(w.n, CHAIN_DEPTH);
+    assert_int_equal(w.max_depth, CHAIN_DEPTH - 1);
+    assert_true(w.in_order);
+    assert_int_equal(TR_STAT(rt, actors), CHAIN_DEPTH + 1); /* and the root */
+
+    /* Stopping the head stops the chain, deepest first. */
+    assert_int_equal(tr_rt_send(rt, head, DIE, NULL, 0), 0);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, head, TR_TEST_CALL_MS, &d), 0);
+    assert_int_equal(d.kind, TR_EXIT_NORMAL);
+    TR_WAIT_UNTIL(TR_STAT(rt, actors) == 1); /* the root alone */
+    w = (chain_walk){.in_order = 1};
+    assert_int_equal(tr_runtime_tree(rt, chain_visit, &w), 0);
+    assert_int_equal(w.n, 0);
+
+    /* Again, stopped with the runtime this time. */
+    build_chain(rt);
+    assert_int_equal(tr_runtime_stop(rt), 0);
+    assert_int_equal(tr_runtime_wait(rt), 0);
+    assert_int_equal(TR_STAT(rt, actors), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+    assert_false(tr_test_has_log("abnormally"));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_refuses_wrapping_sizes),
         cmocka_unit_test(test_state_size_refused),
         cmocka_unit_test(test_argument_sizes_refused),
+        cmocka_unit_test(test_deep_tree),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
