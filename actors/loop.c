@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
+_Thread_local tr_runtime *tr__tls_helper_rt;
 
 static void turn(tr__loop *L);
 

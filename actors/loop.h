@@ -166,6 +166,18 @@ static inline bool tr__on_loop_thread(void)
     return tr__tls_loop != NULL;
 }
 
+/* The runtime whose helper thread this is — a worker (workers.c) or the
+ * watchdog (watchdog.c, where the log callback may run) — or NULL. */
+extern _Thread_local tr_runtime *tr__tls_helper_rt;
+
+/* Whether the calling thread is one of `rt`'s own: a loop, a worker or
+ * the watchdog. tr_runtime_free joins those threads, so they may not call
+ * it (it would free the memory they return into). */
+static inline bool tr__thread_of(const tr_runtime *rt)
+{
+    return tr__thread_loop(rt) || tr__tls_helper_rt == rt;
+}
+
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */

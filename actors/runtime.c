@@ -373,7 +373,10 @@ int tr_runtime_free(tr_runtime *rt)
 {
     if (!rt)
         return 0;
-    if (tr__on_loop_thread())
+    /* Not from a loop of any runtime (where nothing may block), nor from
+     * the threads it joins: a worker (a job), the watchdog (the log
+     * callback). Each would return into freed memory. */
+    if (tr__on_loop_thread() || tr__thread_of(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) != TR__RT_CREATED) {
         tr_runtime_stop(rt); /* TR_EALREADY if a stop was requested: fine */

@@ -83,6 +83,7 @@ void tr__loop_blocked_ended(tr__loop *L)
 static void watchdog_main(void *arg)
 {
     tr_runtime *rt = arg;
+    tr__tls_helper_rt = rt; /* the log callback may not free the runtime */
     tr__watchdog *wd = rt->watchdog;
     uv_mutex_lock(&wd->mu);
     while (!wd->stop) {

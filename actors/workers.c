@@ -99,6 +99,7 @@ static void job_unref(tr_job *j)
 static void worker_main(void *arg)
 {
     tr__workers *w = arg;
+    tr__tls_helper_rt = w->rt; /* jobs may not free the runtime (tr_runtime_free) */
     if (w->nice == TR_WORKER_IDLE) {
         /* Run only when a core would otherwise idle. */
         struct sched_param sp = {0};

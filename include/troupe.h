@@ -389,8 +389,10 @@ typedef enum tr_log_level {
  * Receives one formatted line (no trailing newline), e.g. a crash report:
  *   "actor <5.1> (worker) exited abnormally: error -15 (TR_EFAILED): ..."
  *   "actor <6.1> (worker) exited abnormally: application error 7 (TR_EUSER(7)): ..."
- * Called on whichever loop thread produced the line, possibly several at
- * once: it must be thread-safe. `line` is valid during the call only.
+ * Called on whichever loop thread produced the line, or on the watchdog's
+ * thread (blocked-loop reports), possibly several at once: it must be
+ * thread-safe, and must not block or free the runtime (tr_runtime_free is
+ * TR_EWRONGTHREAD there). `line` is valid during the call only.
  */
 typedef void (*tr_log_fn)(void *userdata, tr_log_level level, const char *line);
 
@@ -485,7 +487,9 @@ TR_API int tr_runtime_stop(tr_runtime *rt);
  * runtime stopped because a permanent top-level actor failed (see
  * tr_runtime_exit_reason). Errors: TR_EINVAL, TR_ENOTSTARTED,
  * TR_EWRONGTHREAD (called on a loop thread of any runtime, where it could
- * deadlock). Thread: any plain thread.
+ * deadlock). Thread: any plain thread, a worker job included (the stop
+ * never waits for jobs, so the wait ends; the job then returns and
+ * tr_runtime_free joins its worker).
  */
 TR_API int tr_runtime_wait(tr_runtime *rt);
 
@@ -524,9 +528,13 @@ TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, tr_duration timeout_ms,
 /*
  * Stops the runtime if it is running, waits for it, joins its threads and
  * frees every byte it allocated, including messages still queued. `rt` is
- * invalid afterwards. NULL is a no-op returning 0.
- * Errors: TR_EWRONGTHREAD (called on a loop thread of any runtime; nothing
- * is freed). Thread: the plain threads only.
+ * invalid afterwards. NULL is a no-op returning 0. It waits for running
+ * worker jobs to return (a job that never returns holds it: check
+ * tr_job_cancelled).
+ * Errors: TR_EWRONGTHREAD (called on a loop thread of any runtime, or on
+ * one of this runtime's own threads — a worker (jobs), the watchdog (the
+ * log callback) — which it would join and then return into freed memory;
+ * nothing is freed). Thread: plain threads that are not this runtime's own.
  */
 TR_API int tr_runtime_free(tr_runtime *rt);
 
@@ -1246,7 +1254,10 @@ typedef uint64_t tr_job_id;
  * or positive (delivered as TR_MSG_JOB_FAILED): TR_EUSER(n) or a positive
  * code for the job's own failures, or a troupe code it got and propagates.
  * It may send to actors with the plain-thread API (tr_rt_send, tr_rt_call)
- * on tr_job_runtime(job).
+ * on tr_job_runtime(job), and may block in any wait that the runtime's
+ * stop ends (tr_rt_call, tr_rt_wait_exit, tr_runtime_wait, ...): the stop
+ * never waits for a job. It may not free its runtime: tr_runtime_free
+ * joins the workers, and returns TR_EWRONGTHREAD from a job.
  */
 typedef int (*tr_job_fn)(tr_job *job, const void *arg, size_t arg_len);
 

@@ -278,6 +278,118 @@ static void test_deep_tree(void **state)
     assert_false(tr_test_has_log("abnormally"));
 }
 
+/* ---- 5. what the runtime's own threads may not do -------------------------------------- */
+
+static _Atomic int job_free_rc = 1, job_wait_rc = 1, job_call_rc = 1;
+static _Atomic int job_waiting;
+
+/* A job that tries to free its own runtime, then checks it still works. */
+static int free_job(tr_job *job, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    tr_runtime *rt = tr_job_runtime(job);
+    atomic_store(&job_free_rc, tr_runtime_free(rt));
+    atomic_store(&job_call_rc, tr_test_call_rc(rt, tr_job_owner(job), PING, NULL, 0,
+                                               TR_TEST_CALL_MS));
+    return 0;
+}
+
+/* A job that waits for its runtime's end: allowed (the stop never waits
+ * for a job), and it returns when the runtime has stopped. */
+static int wait_job(tr_job *job, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    atomic_store(&job_waiting, 1);
+    atomic_store(&job_wait_rc, tr_runtime_wait(tr_job_runtime(job)));
+    return 0;
+}
+
+enum { OFFLOAD_FREE = 10, OFFLOAD_WAIT = 11 };
+
+static int offloader_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    tr_job_id id;
+    if (msg->type == OFFLOAD_FREE)
+        TR_CHECK_EQ(tr_offload(self, free_job, NULL, 0, &id), 0);
+    else if (msg->type == OFFLOAD_WAIT)
+        TR_CHECK_EQ(tr_offload(self, wait_job, NULL, 0, &id), 0);
+    return idle_receive(self, state, msg);
+}
+
+static const tr_behavior offloader_b = {.name = "offloader", .receive = offloader_receive};
+
+/* tr_runtime_free from a worker job is TR_EWRONGTHREAD, as from a loop,
+ * and frees nothing: the job goes on calling into the runtime. A job may
+ * wait for the runtime's end (tr_runtime_wait), and the free that stops
+ * the runtime then joins it. (Before: the job's free returned 0 and the
+ * worker returned into the freed runtime: ASan's use-after-free.) */
+static void test_worker_may_not_free(void **state)
+{
+    (void)state;
+    tr_runtime_options o = tr_test_options(1, TR_TEST_LOG_ERRORS);
+    o.workers = 2;
+    tr_runtime *rt = tr_test_runtime_opts(&o);
+    tr_pid off = tr_test_spawn(rt, &offloader_b, TR_LOOP_DEFAULT, NULL, 0);
+    assert_int_equal(tr_rt_send(rt, off, OFFLOAD_FREE, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&job_call_rc) != 1);
+    assert_int_equal(atomic_load(&job_free_rc), TR_EWRONGTHREAD);
+    assert_int_equal(atomic_load(&job_call_rc), 0); /* the runtime still runs */
+
+    assert_int_equal(tr_rt_send(rt, off, OFFLOAD_WAIT, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&job_waiting));
+    assert_int_equal(tr_runtime_free(rt), 0); /* stops, the job's wait ends, joins */
+    assert_int_equal(atomic_load(&job_wait_rc), 0);
+}
+
+static tr_runtime *_Atomic wd_rt;
+static _Atomic int wd_free_rc = 1;
+
+/* The log callback, on the watchdog's thread when it reports a block. */
+static void wd_log(void *ud, tr_log_level level, const char *line)
+{
+    (void)ud;
+    (void)level;
+    if (strstr(line, "blocked:") && atomic_load(&wd_free_rc) == 1)
+        atomic_store(&wd_free_rc, tr_runtime_free(atomic_load(&wd_rt)));
+}
+
+/* Blocks its loop until the watchdog's report has been handled. */
+static int blocker_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    if (msg->type == DIE) {
+        uint64_t end = tr_test_wall_ns() + TR_TEST_PATIENCE_S * 1000000000ull;
+        while (atomic_load(&wd_free_rc) == 1)
+            TR_CHECK(tr_test_wall_ns() < end);
+    }
+    return idle_receive(self, state, msg);
+}
+
+static const tr_behavior blocker_b = {.name = "blocker", .receive = blocker_receive};
+
+/* The watchdog's thread (the log callback) may not free the runtime
+ * either: TR_EWRONGTHREAD. (Before: the free stopped the runtime and
+ * waited for it while the loop waited for the callback: the blocked
+ * handler's check aborts after the patience.) */
+static void test_watchdog_may_not_free(void **state)
+{
+    (void)state;
+    tr_runtime_options o = tr_test_options(1, 0);
+    o.log = wd_log;
+    o.block_budget_ms = 20; /* real time; the handler blocks until reported */
+    tr_runtime *rt = tr_test_runtime_unstarted(&o);
+    atomic_store(&wd_rt, rt);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_pid b = tr_test_spawn(rt, &blocker_b, TR_LOOP_DEFAULT, NULL, 0);
+    assert_int_equal(tr_rt_send(rt, b, DIE, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&wd_free_rc) != 1);
+    assert_int_equal(atomic_load(&wd_free_rc), TR_EWRONGTHREAD);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, b, TR_TEST_CALL_MS, &d), 0);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +397,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_state_size_refused),
         cmocka_unit_test(test_argument_sizes_refused),
         cmocka_unit_test(test_deep_tree),
+        cmocka_unit_test(test_worker_may_not_free),
+        cmocka_unit_test(test_watchdog_may_not_free),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
