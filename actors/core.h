@@ -384,8 +384,9 @@ struct tr_runtime {
     uint64_t next_ref;       /* atomic: monitor references */
     uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
 
-    uv_mutex_t mu;           /* guards stopped and the exit reason */
+    uv_mutex_t mu;           /* guards stopped, the exit reason, start_gate */
     uv_cond_t cv;
+    int start_gate;          /* tr_runtime_start: 0 wait, 1 run, -1 give up */
     int stopped;
     int exit_rc;             /* what tr_runtime_wait returns */
     bool exit_set;           /* a permanent top-level actor has ended: */
@@ -669,6 +670,9 @@ static inline bool tr__behavior_ok(const tr_behavior *b)
 }
 void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A loop thread of tr_runtime_start waits here until the start has made
+ * every thread: true to run, false when the start failed (it then ends). */
+bool tr__runtime_gate(tr_runtime *rt);
 /* The root has ended: wake waiters, let the loops quit. Root's loop. */
 void tr__runtime_finished(tr_runtime *rt);
 /* A permanent top-level actor has ended with `d`: the runtime stops. */

@@ -176,6 +176,18 @@ int tr__workers_start(tr__workers *w)
     return 0;
 }
 
+void tr__workers_stop(tr__workers *w)
+{
+    uv_mutex_lock(&w->mu);
+    w->stopping = 1;
+    uv_cond_broadcast(&w->cv);
+    uv_mutex_unlock(&w->mu);
+    for (unsigned i = 0; i < w->started; i++)
+        uv_thread_join(&w->threads[i]);
+    w->started = 0;
+    w->stopping = 0; /* a later start begins afresh (no job was queued) */
+}
+
 void tr__workers_destroy(tr__workers *w)
 {
     if (!w)

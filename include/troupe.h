@@ -461,8 +461,13 @@ TR_API void tr_runtime_options_init(tr_runtime_options *opts);
 TR_API int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts);
 
 /*
- * Starts one thread per loop. Actors spawned before start run from now on.
- * Errors: TR_EINVAL (NULL), TR_EALREADY (started before), TR_ESYSTEM.
+ * Starts one thread per loop (and the worker threads and the watchdog).
+ * Actors spawned before start run from now on. All or nothing: a start
+ * that fails has undone everything it did — every thread it made is
+ * joined, no actor has run, the signals are not watched — and the
+ * runtime is as created: start it again, or free it.
+ * Errors: TR_EINVAL (NULL), TR_EALREADY (started before), TR_ESYSTEM (a
+ * thread or a signal watch could not be made), TR_ENOMEM.
  * Thread: any plain thread (not a loop thread of this runtime).
  */
 TR_API int tr_runtime_start(tr_runtime *rt);
