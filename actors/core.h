@@ -376,6 +376,7 @@ struct tr_runtime {
     tr__pidtab pids;
     tr_pid root;
     uint32_t node;           /* this runtime's node number, in every pid it makes */
+    bool count_live;         /* max_actors is below the pid space: count `live` */
 
     int state __attribute__((aligned(TR__CACHELINE))); /* atomic enum tr__rt_state */
     unsigned rr;             /* atomic: round-robin cursor for plain threads */
@@ -406,7 +407,20 @@ struct tr_runtime {
     uv_mutex_t reg_mu;
     tr__hmap reg_names, reg_pids;
     bool reg_ready; /* reg_mu initialised */
+
+    /* Actors alive (the root included), when count_live: taken by a spawn
+     * before it reserves a slot, given back when the actor has ended,
+     * before anyone hears of its end (spawn.c, exit.c). Its own line:
+     * spawns and exits on every loop touch it. */
+    uint32_t live __attribute__((aligned(TR__CACHELINE)));
 };
+
+/* spawn.c: the live count behind max_actors (see tr_runtime.live). */
+static inline void tr__live_put(tr_runtime *rt)
+{
+    if (rt->count_live)
+        ck_pr_dec_32(&rt->live); /* the count only: no ordering needed */
+}
 
 /* ---- shared internal functions ------------------------------------------ */
 

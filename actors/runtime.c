@@ -177,6 +177,24 @@ static void destroy(tr_runtime *rt)
     free(rt);
 }
 
+/*
+ * max_actors counts live actors, runtime-wide (rt->live). A slot stays
+ * bound to the loop it first served (pidtab.c says why), so freed slots
+ * of one loop cannot serve another: the table holds enough for every loop
+ * to have had max_actors alive at once — nloops * (max_actors + 1), the
+ * one for an actor ending on each loop while a spawn takes a fresh slot,
+ * plus the root — up to the 2^26 - 1 a pid can name. Chunks of slots are
+ * made on first use, so the size costs only the chunk pointers. With the
+ * default max_actors there is nothing to count: the table is the limit.
+ */
+static uint32_t table_slots(tr_runtime *rt)
+{
+    uint32_t max = rt->opts.max_actors;
+    rt->count_live = max < TR__INDEX_MAX;
+    uint64_t slots = (uint64_t)rt->nloops * ((uint64_t)max + 1) + 1;
+    return slots < TR__INDEX_MAX ? (uint32_t)slots : TR__INDEX_MAX;
+}
+
 int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
 {
     if (!out)
@@ -216,7 +234,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     }
     rt->loops = calloc(rt->nloops, sizeof *rt->loops);
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
-    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
+    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, table_slots(rt))
                                   : TR_ENOMEM;
     if (rc == 0)
         rc = tr__workers_create(rt, &rt->workers);

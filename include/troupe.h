@@ -410,8 +410,15 @@ typedef struct tr_runtime_options {
     unsigned turn_budget;
     /* Largest payload a send accepts, in bytes. 0: 1 MiB. */
     size_t max_payload;
-    /* Most actors alive at once (pids are reused after exit), at most
-     * 2^26 - 1, the slots a pid can name. 0: 2^26 - 1. */
+    /* Most actors alive at once, runtime-wide, whatever loops they live
+     * on (the runtime's internal root is not counted); an actor's place is
+     * free again as soon as its end can be seen (its DOWN, the end of a
+     * tr_rt_wait_exit). A spawn over it is TR_ELIMIT. At most 2^26 - 1,
+     * the slots a pid can name. 0: 2^26 - 1 — then the pid space is the
+     * limit, and spawning counts nothing; a limit below it costs a spawn
+     * and an exit one atomic add each on a shared counter. (With the
+     * default the limit is the pid space: 2^26 - 1 slots, each bound to
+     * the loop it first served — the sum of each loop's peak.) */
     uint32_t max_actors;
     /* How long an idle loop keeps looking for mail before it parks in the
      * kernel, in microseconds. Waking a parked loop costs tens of

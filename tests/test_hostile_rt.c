@@ -264,7 +264,7 @@ static void test_deep_tree(void **state)
     tr_down d;
     assert_int_equal(tr_rt_wait_exit(rt, head, TR_TEST_CALL_MS, &d), 0);
     assert_int_equal(d.kind, TR_EXIT_NORMAL);
-    TR_WAIT_UNTIL(TR_STAT(rt, actors) == 1); /* the root alone */
+    assert_int_equal(TR_STAT(rt, actors), 1); /* the root alone, once the head is */
     w = (chain_walk){.in_order = 1};
     assert_int_equal(tr_runtime_tree(rt, chain_visit, &w), 0);
     assert_int_equal(w.n, 0);
@@ -492,6 +492,99 @@ static void test_failed_start_undone(void **state)
     }
 }
 
+/* ---- 12. max_actors ------------------------------------------------------------------ */
+
+static int failing_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)self;
+    (void)state;
+    (void)arg;
+    (void)len;
+    return TR_EUSER(1);
+}
+
+static const tr_behavior failing_b = {.name = "failing", .init = failing_init,
+                                      .receive = idle_receive};
+
+static int spawn_on(tr_runtime *rt, const tr_behavior *b, unsigned loop, tr_pid *out)
+{
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.loop = TR_LOOP(loop);
+    return tr_rt_spawn(rt, b, &o, out);
+}
+
+/* Ends `p` and waits until it has: from then on its place counts free. */
+static void end_actor(tr_runtime *rt, tr_pid p)
+{
+    assert_int_equal(tr_rt_send(rt, p, DIE, NULL, 0), 0);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, p, TR_TEST_CALL_MS, &d), 0);
+}
+
+/* max_actors = 8 on 2 loops is 8 live actors (the root not counted),
+ * wherever they live and whatever loops earlier ones lived on; an actor's
+ * place is free as soon as its end can be seen (its DOWN, its wait).
+ * (Before: a freed slot stayed bound to its loop, so the limit counted
+ * slots ever made per loop: TR_ELIMIT on loop 1 with no actor alive, and
+ * the root took one of the 8.) */
+static void test_max_actors_counts_live(void **state)
+{
+    (void)state;
+    tr_runtime_options o = tr_test_options(2, TR_TEST_QUIET);
+    o.max_actors = 8;
+    tr_runtime *rt = tr_test_runtime_opts(&o);
+    tr_pid p[8], extra;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(spawn_on(rt, &idle_b, 0, &p[i]), 0);
+    assert_int_equal(spawn_on(rt, &idle_b, 0, &extra), TR_ELIMIT);
+    assert_int_equal(spawn_on(rt, &idle_b, 1, &extra), TR_ELIMIT);
+    for (int i = 0; i < 8; i++)
+        end_actor(rt, p[i]);
+
+    /* Loop 0's freed slots cannot serve loop 1: the count is what limits. */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(spawn_on(rt, &idle_b, 1, &p[i]), 0);
+    assert_int_equal(spawn_on(rt, &idle_b, 1, &extra), TR_ELIMIT);
+
+    /* Churn across the loops at the limit: each end frees a place at once. */
+    for (int r = 0; r < 40; r++) {
+        int i = r % 8;
+        end_actor(rt, p[i]);
+        assert_int_equal(spawn_on(rt, &idle_b, (unsigned)(r % 2), &p[i]), 0);
+        assert_int_equal(spawn_on(rt, &idle_b, (unsigned)(r + 1) % 2, &extra), TR_ELIMIT);
+    }
+    /* An actor that fails in init gives its place back too. */
+    end_actor(rt, p[0]);
+    tr_pid f;
+    assert_int_equal(spawn_on(rt, &failing_b, 0, &f), 0);
+    tr_down d;
+    assert_int_equal(tr_rt_wait_exit(rt, f, TR_TEST_CALL_MS, &d), 0);
+    assert_int_equal(d.code, TR_EUSER(1));
+    assert_int_equal(spawn_on(rt, &idle_b, 1, &p[0]), 0);
+    assert_int_equal(spawn_on(rt, &idle_b, 0, &extra), TR_ELIMIT);
+    for (int i = 0; i < 8; i++)
+        tr_test_ask(rt, p[i], PING, NULL, 0, NULL, 0);
+    assert_int_equal(TR_STAT(rt, actors), 9);
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
+/* The smallest limit: one actor besides the root. */
+static void test_max_actors_one(void **state)
+{
+    (void)state;
+    tr_runtime_options o = tr_test_options(2, TR_TEST_QUIET);
+    o.max_actors = 1;
+    tr_runtime *rt = tr_test_runtime_opts(&o);
+    for (int r = 0; r < 6; r++) {
+        tr_pid p, extra;
+        assert_int_equal(spawn_on(rt, &idle_b, (unsigned)(r % 2), &p), 0);
+        assert_int_equal(spawn_on(rt, &idle_b, (unsigned)(r + 1) % 2, &extra), TR_ELIMIT);
+        end_actor(rt, p);
+    }
+    assert_int_equal(tr_runtime_free(rt), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +595,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_worker_may_not_free),
         cmocka_unit_test(test_watchdog_may_not_free),
         cmocka_unit_test(test_failed_start_undone),
+        cmocka_unit_test(test_max_actors_counts_live),
+        cmocka_unit_test(test_max_actors_one),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
