@@ -379,6 +379,7 @@ struct tr_runtime {
     tr__pidtab pids;
     tr_pid root;
     uint32_t node;           /* this runtime's node number, in every pid it makes */
+    bool count_live;         /* max_actors is below the pid space: count `live` */
 
     int state __attribute__((aligned(TR__CACHELINE))); /* atomic enum tr__rt_state */
     unsigned rr;             /* atomic: round-robin cursor for plain threads */
@@ -387,8 +388,9 @@ struct tr_runtime {
     uint64_t next_ref;       /* atomic: monitor references */
     uint64_t plain_dropped;  /* atomic: messages dropped at teardown */
 
-    uv_mutex_t mu;           /* guards stopped and the exit reason */
+    uv_mutex_t mu;           /* guards stopped, the exit reason, start_gate */
     uv_cond_t cv;
+    int start_gate;          /* tr_runtime_start: 0 wait, 1 run, -1 give up */
     int stopped;
     int exit_rc;             /* what tr_runtime_wait returns */
     bool exit_set;           /* a permanent top-level actor has ended: */
@@ -408,7 +410,20 @@ struct tr_runtime {
     uv_mutex_t reg_mu;
     tr__hmap reg_names, reg_pids;
     bool reg_ready; /* reg_mu initialised */
+
+    /* Actors alive (the root included), when count_live: taken by a spawn
+     * before it reserves a slot, given back when the actor has ended,
+     * before anyone hears of its end (spawn.c, exit.c). Its own line:
+     * spawns and exits on every loop touch it. */
+    uint32_t live __attribute__((aligned(TR__CACHELINE)));
 };
+
+/* spawn.c: the live count behind max_actors (see tr_runtime.live). */
+static inline void tr__live_put(tr_runtime *rt)
+{
+    if (rt->count_live)
+        ck_pr_dec_32(&rt->live); /* the count only: no ordering needed */
+}
 
 /* ---- shared internal functions ------------------------------------------ */
 
@@ -451,6 +466,11 @@ static inline tr_actor *tr__lookup(tr_runtime *rt, tr_pid pid)
 static inline tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from,
                                    uint32_t type, size_t len)
 {
+    /* Public sends bound len by max_payload first; this keeps the header's
+     * addition from wrapping whatever a caller passes (a constant-folded
+     * compare where len is known small). */
+    if (len > TR__POOL_ALLOC_MAX - sizeof(tr__msg))
+        return NULL;
     tr__msg *m = tr__pool_alloc(pool, sizeof(tr__msg) + len);
     if (!m)
         return NULL;
@@ -661,8 +681,18 @@ static inline bool tr__loop_opt_ok(const tr_runtime *rt, int loop)
     return loop == TR_LOOP_DEFAULT || loop == TR_LOOP_ROUND_ROBIN ||
            (loop > 0 && (unsigned)TR__LOOP_INDEX(loop) < rt->nloops);
 }
+/* A behaviour a spawn accepts: a receive callback, and a state that the
+ * pool can be asked for (TR_STATE_SIZE_MAX). tr__spawn and the
+ * supervisor's spec checks both use it. */
+static inline bool tr__behavior_ok(const tr_behavior *b)
+{
+    return b && b->receive && b->state_size <= TR_STATE_SIZE_MAX;
+}
 void tr__log(tr_runtime *rt, tr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A loop thread of tr_runtime_start waits here until the start has made
+ * every thread: true to run, false when the start failed (it then ends). */
+bool tr__runtime_gate(tr_runtime *rt);
 /* The root has ended: wake waiters, let the loops quit. Root's loop. */
 void tr__runtime_finished(tr_runtime *rt);
 /* A permanent top-level actor has ended with `d`: the runtime stops. */

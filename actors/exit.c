@@ -246,9 +246,12 @@ static void finish_exit(tr__loop *L, tr_actor *a)
         tr__owned_release(L, a);
     /* Links and monitors that reached us before our end see its reason. */
     tr__signals_process(L, a);
+    /* No longer alive, before anyone hears of it: whoever sees its DOWN or
+     * its wait end may spawn in its place within max_actors. */
+    TR__STAT_ADD(L, actors, -1);
+    tr__live_put(rt);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
     a->trap_exits = 0;
-    TR__STAT_ADD(L, actors, -1);
     if (a->parent_node && a->parent_node->permanent) {
         tr_down d;
         tr__down_fill(&d, pid, (tr_exit_kind)a->exit_kind, a->exit_code,

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
+_Thread_local tr_runtime *tr__tls_helper_rt;
 
 static void turn(tr__loop *L);
 
@@ -358,15 +359,34 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int tr__loop_watch_signals(tr__loop *L)
 {
-    if (uv_signal_init(&L->uv, &L->sigint) != 0 || uv_signal_init(&L->uv, &L->sigterm) != 0)
-        return TR_ESYSTEM;
-    L->signals = true;
-    L->sigint.data = L;
-    L->sigterm.data = L;
+    /* Each handle is initialised once and closed by tr__loop_destroy (a
+     * handle cannot be closed before then: closing needs the loop to run). */
+    if (!(L->signals & 1)) {
+        if (uv_signal_init(&L->uv, &L->sigint) != 0)
+            return TR_ESYSTEM;
+        L->signals |= 1;
+        L->sigint.data = L;
+    }
+    if (!(L->signals & 2)) {
+        if (uv_signal_init(&L->uv, &L->sigterm) != 0)
+            return TR_ESYSTEM;
+        L->signals |= 2;
+        L->sigterm.data = L;
+    }
     if (uv_signal_start(&L->sigint, on_signal, SIGINT) != 0 ||
-        uv_signal_start(&L->sigterm, on_signal, SIGTERM) != 0)
+        uv_signal_start(&L->sigterm, on_signal, SIGTERM) != 0) {
+        tr__loop_unwatch_signals(L);
         return TR_ESYSTEM;
+    }
     return 0;
+}
+
+void tr__loop_unwatch_signals(tr__loop *L)
+{
+    if (L->signals & 1)
+        uv_signal_stop(&L->sigint);
+    if (L->signals & 2)
+        uv_signal_stop(&L->sigterm);
 }
 
 void tr__loop_kick(tr__loop *L)
@@ -434,6 +454,10 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
 static void thread_main(void *arg)
 {
     tr__loop *L = arg;
+    /* Nothing runs until every thread of the start exists: a start that
+     * fails ends this thread here, and no actor has run (runtime.c). */
+    if (!tr__runtime_gate(L->rt))
+        return;
     tr__tls_loop = L;
     uv_run(&L->uv, UV_RUN_DEFAULT);
     tr__pool_flush(&L->pool);
@@ -467,10 +491,10 @@ void tr__loop_destroy(tr__loop *L)
     uv_close((uv_handle_t *)&L->idle, NULL);
     uv_close((uv_handle_t *)&L->wake, NULL);
     uv_close((uv_handle_t *)&L->uvtimer, NULL);
-    if (L->signals) {
+    if (L->signals & 1)
         uv_close((uv_handle_t *)&L->sigint, NULL);
+    if (L->signals & 2)
         uv_close((uv_handle_t *)&L->sigterm, NULL);
-    }
     uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&L->uv);
     close(L->wakefd);

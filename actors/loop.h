@@ -97,7 +97,7 @@ struct tr__loop {
     uv_thread_t thread;
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
     uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
-    bool signals;
+    uint8_t signals; /* handles initialised: 1 sigint, 2 sigterm */
     /* The deadline the libuv timer is armed for; 0: not armed; UINT64_MAX:
      * the earliest timer never fires, so it is not armed either. */
     uint64_t uvtimer_due;
@@ -166,6 +166,18 @@ static inline bool tr__on_loop_thread(void)
     return tr__tls_loop != NULL;
 }
 
+/* The runtime whose helper thread this is — a worker (workers.c) or the
+ * watchdog (watchdog.c, where the log callback may run) — or NULL. */
+extern _Thread_local tr_runtime *tr__tls_helper_rt;
+
+/* Whether the calling thread is one of `rt`'s own: a loop, a worker or
+ * the watchdog. tr_runtime_free joins those threads, so they may not call
+ * it (it would free the memory they return into). */
+static inline bool tr__thread_of(const tr_runtime *rt)
+{
+    return tr__thread_loop(rt) || tr__tls_helper_rt == rt;
+}
+
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */
@@ -183,8 +195,12 @@ static inline void tr__loop_timers_changed(tr__loop *L)
         return;
     tr__loop_timers_rearm(L);
 }
-/* Loop 0, before its thread starts: SIGINT/SIGTERM stop the runtime. */
+/* Loop 0, before its thread starts: SIGINT/SIGTERM stop the runtime.
+ * Again after tr__loop_unwatch_signals (a start that failed, retried). */
 int tr__loop_watch_signals(tr__loop *L);
+/* Undoes tr__loop_watch_signals (its thread not started): the process's
+ * signal dispositions are as before. */
+void tr__loop_unwatch_signals(tr__loop *L);
 /* Asks the loop's thread to leave uv_run. Any thread. */
 void tr__loop_quit(tr__loop *L);
 void tr__loop_join(tr__loop *L);

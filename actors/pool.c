@@ -126,6 +126,8 @@ void tr__pool_destroy(tr__pool *p)
 
 static void *heap_alloc(size_t size)
 {
+    if (size > TR__POOL_ALLOC_MAX) /* the header would wrap the request */
+        return NULL;
     tr__blkhdr *h = malloc(sizeof(tr__blkhdr) + size);
     if (!h)
         return NULL;

@@ -104,8 +104,27 @@ typedef struct tr__blkhdr {
  */
 #define TR__MALLOC_WORD sizeof(size_t)
 
+/*
+ * The largest request any pool function accepts, in usable bytes: a block,
+ * its header and malloc's word must add up without wrapping. Larger
+ * requests get NULL, as an allocation that cannot succeed; they never
+ * reach the size arithmetic (a size near SIZE_MAX once wrapped to the
+ * smallest class, and its caller then wrote SIZE_MAX bytes into it). The
+ * public API refuses such sizes before they get here (max_payload,
+ * TR_STATE_SIZE_MAX); this is the floor under every caller.
+ */
+#define TR__POOL_ALLOC_MAX ((size_t)PTRDIFF_MAX - 64)
+
+/* The class of a request of `size` usable bytes: TR__POOL_CLASSES (none: it
+ * comes from malloc, or is refused) above the largest class. */
 static inline int tr__pool_class_of(size_t size)
 {
+    /* The largest class's usable bytes (a malloc'd class: 8 for the
+     * header, 8 for malloc's word). Above it no class, and no addition
+     * below that could wrap. One well-predicted compare on the hot path. */
+    if (size > ((size_t)1 << (TR__POOL_MIN_SHIFT + TR__POOL_CLASSES - 1)) -
+                   sizeof(tr__blkhdr) - TR__MALLOC_WORD)
+        return TR__POOL_CLASSES;
     size_t total = size + sizeof(tr__blkhdr);
     if (total > TR__POOL_SLAB_MAX)
         total += TR__MALLOC_WORD;
@@ -119,7 +138,8 @@ void *tr__pool_alloc_slow(tr__pool *p, size_t size);
 void tr__pool_free_slow(tr__pool *cur, void *ptr);
 
 /* `size` usable bytes, 8-aligned. `p` is the calling thread's pool, or NULL
- * on a plain thread. NULL when out of memory. */
+ * on a plain thread. NULL when out of memory, or when `size` exceeds
+ * TR__POOL_ALLOC_MAX. */
 static inline void *tr__pool_alloc(tr__pool *p, size_t size)
 {
     int c = tr__pool_class_of(size);

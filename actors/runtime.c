@@ -177,6 +177,24 @@ static void destroy(tr_runtime *rt)
     free(rt);
 }
 
+/*
+ * max_actors counts live actors, runtime-wide (rt->live). A slot stays
+ * bound to the loop it first served (pidtab.c says why), so freed slots
+ * of one loop cannot serve another: the table holds enough for every loop
+ * to have had max_actors alive at once — nloops * (max_actors + 1), the
+ * one for an actor ending on each loop while a spawn takes a fresh slot,
+ * plus the root — up to the 2^26 - 1 a pid can name. Chunks of slots are
+ * made on first use, so the size costs only the chunk pointers. With the
+ * default max_actors there is nothing to count: the table is the limit.
+ */
+static uint32_t table_slots(tr_runtime *rt)
+{
+    uint32_t max = rt->opts.max_actors;
+    rt->count_live = max < TR__INDEX_MAX;
+    uint64_t slots = (uint64_t)rt->nloops * ((uint64_t)max + 1) + 1;
+    return slots < TR__INDEX_MAX ? (uint32_t)slots : TR__INDEX_MAX;
+}
+
 int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
 {
     if (!out)
@@ -216,7 +234,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     }
     rt->loops = calloc(rt->nloops, sizeof *rt->loops);
     rt->pools = calloc(rt->nloops, sizeof *rt->pools);
-    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, rt->opts.max_actors)
+    rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, table_slots(rt))
                                   : TR_ENOMEM;
     if (rc == 0)
         rc = tr__workers_create(rt, &rt->workers);
@@ -250,37 +268,74 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
     return 0;
 }
 
+static void open_gate(tr_runtime *rt, int how)
+{
+    uv_mutex_lock(&rt->mu);
+    rt->start_gate = how;
+    uv_cond_broadcast(&rt->cv);
+    uv_mutex_unlock(&rt->mu);
+}
+
+bool tr__runtime_gate(tr_runtime *rt)
+{
+    uv_mutex_lock(&rt->mu);
+    while (rt->start_gate == 0)
+        uv_cond_wait(&rt->cv, &rt->mu);
+    bool run = rt->start_gate > 0;
+    uv_mutex_unlock(&rt->mu);
+    return run;
+}
+
+/*
+ * All or nothing: the start makes every thread (workers, the watchdog, the
+ * loops) and watches the signals, and only then lets the loops run. If any
+ * step fails, it undoes every step before it — the loop threads end
+ * without running anything, the watchdog and the workers are joined, the
+ * signals unwatched — so no actor has run, no thread of the runtime is
+ * left, and the runtime is as created: it may be started again, or freed.
+ * (A failed start used to leave the watchdog running; a retry made another
+ * and the first then read the freed runtime. The loops that had started
+ * had run actors.)
+ */
 int tr_runtime_start(tr_runtime *rt)
 {
     if (!rt)
         return TR_EINVAL;
     if (!ck_pr_cas_int(&rt->state, TR__RT_CREATED, TR__RT_RUNNING))
         return TR_EALREADY;
-    int wrc = 0;
-    if (rt->opts.stop_on_signals && !rt->loops[0]->signals)
-        wrc = tr__loop_watch_signals(rt->loops[0]);
-    if (wrc == 0)
-        wrc = tr__workers_start(rt->workers);
-    if (wrc == 0)
-        wrc = tr__watchdog_start(rt);
-    if (wrc != 0) {
-        ck_pr_store_int(&rt->state, TR__RT_CREATED);
-        return wrc;
+    uv_mutex_lock(&rt->mu);
+    rt->start_gate = 0;
+    uv_mutex_unlock(&rt->mu);
+    int rc = 0;
+    bool signals = false, workers = false;
+    if (rt->opts.stop_on_signals) {
+        rc = tr__loop_watch_signals(rt->loops[0]);
+        signals = rc == 0;
     }
-    for (unsigned i = 0; i < rt->nloops; i++) {
-        int rc = tr__loop_start(rt->loops[i]);
-        if (rc != 0) {
-            /* Undo: the loops that run have nothing to do yet. */
-            for (unsigned j = 0; j < i; j++) {
-                tr__loop_quit(rt->loops[j]);
-                tr__loop_join(rt->loops[j]);
-                ck_pr_store_int(&rt->loops[j]->quit, 0);
-            }
-            ck_pr_store_int(&rt->state, TR__RT_CREATED);
-            return rc;
-        }
+    if (rc == 0) {
+        workers = true; /* tr__workers_stop joins the ones that started */
+        rc = tr__workers_start(rt->workers);
     }
-    return 0;
+    if (rc == 0)
+        rc = tr__watchdog_start(rt);
+    unsigned started = 0;
+    for (; rc == 0 && started < rt->nloops; started++)
+        if ((rc = tr__loop_start(rt->loops[started])) != 0)
+            break;
+    if (rc == 0) {
+        open_gate(rt, 1);
+        return 0;
+    }
+    open_gate(rt, -1); /* the loop threads end without running */
+    for (unsigned i = 0; i < started; i++)
+        tr__loop_join(rt->loops[i]);
+    tr__watchdog_stop(rt);
+    if (workers)
+        tr__workers_stop(rt->workers);
+    if (signals)
+        tr__loop_unwatch_signals(rt->loops[0]);
+    ck_pr_store_int(&rt->state, TR__RT_CREATED);
+    return rc;
 }
 
 int tr_runtime_stop(tr_runtime *rt)
@@ -373,7 +428,10 @@ int tr_runtime_free(tr_runtime *rt)
 {
     if (!rt)
         return 0;
-    if (tr__on_loop_thread())
+    /* Not from a loop of any runtime (where nothing may block), nor from
+     * the threads it joins: a worker (a job), the watchdog (the log
+     * callback). Each would return into freed memory. */
+    if (tr__on_loop_thread() || tr__thread_of(rt))
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) != TR__RT_CREATED) {
         tr_runtime_stop(rt); /* TR_EALREADY if a stop was requested: fine */

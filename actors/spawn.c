@@ -87,7 +87,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr_spawn_opts_init(&defaults);
         opts = &defaults;
     }
-    if (!beh || !beh->receive || !out)
+    if (!tr__behavior_ok(beh) || !out)
         return TR_EINVAL;
     int rc = tr__spawn_opts_check(rt, opts);
     if (rc != 0)
@@ -111,10 +111,19 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
             tr__pool_free(pool, m);
         return TR_ENOMEM;
     }
+    /* max_actors: one atomic add when a limit below the pid space is set,
+     * nothing otherwise (the slot table is then the only limit). */
+    if (rt->count_live && ck_pr_faa_32(&rt->live, 1) > rt->opts.max_actors) {
+        ck_pr_dec_32(&rt->live); /* the root is not one of max_actors */
+        free(node);
+        tr__pool_free(pool, m);
+        return TR_ELIMIT;
+    }
     int err = 0;
     tr__loop *home = pick_loop(rt, cur, parent, opts->loop);
     tr_actor *a = reserve_slot(rt, home, &err);
     if (!a) {
+        tr__live_put(rt);
         free(node);
         tr__pool_free(pool, m);
         return err;
@@ -126,6 +135,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (!b && opts->mailbox_capacity) {
         if (!(b = calloc(1, sizeof *b))) {
             tr__slot_release(home, a); /* untouched: still free */
+            tr__live_put(rt);
             free(node);
             tr__pool_free(pool, m);
             return TR_ENOMEM;

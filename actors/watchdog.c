@@ -20,6 +20,7 @@
 #include "loop.h"
 
 typedef struct tr__watchdog {
+    tr_runtime *rt;
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cv;
@@ -82,8 +83,9 @@ void tr__loop_blocked_ended(tr__loop *L)
 
 static void watchdog_main(void *arg)
 {
-    tr_runtime *rt = arg;
-    tr__watchdog *wd = rt->watchdog;
+    tr__watchdog *wd = arg;
+    tr_runtime *rt = wd->rt;
+    tr__tls_helper_rt = rt; /* the log callback may not free the runtime */
     uv_mutex_lock(&wd->mu);
     while (!wd->stop) {
         uint64_t half = wd->budget_ns / 2; /* a huge budget: checked hourly */
@@ -105,6 +107,7 @@ int tr__watchdog_start(tr_runtime *rt)
     tr__watchdog *wd = calloc(1, sizeof *wd);
     if (!wd)
         return TR_ENOMEM;
+    wd->rt = rt;
     wd->budget_ns = tr__ms_to_ns(rt->opts.block_budget_ms); /* saturating */
     if (uv_mutex_init(&wd->mu) != 0) {
         free(wd);
@@ -116,7 +119,7 @@ int tr__watchdog_start(tr_runtime *rt)
         return TR_ESYSTEM;
     }
     rt->watchdog = wd;
-    if (uv_thread_create(&wd->thread, watchdog_main, rt) != 0) {
+    if (uv_thread_create(&wd->thread, watchdog_main, wd) != 0) {
         rt->watchdog = NULL;
         uv_cond_destroy(&wd->cv);
         uv_mutex_destroy(&wd->mu);

@@ -99,6 +99,7 @@ static void job_unref(tr_job *j)
 static void worker_main(void *arg)
 {
     tr__workers *w = arg;
+    tr__tls_helper_rt = w->rt; /* jobs may not free the runtime (tr_runtime_free) */
     if (w->nice == TR_WORKER_IDLE) {
         /* Run only when a core would otherwise idle. */
         struct sched_param sp = {0};
@@ -173,6 +174,18 @@ int tr__workers_start(tr__workers *w)
         if (uv_thread_create(&w->threads[w->started], worker_main, w) != 0)
             return TR_ESYSTEM; /* destroy joins the ones that started */
     return 0;
+}
+
+void tr__workers_stop(tr__workers *w)
+{
+    uv_mutex_lock(&w->mu);
+    w->stopping = 1;
+    uv_cond_broadcast(&w->cv);
+    uv_mutex_unlock(&w->mu);
+    for (unsigned i = 0; i < w->started; i++)
+        uv_thread_join(&w->threads[i]);
+    w->started = 0;
+    w->stopping = 0; /* a later start begins afresh (no job was queued) */
 }
 
 void tr__workers_destroy(tr__workers *w)

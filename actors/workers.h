@@ -10,6 +10,9 @@ typedef struct tr__workers tr__workers;
 
 int tr__workers_create(tr_runtime *rt, tr__workers **out);
 int tr__workers_start(tr__workers *w);
+/* Joins the threads tr__workers_start started, for a start that failed:
+ * the pool is as created (no job can be queued before the loops run). */
+void tr__workers_stop(tr__workers *w);
 /* Stops taking jobs, drops what is queued, waits for what runs, joins the
  * threads and frees everything. */
 void tr__workers_destroy(tr__workers *w);

@@ -105,7 +105,10 @@ int tr__chan_create(const tr_chan_opts *opts, uint32_t item_limit,
         return TR_EINVAL;
     uint32_t cap = opts && opts->capacity ? opts->capacity : 1024;
     uint32_t item = opts && opts->item_max ? opts->item_max : 64;
-    if (cap > (1u << 30) || item > item_limit)
+    /* Both are bounded before any size is computed from them: the slots'
+     * bytes, cap * (item + header), must not wrap (a 32-bit size_t could). */
+    if (cap > (1u << 30) || item > item_limit ||
+        (size_t)cap > SIZE_MAX / (sizeof(slot) + (size_t)item + 15u))
         return TR_EINVAL;
     tr_chan *ch = aligned_alloc(CACHELINE, (sizeof *ch + CACHELINE - 1) &
                                                ~(size_t)(CACHELINE - 1));

@@ -347,6 +347,10 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *  - name: a label for crash reports and introspection (may be NULL).
  *  - state_size: bytes of per-actor state the runtime allocates, zeroed,
  *    before init and frees after terminate. 0: no state (state is NULL).
+ *    At most TR_STATE_SIZE_MAX: a larger one is TR_EINVAL from the spawn
+ *    (and from the spec checks of supervisors), never an allocation. A
+ *    state the system cannot allocate ends the actor in its init, with
+ *    TR_ENOMEM. Allocate anything bigger in init.
  *  - init (optional): runs first, on the home loop, with a copy of the spawn
  *    argument that is valid during the call. A non-zero return (codes as
  *    for receive: TR_EUSER(n) for the application's) ends the actor with
@@ -359,6 +363,8 @@ typedef int (*tr_receive_fn)(tr_actor *self, void *state, const tr_msg *msg);
  *    OTP's format_status. Runs on the home loop between messages; must not
  *    send or block.
  */
+#define TR_STATE_SIZE_MAX ((size_t)1 << 30) /* 1 GiB: the most state_size may ask */
+
 typedef struct tr_behavior {
     const char *name;
     size_t state_size;
@@ -383,8 +389,10 @@ typedef enum tr_log_level {
  * Receives one formatted line (no trailing newline), e.g. a crash report:
  *   "actor <5.1> (worker) exited abnormally: error -15 (TR_EFAILED): ..."
  *   "actor <6.1> (worker) exited abnormally: application error 7 (TR_EUSER(7)): ..."
- * Called on whichever loop thread produced the line, possibly several at
- * once: it must be thread-safe. `line` is valid during the call only.
+ * Called on whichever loop thread produced the line, or on the watchdog's
+ * thread (blocked-loop reports), possibly several at once: it must be
+ * thread-safe, and must not block or free the runtime (tr_runtime_free is
+ * TR_EWRONGTHREAD there). `line` is valid during the call only.
  */
 typedef void (*tr_log_fn)(void *userdata, tr_log_level level, const char *line);
 
@@ -402,8 +410,15 @@ typedef struct tr_runtime_options {
     unsigned turn_budget;
     /* Largest payload a send accepts, in bytes. 0: 1 MiB. */
     size_t max_payload;
-    /* Most actors alive at once (pids are reused after exit), at most
-     * 2^26 - 1, the slots a pid can name. 0: 2^26 - 1. */
+    /* Most actors alive at once, runtime-wide, whatever loops they live
+     * on (the runtime's internal root is not counted); an actor's place is
+     * free again as soon as its end can be seen (its DOWN, the end of a
+     * tr_rt_wait_exit). A spawn over it is TR_ELIMIT. At most 2^26 - 1,
+     * the slots a pid can name. 0: 2^26 - 1 — then the pid space is the
+     * limit, and spawning counts nothing; a limit below it costs a spawn
+     * and an exit one atomic add each on a shared counter. (With the
+     * default the limit is the pid space: 2^26 - 1 slots, each bound to
+     * the loop it first served — the sum of each loop's peak.) */
     uint32_t max_actors;
     /* How long an idle loop keeps looking for mail before it parks in the
      * kernel, in microseconds. Waking a parked loop costs tens of
@@ -453,8 +468,13 @@ TR_API void tr_runtime_options_init(tr_runtime_options *opts);
 TR_API int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts);
 
 /*
- * Starts one thread per loop. Actors spawned before start run from now on.
- * Errors: TR_EINVAL (NULL), TR_EALREADY (started before), TR_ESYSTEM.
+ * Starts one thread per loop (and the worker threads and the watchdog).
+ * Actors spawned before start run from now on. All or nothing: a start
+ * that fails has undone everything it did — every thread it made is
+ * joined, no actor has run, the signals are not watched — and the
+ * runtime is as created: start it again, or free it.
+ * Errors: TR_EINVAL (NULL), TR_EALREADY (started before), TR_ESYSTEM (a
+ * thread or a signal watch could not be made), TR_ENOMEM.
  * Thread: any plain thread (not a loop thread of this runtime).
  */
 TR_API int tr_runtime_start(tr_runtime *rt);
@@ -479,7 +499,9 @@ TR_API int tr_runtime_stop(tr_runtime *rt);
  * runtime stopped because a permanent top-level actor failed (see
  * tr_runtime_exit_reason). Errors: TR_EINVAL, TR_ENOTSTARTED,
  * TR_EWRONGTHREAD (called on a loop thread of any runtime, where it could
- * deadlock). Thread: any plain thread.
+ * deadlock). Thread: any plain thread, a worker job included (the stop
+ * never waits for jobs, so the wait ends; the job then returns and
+ * tr_runtime_free joins its worker).
  */
 TR_API int tr_runtime_wait(tr_runtime *rt);
 
@@ -518,9 +540,13 @@ TR_API int tr_rt_wait_exit(tr_runtime *rt, tr_pid pid, tr_duration timeout_ms,
 /*
  * Stops the runtime if it is running, waits for it, joins its threads and
  * frees every byte it allocated, including messages still queued. `rt` is
- * invalid afterwards. NULL is a no-op returning 0.
- * Errors: TR_EWRONGTHREAD (called on a loop thread of any runtime; nothing
- * is freed). Thread: the plain threads only.
+ * invalid afterwards. NULL is a no-op returning 0. It waits for running
+ * worker jobs to return (a job that never returns holds it: check
+ * tr_job_cancelled).
+ * Errors: TR_EWRONGTHREAD (called on a loop thread of any runtime, or on
+ * one of this runtime's own threads — a worker (jobs), the watchdog (the
+ * log callback) — which it would join and then return into freed memory;
+ * nothing is freed). Thread: plain threads that are not this runtime's own.
  */
 TR_API int tr_runtime_free(tr_runtime *rt);
 
@@ -1269,7 +1295,10 @@ typedef uint64_t tr_job_id;
  * or positive (delivered as TR_MSG_JOB_FAILED): TR_EUSER(n) or a positive
  * code for the job's own failures, or a troupe code it got and propagates.
  * It may send to actors with the plain-thread API (tr_rt_send, tr_rt_call)
- * on tr_job_runtime(job).
+ * on tr_job_runtime(job), and may block in any wait that the runtime's
+ * stop ends (tr_rt_call, tr_rt_wait_exit, tr_runtime_wait, ...): the stop
+ * never waits for a job. It may not free its runtime: tr_runtime_free
+ * joins the workers, and returns TR_EWRONGTHREAD from a job.
  */
 typedef int (*tr_job_fn)(tr_job *job, const void *arg, size_t arg_len);
 
@@ -1603,6 +1632,8 @@ typedef int (*tr_tree_fn)(const tr_actor_info *info, void *userdata);
  * spawn order. Each actor is asked on its own loop, between its messages,
  * so the walk never stops the runtime: it is not one instant's snapshot —
  * an actor that ends meanwhile is left out, one spawned meanwhile may be.
+ * Any depth: the walk keeps its path from the root on the heap, not the
+ * calling thread's stack (memory in proportion to the depth).
  * Returns 0, the callback's non-zero value, or TR_EINVAL, TR_ENOTSTARTED,
  * TR_ESTOPPED, TR_EWRONGTHREAD (a loop thread: this blocks), TR_ENOMEM.
  * Thread: any but the runtime's loops.

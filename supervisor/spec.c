@@ -59,7 +59,7 @@ static int validate_child(const tr_runtime *rt, const tr_child_spec *c, unsigned
             return TR_EINVAL;
         return validate_spec(rt, c->supervisor, depth + 1, size);
     }
-    if (!c->behavior || !c->behavior->receive || (!c->arg && c->arg_len))
+    if (!tr__behavior_ok(c->behavior) || (!c->arg && c->arg_len))
         return TR_EINVAL;
     return add_size(rt, size, c->arg_len);
 }

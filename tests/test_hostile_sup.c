@@ -213,7 +213,7 @@ static void test_failed_init_never_receives(void **state)
 }
 
 /* A supervisor traps exits in its init; when its first child cannot be
- * spawned (here max_actors is reached: root, watcher, supervisor), its
+ * spawned (here max_actors is reached: watcher and supervisor), its
  * init fails after its child table was freed. The shutdown its parent
  * queued before the init ran must not reach its receive (which would stop
  * the freed children and end it as "shutdown"). */
@@ -224,7 +224,7 @@ static void test_sup_failed_start_with_signal_queued(void **state)
     const int modes[] = {PARENT_SIGNAL, 0};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         tr_runtime_options o = tr_test_options(1, TR_TEST_QUIET);
-        o.max_actors = 3;
+        o.max_actors = 2;
         tr_runtime *rt = tr_test_runtime_opts(&o);
         atomic_store(&worker_starts, 0);
         watch(rt, W_SUP, modes[i]);
