@@ -375,7 +375,8 @@ struct tr_runtime {
     const tr__observer *obs; /* &observer when installed, else NULL */
     unsigned nloops;
     tr__loop **loops;
-    tr__pool **pools;        /* loops[i]->pool, for origin lookups */
+    tr__pool **pools;        /* every pool by origin: the loops', then `plain` */
+    tr__pool *plain;         /* [TR__PLAIN_POOLS]: leased by plain threads (pool.h) */
     tr__pidtab pids;
     tr_pid root;
     uint32_t node;           /* this runtime's node number, in every pid it makes */
@@ -482,6 +483,11 @@ static inline tr__msg *tr__msg_new(tr__pool *pool, uint8_t kind, tr_pid from,
     m->reserved = 0;
     return m;
 }
+
+/* A plain-thread pool leased by the calling thread (give it back with
+ * tr__pool_unlease as soon as the allocation is made), or NULL when every
+ * one is taken. Plain threads only. runtime.c */
+tr__pool *tr__plain_lease(tr_runtime *rt);
 
 /* actor.c */
 void tr__actor_run(tr__loop *L, tr_actor *a);

@@ -43,6 +43,7 @@ _Thread_local tr__loop *tr__tls_loop __attribute__((tls_model("initial-exec")));
 _Thread_local tr_runtime *tr__tls_helper_rt;
 
 static void turn(tr__loop *L);
+static void trim_check(tr__loop *L);
 
 static void idle_start(tr__loop *L);
 
@@ -202,6 +203,7 @@ static void turn(tr__loop *L)
             return;
         }
         tr__pool_flush(&L->pool); /* blocks of other loops go home before we sleep */
+        trim_check(L);
         ck_pr_fas_int(&L->parked, 1);
         if (tr__mpsc_maybe_nonempty(&L->inject)) {
             ck_pr_store_int(&L->parked, 0);
@@ -257,6 +259,62 @@ void tr__loop_outbox_flush(tr__loop *L)
     }
     L->nout = 0;
     L->held = 0;
+}
+
+/* ---- giving memory back ------------------------------------------------------ */
+
+/*
+ * A loop gives back what its pool holds beyond need when it is about to
+ * sleep, at most once a second (tr__pool_trim), and trims the plain-thread
+ * pools it has returned blocks to (plain threads have no loop that would).
+ * What it could not give back yet — a class still growing a second ago, a
+ * plain pool a thread holds — it looks at again a second later, woken by
+ * its trim timer if it sleeps that long: after a burst the memory comes
+ * back within about two seconds, even if no message comes again. The
+ * timer is unreferenced: it never keeps a loop alive.
+ */
+static void on_trim(uv_timer_t *h);
+
+static void trim_pass(tr__loop *L, uint64_t now)
+{
+    int more = tr__pool_trim(&L->pool, now);
+    if (L->pool.fed_plain) {
+        L->pool.fed_plain = false;
+        for (unsigned i = 0; i < TR__PLAIN_POOLS; i++) {
+            tr__pool *pp = &L->rt->plain[i];
+            int left = 1;
+            if (tr__pool_lease(pp)) {
+                left = tr__pool_trim(pp, now);
+                tr__pool_unlease(pp);
+            }
+            if (left) {
+                more = 1;
+                L->pool.fed_plain = true;
+            }
+        }
+    }
+    if (more)
+        uv_timer_start(&L->trimtimer, on_trim, TR__POOL_TRIM_MS, 0);
+}
+
+static void on_trim(uv_timer_t *h)
+{
+    tr__loop *L = h->data;
+    trim_pass(L, uv_now(&L->uv));
+}
+
+/* The loop is about to sleep: a few compares, unless there is memory to
+ * give back. */
+static void trim_check(tr__loop *L)
+{
+    if (uv_is_active((uv_handle_t *)&L->trimtimer) || !tr__pool_trim_wanted(&L->pool))
+        return;
+    uint64_t now = uv_now(&L->uv);
+    uint64_t since = now - L->pool.trim_at;
+    if (since >= TR__POOL_TRIM_MS)
+        trim_pass(L, now);
+    else
+        uv_timer_start(&L->trimtimer, on_trim, TR__POOL_TRIM_MS - since, 0);
 }
 
 /* ---- timers ---------------------------------------------------------------- */
@@ -428,10 +486,13 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     /* uv_idle_init and uv_timer_init cannot fail once the loop exists. */
     uv_idle_init(&L->uv, &L->idle);
     uv_timer_init(&L->uv, &L->uvtimer);
+    uv_timer_init(&L->uv, &L->trimtimer);
+    uv_unref((uv_handle_t *)&L->trimtimer);
     if (uv_poll_start(&L->wake, UV_READABLE, on_wake) != 0) {
         uv_close((uv_handle_t *)&L->wake, NULL);
         uv_close((uv_handle_t *)&L->idle, NULL);
         uv_close((uv_handle_t *)&L->uvtimer, NULL);
+        uv_close((uv_handle_t *)&L->trimtimer, NULL);
         uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
         uv_loop_close(&L->uv);
         close(L->wakefd);
@@ -440,12 +501,15 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     L->wake.data = L;
     L->idle.data = L;
     L->uvtimer.data = L;
+    L->trimtimer.data = L;
     tr__timers_init(&L->timers);
     L->calls = (tr__calls){0};
-    if (tr__pool_init(&L->pool, (uint16_t)index, rt->pools, (uint16_t)rt->nloops) != 0) {
+    if (tr__pool_init(&L->pool, (uint16_t)index, rt->pools,
+                      (uint16_t)(rt->nloops + TR__PLAIN_POOLS)) != 0) {
         tr__loop_destroy(L);
         return TR_ENOMEM;
     }
+    L->pool.plain_from = (uint16_t)rt->nloops;
     /* Run a first turn as soon as the thread starts. */
     idle_start(L);
     return 0;
@@ -491,6 +555,7 @@ void tr__loop_destroy(tr__loop *L)
     uv_close((uv_handle_t *)&L->idle, NULL);
     uv_close((uv_handle_t *)&L->wake, NULL);
     uv_close((uv_handle_t *)&L->uvtimer, NULL);
+    uv_close((uv_handle_t *)&L->trimtimer, NULL);
     if (L->signals & 1)
         uv_close((uv_handle_t *)&L->sigint, NULL);
     if (L->signals & 2)

@@ -96,6 +96,7 @@ struct tr__loop {
     uv_idle_t idle;
     uv_thread_t thread;
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
+    uv_timer_t trimtimer; /* armed while memory may be left to give back (pool.h) */
     uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
     uint8_t signals; /* handles initialised: 1 sigint, 2 sigterm */
     /* The deadline the libuv timer is armed for; 0: not armed; UINT64_MAX:

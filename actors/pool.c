@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "handoff.h"
 
@@ -43,9 +46,17 @@ static inline bool slab_class(int cls)
 typedef struct tr__slab {
     tr__pool *pool;
     struct tr__slab *next;
+    uint32_t scan; /* tr__pool_trim: its blocks found free; UINT32_MAX: to free */
+    uint8_t cls;
 } tr__slab;
 
 #define SLAB_HEAD 64 /* the header's line */
+
+/* Blocks of class c in one slab. */
+static inline uint32_t slab_blocks(int c)
+{
+    return (uint32_t)((TR__POOL_SLAB_BYTES - SLAB_HEAD) / class_size(c));
+}
 
 static inline tr__slab *slab_of(const void *block)
 {
@@ -68,6 +79,7 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
     memset(p, 0, sizeof *p);
     p->index = index;
     p->npeers = npeers;
+    p->plain_from = npeers;
     for (int c = 0; c < TR__POOL_CLASSES; c++) {
         p->cap[c] = class_cap(c);
         size_t n = TR__POOL_BATCH_BYTES / class_size(c);
@@ -159,9 +171,12 @@ static void *carve_slab(tr__pool *p, int c)
         return NULL;
     s->pool = p;
     s->next = p->slabs;
+    s->scan = 0;
+    s->cls = (uint8_t)c;
     p->slabs = s;
+    p->carved[c]++;
     size_t size = class_size(c);
-    uint32_t n = (uint32_t)((TR__POOL_SLAB_BYTES - SLAB_HEAD) / size);
+    uint32_t n = slab_blocks(c);
     char *first = (char *)s + SLAB_HEAD;
     void *next = NULL;
     for (uint32_t i = n; i-- > 0;) {
@@ -255,6 +270,8 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
         return;
     }
     tr__pool_chain *ch = &cur->out[(size_t)h->origin * TR__POOL_CLASSES + (size_t)c];
+    if (h->origin >= cur->plain_from)
+        cur->fed_plain = true; /* a loop trims the plain pools it feeds */
     *link_of(ptr) = NULL;
     if (ch->tail)
         *link_of(ch->tail) = ptr;
@@ -280,4 +297,111 @@ void tr__pool_free_now(void *ptr)
     /* A slab block is freed with its slab, when its pool is destroyed. */
     if (ptr && (hdr_of(ptr)->origin == TR__POOL_HEAP || !slab_class(hdr_of(ptr)->cls)))
         free(hdr_of(ptr));
+}
+
+/* ---- giving memory back ---------------------------------------------------- */
+
+/*
+ * Frees the slabs of class c whose every block is on the free list, but
+ * keeps `keep` free blocks. Three walks: count each slab's free blocks (in
+ * its header), pick the slabs to free, and rebuild the free list without
+ * their blocks, in its order (the most recently freed, warm blocks stay in
+ * front). Bytes released.
+ */
+static size_t free_empty_slabs(tr__pool *p, int c, uint32_t keep)
+{
+    uint32_t per = slab_blocks(c);
+    for (void *b = p->free_list[c]; b; b = *link_of(b))
+        slab_of(b)->scan++;
+    uint32_t left = p->nfree[c];
+    size_t n = 0;
+    for (tr__slab *s = p->slabs; s; s = s->next) {
+        if (s->cls != c)
+            continue;
+        if (s->scan == per && left >= keep + per) {
+            s->scan = UINT32_MAX;
+            left -= per;
+            n++;
+        } else {
+            s->scan = 0;
+        }
+    }
+    if (n == 0)
+        return 0;
+    void **tail = &p->free_list[c];
+    for (void *b = p->free_list[c]; b; b = *link_of(b))
+        if (slab_of(b)->scan != UINT32_MAX) {
+            *tail = b;
+            tail = link_of(b);
+        }
+    *tail = NULL;
+    p->nfree[c] = left;
+    for (tr__slab **sp = &p->slabs; *sp;) {
+        tr__slab *s = *sp;
+        if (s->cls == c && s->scan == UINT32_MAX) {
+            *sp = s->next;
+            free(s);
+        } else {
+            sp = &s->next;
+        }
+    }
+    return n * TR__POOL_SLAB_BYTES;
+}
+
+bool tr__pool_trim_wanted(const tr__pool *p)
+{
+    if (p->fed_plain)
+        return true;
+    for (int c = 0; c < TR__POOL_CLASSES; c++) {
+        if (ck_pr_load_ptr(&p->remote[c]) != NULL)
+            return true;
+        if (slab_class(c) ? p->nfree[c] >= (TR__POOL_TRIM_KEEP + 1) * slab_blocks(c)
+                          : p->nfree[c] > p->cap[c])
+            return true;
+    }
+    return false;
+}
+
+int tr__pool_trim(tr__pool *p, uint64_t now_ms)
+{
+    if (now_ms - p->trim_at < TR__POOL_TRIM_MS)
+        return 1; /* looked lately: the caller asks again later */
+    p->trim_at = now_ms;
+    size_t released = 0;
+    int pending = 0;
+    for (int c = 0; c < TR__POOL_CLASSES; c++) {
+        if (ck_pr_load_ptr(&p->remote[c]) != NULL)
+            reclaim_remote(p, c);
+        if (!slab_class(c)) {
+            /* Chains spliced in from other threads are not capped. */
+            while (p->nfree[c] > p->cap[c]) {
+                void *b = p->free_list[c];
+                p->free_list[c] = *link_of(b);
+                p->nfree[c]--;
+                free(hdr_of(b));
+                released += class_size(c);
+            }
+            continue;
+        }
+        uint32_t keep = TR__POOL_TRIM_KEEP * slab_blocks(c);
+        uint32_t carved = p->carved[c];
+        p->carved[c] = 0;
+        if (p->nfree[c] < keep + slab_blocks(c))
+            continue;
+        if (carved) {
+            /* It needed more lately: a burst, or traffic that cycles
+             * through this much. Look again when it has been quiet. */
+            pending = 1;
+            continue;
+        }
+        released += free_empty_slabs(p, c, keep);
+    }
+#ifdef __GLIBC__
+    /* free() keeps what it is given for the next malloc, in the middle of
+     * its heap as much as at the top: malloc_trim hands whole free pages
+     * back to the kernel. It walks every arena: only after freeing a lot. */
+    if (released >= TR__POOL_TRIM_MALLOC)
+        malloc_trim(0);
+#endif
+    return pending;
 }

@@ -46,8 +46,12 @@
 #ifndef TR_POOL_H
 #define TR_POOL_H
 
+#include <ck_pr.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "handoff.h"
 
 #define TR__POOL_MIN_SHIFT 6  /* smallest block: 64 bytes */
 #define TR__POOL_CLASSES 11   /* 64 B .. 64 KiB */
@@ -78,9 +82,19 @@ struct tr__pool {
     uint32_t batch[TR__POOL_CLASSES]; /* remote frees per hand-over, per class */
     uint16_t index;
     uint16_t npeers;
-    tr__pool **peers;      /* every loop's pool, indexed by origin */
+    tr__pool **peers;      /* every pool of the runtime, indexed by origin */
     tr__pool_chain *out;   /* [npeers][classes]: blocks to hand back to each origin */
-    struct tr__slab *slabs; /* every slab this pool has carved */
+    struct tr__slab *slabs; /* every slab this pool holds */
+    /* Trimming (owner only, off the fast path): when it last looked, and
+     * the slabs carved per class since. */
+    uint64_t trim_at;
+    uint32_t carved[TR__POOL_SLAB_CLASSES];
+    uint16_t plain_from; /* origins from here up are plain-thread pools */
+    bool fed_plain;      /* returned blocks to a plain-thread pool since the last trim */
+    /* A plain-thread pool only: 1 while a thread holds it (tr__pool_lease).
+     * Its own line: a thread that finds it taken must not pull the
+     * holder's free lists over. */
+    int leased __attribute__((aligned(64)));
 };
 
 int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers);
@@ -171,6 +185,52 @@ static inline void tr__pool_free(tr__pool *cur, void *ptr)
 
 /* Hands batched remote frees back to their origins. Owner only. */
 void tr__pool_flush(tr__pool *p);
+
+/*
+ * Gives memory back (see "Memory comes back" above): takes the blocks
+ * other threads returned, frees the slabs whose every block is free beyond
+ * a reserve of TR__POOL_TRIM_KEEP slabs per class (a class that carved a
+ * slab since the last look is left for the next one), frees large blocks
+ * beyond each free list's cap, and calls malloc_trim when that came to
+ * TR__POOL_TRIM_MALLOC bytes or more. Does nothing if it last looked less
+ * than TR__POOL_TRIM_MS ago (`now_ms`: any monotonic milliseconds). Owner
+ * only (a plain-thread pool: its lease holder). Returns 1 if memory is left
+ * that a later call may give back (call again in TR__POOL_TRIM_MS), else 0.
+ */
+#define TR__POOL_TRIM_MS 1000
+#define TR__POOL_TRIM_KEEP 4 /* free slabs' worth of blocks kept per class */
+#define TR__POOL_TRIM_MALLOC ((size_t)1 << 20)
+int tr__pool_trim(tr__pool *p, uint64_t now_ms);
+/* Whether tr__pool_trim may find something to give back: blocks returned
+ * by other threads, more free blocks than the reserve, or blocks handed to
+ * a plain-thread pool. Owner only; a few compares. */
+bool tr__pool_trim_wanted(const tr__pool *p);
+
+/*
+ * Pools for plain threads. A plain thread has no pool of its own (its
+ * lifetime is not the runtime's, and a thread-exit destructor could
+ * outlive the runtime), so the runtime keeps a few pools that plain
+ * threads lease around an allocation: one exchange to take, one store to
+ * give back. A thread that finds its pool taken tries the others; when all
+ * are taken it allocates from malloc.
+ */
+#define TR__PLAIN_POOLS 4
+
+static inline int tr__pool_lease(tr__pool *p)
+{
+    if (ck_pr_load_int(&p->leased) || ck_pr_fas_int(&p->leased, 1))
+        return 0;
+    ck_pr_fence_acquire();           /* pairs with the fence in tr__pool_unlease */
+    tr__handoff_acquire(&p->leased); /* the previous holder's writes */
+    return 1;
+}
+
+static inline void tr__pool_unlease(tr__pool *p)
+{
+    tr__handoff_release(&p->leased);
+    ck_pr_fence_release(); /* our writes to the pool before the next holder's reads */
+    ck_pr_store_int(&p->leased, 0);
+}
 
 /* Teardown only (no other thread running): releases a block to malloc. */
 void tr__pool_free_now(void *ptr);

@@ -176,7 +176,11 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
     /* A request's block can always become its failure notice. */
     if ((flags & TR__MF_REQUEST) && room < sizeof(tr__callhdr) + sizeof(tr_call_failed))
         room = sizeof(tr__callhdr) + sizeof(tr_call_failed);
-    tr__msg *m = tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_USER, from, type, room);
+    /* A plain thread leases a pool for the allocation (runtime.c). */
+    tr__pool *pool = cur ? &cur->pool : tr__plain_lease(a->loop->rt);
+    tr__msg *m = tr__msg_new(pool, TR__MSG_USER, from, type, room);
+    if (!cur && pool)
+        tr__pool_unlease(pool);
     if (!m) {
         if (flags & TR__MF_COUNTED)
             ck_pr_dec_int(&b->count);
