@@ -273,22 +273,30 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr)
     if (h->origin >= cur->plain_from)
         cur->fed_plain = true; /* a loop trims the plain pools it feeds */
     *link_of(ptr) = NULL;
-    if (ch->tail)
+    if (ch->tail) {
         *link_of(ch->tail) = ptr;
-    else
+    } else {
         ch->head = ptr;
+        cur->nout++;
+    }
     ch->tail = ptr;
-    if (++ch->n >= cur->batch[c])
+    if (++ch->n >= cur->batch[c]) {
         push_remote(cur->peers[h->origin], c, ch);
+        cur->nout--;
+    }
 }
 
 void tr__pool_flush(tr__pool *p)
 {
-    for (unsigned i = 0; i < p->npeers; i++)
+    /* Most sleeps find nothing to hand back: the chains are not looked at
+     * (there are (loops + plain pools) x classes of them). */
+    for (unsigned i = 0; p->nout && i < p->npeers; i++)
         for (int c = 0; c < TR__POOL_CLASSES; c++) {
             tr__pool_chain *ch = &p->out[(size_t)i * TR__POOL_CLASSES + (size_t)c];
-            if (ch->n)
+            if (ch->n) {
                 push_remote(p->peers[i], c, ch);
+                p->nout--;
+            }
         }
 }
 

@@ -84,6 +84,7 @@ struct tr__pool {
     uint16_t npeers;
     tr__pool **peers;      /* every pool of the runtime, indexed by origin */
     tr__pool_chain *out;   /* [npeers][classes]: blocks to hand back to each origin */
+    uint32_t nout;         /* chains in `out` that hold blocks */
     struct tr__slab *slabs; /* every slab this pool holds */
     /* Trimming (owner only, off the fast path): when it last looked, and
      * the slabs carved per class since. */
