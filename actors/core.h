@@ -23,6 +23,7 @@
 #include <ck_spinlock.h>
 
 #include "troupe.h"
+#include "alloc.h"
 #include "duration.h"
 #include "hmap.h"
 #include "idtab.h"
@@ -47,7 +48,7 @@ static inline bool tr__grow(void *arrp, uint32_t *cap, size_t elem, uint32_t fir
     uint32_t ncap = *cap ? *cap * 2 : first;
     if (ncap <= *cap || (size_t)ncap > SIZE_MAX / elem)
         return false;
-    void *p = realloc(*arr, (size_t)ncap * elem);
+    void *p = tr__realloc(*arr, (size_t)ncap * elem);
     if (!p)
         return false;
     *arr = p;

@@ -50,7 +50,7 @@ static void set_exit(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
     tr__actor_ext *x = text ? tr__ext_of(L, a) : a->ext;
     if (x) {
         free(x->exit_text);
-        x->exit_text = text ? strdup(text) : NULL;
+        x->exit_text = text ? tr__strdup(text) : NULL;
     }
 }
 
@@ -94,7 +94,7 @@ int tr_exit_result(tr_actor *self, const void *data, size_t len)
         return TR_EMSGSIZE;
     tr__actor_ext *x = len ? tr__ext_of(L, self) : self->ext;
     void *copy = NULL;
-    if (len && (!x || !(copy = malloc(len))))
+    if (len && (!x || !(copy = tr__malloc(len))))
         return TR_ENOMEM;
     if (len)
         memcpy(copy, data, len);

@@ -459,6 +459,7 @@ static void thread_main(void *arg)
     if (!tr__runtime_gate(L->rt))
         return;
     tr__tls_loop = L;
+    tr__alloc_set_thread_tag(TR__ALLOC_TAG_LOOP(L->index)); /* for injected failures */
     uv_run(&L->uv, UV_RUN_DEFAULT);
     tr__pool_flush(&L->pool);
     tr__tls_loop = NULL;

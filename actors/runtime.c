@@ -199,7 +199,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
 {
     if (!out)
         return TR_EINVAL;
-    tr_runtime *rt = aligned_alloc(TR__CACHELINE, (sizeof *rt + TR__CACHELINE - 1) &
+    tr_runtime *rt = tr__aligned_alloc(TR__CACHELINE, (sizeof *rt + TR__CACHELINE - 1) &
                                                       ~(size_t)(TR__CACHELINE - 1));
     if (!rt)
         return TR_ENOMEM;
@@ -232,15 +232,15 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         destroy(rt);
         return rc;
     }
-    rt->loops = calloc(rt->nloops, sizeof *rt->loops);
-    rt->pools = calloc(rt->nloops, sizeof *rt->pools);
+    rt->loops = tr__calloc(rt->nloops, sizeof *rt->loops);
+    rt->pools = tr__calloc(rt->nloops, sizeof *rt->pools);
     rc = (rt->loops && rt->pools) ? tr__pidtab_init(&rt->pids, table_slots(rt))
                                   : TR_ENOMEM;
     if (rc == 0)
         rc = tr__workers_create(rt, &rt->workers);
     for (unsigned i = 0; rc == 0 && i < rt->nloops; i++) {
         size_t size = (sizeof(tr__loop) + TR__CACHELINE - 1) & ~(size_t)(TR__CACHELINE - 1);
-        tr__loop *L = aligned_alloc(TR__CACHELINE, size);
+        tr__loop *L = tr__aligned_alloc(TR__CACHELINE, size);
         if (!L) {
             rc = TR_ENOMEM;
             break;

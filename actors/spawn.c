@@ -101,7 +101,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
     tr__pool *pool = cur ? &cur->pool : NULL;
-    tr__child *node = malloc(sizeof *node);
+    tr__child *node = tr__malloc(sizeof *node);
     tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
                              parent ? tr__actor_pid(parent) : TR_PID_NONE, 0,
                              sizeof(tr__init) + (mon ? sizeof *mon : 0) + opts->arg_len);
@@ -133,7 +133,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
      * sender that sees it early sees no bound). */
     tr__bound *b = ck_pr_load_ptr(&a->bound);
     if (!b && opts->mailbox_capacity) {
-        if (!(b = calloc(1, sizeof *b))) {
+        if (!(b = tr__calloc(1, sizeof *b))) {
             tr__slot_release(home, a); /* untouched: still free */
             tr__live_put(rt);
             free(node);

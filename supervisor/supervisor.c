@@ -70,7 +70,7 @@ int tr__sup_add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_l
     k->arg_len = arg_len;
     k->serial = ++s->next_serial;
     if (arg_len) {
-        if (!(k->arg = malloc(arg_len)))
+        if (!(k->arg = tr__malloc(arg_len)))
             return TR_ENOMEM;
         memcpy(k->arg, arg, arg_len);
     }
@@ -523,7 +523,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     tr__duration_field(sp->backoff_reset_ms, 10000, &sp->backoff_reset_ms);
     s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
     /* max_restarts <= TR_SUP_MAX_RESTARTS (validated): no wrap. */
-    s->history = calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
+    s->history = tr__calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
     if (!s->history)
         return TR_ENOMEM;
     for (uint32_t i = 0; i < h.n; i++) {
