@@ -163,6 +163,7 @@ static void destroy(tr_runtime *rt)
             }
         }
     }
+    tr__sigres_drop(&rt->stop_sig); /* unless the stop took it */
     tr__pidtab_destroy(&rt->pids);
     if (rt->reg_ready)
         tr__registry_destroy(rt);
@@ -260,6 +261,9 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         so.loop = 0;
         rc = tr__spawn(rt, NULL, NULL, &tr__root_behavior, &so, &rt->root, NULL);
     }
+    /* The stop's signal, now: a stop must not depend on memory then. */
+    if (rc == 0)
+        rc = tr__sigres_make(NULL, &rt->stop_sig);
     if (rc != 0) {
         destroy(rt);
         return rc;
@@ -347,9 +351,13 @@ int tr_runtime_stop(tr_runtime *rt)
         return TR_ENOTSTARTED;
     if (s != TR__RT_RUNNING || !ck_pr_cas_int(&rt->state, TR__RT_RUNNING, TR__RT_STOPPING))
         return TR_EALREADY;
+    /* Only the stop that moved the state gets here: the signal made with
+     * the runtime is its, and posting it allocates nothing, so the stop
+     * cannot be lost (it once was: a stop that could not allocate its
+     * signal returned 0, and wait and free blocked forever). */
     tr__loop *L = tr__thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
-    tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
+    tr__sigres_post(rt, L, &rt->stop_sig, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
     return 0;
 }
 

@@ -184,14 +184,30 @@ static int after_sequence(tr_actor *self, sup *s)
     return s->phase == UP && s->nheld ? tr__sup_release_held(self, s) : 0;
 }
 
+/* A signal of `kind` to child `k`, through the runtime's parent side
+ * (tr__stop_child): out of memory, it is owed and sent again until it can
+ * be made, so a stop never waits forever on a signal that was not sent. */
+static void signal_kid(tr_actor *self, tr_pid pid, tr_exit_kind kind)
+{
+    tr__loop *L = tr__running_loop(self);
+    if (L && tr__stop_child(L, self, pid, kind) == 0)
+        return;
+    tr_signal_exit(tr_runtime_of(self), pid, kind); /* not ours (cannot happen) */
+}
+
 /* A shutdown signal, and a kill when its shutdown time is up. */
 void tr__sup_stop_kid(tr_actor *self, kid *k)
 {
-    /* The timer first: its deadline counts from before the child can react. */
-    if (k->shutdown_ms != TR_INFINITE && !k->kill_timer)
+    /* The timer first: its deadline counts from before the child can react.
+     * Without memory for it, the child is killed now (as the runtime does
+     * for a parent's children): its DOWN must come. */
+    if (k->shutdown_ms != TR_INFINITE && !k->kill_timer &&
         self_timer(self, k->shutdown_ms, TR__MSG_SUP_KILL, &k->pid, sizeof k->pid,
-                   &k->kill_timer);
-    tr_signal_exit(tr_runtime_of(self), k->pid, TR_EXIT_SHUTDOWN);
+                   &k->kill_timer) != 0) {
+        signal_kid(self, k->pid, TR_EXIT_KILLED);
+        return;
+    }
+    signal_kid(self, k->pid, TR_EXIT_SHUTDOWN);
 }
 
 /* Stops the next running child, from cursor down to lo, or moves on. */
@@ -466,7 +482,7 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         int i = tr__sup_find_by_pid(s, pid);
         if (i >= 0) {
             s->kids[i].kill_timer = 0;
-            tr_signal_exit(tr_runtime_of(self), pid, TR_EXIT_KILLED);
+            signal_kid(self, pid, TR_EXIT_KILLED);
         }
         return 0;
     }
