@@ -15,6 +15,7 @@
  *    tr_runtime_tree whose describe record fails, tr_rt_sup_spawn whose
  *    start notice fails, tr_runtime_stop whose stop signal fails — each
  *    swept over every allocation the call makes;
+ *  - a DOWN that cannot be allocated: every monitor gets exactly one;
  *  - the sweep: a supervisor start / restart / shutdown scenario, from
  *    tr_runtime_create to tr_runtime_free, with allocation 1, 2, 3, ...
  *    failed until a run completes with no failure injected. Every run
@@ -349,6 +350,64 @@ static void test_stop_signal_fails(void **st)
     teardown_bounded(rt, "tr_runtime_stop", 1);
 }
 
+/* ---- a DOWN that cannot be allocated ------------------------------------------------ */
+
+enum { WATCH = 3 };
+
+static atomic_int downs; /* DOWNs the watcher received */
+
+static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == WATCH && (msg->flags & TR_MSG_REQUEST)) {
+        tr_pid target;
+        TR_CHECK_EQ(msg->len, sizeof target);
+        memcpy(&target, msg->data, sizeof target);
+        tr_ref ref;
+        int32_t rc = tr_monitor(self, target, &ref);
+        return tr_reply(self, msg, WATCH, &rc, sizeof rc);
+    }
+    if (msg->type == TR_MSG_DOWN)
+        atomic_fetch_add(&downs, 1);
+    return 0;
+}
+
+static const tr_behavior watcher = {.name = "watcher", .receive = watcher_receive};
+
+/*
+ * A monitor always gets exactly one DOWN: each allocation of the target's
+ * loop while it crashes and ends fails in turn (one of them was the DOWN:
+ * before the fix it was lost, and the watcher never learned of the end).
+ */
+static void test_down_not_lost(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_pid w = tr_test_spawn(rt, &watcher, TR_LOOP(0), NULL, 0);
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_pid target = tr_test_spawn(rt, &kid, TR_LOOP(1), NULL, 0);
+        int32_t rc = -1;
+        tr_test_ask(rt, w, WATCH, &target, sizeof target, &rc, sizeof rc);
+        assert_int_equal(rc, 0);
+        atomic_store(&downs, 0);
+        arm_nth(k, TR__ALLOC_TAG_LOOP(1));
+        assert_int_equal(tr_rt_send(rt, target, CRASH, NULL, 0), 0);
+        uint64_t end = tr_test_wall_ns() + (uint64_t)RUN_BOUND_S * 1000000000u;
+        while (atomic_load(&downs) == 0 && tr_test_wall_ns() < end)
+            sched_yield();
+        bool fired = disarm_fired();
+        if (atomic_load(&downs) != 1)
+            fail_msg("allocation %llu of the target's loop failed: %d DOWN(s), want 1",
+                     (unsigned long long)k, atomic_load(&downs));
+        if (!fired)
+            break;
+    }
+    print_message("DOWN: %llu allocation(s) of the ending target's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "DOWN", k);
+}
+
 /* ---- the sweep: supervisor start / restart / shutdown ----------------------------- */
 
 typedef struct scenario {
@@ -456,6 +515,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_call_reply_copy_fails),
         cmocka_unit_test(test_tree_describe_fails),
         cmocka_unit_test(test_sup_spawn_notice_fails),
+        cmocka_unit_test(test_down_not_lost),
         cmocka_unit_test(test_sweep_supervisor),
     };
     if (argc > 1)
