@@ -192,13 +192,8 @@ void tr__workers_destroy(tr__workers *w)
 {
     if (!w)
         return;
-    uv_mutex_lock(&w->mu);
-    w->stopping = 1;
-    uv_cond_broadcast(&w->cv);
-    uv_mutex_unlock(&w->mu);
-    for (unsigned i = 0; i < w->started; i++)
-        uv_thread_join(&w->threads[i]);
-    /* No worker ran (never started): drop what is queued. */
+    tr__workers_stop(w);
+    /* No worker runs now: drop what is queued. */
     while (w->head) {
         tr_job *j = w->head;
         w->head = j->qnext;
