@@ -112,7 +112,7 @@ bool tr__waiter_complete(tr_runtime *rt, tr_ref ref, tr_pid from, uint32_t type,
 {
     void *copy = NULL;
     if (len) {
-        copy = malloc(len);
+        copy = tr__malloc(len);
         if (!copy) { /* the answer is lost: the wait must not be */
             tr__waiter_fail(rt, ref, TR_ENOMEM);
             return true;

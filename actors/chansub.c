@@ -160,7 +160,7 @@ int tr_chan_subscribe(tr_actor *self, tr_chan *ch, uint32_t type, uint32_t credi
         return TR_ESTOPPED;
     int err = 0;
     tr__sub **head = (tr__sub **)tr__own(L, self, &subs_kind, &err);
-    tr__sub *sub = head ? calloc(1, sizeof *sub) : NULL;
+    tr__sub *sub = head ? tr__calloc(1, sizeof *sub) : NULL;
     if (!sub)
         return TR_ENOMEM;
     tr_chan_retain(ch);

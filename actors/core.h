@@ -23,6 +23,7 @@
 #include <ck_spinlock.h>
 
 #include "troupe.h"
+#include "alloc.h"
 #include "duration.h"
 #include "hmap.h"
 #include "idtab.h"
@@ -47,7 +48,7 @@ static inline bool tr__grow(void *arrp, uint32_t *cap, size_t elem, uint32_t fir
     uint32_t ncap = *cap ? *cap * 2 : first;
     if (ncap <= *cap || (size_t)ncap > SIZE_MAX / elem)
         return false;
-    void *p = realloc(*arr, (size_t)ncap * elem);
+    void *p = tr__realloc(*arr, (size_t)ncap * elem);
     if (!p)
         return false;
     *arr = p;
@@ -172,15 +173,29 @@ typedef struct tr__child {
     tr_pid pid;
     tr_duration shutdown_ms; /* its shutdown timeout, resolved: >= 0 ms, or TR_INFINITE */
     uint32_t seq;         /* top-level children: spawn order (wrapping), for the root's list */
-    uint8_t stopping;     /* the shutdown signal has been sent */
+    uint8_t stopping;     /* TR__STOP_*: the shutdown signal has been sent (SENT);
+                           * a signal is owed for want of memory (OWED_*) */
     uint8_t permanent;    /* top-level, TR_TOP_PERMANENT (immutable) */
 } tr__child;
 
 _Static_assert(sizeof(tr__child) <= 40, "a child record fits malloc's 48-byte chunk");
 
+/* tr__child.stopping. The owed signals are sent by tr__exit_retry. */
+enum tr__stop_bits {
+    TR__STOP_SENT = 1u,          /* the parent's exit sent its shutdown */
+    TR__STOP_OWED_SHUTDOWN = 2u, /* a shutdown could not be made yet */
+    TR__STOP_OWED_KILL = 4u      /* a kill could not be made yet */
+};
+
 /*
- * Payload of TR__MSG_INIT: this, then the parent's monitor ref (with
- * TR__INIT_MONITOR), then the spawn argument; msg->len covers them all.
+ * Payload of TR__MSG_INIT: this, then the parent's monitor ref and the
+ * block of its DOWN (with TR__INIT_MONITOR), the block of the start notice
+ * (TR__INIT_NOTIFY), the block of the adoption notice (TR__INIT_ADOPT),
+ * then the spawn argument; msg->len covers them all. The blocks are the
+ * notices the new actor must be able to send whatever memory is left
+ * then: the spawner allocates them (a failure is the spawn's TR_ENOMEM),
+ * and an INIT that never runs frees them (tr__msg_release_contents). The
+ * INIT's own block becomes the actor's CHILD_EXIT (tr_actor.exit_note).
  * The rest is in the envelope: msg->type holds tr__init_flags (an INIT has
  * no user type) and the parent is the sender, msg->from, or the root (with
  * TR__INIT_ADOPT). So an INIT without argument fits the smallest pool block.
@@ -189,6 +204,24 @@ typedef struct tr__init {
     const tr_behavior *beh;
     tr__child *node;  /* the parent's record of this child */
 } tr__init;
+
+/* What follows tr__init in an INIT (notice.c): the notices made in advance
+ * and the argument. */
+typedef struct tr__init_extras {
+    tr_ref monitor;           /* TR__INIT_MONITOR: the parent's ref... */
+    struct tr__msg *down;     /* ...and the block of its DOWN */
+    struct tr__msg *started;  /* TR__INIT_NOTIFY: TR_MSG_STARTED's block */
+    struct tr__msg *adopt;    /* TR__INIT_ADOPT: ADOPT's block */
+    const unsigned char *arg; /* the spawn argument (parse only) */
+    size_t arg_len;
+} tr__init_extras;
+/* Reads the extras of the INIT `m` (by its flags, m->type). */
+void tr__init_parse(struct tr__msg *m, tr__init_extras *x);
+/* Writes them into `m` (whose type holds the flags); returns where the
+ * argument goes. */
+unsigned char *tr__init_write(struct tr__msg *m, const tr__init_extras *x);
+/* Frees the blocks of an INIT that will not run. Any thread. */
+void tr__init_extras_free(tr__init_extras *x);
 
 enum tr__init_flags {
     TR__INIT_ADOPT = 1u,   /* spawned from a plain thread: tell the root */
@@ -223,8 +256,9 @@ enum tr__actor_flags {
     TR__EXIT_REQ = 1u << 1, /* tr_exit/tr_exit_error called in a callback */
     TR__ROOT = 1u << 2,     /* the runtime's root */
     TR__SERVES = 1u << 3,   /* answers reserved requests itself (tr__serve_reserved) */
-    TR__UNSORTED = 1u << 4  /* the root's children are out of spawn order
+    TR__UNSORTED = 1u << 4, /* the root's children are out of spawn order
                              * (tr__children_sort puts them back) */
+    TR__RETRY = 1u << 5     /* on its loop's retry list (tr__loop_retry) */
 };
 
 /*
@@ -318,6 +352,9 @@ struct tr_actor {
     struct tr__timer *timers; /* timers this actor owns */
     uint32_t calls;      /* its pending calls: first entry in the loop's call table, 0: none */
     uint32_t owned;      /* the bits of the kinds of resources it owns (subsys.h) */
+    /* Its CHILD_EXIT, made when it was spawned (its INIT's block), so that
+     * its parent always hears of its end; NULL for the root. */
+    struct tr__msg *exit_note;
 } __attribute__((aligned(TR__CACHELINE)));
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");
@@ -346,6 +383,12 @@ static inline tr_actor *tr__actor_of_runq(tr__mpsc_node *n)
 }
 
 /* ---- the runtime -------------------------------------------------------- */
+
+/* A signal made in advance: its record and its WAKE (notice.c). */
+typedef struct tr__sigres {
+    struct tr__msg *sig, *wake;
+} tr__sigres;
+
 
 enum tr__rt_state {
     TR__RT_CREATED = 0,
@@ -379,6 +422,7 @@ struct tr_runtime {
     tr__pool *plain;         /* [TR__PLAIN_POOLS]: leased by plain threads (pool.h) */
     tr__pidtab pids;
     tr_pid root;
+    tr__sigres stop_sig;     /* the root's stop, made with the runtime (notice.c) */
     uint32_t node;           /* this runtime's node number, in every pid it makes */
     bool count_live;         /* max_actors is below the pid space: count `live` */
 
@@ -497,6 +541,21 @@ void tr__msg_free(tr__pool *cur, tr__msg *m);
 void tr__msg_release_contents(tr__msg *m);
 /* Queues `m` for `a` (already looked up) and schedules `a` if needed. */
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m);
+/*
+ * A signal made in advance (its record and its WAKE), for a signal that
+ * must not fail when it is sent: the runtime's stop. tr__sigres_make
+ * allocates (TR_ENOMEM); tr__sigres_post takes the blocks — posted to the
+ * live actor `to`, else freed (TR_ENOACTOR); tr__sigres_drop frees them
+ * unused. `cur` as tr__pool_alloc's pool: the calling thread's loop.
+ */
+int tr__sigres_make(tr__loop *cur, tr__sigres *r);
+int tr__sigres_post(tr_runtime *rt, tr__loop *cur, tr__sigres *r, tr_pid from, tr_pid to,
+                    tr_exit_kind kind, int code, const char *text, uint32_t flags);
+void tr__sigres_drop(tr__sigres *r);
+/* Posts the notice `m` (a block made in advance: its kind, type, length
+ * and data set) from `from` to the live actor `to`; frees it if `to` is
+ * gone (false). */
+bool tr__notice_post(tr_runtime *rt, tr__loop *cur, tr__msg *m, tr_pid from, tr_pid to);
 /* Sends an exit signal with a full reason. `flags`: tr__sig_flags. */
 int tr__signal(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid pid,
                tr_exit_kind kind, int code, const char *text, uint32_t flags);
@@ -513,7 +572,8 @@ void tr__actor_deliver(tr__loop *L, tr_actor *a, const tr_msg *pub, tr__msg *m);
 
 /* links.c: links and monitors, on the actor's home loop. */
 void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m); /* LINK..DOWN */
-/* A LINK or MONITOR that reached a dead slot: answer for the dead. */
+/* A LINK or MONITOR that reached a dead slot: answer for the dead. Takes
+ * `m` (a MONITOR's block becomes its DOWN). */
 void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m);
 /* A link signal from `pid` arrived: the link is gone. */
 void tr__ties_unlinked(tr_actor *a, tr_pid pid);
@@ -541,7 +601,20 @@ int tr__ties_reserve_watch(tr__loop *L, tr_actor *a);
 tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid);
 /* The child's side, before its init: `watcher` monitors it with `ref`.
  * On failure the DOWN (TR_ENOMEM) is sent at once. */
-int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref);
+int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref,
+                         struct tr__msg *down);
+/* A block with room for a DOWN without result: what a monitor keeps so
+ * that its DOWN cannot be lost (links.c). NULL when out of memory. */
+struct tr__msg *tr__down_block(tr__loop *cur);
+#define TR__DOWN_ROOM (sizeof(tr_ref) + sizeof(tr_down))
+/* Sends the parent `self`'s child `child` (a child of self's, else
+ * TR_ENOACTOR) an exit signal of `kind` (SHUTDOWN, or KILLED: untrappable);
+ * out of memory, the signal is owed and sent again until it can be made
+ * (tr__loop_retry): never lost. Home loop. */
+int tr__stop_child(tr__loop *L, tr_actor *self, tr_pid child, tr_exit_kind kind);
+/* exit.c: the retry of what `a`'s exit (or its children's stop) was held
+ * up by: owed signals to its children, the next child to stop, its end. */
+void tr__exit_retry(tr__loop *L, tr_actor *a);
 /* The actor's list of timers (timer.h); home loop. */
 struct tr__timer;
 /* Adds `t` to a's timers (a resource it owns, subsys.h): 0, or TR_ENOMEM

@@ -32,18 +32,43 @@ static void init_failed(tr__loop *L, tr_actor *a, int code, const char *text)
         tr__signals_process(L, a);
 }
 
+/*
+ * The INIT's block becomes the actor's CHILD_EXIT (its exit_note), so that
+ * its parent hears of its end whatever memory is left then. A large one
+ * (a long argument) is traded for a small one when one can be had.
+ */
+static void keep_exit_note(tr__loop *L, tr_actor *a, tr__msg *m)
+{
+    if (a->parent == TR_PID_NONE) { /* the root: no parent to tell */
+        tr__pool_free(&L->pool, m);
+        return;
+    }
+    if (tr__pool_class_of(sizeof(tr__msg) + m->len) > 0) {
+        tr__msg *s = tr__msg_new(&L->pool, TR__MSG_CHILD_EXIT, TR_PID_NONE, 0,
+                                 sizeof(tr__child *));
+        if (s) {
+            tr__pool_free(&L->pool, m);
+            m = s;
+        }
+    }
+    m->kind = TR__MSG_CHILD_EXIT; /* no longer an INIT: owns nothing */
+    m->type = 0;
+    m->flags = 0;
+    m->len = sizeof(tr__child *);
+    a->exit_note = m;
+}
+
 static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     tr__init *in = (tr__init *)m->data;
     uint32_t iflags = m->type;
     tr_pid parent = (iflags & TR__INIT_ADOPT) ? L->rt->root : m->from;
-    tr_ref monitor = 0;
-    const unsigned char *arg = (const unsigned char *)(in + 1);
-    if (iflags & TR__INIT_MONITOR) {
-        memcpy(&monitor, arg, sizeof monitor);
-        arg += sizeof monitor;
-    }
-    size_t arg_len = m->len - (size_t)(arg - m->data);
+    tr__init_extras x;
+    tr__init_parse(m, &x);
+    tr_ref monitor = x.monitor;
+    const unsigned char *arg = x.arg;
+    size_t arg_len = x.arg_len;
+    tr__msg *started = x.started; /* the start notice, made by the spawn */
     a->status = TR__RUNNING;
     a->flags = 0;
     ck_pr_store_ptr(&a->beh, (void *)in->beh); /* the watchdog reads it */
@@ -58,6 +83,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->calls = 0;
     a->owned = 0;
     a->trap_exits = 0;
+    a->exit_note = NULL;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
@@ -66,44 +92,48 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
          * CHILD_EXIT can never overtake the adoption. */
         tr__child *node = in->node;
         in->node = NULL; /* now the root's */
-        if (tr__post_system(L->rt, L, tr__actor_pid(a), parent, TR__MSG_ADOPT,
-                        &node, sizeof node) != 0) {
+        /* Made by the spawn: the adoption cannot be lost (the root waits
+         * for it before it finishes, so it is there to take it). */
+        memcpy(x.adopt->data, &node, sizeof node);
+        if (!tr__notice_post(L->rt, L, x.adopt, tr__actor_pid(a), parent)) {
             free(node);
             a->parent_node = NULL;
             tr__root_unpend(L->rt, L);
         }
     }
-    if (monitor && tr__ties_add_watcher(L, a, parent, monitor) != 0) {
-        tr__pool_free(&L->pool, m);
+    const tr_behavior *beh = in->beh;
+    if (monitor && tr__ties_add_watcher(L, a, parent, monitor, x.down) != 0) {
+        tr__pool_free(&L->pool, started);
+        keep_exit_note(L, a, m);
         init_failed(L, a, TR_ENOMEM, "no memory for the parent's monitor");
         return;
     }
-    if (in->beh->state_size) {
-        a->state = tr__pool_alloc(&L->pool, in->beh->state_size);
+    if (beh->state_size) {
+        a->state = tr__pool_alloc(&L->pool, beh->state_size);
         if (!a->state) {
-            tr__pool_free(&L->pool, m);
+            tr__pool_free(&L->pool, started);
+            keep_exit_note(L, a, m);
             init_failed(L, a, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
-        memset(a->state, 0, in->beh->state_size);
+        memset(a->state, 0, beh->state_size);
     }
     int rc = 0;
-    tr_pid notify = (iflags & TR__INIT_NOTIFY) ? parent : TR_PID_NONE;
-    if (in->beh->init) {
+    if (beh->init) {
         L->current = a;
         tr__loop_busy(L, a, 0);
-        rc = in->beh->init(a, a->state, arg_len ? arg : NULL, arg_len);
+        rc = beh->init(a, a->state, arg_len ? arg : NULL, arg_len);
         tr__loop_idle(L);
     }
-    tr__pool_free(&L->pool, m);
+    keep_exit_note(L, a, m); /* the argument has been read: m is the exit note now */
     if (rc != 0) {
+        tr__pool_free(&L->pool, started);
         init_failed(L, a, rc, "init failed");
         return;
     }
     a->flags |= TR__INIT_OK;
-    if (notify != TR_PID_NONE)
-        tr__send(L->rt, L, tr__actor_pid(a), notify, TR_MSG_STARTED, 0, NULL, NULL, 0,
-                 NULL, NULL);
+    if (started) /* made by the spawn: the start notice cannot be lost */
+        tr__notice_post(L->rt, L, started, tr__actor_pid(a), parent);
     /* Monitors and links set meanwhile see the end below, even when init
      * already asked to exit. */
     tr__signals_process(L, a);

@@ -50,7 +50,7 @@ static void set_exit(tr__loop *L, tr_actor *a, tr_exit_kind kind, int code,
     tr__actor_ext *x = text ? tr__ext_of(L, a) : a->ext;
     if (x) {
         free(x->exit_text);
-        x->exit_text = text ? strdup(text) : NULL;
+        x->exit_text = text ? tr__strdup(text) : NULL;
     }
 }
 
@@ -94,7 +94,7 @@ int tr_exit_result(tr_actor *self, const void *data, size_t len)
         return TR_EMSGSIZE;
     tr__actor_ext *x = len ? tr__ext_of(L, self) : self->ext;
     void *copy = NULL;
-    if (len && (!x || !(copy = malloc(len))))
+    if (len && (!x || !(copy = tr__malloc(len))))
         return TR_ENOMEM;
     if (len)
         memcpy(copy, data, len);
@@ -137,37 +137,84 @@ void tr__exit_maybe_finish(tr__loop *L, tr_actor *a)
  * to the next. Signalling a child that already has the signal is a no-op,
  * so this is called after every change of an exiting actor's child list.
  */
+/* Sends the signal `bit` (TR__STOP_OWED_SHUTDOWN or _KILL) to child `c`
+ * of `a`; out of memory it is owed (the bit stays set) and `a` is looked
+ * at again a millisecond later (tr__exit_retry): a child's stop never
+ * depends on one allocation. */
+static void signal_child(tr__loop *L, tr_actor *a, tr__child *c, uint8_t bit)
+{
+    bool kill = bit == TR__STOP_OWED_KILL;
+    int rc = tr__signal(L->rt, L, tr__actor_pid(a), c->pid,
+                        kill ? TR_EXIT_KILLED : TR_EXIT_SHUTDOWN, 0, NULL,
+                        kill ? TR__SIG_UNTRAPPABLE : 0);
+    if (rc == TR_ENOMEM) {
+        c->stopping |= bit;
+        tr__loop_retry(L, a);
+    } else {
+        c->stopping &= (uint8_t)~bit;
+    }
+}
+
+int tr__stop_child(tr__loop *L, tr_actor *self, tr_pid child, tr_exit_kind kind)
+{
+    for (tr__child *c = self->children; c; c = c->next)
+        if (c->pid == child) {
+            signal_child(L, self, c,
+                         kind == TR_EXIT_KILLED ? TR__STOP_OWED_KILL : TR__STOP_OWED_SHUTDOWN);
+            return 0;
+        }
+    return TR_ENOACTOR;
+}
+
+void tr__exit_retry(tr__loop *L, tr_actor *a)
+{
+    for (tr__child *c = a->children; c; c = c->next) {
+        if (c->stopping & TR__STOP_OWED_KILL) /* a kill supersedes a shutdown */
+            c->stopping &= (uint8_t)~TR__STOP_OWED_SHUTDOWN;
+        if (c->stopping & TR__STOP_OWED_KILL)
+            signal_child(L, a, c, TR__STOP_OWED_KILL);
+        else if (c->stopping & TR__STOP_OWED_SHUTDOWN)
+            signal_child(L, a, c, TR__STOP_OWED_SHUTDOWN);
+    }
+    tr__exit_stop_next_child(L, a);
+    tr__exit_maybe_finish(L, a);
+}
+
 void tr__exit_stop_next_child(tr__loop *L, tr_actor *a)
 {
     tr__child *c = a->children;
-    if (a->status != TR__EXITING || !c || c->stopping)
+    if (a->status != TR__EXITING || !c || (c->stopping & TR__STOP_SENT))
         return;
     /* The root's adoptions travel as mail, which its stop signal overtakes:
      * it starts on its children only once every counted spawn is in the
-     * list, so the newest really goes first. */
-    if (!root_may_finish(L->rt, a))
+     * list, so the newest really goes first. It looks again every
+     * millisecond meanwhile, rather than count on the WAKE of a spawn that
+     * gave up (tr__root_unpend), which may not have been allocated. */
+    if (!root_may_finish(L->rt, a)) {
+        tr__loop_retry(L, a);
         return;
+    }
     tr__children_sort(a);
     c = a->children;
-    if (c->stopping)
+    if (c->stopping & TR__STOP_SENT)
         return;
-    c->stopping = 1;
-    tr_pid self = tr__actor_pid(a);
-    tr__signal(L->rt, L, self, c->pid, TR_EXIT_SHUTDOWN, 0, NULL, 0);
+    c->stopping |= TR__STOP_SENT;
+    signal_child(L, a, c, TR__STOP_OWED_SHUTDOWN);
     if (c->shutdown_ms == TR_INFINITE)
         return;
-    /* If it has not ended by then (it traps exits and lingers), kill it. */
+    /* If it has not ended by then (it traps exits and lingers), kill it;
+     * without memory for the timer, now. */
     uint64_t id;
     tr__timer *t = tr__timer_new(&L->timers, &L->pool, 0, &id);
     if (!t) {
-        tr__signal(L->rt, L, self, c->pid, TR_EXIT_KILLED, 0, NULL, TR__SIG_UNTRAPPABLE);
+        signal_child(L, a, c, TR__STOP_OWED_KILL);
         return;
     }
     t->kind = TR__TIMER_KILL;
     t->to = c->pid;
     if (tr__actor_remember_timer(L, a, t) != 0) {
         tr__timer_free(&L->timers, &L->pool, t);
-        tr__signal(L->rt, L, self, c->pid, TR_EXIT_KILLED, 0, NULL, TR__SIG_UNTRAPPABLE);
+        signal_child(L, a, c, TR__STOP_OWED_KILL);
         return;
     }
     tr__timer_arm(&L->timers, t, tr__deadline_after(L->rt, c->shutdown_ms));
@@ -258,11 +305,19 @@ static void finish_exit(tr__loop *L, tr_actor *a)
                       a->exit_kind == TR_EXIT_ERROR ? exit_text(a) : NULL);
         tr__runtime_permanent_ended(rt, &d);
     }
-    if (a->parent != TR_PID_NONE && a->parent_node) {
+    if (a->parent != TR_PID_NONE && a->parent_node && a->exit_note) {
+        /* Made when it was spawned (its INIT's block): the parent always
+         * hears of the end, and a parent outlives its children. */
         tr__child *node = a->parent_node;
-        /* Cannot fail for want of a parent: a parent outlives its children. */
-        tr__post_system(rt, L, pid, a->parent, TR__MSG_CHILD_EXIT, &node, sizeof node);
+        memcpy(a->exit_note->data, &node, sizeof node);
+        tr__notice_post(rt, L, a->exit_note, pid, a->parent);
+        a->exit_note = NULL;
     }
+    if (a->exit_note) { /* no parent to tell (an adoption that failed) */
+        tr__pool_free(&L->pool, a->exit_note);
+        a->exit_note = NULL;
+    }
+    tr__loop_retry_cancel(L, a); /* before its link field serves the free list */
     bool root = (a->flags & TR__ROOT) != 0;
     if (a->state) {
         tr__pool_free(&L->pool, a->state);
@@ -361,8 +416,9 @@ void tr__signals_process(tr__loop *L, tr_actor *a)
             break; /* a push is half-way through: look again later */
         if (stale) {
             if (m->kind == TR__MSG_LINK || m->kind == TR__MSG_MONITOR)
-                tr__ties_dropped(L, a, m);
-            tr__pool_free(&L->pool, m);
+                tr__ties_dropped(L, a, m); /* takes m */
+            else
+                tr__pool_free(&L->pool, m);
         } else {
             signal_record(L, a, m, &best, &best_d);
         }
@@ -392,6 +448,9 @@ void tr__actor_teardown(tr_actor *a)
         tr__pool_free_now(a->ext);
         a->ext = NULL;
     }
+    if (a->exit_note)
+        tr__pool_free_now(a->exit_note);
+    a->exit_note = NULL;
     free(a->bound);
     a->bound = NULL;
     /* Only a runtime that never ran can hold live actors here. */

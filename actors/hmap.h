@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "alloc.h"
+
 typedef struct tr__hent {
     uint64_t key; /* 0: empty */
     uint64_t val;
@@ -84,7 +86,7 @@ static inline bool tr__hmap_reserve(tr__hmap *h, uint32_t extra)
         cap *= 2;
     if (cap > UINT32_MAX / 2 + 1)
         return false;
-    tr__hent *e = calloc(cap, sizeof *e);
+    tr__hent *e = tr__calloc(cap, sizeof *e);
     if (!e)
         return false;
     tr__hmap old = *h;

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 #define TR__IDTAB_NONE UINT32_MAX
 
 typedef struct tr__idslot {
@@ -57,7 +59,7 @@ static inline bool tr__idtab_reserve(tr__idtab *t)
     if (t->cap >= TR__IDTAB_NONE / 2)
         return false;
     uint32_t cap = t->cap ? t->cap * 2 : 64;
-    tr__idslot *v = realloc(t->v, (size_t)cap * sizeof *v);
+    tr__idslot *v = tr__realloc(t->v, (size_t)cap * sizeof *v);
     if (!v)
         return false;
     t->v = v;

@@ -45,7 +45,7 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
     for (tr__child *c = a->children; c; c = c->next)
         n++;
     size_t len = sizeof(desc) + (size_t)n * sizeof(tr_pid);
-    desc *d = calloc(1, len);
+    desc *d = tr__calloc(1, len);
     if (!d) { /* an answer all the same: the walk must not wait forever */
         if (request->from == TR_PID_NONE)
             tr__waiter_fail(L->rt, request->ref, TR_ENOMEM);
@@ -141,7 +141,7 @@ static int visit(tr_runtime *rt, tr_pid pid, unsigned depth, tr_tree_fn fn, void
 static int walk(tr_runtime *rt, tr_tree_fn fn, void *ud)
 {
     size_t cap = 64, top = 0; /* top: frames in use */
-    frame *st = malloc(cap * sizeof *st);
+    frame *st = tr__malloc(cap * sizeof *st);
     if (!st)
         return TR_ENOMEM;
     bool asked;
@@ -167,7 +167,7 @@ static int walk(tr_runtime *rt, tr_tree_fn fn, void *ud)
         f->next++;
         if (top == cap) {
             frame *bigger = cap <= SIZE_MAX / 2 / sizeof *st
-                                ? realloc(st, 2 * cap * sizeof *st)
+                                ? tr__realloc(st, 2 * cap * sizeof *st)
                                 : NULL;
             if (!bigger) {
                 rc = TR_ENOMEM;

@@ -28,6 +28,15 @@
  * exit signal, with code TR_ENOACTOR. One that arrives before the actor's
  * end is registered and sees the real reason. So every monitor gets exactly
  * one DOWN however its creation races the exit.
+ *
+ * ...and however little memory is left: a DOWN is never allocated when it
+ * is sent. A MONITOR's block has room for a DOWN (TR__DOWN_ROOM), and the
+ * target keeps it in the watcher's record (the hash entry's pointer) to
+ * send as the DOWN when it ends; a target that cannot record the watcher
+ * sends it back at once as a DOWN with TR_ENOMEM, and a dead slot as one
+ * with TR_ENOACTOR. tr_spawn_monitor's DOWN block is made by the spawn. A
+ * DOWN with an exit result is allocated to carry it; without memory for
+ * that, the kept block goes, without the result (result_len 0).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +76,10 @@ static void ties_free(tr_actor *a)
     tr__ties *t = ties(a);
     if (!t)
         return;
+    /* DOWN blocks still kept: only at teardown (an exit sends them). */
+    TR__HMAP_EACH(&t->watchers, e)
+        if (e->p)
+            tr__pool_free_now(e->p);
     tr__hmap_free(&t->links);
     tr__hmap_free(&t->watchers);
     tr__hmap_free(&t->watching);
@@ -85,24 +98,46 @@ void tr__down_fill(tr_down *d, tr_pid pid, tr_exit_kind kind, int code, const ch
     snprintf(d->text, sizeof d->text, "%s", text);
 }
 
+tr__msg *tr__down_block(tr__loop *cur)
+{
+    return tr__msg_new(cur ? &cur->pool : NULL, TR__MSG_DOWN, TR_PID_NONE, 0, TR__DOWN_ROOM);
+}
+
 /* DOWN(ref, reason, result) from `from` to the watcher `to`; a plain
  * thread's watch (tr_rt_wait_exit: `to` is TR_PID_NONE, `ref` its waiter)
- * gets the reason, not the result. */
-static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_down *d,
-                      const void *result, uint32_t result_len)
+ * gets the reason, not the result (and its wait ends with TR_ENOMEM if
+ * even that cannot be copied). `spare`: a block with TR__DOWN_ROOM, made
+ * in advance, which this takes (NULL: allocate). False if the DOWN could
+ * not be made: only without a spare. */
+static bool send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_down *d,
+                      const void *result, uint32_t result_len, tr__msg *spare)
 {
     if (to == TR_PID_NONE) {
+        tr__pool_free(&L->pool, spare);
         tr__waiter_complete(L->rt, ref, from, TR_MSG_DOWN, d, sizeof *d);
-        return;
+        return true;
     }
     tr_actor *w = tr__lookup(L->rt, to);
-    if (!w)
-        return; /* the watcher has ended too */
-    size_t len = sizeof ref + sizeof *d + result_len;
-    tr__msg *m = tr__msg_new(&L->pool, TR__MSG_DOWN, from, 0, len);
-    if (!m)
-        return; /* out of memory: the watcher misses this DOWN (not logged: the
-                 * hardening issue's to fix, see docs/supervision.md) */
+    if (!w) {
+        tr__pool_free(&L->pool, spare);
+        return true; /* the watcher has ended too */
+    }
+    tr__msg *m = NULL;
+    if (result_len || !spare)
+        m = tr__msg_new(&L->pool, TR__MSG_DOWN, from, 0, TR__DOWN_ROOM + result_len);
+    if (m) {
+        tr__pool_free(&L->pool, spare);
+    } else if (spare) { /* without the result, rather than not at all */
+        m = spare;
+        result_len = 0;
+    } else {
+        return false;
+    }
+    m->kind = TR__MSG_DOWN;
+    m->from = from;
+    m->type = 0;
+    m->flags = 0;
+    m->len = (uint32_t)(TR__DOWN_ROOM + result_len);
     memcpy(m->data, &ref, sizeof ref);
     tr_down dd = *d;
     dd.result_len = result_len;
@@ -111,6 +146,7 @@ static void send_down(tr__loop *L, tr_pid from, tr_pid to, tr_ref ref, const tr_
         memcpy(m->data + sizeof ref + sizeof dd, result, result_len);
     m->to_gen = TR_PID_GEN(to);
     tr__msg_post(L, w, m);
+    return true;
 }
 
 /* ---- the public calls ---------------------------------------------------------- */
@@ -130,15 +166,23 @@ tr_ref tr__ties_watch(tr__loop *L, tr_actor *a, tr_pid pid)
     return ref;
 }
 
-int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref)
+/* Records `watcher` (its monitor `ref`) with the block of its DOWN; if
+ * it cannot be recorded, the block goes back at once as a DOWN with
+ * TR_ENOMEM. False then. */
+static bool watcher_add(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref, tr__msg *down)
 {
     tr__ties *t = ties_of(L, a);
-    if (t && tr__hmap_put(&t->watchers, watcher_key(watcher, ref), watcher, NULL))
-        return 0;
+    if (t && tr__hmap_put(&t->watchers, watcher_key(watcher, ref), watcher, down))
+        return true;
     tr_down d;
     tr__down_fill(&d, tr__actor_pid(a), TR_EXIT_ERROR, TR_ENOMEM, "no memory for a monitor");
-    send_down(L, tr__actor_pid(a), watcher, ref, &d, NULL, 0);
-    return TR_ENOMEM;
+    send_down(L, tr__actor_pid(a), watcher, ref, &d, NULL, 0, down);
+    return false;
+}
+
+int tr__ties_add_watcher(tr__loop *L, tr_actor *a, tr_pid watcher, tr_ref ref, tr__msg *down)
+{
+    return watcher_add(L, a, watcher, ref, down) ? 0 : TR_ENOMEM;
 }
 
 int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
@@ -157,12 +201,19 @@ int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out)
     if (!tr__hmap_put(&t->watching, ref, pid, NULL))
         return TR_ENOMEM;
     tr_pid me = tr__actor_pid(self);
-    int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_MONITOR, &ref, sizeof ref);
+    /* The MONITOR's block is the DOWN's (see the notes above). */
+    unsigned char room[TR__DOWN_ROOM] = {0};
+    memcpy(room, &ref, sizeof ref);
+    int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_MONITOR, room, sizeof room);
     if (rc == TR_ENOACTOR) {
-        /* Already gone: the DOWN comes at once. */
+        /* Already gone: the DOWN comes at once — or, without memory for
+         * it, the monitor fails. */
         tr_down d;
         tr__down_fill(&d, pid, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
-        send_down(L, pid, me, ref, &d, NULL, 0);
+        if (!send_down(L, pid, me, ref, &d, NULL, 0, NULL)) {
+            tr__hmap_take(&t->watching, ref, NULL);
+            return TR_ENOMEM;
+        }
     } else if (rc != 0) {
         tr__hmap_take(&t->watching, ref, NULL);
         return rc;
@@ -252,13 +303,21 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
         tr__ties_unlinked(a, m->from);
         break;
     case TR__MSG_MONITOR:
-        if (t)
-            tr__hmap_put(&t->watchers, watcher_key(m->from, ref), m->from, NULL);
-        break;
+        /* Its block becomes the DOWN: kept with the record (or sent now,
+         * TR_ENOMEM, if the record cannot be made). A plain thread's watch
+         * needs none: its wait ends with a copy, or TR_ENOMEM. */
+        if (m->from == TR_PID_NONE || m->len < TR__DOWN_ROOM) {
+            watcher_add(L, a, m->from, ref, NULL);
+            break;
+        }
+        watcher_add(L, a, m->from, ref, m);
+        return;
     case TR__MSG_DEMONITOR: {
         tr__hent *e = t ? tr__hmap_get(&t->watchers, watcher_key(m->from, ref)) : NULL;
-        if (e && e->val == m->from)
+        if (e && e->val == m->from) {
+            tr__pool_free(&L->pool, e->p); /* the DOWN it kept */
             tr__hmap_remove(&t->watchers, e);
+        }
         break;
     }
     case TR__MSG_DOWN: {
@@ -284,11 +343,16 @@ void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m)
     if (m->kind == TR__MSG_MONITOR) {
         tr_ref ref;
         memcpy(&ref, m->data, sizeof ref);
-        send_down(L, dead, m->from, ref, &d, NULL, 0);
+        /* Its own block is the DOWN (but a plain thread's, which needs none). */
+        bool room = m->from != TR_PID_NONE && m->len >= TR__DOWN_ROOM;
+        send_down(L, dead, m->from, ref, &d, NULL, 0, room ? m : NULL);
+        if (room)
+            return;
     } else {
         tr__signal(L->rt, L, dead, m->from, TR_EXIT_ERROR, TR_ENOACTOR, "noproc",
                    TR__SIG_LINK);
     }
+    tr__pool_free(&L->pool, m);
 }
 
 void tr__ties_exit(tr__loop *L, tr_actor *a)
@@ -303,9 +367,11 @@ void tr__ties_exit(tr__loop *L, tr_actor *a)
         tr__signal(L->rt, L, me, e->key, kind, a->exit_code, text, TR__SIG_LINK);
     tr_down d;
     tr__down_fill(&d, me, kind, a->exit_code, text);
-    TR__HMAP_EACH(&t->watchers, e)
+    TR__HMAP_EACH(&t->watchers, e) {
         send_down(L, me, e->val, e->key & ~PLAIN_WATCH, &d, a->ext->result,
-                  a->ext->result_len);
+                  a->ext->result_len, e->p); /* the block it kept: cannot fail */
+        e->p = NULL;
+    }
     /* Our own monitors: the targets can forget us. */
     TR__HMAP_EACH(&t->watching, e)
         tr__post_control(L->rt, L, me, e->val, TR__MSG_DEMONITOR, &e->key, sizeof(tr_ref));

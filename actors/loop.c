@@ -376,9 +376,12 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
     if (t->kind == TR__TIMER_KILL) {
         /* A child did not end within its shutdown timeout. */
         tr_pid child = t->to;
+        tr_actor *owner = t->owner;
         tr__actor_drop_timer(L, t);
-        tr__signal(rt, L, owner_pid, child, TR_EXIT_KILLED, 0, "shutdown timeout",
-                   TR__SIG_UNTRAPPABLE);
+        /* Owed and retried if it cannot be made now (exit.c). */
+        if (tr__stop_child(L, owner, child, TR_EXIT_KILLED) != 0)
+            tr__signal(rt, L, owner_pid, child, TR_EXIT_KILLED, 0, "shutdown timeout",
+                       TR__SIG_UNTRAPPABLE);
         return;
     }
     if (tr__send(rt, L, owner_pid, t->to, t->type, 0, NULL, t->data, t->len, NULL,
@@ -401,6 +404,58 @@ void tr__loop_run_timers(tr__loop *L)
     while ((t = tr__timer_top(&L->timers)) != NULL && t->deadline <= now)
         fire(L, t, now);
     tr__loop_timers_changed(L);
+}
+
+/* ---- retries: what a failure to allocate held up -------------------------------- */
+
+/*
+ * An actor whose exit signals could not be made for want of memory (a
+ * shutdown to a child, a kill, its own stop), or a root waiting for
+ * adoptions, is listed here and looked at again a millisecond later — no
+ * allocation needed: the list runs through the slot's free_next, which a
+ * live slot does not use, and the libuv timer is the loop's own. So a
+ * stop never depends on an allocation succeeding at one moment
+ * (include/troupe.h: nothing blocks forever on an answer that a failure
+ * can lose).
+ */
+static void on_retry(uv_timer_t *h)
+{
+    tr__loop *L = h->data;
+    tr_actor *list = L->retry;
+    L->retry = NULL;
+    while (list) {
+        tr_actor *a = list;
+        list = a->free_next;
+        a->free_next = NULL;
+        a->flags &= (uint8_t)~TR__RETRY;
+        tr__exit_retry(L, a);
+    }
+    /* Outside a turn, as on_signal: run what the retries scheduled. */
+    turn(L);
+}
+
+void tr__loop_retry(tr__loop *L, tr_actor *a)
+{
+    if (a->flags & TR__RETRY)
+        return;
+    a->flags |= TR__RETRY;
+    a->free_next = L->retry;
+    L->retry = a;
+    if (!uv_is_active((uv_handle_t *)&L->retry_timer))
+        uv_timer_start(&L->retry_timer, on_retry, 1, 0);
+}
+
+void tr__loop_retry_cancel(tr__loop *L, tr_actor *a)
+{
+    if (!(a->flags & TR__RETRY))
+        return;
+    for (tr_actor **p = &L->retry; *p; p = &(*p)->free_next)
+        if (*p == a) {
+            *p = a->free_next;
+            break;
+        }
+    a->free_next = NULL;
+    a->flags &= (uint8_t)~TR__RETRY;
 }
 
 /* ---- stop on SIGINT / SIGTERM ------------------------------------------------------ */
@@ -488,11 +543,13 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     uv_timer_init(&L->uv, &L->uvtimer);
     uv_timer_init(&L->uv, &L->trimtimer);
     uv_unref((uv_handle_t *)&L->trimtimer);
+    uv_timer_init(&L->uv, &L->retry_timer);
     if (uv_poll_start(&L->wake, UV_READABLE, on_wake) != 0) {
         uv_close((uv_handle_t *)&L->wake, NULL);
         uv_close((uv_handle_t *)&L->idle, NULL);
         uv_close((uv_handle_t *)&L->uvtimer, NULL);
         uv_close((uv_handle_t *)&L->trimtimer, NULL);
+        uv_close((uv_handle_t *)&L->retry_timer, NULL);
         uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
         uv_loop_close(&L->uv);
         close(L->wakefd);
@@ -502,6 +559,7 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     L->idle.data = L;
     L->uvtimer.data = L;
     L->trimtimer.data = L;
+    L->retry_timer.data = L;
     tr__timers_init(&L->timers);
     L->calls = (tr__calls){0};
     if (tr__pool_init(&L->pool, (uint16_t)index, rt->pools,
@@ -523,6 +581,7 @@ static void thread_main(void *arg)
     if (!tr__runtime_gate(L->rt))
         return;
     tr__tls_loop = L;
+    tr__alloc_set_thread_tag(TR__ALLOC_TAG_LOOP(L->index)); /* for injected failures */
     uv_run(&L->uv, UV_RUN_DEFAULT);
     tr__pool_flush(&L->pool);
     tr__tls_loop = NULL;
@@ -556,6 +615,7 @@ void tr__loop_destroy(tr__loop *L)
     uv_close((uv_handle_t *)&L->wake, NULL);
     uv_close((uv_handle_t *)&L->uvtimer, NULL);
     uv_close((uv_handle_t *)&L->trimtimer, NULL);
+    uv_close((uv_handle_t *)&L->retry_timer, NULL);
     if (L->signals & 1)
         uv_close((uv_handle_t *)&L->sigint, NULL);
     if (L->signals & 2)

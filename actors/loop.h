@@ -97,6 +97,8 @@ struct tr__loop {
     uv_thread_t thread;
     uv_timer_t uvtimer;   /* the one libuv timer driving `timers` */
     uv_timer_t trimtimer; /* armed while memory may be left to give back (pool.h) */
+    uv_timer_t retry_timer; /* looks at `retry` again (tr__loop_retry) */
+    tr_actor *retry;      /* actors held up for want of memory (via free_next) */
     uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
     uint8_t signals; /* handles initialised: 1 sigint, 2 sigterm */
     /* The deadline the libuv timer is armed for; 0: not armed; UINT64_MAX:
@@ -180,6 +182,12 @@ static inline bool tr__thread_of(const tr_runtime *rt)
 }
 
 int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index);
+/* `a` (alive, on L) could not send a signal its exit or its children's
+ * stop depend on, for want of memory: tr__exit_retry(L, a) runs a
+ * millisecond later. Allocates nothing. Loop thread. */
+void tr__loop_retry(tr__loop *L, tr_actor *a);
+/* Takes `a` off the retry list (it has ended). */
+void tr__loop_retry_cancel(tr__loop *L, tr_actor *a);
 int tr__loop_start(tr__loop *L);
 /* Runs the timers that are due and re-arms the libuv timer. Loop thread. */
 void tr__loop_run_timers(tr__loop *L);

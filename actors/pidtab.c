@@ -27,7 +27,7 @@ int tr__pidtab_init(tr__pidtab *t, uint32_t max_actors)
     t->nchunks = (uint32_t)((max + TR__PIDTAB_CHUNK_SLOTS - 1) / TR__PIDTAB_CHUNK_SLOTS);
     t->max = (uint32_t)(max < UINT32_MAX ? max : UINT32_MAX);
     t->next = 1;
-    t->chunks = calloc(t->nchunks, sizeof *t->chunks);
+    t->chunks = tr__calloc(t->nchunks, sizeof *t->chunks);
     return t->chunks ? 0 : TR_ENOMEM;
 }
 
@@ -43,7 +43,7 @@ void tr__pidtab_destroy(tr__pidtab *t)
 
 static tr_actor *install_chunk(tr__pidtab *t, uint32_t c)
 {
-    tr_actor *chunk = aligned_alloc(TR__CACHELINE, TR__PIDTAB_CHUNK_SLOTS * sizeof(tr_actor));
+    tr_actor *chunk = tr__aligned_alloc(TR__CACHELINE, TR__PIDTAB_CHUNK_SLOTS * sizeof(tr_actor));
     if (!chunk)
         return NULL;
     memset(chunk, 0, TR__PIDTAB_CHUNK_SLOTS * sizeof(tr_actor));

@@ -11,6 +11,7 @@
 #include <malloc.h>
 #endif
 
+#include "alloc.h"
 #include "handoff.h"
 
 _Static_assert(sizeof(tr__blkhdr) == 8, "block header is 8 bytes");
@@ -86,7 +87,7 @@ int tr__pool_init(tr__pool *p, uint16_t index, tr__pool **peers, uint16_t npeers
         p->batch[c] = n < 1 ? 1 : n > TR__POOL_BATCH ? TR__POOL_BATCH : (uint32_t)n;
     }
     p->peers = peers;
-    p->out = calloc((size_t)npeers * TR__POOL_CLASSES, sizeof *p->out);
+    p->out = tr__calloc((size_t)npeers * TR__POOL_CLASSES, sizeof *p->out);
     return p->out ? 0 : -1;
 }
 

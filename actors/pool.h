@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 #include "handoff.h"
+#include "alloc.h"
 
 #define TR__POOL_MIN_SHIFT 6  /* smallest block: 64 bytes */
 #define TR__POOL_CLASSES 11   /* 64 B .. 64 KiB */
@@ -157,6 +158,9 @@ void tr__pool_free_slow(tr__pool *cur, void *ptr);
  * TR__POOL_ALLOC_MAX. */
 static inline void *tr__pool_alloc(tr__pool *p, size_t size)
 {
+    /* Injected failures (alloc.h): one load and a branch not taken. */
+    if (tr__alloc_fails())
+        return NULL;
     int c = tr__pool_class_of(size);
     if (p && c < TR__POOL_CLASSES) {
         void *b = p->free_list[c];

@@ -134,7 +134,7 @@ int tr_register(tr_actor *self, const char *name)
         return TR_ESTOPPED;
     int err = 0;
     void **slot = tr__own(L, self, &name_kind, &err);
-    tr__regent *e = slot ? malloc(sizeof *e) : NULL;
+    tr__regent *e = slot ? tr__malloc(sizeof *e) : NULL;
     if (!e)
         return TR_ENOMEM;
     strcpy(e->name, name);

@@ -156,7 +156,7 @@ static void node_give(uint32_t n)
  */
 static int plain_pools_init(tr_runtime *rt)
 {
-    rt->plain = aligned_alloc(TR__CACHELINE, TR__PLAIN_POOLS * sizeof *rt->plain);
+    rt->plain = tr__aligned_alloc(TR__CACHELINE, TR__PLAIN_POOLS * sizeof *rt->plain);
     if (!rt->plain)
         return TR_ENOMEM;
     memset(rt->plain, 0, TR__PLAIN_POOLS * sizeof *rt->plain);
@@ -207,6 +207,7 @@ static void destroy(tr_runtime *rt)
             }
         }
     }
+    tr__sigres_drop(&rt->stop_sig); /* unless the stop took it */
     tr__pidtab_destroy(&rt->pids);
     if (rt->reg_ready)
         tr__registry_destroy(rt);
@@ -249,7 +250,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
 {
     if (!out)
         return TR_EINVAL;
-    tr_runtime *rt = aligned_alloc(TR__CACHELINE, (sizeof *rt + TR__CACHELINE - 1) &
+    tr_runtime *rt = tr__aligned_alloc(TR__CACHELINE, (sizeof *rt + TR__CACHELINE - 1) &
                                                       ~(size_t)(TR__CACHELINE - 1));
     if (!rt)
         return TR_ENOMEM;
@@ -282,8 +283,8 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         destroy(rt);
         return rc;
     }
-    rt->loops = calloc(rt->nloops, sizeof *rt->loops);
-    rt->pools = calloc(rt->nloops + TR__PLAIN_POOLS, sizeof *rt->pools);
+    rt->loops = tr__calloc(rt->nloops, sizeof *rt->loops);
+    rt->pools = tr__calloc(rt->nloops + TR__PLAIN_POOLS, sizeof *rt->pools);
     rc = (rt->loops && rt->pools) ? plain_pools_init(rt) : TR_ENOMEM;
     if (rc == 0)
         rc = tr__pidtab_init(&rt->pids, table_slots(rt));
@@ -291,7 +292,7 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         rc = tr__workers_create(rt, &rt->workers);
     for (unsigned i = 0; rc == 0 && i < rt->nloops; i++) {
         size_t size = (sizeof(tr__loop) + TR__CACHELINE - 1) & ~(size_t)(TR__CACHELINE - 1);
-        tr__loop *L = aligned_alloc(TR__CACHELINE, size);
+        tr__loop *L = tr__aligned_alloc(TR__CACHELINE, size);
         if (!L) {
             rc = TR_ENOMEM;
             break;
@@ -311,6 +312,9 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         so.loop = 0;
         rc = tr__spawn(rt, NULL, NULL, &tr__root_behavior, &so, &rt->root, NULL);
     }
+    /* The stop's signal, now: a stop must not depend on memory then. */
+    if (rc == 0)
+        rc = tr__sigres_make(NULL, &rt->stop_sig);
     if (rc != 0) {
         destroy(rt);
         return rc;
@@ -398,9 +402,13 @@ int tr_runtime_stop(tr_runtime *rt)
         return TR_ENOTSTARTED;
     if (s != TR__RT_RUNNING || !ck_pr_cas_int(&rt->state, TR__RT_RUNNING, TR__RT_STOPPING))
         return TR_EALREADY;
+    /* Only the stop that moved the state gets here: the signal made with
+     * the runtime is its, and posting it allocates nothing, so the stop
+     * cannot be lost (it once was: a stop that could not allocate its
+     * signal returned 0, and wait and free blocked forever). */
     tr__loop *L = tr__thread_loop(rt);
     tr_pid from = (L && L->current) ? tr__actor_pid(L->current) : TR_PID_NONE;
-    tr__signal(rt, L, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
+    tr__sigres_post(rt, L, &rt->stop_sig, from, rt->root, TR_EXIT_SHUTDOWN, 0, NULL, 0);
     return 0;
 }
 

@@ -40,6 +40,9 @@ void tr__msg_release_contents(tr__msg *m)
         tr__init *in = (tr__init *)m->data;
         if ((m->type & TR__INIT_ADOPT) && in->node)
             free(in->node);
+        tr__init_extras x; /* and the notices made for it (notice.c) */
+        tr__init_parse(m, &x);
+        tr__init_extras_free(&x);
     } else if ((m->flags & (TR__MF_OWNED | TR__MF_KEPT)) == TR__MF_OWNED) {
         tr__ownhdr o;
         memcpy(&o, m->data + tr__msg_prefix(m->flags) - sizeof o, sizeof o);

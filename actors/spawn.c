@@ -101,14 +101,37 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     if (mon && (!parent || tr__ties_reserve_watch(cur, parent) != 0))
         return parent ? TR_ENOMEM : TR_EINVAL;
     tr__pool *pool = cur ? &cur->pool : NULL;
-    tr__child *node = malloc(sizeof *node);
+    /* The notices the child must be able to send whatever memory is left
+     * then are made now (notice.c): its DOWN to a monitoring parent, its
+     * start notice, its adoption by the root; its INIT's own block
+     * becomes its CHILD_EXIT. */
+    uint32_t iflags = (opts->notify_started && parent) ? TR__INIT_NOTIFY : 0;
+    if (mon)
+        iflags |= TR__INIT_MONITOR;
+    if (!parent && rt->root != TR_PID_NONE)
+        iflags |= TR__INIT_ADOPT; /* the child tells the root, from its own loop */
+    tr__init_extras x = {0};
+    size_t extras = ((iflags & TR__INIT_MONITOR) ? sizeof x.monitor + sizeof x.down : 0) +
+                    ((iflags & TR__INIT_NOTIFY) ? sizeof x.started : 0) +
+                    ((iflags & TR__INIT_ADOPT) ? sizeof x.adopt : 0);
+    tr__child *node = tr__malloc(sizeof *node);
     tr__msg *m = tr__msg_new(pool, TR__MSG_INIT,
                              parent ? tr__actor_pid(parent) : TR_PID_NONE, 0,
-                             sizeof(tr__init) + (mon ? sizeof *mon : 0) + opts->arg_len);
-    if (!node || !m) {
+                             sizeof(tr__init) + extras + opts->arg_len);
+    bool made = node && m;
+    if (made && (iflags & TR__INIT_MONITOR))
+        made = (x.down = tr__down_block(cur)) != NULL;
+    if (made && (iflags & TR__INIT_NOTIFY))
+        made = (x.started = tr__msg_new(pool, TR__MSG_USER, TR_PID_NONE, TR_MSG_STARTED, 0)) !=
+               NULL;
+    if (made && (iflags & TR__INIT_ADOPT))
+        made = (x.adopt = tr__msg_new(pool, TR__MSG_ADOPT, TR_PID_NONE, 0,
+                                      sizeof(tr__child *))) != NULL;
+    if (!made) {
         free(node);
         if (m)
             tr__pool_free(pool, m);
+        tr__init_extras_free(&x);
         return TR_ENOMEM;
     }
     /* max_actors: one atomic add when a limit below the pid space is set,
@@ -117,6 +140,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         ck_pr_dec_32(&rt->live); /* the root is not one of max_actors */
         free(node);
         tr__pool_free(pool, m);
+        tr__init_extras_free(&x);
         return TR_ELIMIT;
     }
     int err = 0;
@@ -126,6 +150,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         tr__live_put(rt);
         free(node);
         tr__pool_free(pool, m);
+        tr__init_extras_free(&x);
         return err;
     }
     /* The mailbox bound, before the generation makes the slot reachable.
@@ -133,11 +158,12 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
      * sender that sees it early sees no bound). */
     tr__bound *b = ck_pr_load_ptr(&a->bound);
     if (!b && opts->mailbox_capacity) {
-        if (!(b = calloc(1, sizeof *b))) {
+        if (!(b = tr__calloc(1, sizeof *b))) {
             tr__slot_release(home, a); /* untouched: still free */
             tr__live_put(rt);
             free(node);
             tr__pool_free(pool, m);
+            tr__init_extras_free(&x);
             return TR_ENOMEM;
         }
         ck_pr_store_ptr(&a->bound, b);
@@ -165,14 +191,10 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
     tr__init *in = (tr__init *)m->data;
     in->beh = beh;
     in->node = node;
-    unsigned char *p = (unsigned char *)(in + 1);
-    uint32_t iflags = (opts->notify_started && parent) ? TR__INIT_NOTIFY : 0;
-    if (mon) {
-        *mon = tr__ties_watch(cur, parent, pid);
-        memcpy(p, mon, sizeof *mon);
-        p += sizeof *mon;
-        iflags |= TR__INIT_MONITOR;
-    }
+    if (mon)
+        x.monitor = *mon = tr__ties_watch(cur, parent, pid);
+    m->type = iflags;
+    unsigned char *p = tr__init_write(m, &x);
     if (opts->arg_len)
         memcpy(p, opts->arg, opts->arg_len);
     if (parent) {
@@ -180,8 +202,7 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         if (parent->children)
             parent->children->prev = node;
         parent->children = node;
-    } else if (rt->root != TR_PID_NONE) {
-        iflags |= TR__INIT_ADOPT; /* the child tells the root, from its own loop */
+    } else if (iflags & TR__INIT_ADOPT) {
         node->next = NULL;
         node->seq = (uint32_t)ck_pr_faa_64(&rt->spawn_seq, 1);
     } else {
@@ -189,7 +210,6 @@ int tr__spawn(tr_runtime *rt, tr__loop *cur, tr_actor *parent,
         in->node = NULL;
         free(node);
     }
-    m->type = iflags;
     m->to_gen = gen;
     /* (The push finds the slot already scheduled when a stale message of an
      * earlier incarnation is still queued.) */

@@ -104,7 +104,7 @@ int tr__watchdog_start(tr_runtime *rt)
 {
     if (rt->opts.block_budget_ms == TR_INFINITE) /* resolved by tr_runtime_create */
         return 0;
-    tr__watchdog *wd = calloc(1, sizeof *wd);
+    tr__watchdog *wd = tr__calloc(1, sizeof *wd);
     if (!wd)
         return TR_ENOMEM;
     wd->rt = rt;

@@ -145,14 +145,14 @@ static void worker_main(void *arg)
 
 int tr__workers_create(tr_runtime *rt, tr__workers **out)
 {
-    tr__workers *w = calloc(1, sizeof *w);
+    tr__workers *w = tr__calloc(1, sizeof *w);
     if (!w)
         return TR_ENOMEM;
     w->rt = rt;
     w->cap = rt->opts.job_queue;
     w->nthreads = rt->opts.workers;
     w->nice = rt->opts.worker_nice;
-    w->threads = calloc(w->nthreads, sizeof *w->threads);
+    w->threads = tr__calloc(w->nthreads, sizeof *w->threads);
     if (!w->threads || uv_mutex_init(&w->mu) != 0) {
         free(w->threads);
         free(w);
@@ -192,13 +192,8 @@ void tr__workers_destroy(tr__workers *w)
 {
     if (!w)
         return;
-    uv_mutex_lock(&w->mu);
-    w->stopping = 1;
-    uv_cond_broadcast(&w->cv);
-    uv_mutex_unlock(&w->mu);
-    for (unsigned i = 0; i < w->started; i++)
-        uv_thread_join(&w->threads[i]);
-    /* No worker ran (never started): drop what is queued. */
+    tr__workers_stop(w);
+    /* No worker runs now: drop what is queued. */
     while (w->head) {
         tr_job *j = w->head;
         w->head = j->qnext;
@@ -257,7 +252,7 @@ static tr__jobs *jobs_of(tr__loop *L, tr_actor *a)
     int err = 0;
     void **d = tr__own(L, a, &jobs_kind, &err);
     if (d && !*d)
-        *d = calloc(1, sizeof(tr__jobs));
+        *d = tr__calloc(1, sizeof(tr__jobs));
     return d ? *d : NULL;
 }
 
@@ -326,7 +321,7 @@ int tr_offload(tr_actor *self, tr_job_fn fn, const void *arg, size_t arg_len,
     tr__jobs *js = jobs_of(L, self);
     if (!js)
         return TR_ENOMEM;
-    tr_job *j = malloc(sizeof *j + arg_len);
+    tr_job *j = tr__malloc(sizeof *j + arg_len);
     if (!j)
         return TR_ENOMEM;
     memset(j, 0, sizeof *j);
@@ -440,7 +435,7 @@ int tr_job_set_result(tr_job *job, const void *data, size_t len)
     if (len > job->rt->opts.max_payload)
         return TR_EMSGSIZE;
     void *copy = NULL;
-    if (len && !(copy = malloc(len)))
+    if (len && !(copy = tr__malloc(len)))
         return TR_ENOMEM;
     if (len)
         memcpy(copy, data, len);

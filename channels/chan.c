@@ -44,6 +44,7 @@
 #include <uv.h>
 
 #include "chan.h"
+#include "alloc.h"
 #include "duration.h"
 #include "handoff.h"
 
@@ -110,7 +111,7 @@ int tr__chan_create(const tr_chan_opts *opts, uint32_t item_limit,
     if (cap > (1u << 30) || item > item_limit ||
         (size_t)cap > SIZE_MAX / (sizeof(slot) + (size_t)item + 15u))
         return TR_EINVAL;
-    tr_chan *ch = aligned_alloc(CACHELINE, (sizeof *ch + CACHELINE - 1) &
+    tr_chan *ch = tr__aligned_alloc(CACHELINE, (sizeof *ch + CACHELINE - 1) &
                                                ~(size_t)(CACHELINE - 1));
     if (!ch)
         return TR_ENOMEM;
@@ -119,9 +120,9 @@ int tr__chan_create(const tr_chan_opts *opts, uint32_t item_limit,
     ch->capacity = cap;
     ch->item_max = item;
     ch->slot_size = (uint32_t)((sizeof(slot) + item + 15u) & ~15u);
-    ch->data_buf = calloc(ring, sizeof *ch->data_buf);
-    ch->free_buf = calloc(ring, sizeof *ch->free_buf);
-    ch->slots = malloc((size_t)cap * ch->slot_size);
+    ch->data_buf = tr__calloc(ring, sizeof *ch->data_buf);
+    ch->free_buf = tr__calloc(ring, sizeof *ch->free_buf);
+    ch->slots = tr__malloc((size_t)cap * ch->slot_size);
     if (!ch->data_buf || !ch->free_buf || !ch->slots || uv_mutex_init(&ch->mu) != 0) {
         free(ch->data_buf);
         free(ch->free_buf);
@@ -495,7 +496,7 @@ int tr__chan_park_producer(tr_chan *ch, const tr__chan_token *token)
     tr__handoff_acquire(&ch->lock);
     if (ch->nroom_used == ch->nroom_cap) {
         uint32_t cap = ch->nroom_cap ? ch->nroom_cap * 2 : 8;
-        tr__chan_token *r = realloc(ch->room, cap * sizeof *r);
+        tr__chan_token *r = tr__realloc(ch->room, cap * sizeof *r);
         if (r) {
             ch->room = r;
             ch->nroom_cap = cap;

@@ -459,7 +459,9 @@ TR_API void tr_runtime_options_init(tr_runtime_options *opts);
 
 /*
  * Creates a runtime (loops are not running yet). `opts` may be NULL for the
- * defaults. On success *out owns the runtime until tr_runtime_free.
+ * defaults. On success *out owns the runtime until tr_runtime_free. It
+ * also makes the memory of the stop's signal, so that tr_runtime_stop
+ * needs none.
  * Errors: TR_EINVAL (out NULL or an option out of range), TR_ENOMEM,
  * TR_ESYSTEM (libuv could not create a loop), TR_ELIMIT (4095 runtimes
  * are alive in the process: each has its own node number in its pids).
@@ -483,6 +485,8 @@ TR_API int tr_runtime_start(tr_runtime *rt);
  * Asks the runtime to stop: the root stops its children newest first, each
  * stops its own subtree first, and the loops end when the tree is gone.
  * Returns at once; tr_runtime_wait blocks until the stop is complete.
+ * It needs no memory: the stop's signal is made by tr_runtime_create, so
+ * a stop is never lost to an allocation failure (and never TR_ENOMEM).
  * Errors: TR_EINVAL (NULL), TR_ENOTSTARTED, TR_EALREADY (stop was already
  * requested). Thread: any, including actor handlers.
  */
@@ -779,8 +783,15 @@ static inline const void *tr_down_result(const tr_down *d)
  * Monitors `pid`: when it ends, self gets one TR_MSG_DOWN message with
  * msg->ref == *ref_out and a tr_down (reason, result). If pid has already
  * ended, the DOWN (kind TR_EXIT_ERROR, code TR_ENOACTOR) comes at once.
- * Monitors are one-way and any number may be set. Errors: TR_EINVAL,
- * TR_EWRONGTHREAD, TR_ESTOPPED, TR_ENOMEM. Thread: `self`'s callbacks.
+ * Monitors are one-way and any number may be set. A monitor that succeeds
+ * gets exactly one DOWN, whatever memory is left when pid ends: the DOWN's
+ * memory is set aside when the monitor is made (a few hundred bytes per
+ * monitor, held by pid's side). If pid cannot record the monitor, the DOWN
+ * comes at once with code TR_ENOMEM; if pid's result cannot be copied
+ * into the DOWN, it comes without it (result_len 0). Errors: TR_EINVAL,
+ * TR_EWRONGTHREAD, TR_ESTOPPED, TR_ENOMEM (also when pid has already ended
+ * and the DOWN cannot be made: then no DOWN comes). Thread: `self`'s
+ * callbacks.
  */
 TR_API int tr_monitor(tr_actor *self, tr_pid pid, tr_ref *ref_out);
 
@@ -817,7 +828,8 @@ TR_API int tr_trap_exits(tr_actor *self, int on);
 
 /*
  * Ends self normally with a result: a copy of `len` bytes that every DOWN
- * message about self carries (each DOWN owns its copy). Errors: TR_EINVAL,
+ * message about self carries (each DOWN owns its copy; a DOWN whose copy
+ * cannot be allocated comes without it, result_len 0). Errors: TR_EINVAL,
  * TR_EMSGSIZE, TR_EWRONGTHREAD, TR_ENOMEM. Thread: `self`'s callbacks.
  */
 TR_API int tr_exit_result(tr_actor *self, const void *data, size_t len);

@@ -159,18 +159,27 @@ int tr_rt_sup_start_child(tr_runtime *rt, tr_pid sup_pid, const void *arg, size_
 }
 
 
+/* A child spec for an ADD request: checked, then flattened into one
+ * malloc'd block (*buf, the caller frees it). */
+static int checked_copy(tr_runtime *rt, const tr_child_spec *spec, void **buf, size_t *len)
+{
+    int rc = tr__sup_validate_child(rt, spec);
+    if (rc != 0)
+        return rc;
+    *buf = tr__sup_flatten_child(spec, len);
+    return *buf ? 0 : TR_ENOMEM;
+}
+
 int tr_rt_sup_add_child(tr_runtime *rt, tr_pid sup_pid, const tr_child_spec *spec,
                         tr_pid *out)
 {
     if (!rt)
         return TR_EINVAL;
-    int rc = tr__sup_validate_child(rt, spec);
+    size_t len;
+    void *buf;
+    int rc = checked_copy(rt, spec, &buf, &len);
     if (rc != 0)
         return rc;
-    size_t len;
-    void *buf = tr__sup_flatten_child(spec, &len);
-    if (!buf)
-        return TR_ENOMEM;
     rc = started_call(rt, sup_pid, TR_MSG_SUP_ADD, buf, len, out);
     free(buf);
     return rc;
@@ -182,13 +191,11 @@ int tr_sup_add_child(tr_actor *self, tr_pid sup_pid, const tr_child_spec *spec,
     tr_runtime *rt = tr_runtime_of(self);
     if (!rt)
         return self ? TR_EWRONGTHREAD : TR_EINVAL;
-    int rc = tr__sup_validate_child(rt, spec);
+    size_t len;
+    void *buf;
+    int rc = checked_copy(rt, spec, &buf, &len);
     if (rc != 0)
         return rc;
-    size_t len;
-    void *buf = tr__sup_flatten_child(spec, &len);
-    if (!buf)
-        return TR_ENOMEM;
     /* ADD is internal (it carries a behaviour pointer): the runtime's call. */
     rc = tr__call_raw(self, sup_pid, TR_MSG_SUP_ADD, buf, len, timeout_ms, ref_out);
     free(buf);

@@ -131,7 +131,7 @@ static void end_member(group *g, member *m, tr_pid pid, int kind, int code, cons
     m->arg = NULL;
     tr__down_fill(&m->down, pid, (tr_exit_kind)kind, code, text);
     m->result = NULL;
-    if (result_len && (m->result = malloc(result_len)) != NULL) {
+    if (result_len && (m->result = tr__malloc(result_len)) != NULL) {
         memcpy(m->result, result, result_len);
         m->down.result_len = result_len;
     }
@@ -258,7 +258,7 @@ static void complete(tr__loop *L, tr_actor *self, group *g)
     size_t len = ALIGN8(sizeof(tr_group_done) + g->n * sizeof(uint32_t));
     for (uint32_t i = 0; i < g->n; i++)
         len += ALIGN8(sizeof(tr_down) + g->m[i].down.result_len);
-    unsigned char *buf = malloc(len);
+    unsigned char *buf = tr__malloc(len);
     if (buf) {
         tr_group_done *h = (tr_group_done *)buf;
         h->code = g->cancelled ? g->code : g->failed ? TR_EFAILED : 0;
@@ -392,11 +392,11 @@ int tr_group_open(tr_actor *self, const tr_group_opts *opts, tr_group_id *out)
     int err = 0;
     void **d = tr__own(L, self, &groups_kind, &err);
     if (d && !*d)
-        *d = calloc(1, sizeof(tr__groups));
+        *d = tr__calloc(1, sizeof(tr__groups));
     tr__groups *gs = d ? *d : NULL;
     if (!gs)
         return TR_ENOMEM;
-    group *g = calloc(1, sizeof *g);
+    group *g = tr__calloc(1, sizeof *g);
     if (!g)
         return TR_ENOMEM;
     if (opts)
@@ -448,7 +448,7 @@ static int add_member(tr_actor *self, tr_group_id id, member *proto, const void 
     m->state = WAITING;
     m->arg_len = arg_len;
     m->arg = NULL;
-    if (arg_len && !(m->arg = malloc(arg_len)))
+    if (arg_len && !(m->arg = tr__malloc(arg_len)))
         return TR_ENOMEM;
     if (arg_len)
         memcpy(m->arg, arg, arg_len);

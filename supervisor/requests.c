@@ -86,7 +86,7 @@ int tr__sup_hold(sup *s, const tr_msg *msg)
     tr_msg copy = *msg;
     copy.data = NULL;
     if (msg->len) {
-        void *data = malloc(msg->len);
+        void *data = tr__malloc(msg->len);
         if (!data)
             return TR_ENOMEM;
         memcpy(data, msg->data, msg->len);
@@ -146,7 +146,7 @@ int tr__sup_on_request(tr_actor *self, sup *s, const tr_msg *msg)
         return tr__sup_refuse(self, msg, TR_EALREADY);
     }
     case TR_MSG_SUP_WHICH: {
-        tr_sup_child *list = calloc(s->n ? s->n : 1, sizeof *list);
+        tr_sup_child *list = tr__calloc(s->n ? s->n : 1, sizeof *list);
         if (!list)
             return tr__sup_refuse(self, msg, TR_ENOMEM);
         for (uint32_t i = 0; i < s->n; i++) {

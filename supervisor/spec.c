@@ -166,7 +166,7 @@ static unsigned char *flatten_into(const tr_sup_spec *s, unsigned char *p)
 void *tr__sup_flatten(const tr_sup_spec *s, size_t *len)
 {
     size_t total = flat_size(s);
-    unsigned char *buf = malloc(total);
+    unsigned char *buf = tr__malloc(total);
     if (!buf)
         return NULL;
     flatten_into(s, buf);
@@ -178,7 +178,7 @@ void *tr__sup_flatten(const tr_sup_spec *s, size_t *len)
 void *tr__sup_flatten_child(const tr_child_spec *spec, size_t *len)
 {
     *len = sizeof(flat_child) + child_arg_size(spec);
-    unsigned char *buf = malloc(*len);
+    unsigned char *buf = tr__malloc(*len);
     if (buf)
         flatten_child(spec, buf);
     return buf;

@@ -70,7 +70,7 @@ int tr__sup_add_kid(sup *s, const flat_child *f, const void *arg, uint32_t arg_l
     k->arg_len = arg_len;
     k->serial = ++s->next_serial;
     if (arg_len) {
-        if (!(k->arg = malloc(arg_len)))
+        if (!(k->arg = tr__malloc(arg_len)))
             return TR_ENOMEM;
         memcpy(k->arg, arg, arg_len);
     }
@@ -184,14 +184,30 @@ static int after_sequence(tr_actor *self, sup *s)
     return s->phase == UP && s->nheld ? tr__sup_release_held(self, s) : 0;
 }
 
+/* A signal of `kind` to child `k`, through the runtime's parent side
+ * (tr__stop_child): out of memory, it is owed and sent again until it can
+ * be made, so a stop never waits forever on a signal that was not sent. */
+static void signal_kid(tr_actor *self, tr_pid pid, tr_exit_kind kind)
+{
+    tr__loop *L = tr__running_loop(self);
+    if (L && tr__stop_child(L, self, pid, kind) == 0)
+        return;
+    tr_signal_exit(tr_runtime_of(self), pid, kind); /* not ours (cannot happen) */
+}
+
 /* A shutdown signal, and a kill when its shutdown time is up. */
 void tr__sup_stop_kid(tr_actor *self, kid *k)
 {
-    /* The timer first: its deadline counts from before the child can react. */
-    if (k->shutdown_ms != TR_INFINITE && !k->kill_timer)
+    /* The timer first: its deadline counts from before the child can react.
+     * Without memory for it, the child is killed now (as the runtime does
+     * for a parent's children): its DOWN must come. */
+    if (k->shutdown_ms != TR_INFINITE && !k->kill_timer &&
         self_timer(self, k->shutdown_ms, TR__MSG_SUP_KILL, &k->pid, sizeof k->pid,
-                   &k->kill_timer);
-    tr_signal_exit(tr_runtime_of(self), k->pid, TR_EXIT_SHUTDOWN);
+                   &k->kill_timer) != 0) {
+        signal_kid(self, k->pid, TR_EXIT_KILLED);
+        return;
+    }
+    signal_kid(self, k->pid, TR_EXIT_SHUTDOWN);
 }
 
 /* Stops the next running child, from cursor down to lo, or moves on. */
@@ -466,7 +482,7 @@ static int sup_receive(tr_actor *self, void *state, const tr_msg *msg)
         int i = tr__sup_find_by_pid(s, pid);
         if (i >= 0) {
             s->kids[i].kill_timer = 0;
-            tr_signal_exit(tr_runtime_of(self), pid, TR_EXIT_KILLED);
+            signal_kid(self, pid, TR_EXIT_KILLED);
         }
         return 0;
     }
@@ -523,7 +539,7 @@ static int sup_init(tr_actor *self, void *state, const void *arg, size_t len)
     tr__duration_field(sp->backoff_reset_ms, 10000, &sp->backoff_reset_ms);
     s->rng = tr_self(self) ^ 0x9e3779b97f4a7c15ull;
     /* max_restarts <= TR_SUP_MAX_RESTARTS (validated): no wrap. */
-    s->history = calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
+    s->history = tr__calloc((size_t)s->spec.max_restarts + 1, sizeof *s->history);
     if (!s->history)
         return TR_ENOMEM;
     for (uint32_t i = 0; i < h.n; i++) {

@@ -375,16 +375,8 @@ static int caller_in_loop_init(tr_actor *self, void *state, const void *arg, siz
     return 0;
 }
 
-static int noop_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
 static const tr_behavior caller_in_loop_b = {.name = "caller", .init = caller_in_loop_init,
-                                             .receive = noop_receive};
+                                             .receive = tr_test_ignore};
 
 static void test_wrong_thread(void **state)
 {

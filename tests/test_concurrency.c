@@ -336,14 +336,6 @@ static int tree_init(tr_actor *self, void *state, const void *arg, size_t len)
     return 0;
 }
 
-static int tree_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
 static void tree_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
 {
     (void)self;
@@ -353,7 +345,7 @@ static void tree_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
 }
 
 static const tr_behavior tree_b = {.name = "tree", .init = tree_init,
-                                   .receive = tree_receive, .terminate = tree_terminate};
+                                   .receive = tr_test_ignore, .terminate = tree_terminate};
 
 static void test_stop_big_busy_tree(void **state)
 {

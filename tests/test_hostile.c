@@ -175,16 +175,8 @@ static int bomb_init(tr_actor *self, void *state, const void *arg, size_t len)
     return 0;
 }
 
-static int bomb_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
 static const tr_behavior bomb_b = {.name = "bomb", .init = bomb_init,
-                                   .receive = bomb_receive};
+                                   .receive = tr_test_ignore};
 
 static void test_fork_bomb_cannot_outrun_stop(void **state)
 {
@@ -213,15 +205,7 @@ static void test_fork_bomb_cannot_outrun_stop(void **state)
 
 /* ---- finding 9: many top-level actors, spawned from plain threads -------------------- */
 
-static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
+static const tr_behavior idle_b = {.name = "idle", .receive = tr_test_ignore};
 
 /* The root's children come out of adoptions in any order; the tree lists
  * them in spawn order all the same. */

@@ -53,15 +53,7 @@ static const tr_behavior worker_b = {.name = "worker", .init = worker_init,
                                      .receive = worker_receive};
 
 /* An actor that ignores everything, requests included. */
-static int mute_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior mute_b = {.name = "mute", .receive = mute_receive};
+static const tr_behavior mute_b = {.name = "mute", .receive = tr_test_ignore};
 
 static tr_sup_spec one_worker_spec(tr_child_spec *kid)
 {
@@ -539,7 +531,7 @@ static int quick_init(tr_actor *self, void *state, const void *arg, size_t len)
 }
 
 static const tr_behavior quick_b = {.name = "quick", .init = quick_init,
-                                    .receive = mute_receive};
+                                    .receive = tr_test_ignore};
 
 static int noop_job(tr_job *job, const void *arg, size_t len)
 {

@@ -13,15 +13,7 @@
 
 #include "tr_test.h"
 
-static int noop(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior noop_b = {.name = "noop", .receive = noop};
+static const tr_behavior noop_b = {.name = "tr_test_ignore", .receive = tr_test_ignore};
 
 static void test_options(void **state)
 {
@@ -131,7 +123,7 @@ static void count_terminate(tr_actor *self, void *state, const tr_exit_reason *r
     atomic_fetch_add(&terminated, 1);
 }
 
-static const tr_behavior counted_b = {.name = "counted", .receive = noop,
+static const tr_behavior counted_b = {.name = "counted", .receive = tr_test_ignore,
                                       .terminate = count_terminate};
 
 static void test_free_running(void **state)

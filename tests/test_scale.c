@@ -21,15 +21,7 @@
 
 #include "tr_test.h"
 
-static int idle_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior idle_b = {.name = "idle", .receive = idle_receive};
+static const tr_behavior idle_b = {.name = "idle", .receive = tr_test_ignore};
 
 typedef struct spawner {
     tr_runtime *rt;

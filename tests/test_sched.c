@@ -55,15 +55,7 @@ static int kid_init(tr_actor *self, void *state, const void *arg, size_t len)
     return 0;
 }
 
-static int kid_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior kid_b = {.name = "kid", .init = kid_init, .receive = kid_receive};
+static const tr_behavior kid_b = {.name = "kid", .init = kid_init, .receive = tr_test_ignore};
 
 static int spawner_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
@@ -153,7 +145,7 @@ static int link_init(tr_actor *self, void *state, const void *arg, size_t len)
     return tr_spawn(self, &link_b, &o, &next);
 }
 
-static const tr_behavior link_b = {.name = "link", .init = link_init, .receive = kid_receive};
+static const tr_behavior link_b = {.name = "link", .init = link_init, .receive = tr_test_ignore};
 
 static int boss_init(tr_actor *self, void *state, const void *arg, size_t len)
 {

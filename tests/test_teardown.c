@@ -26,15 +26,7 @@ static void counting_free(void *buf)
 }
 
 /* Holds every request, never answers. */
-static int sink_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    (void)self;
-    (void)state;
-    (void)msg;
-    return 0;
-}
-
-static const tr_behavior sink_b = {.name = "sink", .receive = sink_receive};
+static const tr_behavior sink_b = {.name = "sink", .receive = tr_test_ignore};
 
 static int busy_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
@@ -61,7 +53,7 @@ static int busy_init(tr_actor *self, void *state, const void *arg, size_t len)
 }
 
 static const tr_behavior busy_b = {.name = "busy", .init = busy_init,
-                                   .receive = sink_receive};
+                                   .receive = tr_test_ignore};
 
 static tr_runtime *the_rt;
 static tr_pid the_sink;

@@ -13,6 +13,7 @@
  *    length, copied), tr_test_ask_var (an answer of a bounded length),
  *    tr_test_call_rc (a call the test expects to fail);
  *  - spawning from the test's thread: tr_test_spawn;
+ *  - behaviours: tr_test_ignore, a receive that ignores everything;
  *  - waiting: TR_WAIT_UNTIL, TR_WAIT_GONE, tr_test_wait_child;
  *  - checks inside actors (TR_CHECK, TR_CHECK_EQ, TR_CHECK_COPY), the
  *    virtual clock, TR_STAT.
@@ -69,6 +70,18 @@ static inline void tr_test_fail_at(const char *file, int line, const char *fmt, 
     va_end(ap);
     print_error("\n");
     _fail(file, line);
+}
+
+/* ---- behaviours ------------------------------------------------------------------ */
+
+/* A receive callback that ignores every message: for the actors a test
+ * only spawns, links, monitors or stops. */
+static inline int tr_test_ignore(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    (void)msg;
+    return 0;
 }
 
 /* ---- waiting --------------------------------------------------------------------- */

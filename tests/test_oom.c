@@ -1,0 +1,524 @@
+/*
+ * test_oom.c — out of memory at every place it can happen: no wait is left
+ * without an end (the hardening issue's finding 7, and the contract in
+ * include/troupe.h: "nothing blocks forever on an answer that a failure
+ * can lose").
+ *
+ * Failures are injected with the runtime's one allocation facility
+ * (channels/alloc.h): a plan that fails the nth allocation from now,
+ * optionally only on one thread (a loop tags itself; the test thread may
+ * too). Every run whose end is in question runs on a helper thread that
+ * the test waits for with a bound (run_bounded), so a hang fails the test
+ * at the run that hung instead of hanging the suite.
+ *
+ *  - the four hangs of finding 7: tr_rt_call whose reply copy fails,
+ *    tr_runtime_tree whose describe record fails, tr_rt_sup_spawn whose
+ *    start notice fails, tr_runtime_stop whose stop signal fails — each
+ *    swept over every allocation the call makes;
+ *  - a DOWN that cannot be allocated: every monitor gets exactly one;
+ *  - the sweep: a supervisor start / restart / shutdown scenario, from
+ *    tr_runtime_create to tr_runtime_free, with allocation 1, 2, 3, ...
+ *    failed until a run completes with no failure injected. Every run
+ *    must end, without a crash, and (under ASan) without a leak.
+ *
+ * `test_oom NAME` runs only the tests whose name matches NAME.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tr_test.h"
+
+/* Internal: the injection plan. */
+#include "alloc.h"
+
+/* Seconds a run may take before it counts as hung: wide (ASan, a loaded
+ * machine), and far below "forever". */
+#define RUN_BOUND_S 20
+
+/* The tag the test thread runs with when a plan is for it alone. */
+#define TEST_TAG 1000
+
+enum { PING = 1, CRASH = 2 };
+
+/* ---- a run with a bound ---------------------------------------------------------- */
+
+typedef struct bounded {
+    void (*fn)(void *);
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} bounded;
+
+static void *bounded_main(void *p)
+{
+    bounded *b = p;
+    b->fn(b->arg);
+    pthread_mutex_lock(&b->mu);
+    b->done = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Runs fn(arg) on a thread of its own; true if it returned within `secs`.
+ * A run that hangs is left behind (its thread detached, its record kept):
+ * the test fails. */
+static bool run_bounded(void (*fn)(void *), void *arg, int secs)
+{
+    bounded *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    b->fn = fn;
+    b->arg = arg;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bounded_main, b), 0);
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += secs;
+    pthread_mutex_lock(&b->mu);
+    while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &end) == 0)
+        ;
+    bool done = b->done;
+    pthread_mutex_unlock(&b->mu);
+    if (!done) {
+        pthread_detach(t);
+        return false;
+    }
+    pthread_join(t, NULL);
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+    return true;
+}
+
+/* Fails the nth allocation from now (of threads with `tag`, 0: all). */
+static void arm_nth(uint64_t n, int tag)
+{
+    tr__alloc_plan p = {.mode = TR__ALLOC_NTH, .n = n, .tag = tag};
+    tr__alloc_arm(&p);
+}
+
+/* Disarms; true if the plan failed an allocation. */
+static bool disarm_fired(void)
+{
+    tr__alloc_disarm();
+    return tr__alloc_counts_get().failed != 0;
+}
+
+/* ---- actors ------------------------------------------------------------------------ */
+
+typedef struct kid_state {
+    char pad[96]; /* a state of its own: one more allocation per start */
+} kid_state;
+
+static int kid_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == CRASH)
+        return TR_EUSER(1);
+    if (msg->type == PING && (msg->flags & TR_MSG_REQUEST)) {
+        char answer[24] = "pong: a reply to copy";
+        return tr_reply(self, msg, PING, answer, sizeof answer);
+    }
+    return 0;
+}
+
+static const tr_behavior kid = {.name = "kid", .state_size = sizeof(kid_state),
+                                .receive = kid_receive};
+
+static tr_runtime *quiet_runtime(unsigned loops)
+{
+    tr_runtime_options o = tr_test_options(loops, TR_TEST_QUIET);
+    o.workers = 1;
+    return tr_test_runtime_opts(&o);
+}
+
+/* Stops and frees `rt` within the bound; fails the test if it hangs. */
+typedef struct teardown_ctx {
+    tr_runtime *rt;
+    int stop_rc, wait_rc, free_rc;
+} teardown_ctx;
+
+static void teardown_run(void *p)
+{
+    teardown_ctx *c = p;
+    c->stop_rc = tr_runtime_stop(c->rt);
+    if (c->stop_rc == TR_ENOMEM)
+        c->stop_rc = tr_runtime_stop(c->rt);
+    c->wait_rc = tr_runtime_wait(c->rt);
+    c->free_rc = tr_runtime_free(c->rt);
+}
+
+static void teardown_bounded(tr_runtime *rt, const char *what, uint64_t site)
+{
+    teardown_ctx c = {.rt = rt};
+    if (!run_bounded(teardown_run, &c, RUN_BOUND_S))
+        fail_msg("%s, allocation %llu failed: stopping the runtime hung", what,
+                 (unsigned long long)site);
+    assert_int_equal(c.free_rc, 0);
+}
+
+/* ---- finding 7: tr_rt_call whose reply copy fails --------------------------------- */
+
+typedef struct call_ctx {
+    tr_runtime *rt;
+    tr_pid to;
+    int rc;
+} call_ctx;
+
+static void call_run(void *p)
+{
+    call_ctx *c = p;
+    tr_rt_reply r;
+    c->rc = tr_rt_call(c->rt, c->to, PING, NULL, 0, TR_INFINITE, &r);
+    if (c->rc == 0)
+        tr_rt_reply_free(&r);
+}
+
+/*
+ * The call waits without a limit; each of the allocations the callee's
+ * loop makes for it fails in turn — the first is the reply's copy for the
+ * waiting thread. Each call must end: answered, or TR_ENOMEM.
+ */
+static void test_call_reply_copy_fails(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(1);
+    tr_pid pid = tr_test_spawn(rt, &kid, TR_LOOP(0), NULL, 0);
+    tr_test_ask(rt, pid, PING, NULL, 0, NULL, 24); /* warm: the pools have blocks */
+    int nomem = 0;
+    uint64_t k = 1;
+    for (;; k++) {
+        call_ctx c = {.rt = rt, .to = pid};
+        arm_nth(k, TR__ALLOC_TAG_LOOP(0));
+        bool ended = run_bounded(call_run, &c, RUN_BOUND_S);
+        bool fired = disarm_fired();
+        if (!ended)
+            fail_msg("tr_rt_call hung: the loop's allocation %llu failed",
+                     (unsigned long long)k);
+        if (!fired) {
+            assert_int_equal(c.rc, 0);
+            break;
+        }
+        assert_true(c.rc == 0 || c.rc == TR_ENOMEM);
+        nomem += c.rc == TR_ENOMEM;
+    }
+    assert_true(nomem > 0); /* the reply's copy was among them */
+    print_message("tr_rt_call: %llu allocation(s) of the callee's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    tr_test_ask(rt, pid, PING, NULL, 0, NULL, 24); /* still answers */
+    teardown_bounded(rt, "tr_rt_call", k);
+}
+
+/* ---- finding 7: tr_runtime_tree whose describe record fails ------------------------ */
+
+typedef struct tree_ctx {
+    tr_runtime *rt;
+    int rc;
+    int seen;
+} tree_ctx;
+
+static int count_one(const tr_actor_info *i, void *ud)
+{
+    (void)i;
+    ((tree_ctx *)ud)->seen++;
+    return 0;
+}
+
+static void tree_run(void *p)
+{
+    tree_ctx *c = p;
+    c->rc = tr_runtime_tree(c->rt, count_one, c);
+}
+
+/* Every allocation of the walk fails in turn, on every thread: the walk's
+ * own, the waiters', each actor's describe record and its reply's copy. */
+static void test_tree_describe_fails(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    for (int i = 0; i < 4; i++)
+        tr_test_spawn(rt, &kid, TR_LOOP(i % 2), NULL, 0);
+    tree_ctx warm = {.rt = rt};
+    /* Adoptions travel as mail: the root lists all four in a moment. */
+    TR_WAIT_UNTIL((warm.seen = 0, tree_run(&warm), warm.rc == 0 && warm.seen == 4));
+    uint64_t k = 1;
+    int nomem = 0;
+    for (;; k++) {
+        tree_ctx c = {.rt = rt};
+        arm_nth(k, 0);
+        bool ended = run_bounded(tree_run, &c, RUN_BOUND_S);
+        bool fired = disarm_fired();
+        if (!ended)
+            fail_msg("tr_runtime_tree hung: allocation %llu failed", (unsigned long long)k);
+        if (!fired) {
+            assert_int_equal(c.rc, 0);
+            assert_int_equal(c.seen, 4);
+            break;
+        }
+        assert_true(c.rc == 0 || c.rc == TR_ENOMEM);
+        nomem += c.rc == TR_ENOMEM;
+    }
+    assert_true(nomem > 0);
+    print_message("tr_runtime_tree: %llu allocation(s) failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "tr_runtime_tree", k);
+}
+
+/* ---- finding 7: tr_rt_sup_spawn whose start notice fails --------------------------- */
+
+static const tr_child_spec sup_kids[] = {
+    {.id = "a", .behavior = &kid},
+    {.id = "b", .behavior = &kid, .arg = "an argument", .arg_len = 12},
+    {.id = "c", .behavior = &kid, .loop = TR_LOOP(1)},
+};
+
+typedef struct sup_ctx {
+    tr_runtime *rt;
+    tr_pid pid;
+    int rc;
+} sup_ctx;
+
+static void sup_spawn_run(void *p)
+{
+    sup_ctx *c = p;
+    tr_sup_spec spec;
+    tr_sup_spec_init(&spec);
+    spec.children = sup_kids;
+    spec.nchildren = 3;
+    c->rc = tr_rt_sup_spawn(c->rt, &spec, NULL, &c->pid);
+}
+
+/* Every allocation of a supervisor's start fails in turn — its spawn, its
+ * state, each child's INIT, state and start notice (TR_MSG_STARTED), the
+ * answer to the wait — each on a runtime of its own (a supervisor that
+ * fails its start stops the runtime). */
+static void test_sup_spawn_notice_fails(void **st)
+{
+    (void)st;
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_runtime *rt = quiet_runtime(2);
+        sup_ctx c = {.rt = rt};
+        arm_nth(k, 0);
+        bool ended = run_bounded(sup_spawn_run, &c, RUN_BOUND_S);
+        bool fired = disarm_fired();
+        if (!ended)
+            fail_msg("tr_rt_sup_spawn hung: allocation %llu failed", (unsigned long long)k);
+        assert_true(c.rc == 0 || c.rc == TR_ENOMEM || c.rc == TR_EFAILED);
+        teardown_bounded(rt, "tr_rt_sup_spawn", k);
+        if (!fired) {
+            assert_int_equal(c.rc, 0);
+            break;
+        }
+    }
+    print_message("tr_rt_sup_spawn: %llu allocation(s) failed in turn\n",
+                  (unsigned long long)(k - 1));
+}
+
+/* ---- finding 7: tr_runtime_stop whose stop signal fails ---------------------------- */
+
+/*
+ * The stop's own allocations fail (on the test's thread alone): the stop
+ * either needs none (its signal was made with the runtime) or says
+ * TR_ENOMEM and leaves the runtime stoppable by a second call. Before the
+ * fix it returned 0, a second stop said TR_EALREADY, and wait and free
+ * blocked forever.
+ */
+static void test_stop_signal_fails(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_test_spawn(rt, &kid, TR_LOOP(1), NULL, 0);
+    tr__alloc_set_thread_tag(TEST_TAG);
+    arm_nth(1, TEST_TAG);
+    int rc = tr_runtime_stop(rt);
+    bool fired = disarm_fired();
+    tr__alloc_set_thread_tag(0);
+    if (rc == TR_ENOMEM) {
+        assert_true(fired);
+        rc = tr_runtime_stop(rt);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(tr_runtime_stop(rt), TR_EALREADY);
+    teardown_bounded(rt, "tr_runtime_stop", 1);
+}
+
+/* ---- a DOWN that cannot be allocated ------------------------------------------------ */
+
+enum { WATCH = 3 };
+
+static atomic_int downs; /* DOWNs the watcher received */
+
+static int watcher_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == WATCH && (msg->flags & TR_MSG_REQUEST)) {
+        tr_pid target;
+        TR_CHECK_EQ(msg->len, sizeof target);
+        memcpy(&target, msg->data, sizeof target);
+        tr_ref ref;
+        int32_t rc = tr_monitor(self, target, &ref);
+        return tr_reply(self, msg, WATCH, &rc, sizeof rc);
+    }
+    if (msg->type == TR_MSG_DOWN)
+        atomic_fetch_add(&downs, 1);
+    return 0;
+}
+
+static const tr_behavior watcher = {.name = "watcher", .receive = watcher_receive};
+
+/*
+ * A monitor always gets exactly one DOWN: each allocation of the target's
+ * loop while it crashes and ends fails in turn (one of them was the DOWN:
+ * before the fix it was lost, and the watcher never learned of the end).
+ */
+static void test_down_not_lost(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_pid w = tr_test_spawn(rt, &watcher, TR_LOOP(0), NULL, 0);
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_pid target = tr_test_spawn(rt, &kid, TR_LOOP(1), NULL, 0);
+        int32_t rc = -1;
+        tr_test_ask(rt, w, WATCH, &target, sizeof target, &rc, sizeof rc);
+        assert_int_equal(rc, 0);
+        atomic_store(&downs, 0);
+        arm_nth(k, TR__ALLOC_TAG_LOOP(1));
+        assert_int_equal(tr_rt_send(rt, target, CRASH, NULL, 0), 0);
+        uint64_t end = tr_test_wall_ns() + (uint64_t)RUN_BOUND_S * 1000000000u;
+        while (atomic_load(&downs) == 0 && tr_test_wall_ns() < end)
+            sched_yield();
+        bool fired = disarm_fired();
+        if (atomic_load(&downs) != 1)
+            fail_msg("allocation %llu of the target's loop failed: %d DOWN(s), want 1",
+                     (unsigned long long)k, atomic_load(&downs));
+        if (!fired)
+            break;
+    }
+    print_message("DOWN: %llu allocation(s) of the ending target's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "DOWN", k);
+}
+
+/* ---- the sweep: supervisor start / restart / shutdown ----------------------------- */
+
+typedef struct scenario {
+    const char *step; /* where it is, for a hang's report */
+    bool restarted;   /* the crashed child came back */
+    bool gave_up;     /* no restart: the runtime stopped instead */
+    bool stuck;       /* neither, within the bound */
+} scenario;
+
+/* Child 1's pid (other than `old`), TR_PID_NONE if none now. */
+static tr_pid child_pid(tr_runtime *rt, tr_pid sup, int i, int *rc)
+{
+    tr_sup_child c[4];
+    int n = tr_rt_sup_which_children(rt, sup, c, 4);
+    *rc = n < 0 ? n : 0;
+    return n > i ? c[i].pid : TR_PID_NONE;
+}
+
+static void scenario_run(void *p)
+{
+    scenario *s = p;
+    tr_runtime_options o = tr_test_options(2, TR_TEST_QUIET);
+    o.workers = 1;
+    tr_runtime *rt = NULL;
+    s->step = "create";
+    if (tr_runtime_create(&rt, &o) != 0)
+        return;
+    s->step = "start";
+    if (tr_runtime_start(rt) != 0) {
+        s->step = "free (not started)";
+        tr_runtime_free(rt);
+        return;
+    }
+    s->step = "tr_rt_sup_spawn";
+    sup_ctx c = {.rt = rt};
+    sup_spawn_run(&c);
+    if (c.rc == 0) {
+        /* Child 1 crashes; its restart must come, or the runtime must stop
+         * (the supervisor could not restart it and ended, and was
+         * permanent). A call that fails for want of memory is asked again. */
+        s->step = "which_children";
+        int rc = 0;
+        tr_pid old = TR_PID_NONE;
+        for (int tries = 0; tries < 3 && old == TR_PID_NONE; tries++)
+            old = child_pid(rt, c.pid, 1, &rc);
+        s->step = "crash";
+        if (old != TR_PID_NONE && tr_rt_send(rt, old, CRASH, NULL, 0) == 0) {
+            s->step = "waiting for the restart";
+            uint64_t end = tr_test_wall_ns() + 10ull * 1000000000u;
+            while (!s->restarted && !s->gave_up) {
+                tr_pid now = child_pid(rt, c.pid, 1, &rc);
+                s->restarted = now != TR_PID_NONE && now != old;
+                s->gave_up = tr_runtime_stopping(rt) || (rc != 0 && rc != TR_ENOMEM);
+                if (tr_test_wall_ns() > end) {
+                    s->stuck = true;
+                    break;
+                }
+                sched_yield();
+            }
+        }
+    }
+    s->step = "tr_runtime_stop";
+    if (tr_runtime_stop(rt) == TR_ENOMEM)
+        tr_runtime_stop(rt);
+    s->step = "tr_runtime_wait";
+    tr_runtime_wait(rt);
+    s->step = "tr_runtime_free";
+    tr_runtime_free(rt);
+    s->step = "done";
+}
+
+static void test_sweep_supervisor(void **st)
+{
+    (void)st;
+    uint64_t k = 1;
+    unsigned restarted = 0, gave_up = 0;
+    for (;; k++) {
+        scenario s = {.step = "?"};
+        arm_nth(k, 0);
+        bool ended = run_bounded(scenario_run, &s, RUN_BOUND_S);
+        bool fired = disarm_fired();
+        if (!ended)
+            fail_msg("the scenario hung at %s: allocation %llu failed", s.step,
+                     (unsigned long long)k);
+        if (s.stuck)
+            fail_msg("allocation %llu failed: the crashed child was neither restarted "
+                     "nor did the runtime stop",
+                     (unsigned long long)k);
+        restarted += s.restarted;
+        gave_up += s.gave_up;
+        if (!fired) {
+            assert_true(s.restarted); /* the run without a failure does it all */
+            break;
+        }
+    }
+    print_message("swept %llu allocation sites of a supervisor start / restart / shutdown "
+                  "(restarted %u, stopped instead %u)\n",
+                  (unsigned long long)(k - 1), restarted, gave_up);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stop_signal_fails),
+        cmocka_unit_test(test_call_reply_copy_fails),
+        cmocka_unit_test(test_tree_describe_fails),
+        cmocka_unit_test(test_sup_spawn_notice_fails),
+        cmocka_unit_test(test_down_not_lost),
+        cmocka_unit_test(test_sweep_supervisor),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
