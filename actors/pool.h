@@ -23,6 +23,15 @@
  *    exchange is ABA-free (the Treiber stack is never popped one at a time).
  *  - a block of a loop's pool freed on a plain thread is pushed back to its
  *    pool the same way (a chain of one), or goes to free() (large classes).
+ *  - plain threads allocate from a few pools of the runtime's
+ *    (TR__PLAIN_POOLS), leased around each allocation: one exchange to
+ *    take, one store to give back; all taken: malloc. Before, a plain
+ *    thread's messages came from malloc and the receiving loop freed them:
+ *    a thread flooding an actor held its malloc arena's lock nearly all the
+ *    time and the loop's frees slept on it (hardening finding 14: perf
+ *    showed the loop switched out in __lll_lock_wait_private 353 times in
+ *    3 s; 2.4 k messages handled in 1.5 s against 69 k when bounded).
+ *    Their blocks go home as any other pool's, lock-free.
  *
  * Small classes (64 B .. 2 KiB: messages, actor state, timers) are carved
  * from 16 KiB slabs, so every block starts on a cache line and no two blocks
@@ -30,13 +39,34 @@
  * block straddled two lines and shared each with a neighbour, so a message
  * in flight to another core shared a line with whatever its sender wrote
  * next (a timer entry, the next message), and cross-loop latency depended
- * on where the heap happened to put them (docs/performance.md). Slab blocks go back to the pool, never to malloc: a pool
- * keeps what it has needed at its peak, and frees its slabs with the
- * runtime. Larger classes are still single mallocs (a block of 4 KiB and
- * more spans many lines), capped per free list, the excess freed.
+ * on where the heap happened to put them (docs/performance.md). Slab
+ * blocks go back to the pool, never to malloc. Larger classes are still
+ * single mallocs (a block of 4 KiB and more spans many lines), capped per
+ * free list, the excess freed.
  *
- * Blocks larger than the largest class, and blocks allocated on plain
- * threads, come from malloc and go back to free.
+ * Memory comes back. A pool used to keep every slab it carved until the
+ * runtime ended: a long-lived service kept its worst burst forever. Now
+ * tr__pool_trim frees the slabs whose every block is free, beyond a
+ * reserve of TR__POOL_TRIM_KEEP (4) slabs' worth per class, and calls
+ * malloc_trim after freeing 1 MiB or more. It runs when a loop is about to
+ * sleep, at most once a second per pool, and leaves a class that carved a
+ * slab since its last look for the next one (a class still growing, or
+ * traffic that cycles through that much, is not trimmed: at worst a slab
+ * is freed and carved again every other second). A loop trims the plain
+ * pools it returned blocks to, leasing them; what is left for later it
+ * comes back to a second later on a timer, so memory returns within about
+ * two seconds of a burst even if no message follows.
+ *   Per-slab free counts are not kept: the fast paths would write the
+ * slab's header line on every alloc and free. The trim counts instead, by
+ * walking the free list (each block's slab header counts it), then frees
+ * the full slabs and rebuilds the list without their blocks, in order: no
+ * cost on the message path, ~0.1-0.6 µs per free block at trim time (a
+ * free list of 10^6 blocks: 110-640 ms on the 2-core VM, once, after the
+ * burst, while the loop has nothing else to do).
+ *
+ * Blocks larger than the largest class, and blocks a plain thread
+ * allocates without a pool (all leased, or not a message), come from malloc
+ * and go back to free.
  *
  * The two common cases — take a block off the owner's free list, put one of
  * its own blocks back — are inline (a message costs one of each); the rest
@@ -153,8 +183,8 @@ static inline int tr__pool_class_of(size_t size)
 void *tr__pool_alloc_slow(tr__pool *p, size_t size);
 void tr__pool_free_slow(tr__pool *cur, void *ptr);
 
-/* `size` usable bytes, 8-aligned. `p` is the calling thread's pool, or NULL
- * on a plain thread. NULL when out of memory, or when `size` exceeds
+/* `size` usable bytes, 8-aligned. `p` is the calling thread's pool (a
+ * plain thread's: one it leased), or NULL: malloc. NULL when out of memory, or when `size` exceeds
  * TR__POOL_ALLOC_MAX. */
 static inline void *tr__pool_alloc(tr__pool *p, size_t size)
 {
