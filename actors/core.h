@@ -194,8 +194,7 @@ enum tr__stop_bits {
  * then the spawn argument; msg->len covers them all. The blocks are the
  * notices the new actor must be able to send whatever memory is left
  * then: the spawner allocates them (a failure is the spawn's TR_ENOMEM),
- * and an INIT that never runs frees them (tr__msg_release_contents). The
- * INIT's own block becomes the actor's CHILD_EXIT (tr_actor.exit_note).
+ * and an INIT that never runs frees them (tr__msg_release_contents).
  * The rest is in the envelope: msg->type holds tr__init_flags (an INIT has
  * no user type) and the parent is the sender, msg->from, or the root (with
  * TR__INIT_ADOPT). So an INIT without argument fits the smallest pool block.
@@ -352,9 +351,6 @@ struct tr_actor {
     struct tr__timer *timers; /* timers this actor owns */
     uint32_t calls;      /* its pending calls: first entry in the loop's call table, 0: none */
     uint32_t owned;      /* the bits of the kinds of resources it owns (subsys.h) */
-    /* Its CHILD_EXIT, made when it was spawned (its INIT's block), so that
-     * its parent always hears of its end; NULL for the root. */
-    struct tr__msg *exit_note;
 } __attribute__((aligned(TR__CACHELINE)));
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");

@@ -32,32 +32,6 @@ static void init_failed(tr__loop *L, tr_actor *a, int code, const char *text)
         tr__signals_process(L, a);
 }
 
-/*
- * The INIT's block becomes the actor's CHILD_EXIT (its exit_note), so that
- * its parent hears of its end whatever memory is left then. A large one
- * (a long argument) is traded for a small one when one can be had.
- */
-static void keep_exit_note(tr__loop *L, tr_actor *a, tr__msg *m)
-{
-    if (a->parent == TR_PID_NONE) { /* the root: no parent to tell */
-        tr__pool_free(&L->pool, m);
-        return;
-    }
-    if (tr__pool_class_of(sizeof(tr__msg) + m->len) > 0) {
-        tr__msg *s = tr__msg_new(&L->pool, TR__MSG_CHILD_EXIT, TR_PID_NONE, 0,
-                                 sizeof(tr__child *));
-        if (s) {
-            tr__pool_free(&L->pool, m);
-            m = s;
-        }
-    }
-    m->kind = TR__MSG_CHILD_EXIT; /* no longer an INIT: owns nothing */
-    m->type = 0;
-    m->flags = 0;
-    m->len = sizeof(tr__child *);
-    a->exit_note = m;
-}
-
 static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
 {
     tr__init *in = (tr__init *)m->data;
@@ -83,7 +57,6 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->calls = 0;
     a->owned = 0;
     a->trap_exits = 0;
-    a->exit_note = NULL;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
@@ -104,7 +77,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     const tr_behavior *beh = in->beh;
     if (monitor && tr__ties_add_watcher(L, a, parent, monitor, x.down) != 0) {
         tr__pool_free(&L->pool, started);
-        keep_exit_note(L, a, m);
+        tr__pool_free(&L->pool, m);
         init_failed(L, a, TR_ENOMEM, "no memory for the parent's monitor");
         return;
     }
@@ -112,7 +85,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         a->state = tr__pool_alloc(&L->pool, beh->state_size);
         if (!a->state) {
             tr__pool_free(&L->pool, started);
-            keep_exit_note(L, a, m);
+            tr__pool_free(&L->pool, m);
             init_failed(L, a, TR_ENOMEM, "no memory for the actor's state");
             return;
         }
@@ -125,7 +98,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
         rc = beh->init(a, a->state, arg_len ? arg : NULL, arg_len);
         tr__loop_idle(L);
     }
-    keep_exit_note(L, a, m); /* the argument has been read: m is the exit note now */
+    tr__pool_free(&L->pool, m); /* the argument has been read */
     if (rc != 0) {
         tr__pool_free(&L->pool, started);
         init_failed(L, a, rc, "init failed");

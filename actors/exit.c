@@ -117,6 +117,7 @@ int tr_trap_exits(tr_actor *self, int on)
 }
 
 static void finish_exit(tr__loop *L, tr_actor *a);
+static bool tell_parent(tr__loop *L, tr_actor *a);
 
 /* The root also waits for plain-thread spawns it has not adopted yet. */
 static bool root_may_finish(tr_runtime *rt, tr_actor *a)
@@ -168,6 +169,13 @@ int tr__stop_child(tr__loop *L, tr_actor *self, tr_pid child, tr_exit_kind kind)
 
 void tr__exit_retry(tr__loop *L, tr_actor *a)
 {
+    if (a->status == TR__FREE) { /* ended, still owing its parent the notice */
+        if (tell_parent(L, a))
+            tr__slot_release(L, a);
+        else
+            tr__loop_retry(L, a);
+        return;
+    }
     for (tr__child *c = a->children; c; c = c->next) {
         if (c->stopping & TR__STOP_OWED_KILL) /* a kill supersedes a shutdown */
             c->stopping &= (uint8_t)~TR__STOP_OWED_SHUTDOWN;
@@ -265,6 +273,31 @@ static void report(tr__loop *L, tr_actor *a)
     tr__log(L->rt, TR_LOG_ERROR, "%s exited abnormally: %s", who, why);
 }
 
+/*
+ * Tells `a`'s parent of its end: a CHILD_EXIT carrying the parent's record
+ * of it. True when it was sent, or there is no parent to tell (the root; an
+ * adoption that failed). False when it could not be allocated: then the
+ * dead slot keeps parent and parent_node, is not released, and waits on
+ * its loop's retry list (tr__exit_retry) until the notice can be made. So
+ * a parent always hears of a child's end — its own end and a stop wait on
+ * it — and no live actor holds a block in advance for it (that cost every
+ * idle actor 72 bytes).
+ */
+static bool tell_parent(tr__loop *L, tr_actor *a)
+{
+    tr__child *node = a->parent_node;
+    if (a->parent == TR_PID_NONE || !node)
+        return true;
+    tr__msg *m = tr__msg_new(&L->pool, TR__MSG_CHILD_EXIT, TR_PID_NONE, 0, sizeof node);
+    if (!m)
+        return false;
+    memcpy(m->data, &node, sizeof node);
+    /* node->pid: the child's pid, set by the spawn and never changed. */
+    tr__notice_post(L->rt, L, m, node->pid, a->parent);
+    a->parent_node = NULL;
+    return true;
+}
+
 static void finish_exit(tr__loop *L, tr_actor *a)
 {
     tr_runtime *rt = L->rt;
@@ -305,18 +338,9 @@ static void finish_exit(tr__loop *L, tr_actor *a)
                       a->exit_kind == TR_EXIT_ERROR ? exit_text(a) : NULL);
         tr__runtime_permanent_ended(rt, &d);
     }
-    if (a->parent != TR_PID_NONE && a->parent_node && a->exit_note) {
-        /* Made when it was spawned (its INIT's block): the parent always
-         * hears of the end, and a parent outlives its children. */
-        tr__child *node = a->parent_node;
-        memcpy(a->exit_note->data, &node, sizeof node);
-        tr__notice_post(rt, L, a->exit_note, pid, a->parent);
-        a->exit_note = NULL;
-    }
-    if (a->exit_note) { /* no parent to tell (an adoption that failed) */
-        tr__pool_free(&L->pool, a->exit_note);
-        a->exit_note = NULL;
-    }
+    /* The parent hears of the end (a parent outlives its children); out of
+     * memory, the dead slot owes it and waits (see tell_parent). */
+    bool owed = !tell_parent(L, a);
     tr__loop_retry_cancel(L, a); /* before its link field serves the free list */
     bool root = (a->flags & TR__ROOT) != 0;
     if (a->state) {
@@ -335,7 +359,6 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     a->flags = 0;
     ck_pr_store_ptr(&a->beh, NULL);
     a->receive = NULL;
-    a->parent_node = NULL;
     /* Retire the generation: from here on every lookup of `pid` fails and
      * messages already queued for it are dropped. */
     ck_pr_store_64(&a->pid, 0);
@@ -344,7 +367,10 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     while ((n = tr__mpsc_pop(&a->mb)) != NULL)
         tr__msg_drop(L, a, (tr__msg *)n);
     tr__signals_process(L, a); /* now stale: answered for the dead */
-    tr__slot_release(L, a);
+    if (owed)
+        tr__loop_retry(L, a); /* released once its parent has been told */
+    else
+        tr__slot_release(L, a);
     if (root)
         tr__runtime_finished(rt);
 }
@@ -448,9 +474,6 @@ void tr__actor_teardown(tr_actor *a)
         tr__pool_free_now(a->ext);
         a->ext = NULL;
     }
-    if (a->exit_note)
-        tr__pool_free_now(a->exit_note);
-    a->exit_note = NULL;
     free(a->bound);
     a->bound = NULL;
     /* Only a runtime that never ran can hold live actors here. */

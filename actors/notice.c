@@ -12,7 +12,6 @@
  *
  *   notice            made when                 kept in
  *   the stop signal   tr_runtime_create         the runtime (stop_sig)
- *   CHILD_EXIT        the spawn (its INIT)      the child's slot (exit_note)
  *   TR_MSG_STARTED    the spawn (notify_started) the INIT, then sent
  *   ADOPT             a plain thread's spawn    the INIT, then sent
  *   DOWN              the monitor               the watcher's record
@@ -21,10 +20,13 @@
  *                     tr_spawn_monitor)
  *
  * The same rule was already followed by calls (a request's block can
- * become its TR_MSG_CALL_FAILED, call.c). Signals a parent sends its
- * children (shutdown, kill) are not made in advance — a tree would hold
- * two blocks per actor for it — but are owed and retried instead
- * (tr__loop_retry), which needs no allocation either.
+ * become its TR_MSG_CALL_FAILED, call.c). Two notices every actor would
+ * otherwise hold a block for are owed and retried instead (tr__loop_retry,
+ * which needs no allocation): the signals a parent sends its children
+ * (shutdown, kill — two blocks per actor) and a child's CHILD_EXIT to its
+ * parent (one block per actor, 72 bytes of every idle actor): a child
+ * that cannot make it stays a dead slot on its loop's retry list, not yet
+ * released, until it can (exit.c, tell_parent).
  */
 #include <string.h>
 

@@ -408,6 +408,77 @@ static void test_down_not_lost(void **st)
     teardown_bounded(rt, "DOWN", k);
 }
 
+/* ---- a CHILD_EXIT that cannot be allocated ------------------------------------------ */
+
+enum { SPAWN_KID = 4 };
+
+/* Spawns a kid on loop 1 when asked, and answers with its pid. */
+static int parent_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == SPAWN_KID && (msg->flags & TR_MSG_REQUEST)) {
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.loop = TR_LOOP(1);
+        tr_pid kid_pid = TR_PID_NONE;
+        TR_CHECK_EQ(tr_spawn(self, &kid, &o, &kid_pid), 0);
+        return tr_reply(self, msg, SPAWN_KID, &kid_pid, sizeof kid_pid);
+    }
+    return 0;
+}
+
+static const tr_behavior parent_b = {.name = "parent", .receive = parent_receive};
+
+typedef struct kids_of {
+    tr_pid pid;
+    int n; /* its nchildren, -1 if not seen */
+} kids_of;
+
+static int find_kids(const tr_actor_info *i, void *ud)
+{
+    kids_of *k = ud;
+    if (i->pid == k->pid)
+        k->n = (int)i->nchildren;
+    return 0;
+}
+
+static int kids_now(tr_runtime *rt, tr_pid parent)
+{
+    kids_of k = {.pid = parent, .n = -1};
+    return tr_runtime_tree(rt, find_kids, &k) == 0 ? k.n : -1;
+}
+
+/*
+ * A parent always hears of its child's end: each allocation of the child's
+ * loop while it crashes and ends fails in turn (one of them is the
+ * CHILD_EXIT: the dead slot then owes it, and sends it when memory is
+ * back). The parent's list of children empties every time, and the
+ * runtime stops in order afterwards.
+ */
+static void test_child_exit_not_lost(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_pid p = tr_test_spawn(rt, &parent_b, TR_LOOP(0), NULL, 0);
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_pid c = TR_PID_NONE;
+        tr_test_ask(rt, p, SPAWN_KID, NULL, 0, &c, sizeof c);
+        assert_int_equal(kids_now(rt, p), 1);
+        arm_nth(k, TR__ALLOC_TAG_LOOP(1));
+        assert_int_equal(tr_rt_send(rt, c, CRASH, NULL, 0), 0);
+        TR_WAIT_GONE(rt, c, PING);
+        /* Memory is back: an owed notice goes out within its retry. */
+        bool fired = disarm_fired();
+        TR_WAIT_UNTIL(kids_now(rt, p) == 0);
+        if (!fired)
+            break;
+    }
+    print_message("CHILD_EXIT: %llu allocation(s) of the ending child's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "CHILD_EXIT", k);
+}
+
 /* ---- the sweep: supervisor start / restart / shutdown ----------------------------- */
 
 typedef struct scenario {
@@ -516,6 +587,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tree_describe_fails),
         cmocka_unit_test(test_sup_spawn_notice_fails),
         cmocka_unit_test(test_down_not_lost),
+        cmocka_unit_test(test_child_exit_not_lost),
         cmocka_unit_test(test_sweep_supervisor),
     };
     if (argc > 1)
