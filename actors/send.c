@@ -50,12 +50,6 @@ void tr__msg_release_contents(tr__msg *m)
     }
 }
 
-void tr__msg_free(tr__pool *cur, tr__msg *m)
-{
-    tr__msg_release_contents(m);
-    tr__pool_free(cur, m);
-}
-
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m)
 {
     /* The running actor's own mail to other loops waits in the outbox (per
