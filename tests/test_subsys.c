@@ -318,11 +318,57 @@ static void test_hmap(void **state)
     assert_null(tr__hmap_get(&h, 1));
 }
 
+/* The root's children come out of adoptions in any order and are sorted
+ * once, newest first, when their order is needed: every permutation of a
+ * scrambled list (spawn numbers that wrap through 2^32 included) comes
+ * back in order, with its back links right. A test of the sort itself:
+ * through the runtime, adoptions usually arrive in order. */
+static void test_children_sort(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    tr__child nodes[N];
+    for (uint32_t round = 0; round < 50; round++) {
+        struct tr_actor a;
+        memset(&a, 0, sizeof a);
+        uint32_t base = UINT32_MAX - 10; /* seq wraps inside the list */
+        uint64_t seed = 0x2545f4914f6cdd1dull + round;
+        /* A random permutation of seq base .. base + N - 1. */
+        uint32_t perm[N];
+        for (uint32_t i = 0; i < N; i++)
+            perm[i] = i;
+        for (uint32_t i = N - 1; i > 0; i--) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            uint32_t j = (uint32_t)(seed % (i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (uint32_t i = 0; i < N; i++) {
+            memset(&nodes[i], 0, sizeof nodes[i]);
+            nodes[i].seq = base + perm[i];
+            nodes[i].next = i + 1 < N ? &nodes[i + 1] : NULL;
+            nodes[i].prev = i ? &nodes[i - 1] : NULL;
+        }
+        a.children = &nodes[0];
+        a.flags = TR__UNSORTED;
+        tr__children_sort(&a);
+        assert_false(a.flags & TR__UNSORTED);
+        uint32_t k = 0;
+        tr__child *prev = NULL;
+        for (tr__child *c = a.children; c; prev = c, c = c->next, k++) {
+            assert_int_equal(c->seq, base + (N - 1 - k)); /* newest first */
+            assert_ptr_equal(c->prev, prev);
+        }
+        assert_int_equal(k, N);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idtab),
         cmocka_unit_test(test_hmap),
+        cmocka_unit_test(test_children_sort),
         cmocka_unit_test(test_owned_kinds),
         cmocka_unit_test(test_observer),
     };
