@@ -113,9 +113,15 @@ extern "C" {
     X(EFAILED, -15, "the actor failed")                                        \
     X(ENOTFOUND, -16, "not found: no such timer, call or name (or it has ended)") \
     X(EEXIST, -17, "the name is registered already")                         \
-    X(ECLOSED, -18, "the channel is closed (and, for receives, drained)")   \
+    X(ECLOSED, -18, "closed: the channel (drained, for receives) or the socket's writing half")   \
     X(EEXITED, -19, "the actor ended before it answered")                    \
-    X(EPERMANENT, -20, "a permanent top-level actor failed: the runtime stopped")
+    X(EPERMANENT, -20, "a permanent top-level actor failed: the runtime stopped") \
+    X(ECONNREFUSED, -21, "connection refused by the peer")                  \
+    X(ECONNRESET, -22, "connection reset by the peer")                       \
+    X(EADDRINUSE, -23, "address already in use")                             \
+    X(ENOHOST, -24, "host name not found")                                   \
+    X(EBUSY, -25, "busy: the socket has writes pending")                     \
+    X(ENOTSOCK, -26, "no such socket: unknown, closed, or not the caller's")
 
 typedef enum tr_error {
     TR_OK = 0,
@@ -1698,6 +1704,228 @@ typedef struct tr_actor_stats {
 /* Self's counters. Errors: TR_EINVAL, TR_EWRONGTHREAD. Thread: `self`'s
  * callbacks. */
 TR_API int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Sockets                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Stream sockets owned by actors: TCP over IPv4 and IPv6, and Unix-domain
+ * stream sockets, through one API (docs/networking.md). A socket lives on
+ * its owner's loop; everything that happens to it arrives as a message to
+ * the owner, in order; it closes when the owner exits, however it exits.
+ *
+ * Addresses are strings: "127.0.0.1:8080", "[::1]:8080", "localhost:8080",
+ * "example.org:80" (tr_connect resolves names off the loop), ":8080" or
+ * "*:8080" (every IPv4 interface), "[::]:8080" (every interface, both
+ * families where the host allows), and "unix:/path/to.sock". Port 0 asks
+ * for an ephemeral port (read it back with tr_sock_addr).
+ *
+ * Flow control, both ways (asyncio's streams and Erlang's {active, N}):
+ *  - reads: the owner chooses continuous reads, the next N reads, or
+ *    paused (tr_sock_read). Read data the owner has not handled yet counts
+ *    against read_max; at the cap troupe stops reading, so the kernel's
+ *    window pushes back on the peer. Nothing is buffered without bound.
+ *  - writes: queued per socket; crossing write_high sends the owner
+ *    TR_MSG_SOCK_THROTTLED, falling to write_low TR_MSG_SOCK_UNTHROTTLED;
+ *    a write that would pass write_max fails with TR_EFULL (nothing of it
+ *    is queued).
+ *  - fairness: a socket reads at most read_budget bytes per loop turn.
+ *
+ * Every function here takes `self` and may only be called from self's
+ * callbacks (TR_EWRONGTHREAD otherwise), for a socket self owns
+ * (TR_ENOTSOCK otherwise: unknown, closed, or another actor's). A tr_sock
+ * is a handle, never a pointer: a stale one is TR_ENOTSOCK.
+ */
+typedef uint64_t tr_sock;
+#define TR_SOCK_NONE ((tr_sock)0)
+
+/* Messages a socket's owner receives; msg->ref is always the socket. */
+/* Bytes read: data/len. A message of at least TR_SOCK_KEEP_MIN bytes
+ * carries the read buffer itself (TR_MSG_OWNED): the handler may keep it
+ * with tr_msg_keep and free it later with free(). With a frame set
+ * (tr_sock_frame), one message is one frame. */
+#define TR_MSG_SOCK_DATA 0xffff0020u
+/* The peer finished sending (end of stream). The socket stays open for
+ * writes until the owner closes it. */
+#define TR_MSG_SOCK_EOF 0xffff0021u
+/* The socket was closed, not by its owner: data is an int32_t reason —
+ * TR_ECONNRESET, TR_ETIMEDOUT (idle timeout), TR_ELIMIT (a frame larger
+ * than allowed), TR_ESYSTEM (any other error). The handle is dead. */
+#define TR_MSG_SOCK_CLOSED 0xffff0022u
+/* A listener accepted a connection: ref is the new socket (owned by the
+ * listener's owner, reads paused), data the listener's tr_sock. */
+#define TR_MSG_SOCK_ACCEPTED 0xffff0023u
+/* A tr_connect finished: data is an int32_t status, 0 (connected) or
+ * TR_ECONNREFUSED, TR_ETIMEDOUT, TR_ENOHOST, TR_ESYSTEM (the handle is
+ * then dead). */
+#define TR_MSG_SOCK_CONNECTED 0xffff0024u
+/* The write queue rose to write_high / fell to write_low. */
+#define TR_MSG_SOCK_THROTTLED 0xffff0025u
+#define TR_MSG_SOCK_UNTHROTTLED 0xffff0026u
+/* Another actor gave self a socket (tr_sock_give): ref is the socket (its
+ * handle on self's loop), from the giver. Its read mode is as it was. */
+#define TR_MSG_SOCK_GIVEN 0xffff0027u
+/* The last of "the next N reads" was delivered: reads are paused. */
+#define TR_MSG_SOCK_PASSIVE 0xffff0028u
+
+/* A read of this many bytes or more arrives as an owned buffer. */
+#define TR_SOCK_KEEP_MIN 4096u
+
+/* Per-socket options. Zero is the default for every field. */
+typedef struct tr_sock_opts {
+    size_t write_high;   /* throttle above: 0 = 64 KiB */
+    size_t write_low;    /* unthrottle at or below: 0 = 16 KiB (< write_high) */
+    size_t write_max;    /* a write past it is TR_EFULL: 0 = 1 MiB (>= write_high) */
+    size_t read_budget;  /* bytes read per loop turn: 0 = 64 KiB */
+    size_t read_max;     /* bytes read but not handled (queued for the owner,
+                          * or a frame being gathered): 0 = 256 KiB */
+    tr_duration idle_ms; /* no byte either way for this long closes the socket
+                          * (TR_MSG_SOCK_CLOSED, TR_ETIMEDOUT): 0 or
+                          * TR_DEFAULT = TR_INFINITE (no idle timeout) */
+    tr_duration linger_ms; /* how long writes still queued when the socket
+                          * closes (tr_sock_close, owner exit) may take to
+                          * drain before it is reset: 0 or TR_DEFAULT = 5000 */
+    int nagle;           /* 1: leave Nagle's algorithm on; 0: TCP_NODELAY */
+} tr_sock_opts;
+
+typedef struct tr_listen_opts {
+    tr_sock_opts conn;   /* the options of every accepted connection */
+    int backlog;         /* listen(2)'s backlog: 0 = 511 */
+    uint32_t max_conns;  /* connections of this listener open at once; at the
+                          * limit accepting pauses, and resumes below it:
+                          * 0 = 10000 */
+    int reuseport;       /* 1: SO_REUSEPORT, so that one listener per loop can
+                          * share the address (TCP only) */
+} tr_listen_opts;
+
+typedef struct tr_connect_opts {
+    tr_sock_opts conn;
+    tr_duration timeout_ms; /* resolving and connecting: 0 or TR_DEFAULT =
+                             * 30000; TR_INFINITE: the system's own limit */
+} tr_connect_opts;
+
+/*
+ * Listens on `addr` (see above; host names other than "localhost" are
+ * TR_EINVAL: a listener binds a numeric address, without a lookup). Each
+ * accepted connection arrives as TR_MSG_SOCK_ACCEPTED. Closing the
+ * listener (tr_sock_close, self's exit) leaves its connections open.
+ * Errors: TR_EINVAL (NULL, a malformed address or option), TR_EADDRINUSE,
+ * TR_ESYSTEM (the system refused: permissions, no such interface),
+ * TR_ENOMEM, TR_EWRONGTHREAD, TR_ESTOPPED (self is exiting). Does not wait.
+ */
+TR_API int tr_listen(tr_actor *self, const char *addr, const tr_listen_opts *opts,
+                     tr_sock *out);
+
+/*
+ * Connects to `addr`, resolving a host name with uv_getaddrinfo (libuv's
+ * own thread pool), never on the loop. *out is the socket at once;
+ * TR_MSG_SOCK_CONNECTED says how it went, within timeout_ms. Writes made
+ * before it are queued and sent once connected. Errors: TR_EINVAL,
+ * TR_ENOMEM, TR_EWRONGTHREAD, TR_ESTOPPED. Does not wait.
+ */
+TR_API int tr_connect(tr_actor *self, const char *addr, const tr_connect_opts *opts,
+                      tr_sock *out);
+
+/* tr_sock_read's modes besides "the next n reads" (n > 0). */
+#define TR_SOCK_PAUSE 0
+#define TR_SOCK_CONTINUOUS (-1)
+
+/*
+ * Sets how `s` reads: TR_SOCK_CONTINUOUS, TR_SOCK_PAUSE, or n > 0: the
+ * next n messages (chunks, or frames), then TR_MSG_SOCK_PASSIVE and
+ * paused. A new socket (accepted, connected) starts paused. Reading also
+ * pauses by itself while read_max bytes wait for the owner. Errors:
+ * TR_EINVAL (n < -1; a listener), TR_ENOTSOCK, TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_read(tr_actor *self, tr_sock s, int n);
+
+/*
+ * Framing: how read bytes are cut into TR_MSG_SOCK_DATA messages.
+ *  - tr_sock_frame(self, s, 0, NULL, 0): raw chunks, as read (the default);
+ *  - tr_sock_frame(self, s, n, NULL, 0): exactly n bytes per message;
+ *  - tr_sock_frame(self, s, max, delim, dlen): up to and including the
+ *    delimiter (1 .. 8 bytes), at most `max` bytes with it; a peer that
+ *    sends `max` bytes without one has its socket closed with TR_ELIMIT.
+ * The setting holds until changed; bytes already gathered are cut by the
+ * new setting. A frame larger than read_max is TR_EINVAL. End of stream
+ * delivers an incomplete frame's bytes before TR_MSG_SOCK_EOF. Errors:
+ * TR_EINVAL, TR_ENOTSOCK, TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_frame(tr_actor *self, tr_sock s, size_t max, const void *delim,
+                         size_t dlen);
+
+/* A piece of a vectored write. */
+typedef struct tr_iov {
+    const void *base;
+    size_t len;
+} tr_iov;
+
+/*
+ * Queues bytes for `s`: tr_sock_write copies `data`; tr_sock_writev copies
+ * `n` pieces as one write; tr_sock_write_owned takes `buf` (malloc'd, or
+ * freed by free_fn) without copying — on success the runtime owns it and
+ * frees it once written or dropped; on failure the caller still does. What
+ * the kernel takes at once is written at once; the rest waits in order.
+ * A zero-length write does nothing. Errors: TR_EFULL (the queue would pass
+ * write_max: nothing is queued), TR_ECLOSED (the socket was shut down for
+ * writing), TR_EINVAL (NULL, a listener), TR_ENOTSOCK, TR_ENOMEM,
+ * TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_write(tr_actor *self, tr_sock s, const void *data, size_t len);
+TR_API int tr_sock_writev(tr_actor *self, tr_sock s, const tr_iov *iov, unsigned n);
+TR_API int tr_sock_write_owned(tr_actor *self, tr_sock s, void *buf, size_t len,
+                               tr_free_fn free_fn);
+
+/*
+ * Ends the writing half once the queued writes are out (the peer reads end
+ * of stream); reading goes on. Errors: TR_EINVAL (a listener), TR_ENOTSOCK,
+ * TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_shutdown(tr_actor *self, tr_sock s);
+
+/*
+ * Closes `s`: no message about it arrives afterwards (not even one already
+ * queued); queued writes still go out within linger_ms, then the
+ * connection ends. A listener stops accepting at once. Errors:
+ * TR_ENOTSOCK, TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_close(tr_actor *self, tr_sock s);
+
+/*
+ * Gives `s` to the actor `to`, which receives TR_MSG_SOCK_GIVEN with the
+ * socket's handle for it (on another loop, a new handle). After success
+ * self no longer owns `s`. Only while no read data waits for self
+ * (read_held 0: give a socket before it reads, as an acceptor does, or
+ * once paused and drained) and, to an actor of another loop, no write is
+ * pending: TR_EBUSY otherwise (the connection moves by its file
+ * descriptor). If `to` ends before it receives the socket, the socket is
+ * closed. Errors: TR_EINVAL (a listener, to == self), TR_ENOACTOR,
+ * TR_EBUSY, TR_ENOTSOCK, TR_ENOMEM, TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_give(tr_actor *self, tr_sock s, tr_pid to);
+
+/*
+ * Writes `s`'s local (peer == 0) or peer (peer != 0) address into buf, as
+ * the strings tr_listen and tr_connect take ("127.0.0.1:41234",
+ * "[::1]:80", "unix:/tmp/x.sock"). Errors: TR_EINVAL (NULL, len too
+ * small for it), TR_ENOTSOCK, TR_ESYSTEM (not connected), TR_EWRONGTHREAD.
+ */
+TR_API int tr_sock_addr(tr_actor *self, tr_sock s, int peer, char *buf, size_t len);
+
+typedef struct tr_sock_info {
+    uint64_t bytes_in, bytes_out; /* read from / written to the kernel */
+    size_t write_queued;          /* bytes queued, not yet written */
+    size_t read_held;             /* bytes read, not yet handled by the owner */
+    uint32_t conns;               /* a listener: its connections open now */
+    int listener;                 /* 1 for a listener */
+    int throttled;                /* 1 between THROTTLED and UNTHROTTLED */
+    int reading;                  /* 1 while the socket is reading */
+} tr_sock_info;
+
+/* `s`'s counters and state. Errors: TR_EINVAL, TR_ENOTSOCK,
+ * TR_EWRONGTHREAD. */
+TR_API int tr_sock_info_get(tr_actor *self, tr_sock s, tr_sock_info *out);
 
 #ifdef __cplusplus
 }
