@@ -242,7 +242,7 @@ static tr_sock id_alloc(socktab *t, sock *s)
     if (i) {
         t->free_head = t->v[i].next;
     } else {
-        if (t->n == t->cap) {
+        if (t->n >= t->cap) {
             uint32_t ncap = t->cap ? t->cap * 2 : 64;
             void *nv = tr__realloc(t->v, (size_t)ncap * sizeof *t->v);
             if (!nv)
@@ -1719,11 +1719,13 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
     if (s->kind != K_CONN || to == tr__actor_pid(self))
         return TR_EINVAL;
     tr_actor *b = tr__lookup(L->rt, to);
-    if (!b || b->status != TR__RUNNING)
+    if (!b)
         return TR_ENOACTOR;
     if (s->held > 0 || s->connecting || s->dead)
         return TR_EBUSY;
     if (ck_pr_load_ptr(&b->loop) == L) { /* same loop: the owner changes */
+        if (b->status == TR__EXITING) /* (or not yet started: that is fine) */
+            return TR_ENOACTOR;
         tr_pid from = s->owner;
         owner_remove(L, s);
         if ((rc = owner_add(L, b, s)) != 0) {
