@@ -100,6 +100,7 @@ typedef struct srv {
     /* what the actors report */
     _Atomic int listen_rc; /* 0 until tr_listen ran; 1: listening; else its error */
     char addr[256];        /* the listener's tr_sock_addr, once listen_rc is 1 */
+    char peer_addr[256];   /* the last given connection's peer address */
     _Atomic int accepted;  /* TR_MSG_SOCK_ACCEPTED seen by the listener */
     _Atomic int nslots;
     _Atomic int conns;     /* connection actors that got their socket */
@@ -138,6 +139,10 @@ typedef struct srv {
 
     /* trap_b */
     _Atomic int exits_seen;
+
+    /* closer_b */
+    size_t close_bytes;
+    _Atomic int closes, after_close;
 
     /* the client actor */
     _Atomic int cl_status; /* 1 until TR_MSG_SOCK_CONNECTED (or tr_connect's error) */
@@ -201,6 +206,13 @@ static long check_pat(const uint8_t *b, size_t len, uint64_t off)
 }
 
 static _Atomic int zc_frees;
+
+/* A pause that paces a client (never a wait for a condition). */
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
 
 static void counting_free(void *buf)
 {
@@ -360,6 +372,9 @@ static void conn_given(tr_actor *self, conn *x, const tr_msg *msg)
     x->slot = slot;
     if (slot < MAXC)
         atomic_store(&c->conn[slot], tr_self(self));
+    int rc = tr_sock_addr(self, x->s, 1, c->peer_addr, sizeof c->peer_addr);
+    if (rc != 0)
+        note_bad(c, "tr_sock_addr(peer) of a given socket: %s", tr_err_name(rc));
     int loop = tr_loop_index(self);
     if (loop >= 0 && loop < 4)
         atomic_fetch_add(&c->by_loop[loop], 1);
@@ -489,7 +504,14 @@ static int echo_receive(tr_actor *self, void *state, const tr_msg *msg)
         if (msg->ref != x->s)
             note_bad(c, "DATA's ref is not the socket");
         atomic_fetch_add(&c->data_bytes, msg->len);
-        rc = tr_sock_write(self, x->s, msg->data, msg->len);
+        if (msg->len % 2) { /* odd sizes go back as a vectored write of 2 pieces */
+            tr_iov iov[2] = {{msg->data, msg->len / 2},
+                             {(const char *)msg->data + msg->len / 2,
+                              msg->len - msg->len / 2}};
+            rc = tr_sock_writev(self, x->s, iov, 2);
+        } else {
+            rc = tr_sock_write(self, x->s, msg->data, msg->len);
+        }
         if (rc != 0)
             note_bad(c, "echo write of %u bytes: %s", (unsigned)msg->len, tr_err_name(rc));
         return 0;
@@ -524,6 +546,10 @@ static int sink_receive(tr_actor *self, void *state, const tr_msg *msg)
             return tr_sock_read(self, x->s, c->start_read);
         return 0;
     case TR_MSG_SOCK_DATA: {
+        tr_sock_info in;
+        size_t rmax = c->lopts.conn.read_max ? c->lopts.conn.read_max : 256 * KiB;
+        if (tr_sock_info_get(self, x->s, &in) != 0 || in.read_held > rmax)
+            note_bad(c, "sink: read_held %zu over read_max %zu", in.read_held, rmax);
         long bad = check_pat(msg->data, msg->len, x->off);
         if (bad >= 0)
             note_bad(c, "sink: byte %llu breaks the pattern",
@@ -938,6 +964,14 @@ static void test_echo(void **state)
     for (int i = 0; i < n; i++) {
         int fd = cl_open(c->addr);
         cl_echo_check(fd, sizes[i], (uint64_t)i * 1000);
+        if (i == 0) { /* the server's peer address is the client's own */
+            struct sockaddr_in me;
+            socklen_t ml = sizeof me;
+            assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+            char want[64];
+            snprintf(want, sizeof want, "127.0.0.1:%u", (unsigned)ntohs(me.sin_port));
+            assert_string_equal(c->peer_addr, want);
+        }
         total += sizes[i];
         assert_int_equal(shutdown(fd, SHUT_WR), 0);
         assert_int_equal(cl_wait_end(fd, NULL), 0); /* EOF, nothing more */
@@ -1843,6 +1877,158 @@ static void test_owner_gets_other_notices(void **state)
 }
 
 /* ===================================================================================== */
+/* shutdown, close and linger                                                            */
+/* ===================================================================================== */
+
+/*
+ * Proves half-closes both ways: tr_sock_shutdown sends what was queued,
+ * then the peer reads its end of stream while reading goes on (the peer's
+ * later bytes arrive), and a write after it is TR_ECLOSED; a peer's end of
+ * stream (TR_MSG_SOCK_EOF) leaves the socket open for the owner's writes.
+ */
+static void test_half_close(void **state)
+{
+    (void)state;
+    srv *c = srv_new("127.0.0.1:0", &sink_b);
+    c->start_read = TR_SOCK_CONTINUOUS;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    start_listener(rt, c, TR_LOOP(0));
+
+    int fd = cl_open(c->addr);
+    tr_pid p = conn_pid(c, 0);
+    assert_int_equal(ask_rc(rt, p, CMD_WRITE, "hello", 5), 0);
+    assert_int_equal(ask_rc(rt, p, CMD_SHUTDOWN, NULL, 0), 0);
+    char b[8] = {0};
+    assert_int_equal(cl_recv_all(fd, b, 5), 5);
+    assert_memory_equal(b, "hello", 5);
+    assert_int_equal(cl_wait_end(fd, NULL), 0);
+    uint8_t d[1000];
+    fill_pat(d, sizeof d, 0);
+    cl_send_all(fd, d, sizeof d);
+    TR_WAIT_UNTIL(atomic_load(&c->data_bytes) == sizeof d);
+    assert_int_equal(ask_rc(rt, p, CMD_WRITE, "more", 4), TR_ECLOSED);
+    close(fd);
+
+    fd = cl_open(c->addr);
+    p = conn_pid(c, 1);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    TR_WAIT_UNTIL(atomic_load(&c->eofs) == 2); /* the first's, and this one's */
+    assert_int_equal(ask_rc(rt, p, CMD_WRITE, "late", 4), 0);
+    assert_int_equal(cl_recv_all(fd, b, 4), 4);
+    assert_memory_equal(b, "late", 4);
+    close(fd);
+    ASSERT_NO_BAD(c);
+    free_rt(rt);
+    free(c);
+}
+
+/* closer_b: at its first data, writes c->close_bytes and closes at once;
+ * counts every socket message that still reaches it. */
+static int closer_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    if (msg->type == TR_MSG_SOCK_GIVEN) {
+        conn_given(self, x, msg);
+        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+    }
+    if (msg->type >= TR_MSG_SOCK_DATA && msg->type <= TR_MSG_SOCK_PASSIVE) {
+        if (x->nanswered) {
+            atomic_fetch_add(&c->after_close, 1);
+            return 0;
+        }
+        if (msg->type != TR_MSG_SOCK_DATA)
+            return 0;
+        uint8_t *b = malloc(CHUNK);
+        TR_CHECK(b != NULL);
+        for (size_t off = 0; off < c->close_bytes; off += CHUNK) {
+            fill_pat(b, CHUNK, off);
+            rc = tr_sock_write(self, x->s, b, CHUNK);
+            if (rc != 0) {
+                note_bad(c, "closer's write at %zu: %s", off, tr_err_name(rc));
+                break;
+            }
+        }
+        free(b);
+        rc = tr_sock_close(self, x->s);
+        if (rc != 0)
+            note_bad(c, "close: %s", tr_err_name(rc));
+        x->nanswered = 1;
+        atomic_fetch_add(&c->closes, 1);
+        return 0;
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior closer_b = {.name = "closer", .state_size = sizeof(conn),
+                                     .init = conn_init, .receive = closer_receive,
+                                     .terminate = conn_terminate};
+
+/*
+ * Proves tr_sock_close: no message about the socket reaches the owner
+ * afterwards (not even data already read), its queued writes (8 MiB, most
+ * of them queued) still go out, then the connection ends (EOF), while the
+ * owner lives on; and with a peer that does not read, after linger_ms
+ * (200) the connection is reset (ECONNRESET before all the bytes came).
+ */
+static void test_close_lingers(void **state)
+{
+    (void)state;
+    const size_t total = 8 * MiB;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &closer_b);
+    c->close_bytes = total;
+    c->lopts.conn.write_max = 16 * MiB;
+    start_listener(rt, c, TR_LOOP(0));
+    int fd = cl_open(c->addr);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    tr_pid p = conn_pid(c, 0);
+    uint8_t piece[4096];
+    memset(piece, 'q', sizeof piece);
+    for (int i = 0; i < 16; i++) /* several reads may be queued at the close */
+        cl_send_all(fd, piece, sizeof piece);
+    uint8_t *b = malloc(total);
+    assert_non_null(b);
+    assert_int_equal(cl_recv_all(fd, b, total), total);
+    assert_true(check_pat(b, total, 0) < 0);
+    assert_int_equal(cl_wait_end(fd, NULL), 0);
+    close(fd);
+    tr_sock_info in;
+    assert_int_equal(ask_info(rt, p, &in), TR_ENOTSOCK); /* the owner lives, the socket not */
+    assert_int_equal(atomic_load(&c->closes), 1);
+    assert_int_equal(atomic_load(&c->after_close), 0);
+
+    srv *c2 = srv_new("127.0.0.1:0", &closer_b);
+    c2->close_bytes = total;
+    c2->lopts.conn.write_max = 16 * MiB;
+    c2->lopts.conn.linger_ms = 200;
+    start_listener(rt, c2, TR_LOOP(0));
+    fd = cl_open_rcvbuf(c2->addr, 16 * 1024);
+    cl_send_all(fd, "x", 1);
+    TR_WAIT_UNTIL(atomic_load(&c2->closes) == 1);
+    pause_ms(700); /* linger_ms passes while the client does not read */
+    errno = 0;
+    size_t got = cl_recv_all(fd, b, total);
+    int end = errno == ECONNRESET ? -ECONNRESET : cl_wait_end(fd, NULL);
+    print_message("linger 200 ms: the peer got %zu of %zu bytes, then %s\n", got, total,
+                  end == 0 ? "EOF" : strerror(-end));
+    assert_true(got < total);
+    assert_true(check_pat(b, got, 0) < 0);
+    assert_int_equal(end, -ECONNRESET);
+    close(fd);
+    free(b);
+    ASSERT_NO_BAD(c);
+    ASSERT_NO_BAD(c2);
+    free_rt(rt);
+    free(c);
+    free(c2);
+}
+
+/* ===================================================================================== */
 /* 13. hand-over to another loop                                                         */
 /* ===================================================================================== */
 
@@ -1948,11 +2134,6 @@ static const tr_behavior frame_b = {.name = "frame", .state_size = sizeof(conn),
                                     .init = conn_init, .receive = frame_receive,
                                     .terminate = conn_terminate};
 
-static void pause_ms(int ms)
-{
-    struct timespec ts = {0, (long)ms * 1000 * 1000};
-    nanosleep(&ts, NULL);
-}
 
 /* Sends `s` in pieces of the given sizes, a little apart (so that they are
  * likely separate reads; the checks do not depend on it). */
@@ -2473,6 +2654,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_connect_failures),
         cmocka_unit_test(test_drain_on_stop),
         cmocka_unit_test(test_owner_gets_other_notices),
+        cmocka_unit_test(test_half_close),
+        cmocka_unit_test(test_close_lingers),
         cmocka_unit_test(test_handover_other_loop),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_bad_input),
