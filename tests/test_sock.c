@@ -73,6 +73,7 @@ enum {
     CMD_GIVE,       /* call, tr_pid: tr_sock_give, answers the int rc */
     CMD_FLOOD,      /* send: water_b writes chunk after chunk until TR_EFULL */
     CMD_PROBE,      /* call: probe_b runs the bad-input checks */
+    CMD_CLOSE_BIG,  /* call: closer_b writes c->close_bytes and closes */
     SELF_MORE,      /* water_b to itself: the next chunk */
 };
 
@@ -1922,8 +1923,31 @@ static void test_half_close(void **state)
     free(c);
 }
 
-/* closer_b: at its first data, writes c->close_bytes and closes at once;
- * counts every socket message that still reaches it. */
+/* closer_b: at its first data (or on CMD_CLOSE_BIG), writes
+ * c->close_bytes and closes at once; counts every socket message that
+ * still reaches it. Reads from GIVEN unless c->start_read is
+ * 1 (then it never reads). */
+static void closer_close(tr_actor *self, conn *x)
+{
+    srv *c = x->c;
+    uint8_t *b = malloc(CHUNK);
+    TR_CHECK(b != NULL);
+    for (size_t off = 0; off < c->close_bytes; off += CHUNK) {
+        fill_pat(b, CHUNK, off);
+        int rc = tr_sock_write(self, x->s, b, CHUNK);
+        if (rc != 0) {
+            note_bad(c, "closer's write at %zu: %s", off, tr_err_name(rc));
+            break;
+        }
+    }
+    free(b);
+    int rc = tr_sock_close(self, x->s);
+    if (rc != 0)
+        note_bad(c, "close: %s", tr_err_name(rc));
+    x->nanswered = 1;
+    atomic_fetch_add(&c->closes, 1);
+}
+
 static int closer_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     conn *x = state;
@@ -1931,31 +1955,19 @@ static int closer_receive(tr_actor *self, void *state, const tr_msg *msg)
     int rc;
     if (msg->type == TR_MSG_SOCK_GIVEN) {
         conn_given(self, x, msg);
-        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+        return c->start_read ? 0 : tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+    }
+    if (msg->type == CMD_CLOSE_BIG) {
+        closer_close(self, x);
+        return reply_rc(self, msg, 0);
     }
     if (msg->type >= TR_MSG_SOCK_DATA && msg->type <= TR_MSG_SOCK_PASSIVE) {
         if (x->nanswered) {
             atomic_fetch_add(&c->after_close, 1);
             return 0;
         }
-        if (msg->type != TR_MSG_SOCK_DATA)
-            return 0;
-        uint8_t *b = malloc(CHUNK);
-        TR_CHECK(b != NULL);
-        for (size_t off = 0; off < c->close_bytes; off += CHUNK) {
-            fill_pat(b, CHUNK, off);
-            rc = tr_sock_write(self, x->s, b, CHUNK);
-            if (rc != 0) {
-                note_bad(c, "closer's write at %zu: %s", off, tr_err_name(rc));
-                break;
-            }
-        }
-        free(b);
-        rc = tr_sock_close(self, x->s);
-        if (rc != 0)
-            note_bad(c, "close: %s", tr_err_name(rc));
-        x->nanswered = 1;
-        atomic_fetch_add(&c->closes, 1);
+        if (msg->type == TR_MSG_SOCK_DATA)
+            closer_close(self, x);
         return 0;
     }
     if (conn_common(self, x, msg, &rc))
@@ -1968,11 +1980,12 @@ static const tr_behavior closer_b = {.name = "closer", .state_size = sizeof(conn
                                      .terminate = conn_terminate};
 
 /*
- * Proves tr_sock_close: no message about the socket reaches the owner
- * afterwards (not even data already read), its queued writes (8 MiB, most
- * of them queued) still go out, then the connection ends (EOF), while the
- * owner lives on; and with a peer that does not read, after linger_ms
- * (200) the connection is reset (ECONNRESET before all the bytes came).
+ * Proves tr_sock_close's linger: 8 MiB written to a slow reader (small
+ * receive buffer) and the socket closed at once — most of it still in
+ * troupe's queue — all go out, then the connection ends (EOF), while the
+ * owner lives on and sees nothing more of the socket; and with a peer that
+ * does not read, after linger_ms (200) the connection is reset
+ * (ECONNRESET before all the bytes came).
  */
 static void test_close_lingers(void **state)
 {
@@ -1983,23 +1996,22 @@ static void test_close_lingers(void **state)
     c->close_bytes = total;
     c->lopts.conn.write_max = 16 * MiB;
     start_listener(rt, c, TR_LOOP(0));
-    int fd = cl_open(c->addr);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fd = cl_open_rcvbuf(c->addr, 16 * 1024);
     tr_pid p = conn_pid(c, 0);
-    uint8_t piece[4096];
-    memset(piece, 'q', sizeof piece);
-    for (int i = 0; i < 16; i++) /* several reads may be queued at the close */
-        cl_send_all(fd, piece, sizeof piece);
+    cl_send_all(fd, "x", 1); /* read by the closer: nothing unread at its close */
     uint8_t *b = malloc(total);
     assert_non_null(b);
-    assert_int_equal(cl_recv_all(fd, b, total), total);
+    TR_WAIT_UNTIL(atomic_load(&c->closes) == 1);
+    errno = 0;
+    size_t got = cl_recv_all(fd, b, total);
+    if (got != total)
+        fail_msg("after tr_sock_close the peer got %zu of %zu bytes, then %s", got, total,
+                 errno ? strerror(errno) : "EOF");
     assert_true(check_pat(b, total, 0) < 0);
     assert_int_equal(cl_wait_end(fd, NULL), 0);
     close(fd);
     tr_sock_info in;
     assert_int_equal(ask_info(rt, p, &in), TR_ENOTSOCK); /* the owner lives, the socket not */
-    assert_int_equal(atomic_load(&c->closes), 1);
     assert_int_equal(atomic_load(&c->after_close), 0);
 
     srv *c2 = srv_new("127.0.0.1:0", &closer_b);
@@ -2012,7 +2024,7 @@ static void test_close_lingers(void **state)
     TR_WAIT_UNTIL(atomic_load(&c2->closes) == 1);
     pause_ms(700); /* linger_ms passes while the client does not read */
     errno = 0;
-    size_t got = cl_recv_all(fd, b, total);
+    got = cl_recv_all(fd, b, total);
     int end = errno == ECONNRESET ? -ECONNRESET : cl_wait_end(fd, NULL);
     print_message("linger 200 ms: the peer got %zu of %zu bytes, then %s\n", got, total,
                   end == 0 ? "EOF" : strerror(-end));
@@ -2026,6 +2038,70 @@ static void test_close_lingers(void **state)
     free_rt(rt);
     free(c);
     free(c2);
+}
+
+/*
+ * Proves tr_sock_close with input the owner never read: data the peer
+ * sent waits unread in the kernel (the owner never started reading) when
+ * the owner writes 8 MiB and closes; the 8 MiB still all reach the peer,
+ * then its end. (A close(2) with unread input sends a reset, which drops
+ * what the kernel had not sent yet: queued writes must not be lost that
+ * way.) A first part reads the first piece and closes with the rest
+ * unread or queued for the owner: no message of the socket reaches the
+ * owner after its close, not even one already queued.
+ */
+static void test_close_with_unread_input(void **state)
+{
+    (void)state;
+    const size_t total = 8 * MiB;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    uint8_t piece[4096];
+    memset(piece, 'q', sizeof piece);
+    int one = 1;
+
+    srv *c0 = srv_new("127.0.0.1:0", &closer_b);
+    c0->close_bytes = 64 * KiB;
+    start_listener(rt, c0, TR_LOOP(0));
+    int f0 = cl_open(c0->addr);
+    setsockopt(f0, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    tr_pid p0 = conn_pid(c0, 0);
+    for (int i = 0; i < 16; i++) /* the close may reset the connection midway */
+        if (send(f0, piece, sizeof piece, MSG_NOSIGNAL) < 0)
+            break;
+    TR_WAIT_UNTIL(atomic_load(&c0->closes) == 1);
+    tr_sock_info in;
+    assert_int_equal(ask_info(rt, p0, &in), TR_ENOTSOCK); /* its mailbox is handled */
+    assert_int_equal(atomic_load(&c0->after_close), 0);
+    close(f0);
+
+    srv *c = srv_new("127.0.0.1:0", &closer_b);
+    c->close_bytes = total;
+    c->start_read = 1; /* never reads */
+    c->lopts.conn.write_max = 16 * MiB;
+    start_listener(rt, c, TR_LOOP(0));
+    int fd = cl_open_rcvbuf(c->addr, 16 * 1024);
+    tr_pid p = conn_pid(c, 0);
+    for (int i = 0; i < 16; i++) /* on loopback, in the server's kernel once sent */
+        cl_send_all(fd, piece, sizeof piece);
+    assert_int_equal(ask_rc(rt, p, CMD_CLOSE_BIG, NULL, 0), 0);
+    TR_WAIT_UNTIL(atomic_load(&c->closes) == 1);
+    uint8_t *b = malloc(total);
+    assert_non_null(b);
+    errno = 0;
+    size_t got = cl_recv_all(fd, b, total);
+    int err = errno;
+    assert_true(check_pat(b, got, 0) < 0);
+    free(b);
+    assert_int_equal(ask_info(rt, p, &in), TR_ENOTSOCK);
+    assert_int_equal(atomic_load(&c->after_close), 0);
+    if (got != total)
+        fail_msg("after tr_sock_close with unread input the peer got %zu of %zu bytes, "
+                 "then %s", got, total, err ? strerror(err) : "EOF");
+    assert_int_equal(cl_wait_end(fd, NULL), 0);
+    close(fd);
+    ASSERT_NO_BAD(c);
+    free_rt(rt);
+    free(c);
 }
 
 /* ===================================================================================== */
@@ -2656,6 +2732,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_owner_gets_other_notices),
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_close_lingers),
+        cmocka_unit_test(test_close_with_unread_input),
         cmocka_unit_test(test_handover_other_loop),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_bad_input),
