@@ -296,6 +296,7 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
     if (t->all)
         t->all->aprev = s;
     t->all = s;
+    tr__loop_io_use(t->L, 1); /* the loop watches its sockets while it spins */
     return s;
 }
 
@@ -339,6 +340,7 @@ static void sock_unref(sock *s)
         return;
     socktab *t = s->tab;
     if (!t->destroying) {
+        tr__loop_io_use(t->L, -1);
         blocked_remove(s);
         if (s->aprev)
             s->aprev->anext = s->anext;
