@@ -126,11 +126,7 @@ typedef struct sock {
 
 struct socktab {
     tr__loop *L;
-    struct {
-        sock *s;
-        uint32_t gen, next;
-    } *v;
-    uint32_t n, cap, free_head;
+    tr__idtab ids; /* tr_sock (less its loop bits) -> sock */
     sock *all;
     sock *blocked;
     uv_check_t check;
@@ -227,7 +223,7 @@ static socktab *tab_of(tr__loop *L)
     if (!t)
         return NULL;
     t->L = L;
-    t->n = 1; /* index 0 names nothing */
+    tr__idtab_init(&t->ids);
     uv_check_init(&L->uv, &t->check);
     t->check.data = t;
     uv_check_start(&t->check, on_check);
@@ -236,50 +232,35 @@ static socktab *tab_of(tr__loop *L)
     return t;
 }
 
+/*
+ * A tr_sock is the loop's idtab id (generation << 32 | index) with the
+ * loop's number + 1 in bits 24..31 of the index word: an id names its loop,
+ * so a socket of another loop (or of another actor) is TR_ENOTSOCK, never
+ * a socket of this one. At most 2^24 sockets per loop.
+ */
+#define ID_LOOP_SHIFT 24
+#define ID_LOOP_MASK ((uint64_t)0xff << ID_LOOP_SHIFT)
+
 static tr_sock id_alloc(socktab *t, sock *s)
 {
-    uint32_t i = t->free_head;
-    if (i) {
-        t->free_head = t->v[i].next;
-    } else {
-        if (t->n >= t->cap) {
-            uint32_t ncap = t->cap ? t->cap * 2 : 64;
-            void *nv = tr__realloc(t->v, (size_t)ncap * sizeof *t->v);
-            if (!nv)
-                return 0;
-            t->v = nv;
-            t->cap = ncap;
-        }
-        i = t->n++;
-        t->v[i].gen = 0;
-    }
-    t->v[i].gen = (t->v[i].gen + 1) & 0xffffffu;
-    if (t->v[i].gen == 0)
-        t->v[i].gen = 1;
-    t->v[i].s = s;
-    return ((uint64_t)(t->L->index + 1) << 56) | ((uint64_t)t->v[i].gen << 32) | i;
+    if (!tr__idtab_reserve(&t->ids) ||
+        (t->ids.free_head == TR__IDTAB_NONE && t->ids.n >= (1u << ID_LOOP_SHIFT)))
+        return 0;
+    return tr__idtab_add(&t->ids, s) | ((uint64_t)(t->L->index + 1) << ID_LOOP_SHIFT);
 }
 
 static void id_free(socktab *t, tr_sock id)
 {
-    uint32_t i = (uint32_t)id;
-    t->v[i].s = NULL;
-    t->v[i].next = t->free_head;
-    t->free_head = i;
+    tr__idtab_remove(&t->ids, id & ~ID_LOOP_MASK);
 }
 
 /* The socket `id` names on L, or NULL. */
 static sock *id_find(tr__loop *L, tr_sock id)
 {
-    if ((id >> 56) != L->index + 1u)
+    if (((id & ID_LOOP_MASK) >> ID_LOOP_SHIFT) != L->index + 1u || !tab_kind.slot)
         return NULL;
-    socktab *t = L->ext[tab_kind.slot ? tab_kind.slot - 1 : 0];
-    if (!tab_kind.slot || !t)
-        return NULL;
-    uint32_t i = (uint32_t)id;
-    if (i == 0 || i >= t->n || t->v[i].gen != ((id >> 32) & 0xffffffu) || !t->v[i].s)
-        return NULL;
-    return t->v[i].s;
+    socktab *t = L->ext[tab_kind.slot - 1];
+    return t ? tr__idtab_find(&t->ids, id & ~ID_LOOP_MASK) : NULL;
 }
 
 /* ---- objects ------------------------------------------------------------------- */
@@ -1842,7 +1823,7 @@ int tr_sock_info_get(tr_actor *self, tr_sock id, tr_sock_info *out)
 static void on_check_closed(uv_handle_t *h)
 {
     socktab *t = h->data;
-    free(t->v);
+    tr__idtab_destroy(&t->ids);
     free(t->scratch);
     free(t);
 }
