@@ -104,6 +104,7 @@ typedef struct sock {
     uint8_t timer_mode;
     bool handle_init, connected, connecting, reading, eof, eof_pending, wshut, closing;
     bool dead, throttled, blocked, stopped, accept_paused, shut_pending, handle_closed;
+    bool lingering;        /* counted in the loop's lingering */
     int read_n;
     tr_sock_opts o;
     size_t held, wq;
@@ -370,6 +371,11 @@ static bool timer_start(sock *s, uint8_t mode, uint64_t ms)
 /* Closes the libuv handle (once). */
 static void handle_close(sock *s)
 {
+    if (s->lingering) {
+        s->lingering = false;
+        if (!s->tab->destroying)
+            tr__loop_linger(s->tab->L, -1);
+    }
     timer_close(s);
     if (s->reading) {
         uv_read_stop(&s->u.st);
@@ -575,8 +581,13 @@ static void sock_close(tr__loop *L, sock *s)
     }
     if (s->wq > 0 && s->connected) {
         tr_duration ms = s->o.linger_ms;
-        if (ms > 0 && timer_start(s, TM_LINGER, (uint64_t)ms))
-            return; /* the last write (or the timer) closes it */
+        if (ms > 0 && timer_start(s, TM_LINGER, (uint64_t)ms)) {
+            /* the last write (or the timer) closes it; a runtime that
+             * has finished waits for that before its loop ends */
+            s->lingering = true;
+            tr__loop_linger(L, 1);
+            return;
+        }
         set_reset(s);
     }
     handle_close(s);
