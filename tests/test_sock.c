@@ -1482,6 +1482,48 @@ static void test_owner_exit_closes(void **state)
     free(c);
 }
 
+/* failinit_b: a connection actor whose init fails. */
+static int failinit_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)self;
+    (void)state;
+    (void)arg;
+    (void)len;
+    return TR_EUSER(3);
+}
+
+static const tr_behavior failinit_b = {.name = "failinit", .init = failinit_init,
+                                       .receive = tr_test_ignore};
+
+/*
+ * Proves: a socket given to an actor that ends before it receives it (its
+ * init fails) is closed — on the same loop and across loops (where it
+ * travels as a descriptor) — so the peer sees its end, nothing leaks.
+ */
+static void test_give_to_dying_actor(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET);
+    srv *cs[2];
+    for (int other = 0; other < 2; other++) {
+        srv *c = cs[other] = srv_new("127.0.0.1:0", &failinit_b);
+        c->conn_loop = other ? TR_LOOP(0) : TR_LOOP(1);
+        start_listener(rt, c, TR_LOOP(0));
+        int fd = cl_open(c->addr);
+        TR_WAIT_UNTIL(atomic_load(&c->accepted) == 1);
+        int end = cl_wait_end(fd, NULL);
+        if (end != 0 && end != -ECONNRESET)
+            fail_msg("a socket given to a dying actor%s: the peer saw %s",
+                     other ? "" : " of another loop",
+                     end == -EAGAIN ? "nothing for 10 s" : strerror(-end));
+        close(fd);
+        ASSERT_NO_BAD(c);
+    }
+    free_rt(rt);
+    free(cs[0]);
+    free(cs[1]);
+}
+
 /* ===================================================================================== */
 /* 7. max_conns                                                                          */
 /* ===================================================================================== */
@@ -2445,6 +2487,17 @@ static void probe_all(tr_actor *self)
 #undef PH
     }
 
+    /* the addresses a listener takes besides numeric ones */
+    const char *good[] = {"localhost:0", ":0", "*:0"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        tr_sock g = 0;
+        snprintf(buf, sizeof buf, "listen \"%s\"", good[i]);
+        int grc = tr_listen(self, good[i], NULL, &g);
+        PROBE(buf, grc, 0);
+        if (grc == 0)
+            PROBE("close it", tr_sock_close(self, g), 0);
+    }
+
     /* a closed handle is stale */
     tr_sock tmp = 0;
     PROBE("listen 127.0.0.1:0", tr_listen(self, "127.0.0.1:0", NULL, &tmp), 0);
@@ -2723,6 +2776,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_write_water_marks),
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_owner_exit_closes),
+        cmocka_unit_test(test_give_to_dying_actor),
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_unix),
