@@ -226,13 +226,15 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr__callhdr *h)
  * runtime made up (a trapped exit signal).
  */
 /* The runtime's own uses of reserved message types, ahead of receive. */
-static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *pub)
+static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *cpub)
 {
+    /* Every caller's pub is its own local copy: a kind may rewrite it. */
+    tr_msg *pub = (tr_msg *)cpub;
     if (pub->type == TR__MSG_DESCRIBE && (pub->flags & TR_MSG_REQUEST)) {
         tr__describe(L, a, pub);
         return true;
     }
-    return a->ext && tr__owned_intercept(L, a, pub);
+    return (a->ext || tr__owned_claimed(pub->type)) && tr__owned_intercept(L, a, pub);
 }
 
 /*

@@ -34,6 +34,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -76,6 +77,12 @@ static void idle_start(tr__loop *L)
     }
 }
 
+void tr__loop_poke(tr__loop *L)
+{
+    ck_pr_store_int(&L->parked, 0); /* other threads need not wake us now */
+    idle_start(L);
+}
+
 static void idle_stop(tr__loop *L)
 {
     if (L->idle_active) {
@@ -112,6 +119,12 @@ static void drain_inject(tr__loop *L)
 /*
  * Spins up to spin_us for work from other threads. True if some arrived.
  *
+ * A loop whose subsystems watch I/O (sockets: io_users) also looks at its
+ * libuv backend every so often — a poll of the epoll descriptor, which is
+ * readable while any watched descriptor is ready, without waiting — and
+ * stops spinning when something is (*io): a reply from another loop must
+ * not keep a socket's readiness waiting for the whole spin.
+ *
  * `last` (the actor that ran last, or NULL) is watched meanwhile if it is
  * idle (mpsc.h, "Watch"): a sender whose push finds it watched leaves the
  * scheduling to us, so mail for it costs the sender one exchange (not two:
@@ -120,7 +133,13 @@ static void drain_inject(tr__loop *L)
  * next — a server awaiting its next request, a client its reply
  * (docs/performance.md, "Watching the actor that ran last").
  */
-static bool spin_for_work(tr__loop *L, tr_actor *last)
+static bool io_ready(tr__loop *L)
+{
+    struct pollfd p = {.fd = uv_backend_fd(&L->uv), .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+static bool spin_for_work(tr__loop *L, tr_actor *last, bool *io)
 {
     uint64_t spin_ns = (uint64_t)L->rt->opts.spin_us * 1000u;
     if (spin_ns == 0)
@@ -143,6 +162,10 @@ static bool spin_for_work(tr__loop *L, tr_actor *last)
         ck_pr_stall();
         if ((i & 63u) == 0 && uv_hrtime() >= deadline)
             break;
+        if ((i & 63u) == 0 && L->io_users && io_ready(L)) {
+            *io = true;
+            break;
+        }
         if (ck_pr_load_int(&L->quit))
             break;
     }
@@ -193,12 +216,17 @@ static void turn(tr__loop *L)
             idle_start(L);
             return;
         }
-        if (ran > 0 && spin_for_work(L, last)) {
+        bool io = false;
+        if (ran > 0 && spin_for_work(L, last, &io)) {
             /* Work arrived while we spun: run it now rather than after a
              * trip through libuv's poll, a few times per turn (the loop's
              * own handles — timers, signals — wait at most that long). */
-            if (spun < TR__TURN_SPINS)
+            if (spun < TR__TURN_SPINS && !io)
                 continue;
+            idle_start(L);
+            return;
+        }
+        if (io) { /* a descriptor is ready: libuv's poll takes it now */
             idle_start(L);
             return;
         }
@@ -611,6 +639,7 @@ void tr__loop_join(tr__loop *L)
 
 void tr__loop_destroy(tr__loop *L)
 {
+    tr__loop_ext_destroy(L); /* their handles close in the uv_run below */
     uv_close((uv_handle_t *)&L->idle, NULL);
     uv_close((uv_handle_t *)&L->wake, NULL);
     uv_close((uv_handle_t *)&L->uvtimer, NULL);

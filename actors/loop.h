@@ -30,6 +30,10 @@
  * run that sends more batches the rest; order holds, since nothing was
  * held before the first.
  */
+/* Subsystems' state per loop (subsys.h, tr__loop_ext). */
+#define TR__LOOP_EXTS 4
+struct tr__loop_ext_kind;
+
 #define TR__OUTBOX_SLOTS 64 /* a power of two */
 #define TR__OUTBOX_BATCH 64
 #define TR__OUTBOX_HELD 256 /* messages held in all before the outbox is flushed */
@@ -108,6 +112,9 @@ struct tr__loop {
     tr__calls calls;
     tr__pool pool;
     const tr__observer *obs;    /* the runtime's observer, or NULL (subsys.h) */
+    void *ext[TR__LOOP_EXTS];   /* subsystems' state (subsys.h, tr__loop_ext) */
+    struct tr__loop_ext_kind *ext_kind[TR__LOOP_EXTS];
+    int io_users;               /* subsystem I/O to look at while spinning */
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
     bool cur_reply_nomem;       /* tr_reply could not answer cur_msg: fail it */
@@ -215,6 +222,8 @@ void tr__loop_quit(tr__loop *L);
 void tr__loop_join(tr__loop *L);
 /* Closes the loop's handles; no thread may run it any more. */
 void tr__loop_destroy(tr__loop *L);
+/* Destroys the subsystems' state of L (owned.c). */
+void tr__loop_ext_destroy(tr__loop *L);
 
 /* Appends `a` to L's run queue (FIFO). L's own thread only: `a` lives on L
  * (other threads go through tr__loop_schedule and the inject queue). */
@@ -290,6 +299,10 @@ void tr__loop_outbox_add(tr__loop *L, tr_actor *a, tr__mpsc_node *n);
 void tr__loop_outbox_flush(tr__loop *L);
 
 void tr__loop_wake(tr__loop *L);
+/* A libuv callback of a subsystem made actors of L runnable (mail posted
+ * from the loop's own thread, outside a turn): a turn runs soon, without
+ * the loop parking first. Loop thread. */
+void tr__loop_poke(tr__loop *L);
 /* Wakes the loop whether or not it is parked (it runs a turn). Any thread. */
 void tr__loop_kick(tr__loop *L);
 

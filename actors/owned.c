@@ -119,14 +119,84 @@ void tr__owned_teardown(tr_actor *a)
     a->owned = 0;
 }
 
-bool tr__owned_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub)
+static tr__owned_kind *claims[TR__CLAIMS]; /* atomic: set once each, in order */
+
+int tr__owned_claim(tr__owned_kind *kind)
 {
+    for (unsigned i = 0; i < TR__CLAIMS; i++) {
+        tr__owned_kind *k = ck_pr_load_ptr(&claims[i]);
+        if (k == kind)
+            return 0;
+        if (!k && ck_pr_cas_ptr(&claims[i], NULL, kind))
+            return 0;
+        if (ck_pr_load_ptr(&claims[i]) == kind)
+            return 0; /* another thread claimed it for us */
+    }
+    return TR_ELIMIT;
+}
+
+static tr__owned_kind *claimant(uint32_t type)
+{
+    for (unsigned i = 0; i < TR__CLAIMS; i++) {
+        tr__owned_kind *k = ck_pr_load_ptr(&claims[i]);
+        if (!k)
+            return NULL;
+        if (type >= k->claim_lo && type <= k->claim_hi)
+            return k;
+    }
+    return NULL;
+}
+
+bool tr__owned_claimed(uint32_t type)
+{
+    return claimant(type) != NULL;
+}
+
+bool tr__owned_intercept(tr__loop *L, tr_actor *a, tr_msg *pub)
+{
+    tr__owned_kind *c = claimant(pub->type);
+    if (c) { /* the claiming kind, registered on demand */
+        int err = 0;
+        void **data = tr__own(L, a, c, &err);
+        /* Without memory for the registration the kind still sees it. */
+        void *none = NULL;
+        return c->intercept(L, a, data ? data : &none, pub);
+    }
     for (unsigned i = 0; a->ext && i < a->ext->nowned; i++) {
         tr__owned_kind *k = a->ext->owned[i].kind;
         if (k->intercept && k->intercept(L, a, &a->ext->owned[i].data, pub))
             return true;
     }
     return false;
+}
+
+/* ---- loop extensions ---------------------------------------------------------------- */
+
+static uint32_t next_ext = 1; /* atomic: 1 + the next unused index */
+
+void **tr__loop_ext(tr__loop *L, tr__loop_ext_kind *kind)
+{
+    uint32_t slot = ck_pr_load_32(&kind->slot);
+    if (!slot) {
+        uint32_t mine = ck_pr_faa_32(&next_ext, 1);
+        if (mine > TR__LOOP_EXTS)
+            return NULL;
+        if (!ck_pr_cas_32(&kind->slot, 0, mine))
+            slot = ck_pr_load_32(&kind->slot); /* another loop was first */
+        else
+            slot = mine;
+    }
+    L->ext_kind[slot - 1] = kind;
+    return &L->ext[slot - 1];
+}
+
+void tr__loop_ext_destroy(tr__loop *L)
+{
+    for (unsigned i = 0; i < TR__LOOP_EXTS; i++)
+        if (L->ext[i] && L->ext_kind[i]->destroy) {
+            L->ext_kind[i]->destroy(L, L->ext[i]);
+            L->ext[i] = NULL;
+        }
 }
 
 int tr__observe(tr_runtime *rt, const tr__observer *obs)

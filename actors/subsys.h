@@ -19,8 +19,14 @@
  *    kinds there are.
  *  - Interception. A kind's `intercept` sees every message of a reserved
  *    type (above TR_MSG_USER_MAX) its actor receives, before the handler,
- *    and may consume it: task groups take their children's DOWN and job
- *    outcomes this way.
+ *    and may consume it or rewrite what the handler sees: task groups
+ *    take their children's DOWN and job outcomes this way. A kind that
+ *    claims a range of reserved types (tr__owned_claim) sees the messages
+ *    of that range even for an actor that has not used it yet: a socket
+ *    handed to an actor arrives that way.
+ *  - Loop extensions: a subsystem's state per loop (its handles, its
+ *    tables), made on first use on that loop and destroyed with the loop,
+ *    before the loop's last uv_run (tr__loop_ext).
  *  - Observation. tr__observe installs hooks that see every dispatch (and
  *    every send) of a runtime: the test kit and metrics build on it. Off,
  *    it costs one predictable branch per message.
@@ -51,8 +57,11 @@ typedef struct tr__owned_kind {
     /* The runtime is freed with the actor still alive (no loop runs). */
     void (*teardown)(tr_actor *a, void **data);
     /* A message of a reserved type for `a`, before its handler: true if
-     * the kind consumed it (it is then not delivered). Home loop. */
-    bool (*intercept)(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub);
+     * the kind consumed it (it is then not delivered). It may rewrite
+     * *pub (type, ref, data, len, flags) for the handler. Home loop. */
+    bool (*intercept)(tr__loop *L, tr_actor *a, void **data, tr_msg *pub);
+    /* The reserved types the kind claims (tr__owned_claim), lo <= hi, or 0. */
+    uint32_t claim_lo, claim_hi;
     uint32_t bit; /* the runtime's: this kind's bit in tr_actor.owned */
 } tr__owned_kind;
 
@@ -88,7 +97,50 @@ void tr__owned_release(tr__loop *L, tr_actor *a);
 void tr__owned_teardown(tr_actor *a);
 /* Offers a reserved-type message to the kinds that intercept: true if one
  * consumed it. */
-bool tr__owned_intercept(tr__loop *L, tr_actor *a, const tr_msg *pub);
+bool tr__owned_intercept(tr__loop *L, tr_actor *a, tr_msg *pub);
+
+/* Makes `kind` (its claim_lo .. claim_hi set) see every message of those
+ * types, whether or not the receiving actor has registered it: the first
+ * such message registers it (tr__own). Once per kind and process; at most
+ * TR__CLAIMS kinds. 0, or TR_ELIMIT. Any thread. */
+#define TR__CLAIMS 4
+int tr__owned_claim(tr__owned_kind *kind);
+/* Whether some kind claims `type` (the dispatcher's test). */
+bool tr__owned_claimed(uint32_t type);
+
+/* ---- loop extensions --------------------------------------------------------------- */
+
+/*
+ * A subsystem's state on one loop. Define one `static tr__loop_ext_kind`
+ * per subsystem (not const: `slot` is the runtime's). tr__loop_ext returns
+ * the loop's pointer for the kind (NULL until the subsystem stores its
+ * own), or NULL with the kinds used up (TR__LOOP_EXTS per process). The
+ * loop's destruction calls `destroy` (its thread has ended; close the
+ * handles with uv_close — their callbacks run in the loop's last uv_run —
+ * and free what needs no callback). Loop thread (destroy: the thread that
+ * frees the runtime).
+ */
+typedef struct tr__loop_ext_kind {
+    const char *name;
+    void (*destroy)(tr__loop *L, void *data);
+    uint32_t slot; /* the runtime's: 1 + its index in tr__loop.ext */
+} tr__loop_ext_kind;
+
+void **tr__loop_ext(tr__loop *L, tr__loop_ext_kind *kind);
+
+/*
+ * I/O that wants to be seen promptly. A loop with io_users > 0 looks at
+ * its libuv backend (a poll of the epoll descriptor, no wait) while it
+ * spins for cross-loop mail, and goes back to libuv as soon as something
+ * is ready. Loop thread.
+ */
+static inline void tr__loop_io_use(tr__loop *L, int d)
+{
+    L->io_users += d;
+}
+
+/* tr__loop_poke (loop.h): after a subsystem's libuv callback posted mail
+ * to actors of its loop, outside a turn. */
 
 /* ---- reserved requests ------------------------------------------------------------ */
 

@@ -74,7 +74,7 @@ typedef struct tr__groups {
  * through the kind's interception. */
 static void groups_release(tr__loop *L, tr_actor *a, void **data);
 static void groups_teardown(tr_actor *a, void **data);
-static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub);
+static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub);
 static tr__owned_kind groups_kind = {.name = "task groups", .stop = groups_release,
                                      .teardown = groups_teardown,
                                      .intercept = groups_intercept};
@@ -296,7 +296,7 @@ static void complete(tr__loop *L, tr_actor *self, group *g)
 
 /* ---- the runtime's hooks ------------------------------------------------------------------ */
 
-static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub)
+static bool groups_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub)
 {
     tr__groups *gs = *data;
     if (!gs)

@@ -47,7 +47,7 @@ static void k_release(tr__loop *L, tr_actor *a, void **data)
 
 static _Atomic int intercepted, handled_private;
 
-static bool k_intercept(tr__loop *L, tr_actor *a, void **data, const tr_msg *pub)
+static bool k_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub)
 {
     (void)L;
     (void)a;
