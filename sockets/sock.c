@@ -242,7 +242,7 @@ static tr_sock id_alloc(socktab *t, sock *s)
     if (i) {
         t->free_head = t->v[i].next;
     } else {
-        if (t->n == t->cap) {
+        if (t->n >= t->cap) {
             uint32_t ncap = t->cap ? t->cap * 2 : 64;
             void *nv = tr__realloc(t->v, (size_t)ncap * sizeof *t->v);
             if (!nv)
@@ -671,11 +671,21 @@ static void idle_start(sock *s)
 
 /* ---- reading ------------------------------------------------------------------------- */
 
+/* The bytes read this turn start at 0 in each new turn. */
+static void turn_sync(sock *s)
+{
+    if (s->turn_iter != s->tab->iter) {
+        s->turn_iter = s->tab->iter;
+        s->turn_bytes = 0;
+    }
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     sock *s = h->data;
     socktab *t = s->tab;
+    turn_sync(s);
     if (!t->scratch)
         t->scratch = tr__malloc(READ_CHUNK);
     size_t n = READ_CHUNK;
@@ -777,10 +787,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         size_t n = (size_t)nread;
         s->bin += n;
         touch(s);
-        if (s->turn_iter != t->iter) {
-            s->turn_iter = t->iter;
-            s->turn_bytes = 0;
-        }
+        turn_sync(s);
         s->turn_bytes += n;
         if (s->fmax == 0 && s->glen == 0) {
             deliver(s, buf->base, n, buf->base == t->scratch);
@@ -1349,8 +1356,8 @@ static void on_connect(uv_connect_t *req, int status)
     if (!s)
         return; /* closed, failed or timed out meanwhile */
     s->creq = NULL;
-    if (status != 0) {
-        sock_fail(s, map_uv(status));
+    if (status != 0) { /* a Unix path where nobody listens: refused */
+        sock_fail(s, status == UV_ENOENT ? TR_ECONNREFUSED : map_uv(status));
         return;
     }
     s->connecting = false;
@@ -1719,11 +1726,13 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
     if (s->kind != K_CONN || to == tr__actor_pid(self))
         return TR_EINVAL;
     tr_actor *b = tr__lookup(L->rt, to);
-    if (!b || b->status != TR__RUNNING)
+    if (!b)
         return TR_ENOACTOR;
     if (s->held > 0 || s->connecting || s->dead)
         return TR_EBUSY;
     if (ck_pr_load_ptr(&b->loop) == L) { /* same loop: the owner changes */
+        if (b->status == TR__EXITING) /* (or not yet started: that is fine) */
+            return TR_ENOACTOR;
         tr_pid from = s->owner;
         owner_remove(L, s);
         if ((rc = owner_add(L, b, s)) != 0) {
