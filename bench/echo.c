@@ -152,7 +152,7 @@ static int troupe_server(int wfd)
         return 2;
     unsigned loops = tr_runtime_loops(rt);
     tr_child_spec kids[64];
-    char ids[64][16];
+    char ids[64][24];
     unsigned n = loops < 64 ? loops : 64;
     for (unsigned i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "acceptor-%u", i);

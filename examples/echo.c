@@ -467,7 +467,7 @@ int main(int argc, char **argv)
     /* The tree, as data: one acceptor per loop, started in order (the first
      * has bound its port before the second starts). */
     tr_child_spec kids[MAX_LOOPS];
-    char ids[MAX_LOOPS][16];
+    char ids[MAX_LOOPS][24];
     for (unsigned i = 0; i < nacc; i++) {
         snprintf(ids[i], sizeof ids[i], "acceptor-%u", i);
         kids[i] = (tr_child_spec){.id = ids[i], .behavior = &acceptor_b, .arg = &a,
@@ -489,13 +489,13 @@ int main(int argc, char **argv)
         printf("echo: listening on %s%s%s:%d with %u loops, a listener each (SO_REUSEPORT)\n",
                strchr(a.host, ':') ? "[" : "", a.host, strchr(a.host, ':') ? "]" : "",
                atomic_load(&bound_port), loops);
+    if (!self_test)
+        printf("echo: Ctrl-C (SIGINT) or SIGTERM stops it\n");
     fflush(stdout);
 
     int failed = 0;
     if (self_test)
         failed = selftest(rt, &a, loops);
-    else
-        printf("echo: Ctrl-C (SIGINT) or SIGTERM stops it\n");
     tr_runtime_wait(rt);
     tr_runtime_free(rt);
     if (a.unix_path[0])
