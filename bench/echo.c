@@ -140,10 +140,20 @@ static int acceptor_receive(tr_actor *self, void *state, const tr_msg *msg)
 static const tr_behavior acceptor_b = {.name = "acceptor", .state_size = sizeof(tr_sock),
                                        .init = acceptor_init, .receive = acceptor_receive};
 
+/* The server's log: warnings and errors only (the supervisor's start and
+ * stop notes would land in every run's output). */
+static void server_log(void *ud, tr_log_level level, const char *line)
+{
+    (void)ud;
+    if (level >= TR_LOG_WARN)
+        fprintf(stderr, "echo: troupe server: %s\n", line);
+}
+
 static int troupe_server(int wfd)
 {
     tr_runtime_options o;
     tr_runtime_options_init(&o);
+    o.log = server_log;
     const char *t = getenv("THREADS");
     o.loops = t ? (unsigned)atoi(t) : 0;
     o.stop_on_signals = 1;
