@@ -62,6 +62,10 @@ static void on_wake(uv_poll_t *h, int status, int events)
     while (read(L->wakefd, &n, sizeof n) < 0 && errno == EINTR)
         ;
     if (ck_pr_load_int(&L->quit)) {
+        if (L->lingering > 0) {
+            L->quit_seen = true; /* tr__loop_linger stops it */
+            return;
+        }
         uv_stop(&L->uv);
         return;
     }
@@ -627,6 +631,13 @@ void tr__loop_quit(tr__loop *L)
 {
     ck_pr_store_int(&L->quit, 1);
     tr__loop_kick(L);
+}
+
+void tr__loop_linger(tr__loop *L, int d)
+{
+    L->lingering += d;
+    if (L->lingering == 0 && L->quit_seen)
+        uv_stop(&L->uv);
 }
 
 void tr__loop_join(tr__loop *L)

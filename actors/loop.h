@@ -115,6 +115,8 @@ struct tr__loop {
     void *ext[TR__LOOP_EXTS];   /* subsystems' state (subsys.h, tr__loop_ext) */
     struct tr__loop_ext_kind *ext_kind[TR__LOOP_EXTS];
     int io_users;               /* subsystem I/O to look at while spinning */
+    int lingering;              /* subsystem work the loop's end waits for */
+    bool quit_seen;             /* quit asked while lingering > 0 */
     struct tr__msg *cur_msg;    /* message being handled (tr_msg_keep) */
     const tr_msg *cur_pub;
     bool cur_reply_nomem;       /* tr_reply could not answer cur_msg: fail it */
@@ -219,6 +221,11 @@ int tr__loop_watch_signals(tr__loop *L);
 void tr__loop_unwatch_signals(tr__loop *L);
 /* Asks the loop's thread to leave uv_run. Any thread. */
 void tr__loop_quit(tr__loop *L);
+/* A subsystem's work that must finish before the loop's thread leaves
+ * uv_run when the runtime has finished (sockets flushing their last
+ * writes): +1 when it begins, -1 when it ends, bounded by the subsystem's
+ * own timer. Loop thread. */
+void tr__loop_linger(tr__loop *L, int d);
 void tr__loop_join(tr__loop *L);
 /* Closes the loop's handles; no thread may run it any more. */
 void tr__loop_destroy(tr__loop *L);

@@ -140,7 +140,8 @@ static inline void tr__loop_io_use(tr__loop *L, int d)
 }
 
 /* tr__loop_poke (loop.h): after a subsystem's libuv callback posted mail
- * to actors of its loop, outside a turn. */
+ * to actors of its loop, outside a turn. tr__loop_linger (loop.h): work
+ * the loop's thread finishes before it ends with the runtime. */
 
 /* ---- reserved requests ------------------------------------------------------------ */
 

@@ -104,6 +104,7 @@ typedef struct sock {
     uint8_t timer_mode;
     bool handle_init, connected, connecting, reading, eof, eof_pending, wshut, closing;
     bool dead, throttled, blocked, stopped, accept_paused, shut_pending, handle_closed;
+    bool lingering;        /* counted in the loop's lingering */
     int read_n;
     tr_sock_opts o;
     size_t held, wq;
@@ -126,11 +127,7 @@ typedef struct sock {
 
 struct socktab {
     tr__loop *L;
-    struct {
-        sock *s;
-        uint32_t gen, next;
-    } *v;
-    uint32_t n, cap, free_head;
+    tr__idtab ids; /* tr_sock (less its loop bits) -> sock */
     sock *all;
     sock *blocked;
     uv_check_t check;
@@ -227,7 +224,7 @@ static socktab *tab_of(tr__loop *L)
     if (!t)
         return NULL;
     t->L = L;
-    t->n = 1; /* index 0 names nothing */
+    tr__idtab_init(&t->ids);
     uv_check_init(&L->uv, &t->check);
     t->check.data = t;
     uv_check_start(&t->check, on_check);
@@ -236,50 +233,35 @@ static socktab *tab_of(tr__loop *L)
     return t;
 }
 
+/*
+ * A tr_sock is the loop's idtab id (generation << 32 | index) with the
+ * loop's number + 1 in bits 24..31 of the index word: an id names its loop,
+ * so a socket of another loop (or of another actor) is TR_ENOTSOCK, never
+ * a socket of this one. At most 2^24 sockets per loop.
+ */
+#define ID_LOOP_SHIFT 24
+#define ID_LOOP_MASK ((uint64_t)0xff << ID_LOOP_SHIFT)
+
 static tr_sock id_alloc(socktab *t, sock *s)
 {
-    uint32_t i = t->free_head;
-    if (i) {
-        t->free_head = t->v[i].next;
-    } else {
-        if (t->n >= t->cap) {
-            uint32_t ncap = t->cap ? t->cap * 2 : 64;
-            void *nv = tr__realloc(t->v, (size_t)ncap * sizeof *t->v);
-            if (!nv)
-                return 0;
-            t->v = nv;
-            t->cap = ncap;
-        }
-        i = t->n++;
-        t->v[i].gen = 0;
-    }
-    t->v[i].gen = (t->v[i].gen + 1) & 0xffffffu;
-    if (t->v[i].gen == 0)
-        t->v[i].gen = 1;
-    t->v[i].s = s;
-    return ((uint64_t)(t->L->index + 1) << 56) | ((uint64_t)t->v[i].gen << 32) | i;
+    if (!tr__idtab_reserve(&t->ids) ||
+        (t->ids.free_head == TR__IDTAB_NONE && t->ids.n >= (1u << ID_LOOP_SHIFT)))
+        return 0;
+    return tr__idtab_add(&t->ids, s) | ((uint64_t)(t->L->index + 1) << ID_LOOP_SHIFT);
 }
 
 static void id_free(socktab *t, tr_sock id)
 {
-    uint32_t i = (uint32_t)id;
-    t->v[i].s = NULL;
-    t->v[i].next = t->free_head;
-    t->free_head = i;
+    tr__idtab_remove(&t->ids, id & ~ID_LOOP_MASK);
 }
 
 /* The socket `id` names on L, or NULL. */
 static sock *id_find(tr__loop *L, tr_sock id)
 {
-    if ((id >> 56) != L->index + 1u)
+    if (((id & ID_LOOP_MASK) >> ID_LOOP_SHIFT) != L->index + 1u || !tab_kind.slot)
         return NULL;
-    socktab *t = L->ext[tab_kind.slot ? tab_kind.slot - 1 : 0];
-    if (!tab_kind.slot || !t)
-        return NULL;
-    uint32_t i = (uint32_t)id;
-    if (i == 0 || i >= t->n || t->v[i].gen != ((id >> 32) & 0xffffffu) || !t->v[i].s)
-        return NULL;
-    return t->v[i].s;
+    socktab *t = L->ext[tab_kind.slot - 1];
+    return t ? tr__idtab_find(&t->ids, id & ~ID_LOOP_MASK) : NULL;
 }
 
 /* ---- objects ------------------------------------------------------------------- */
@@ -296,6 +278,7 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
     if (t->all)
         t->all->aprev = s;
     t->all = s;
+    tr__loop_io_use(t->L, 1); /* the loop watches its sockets while it spins */
     return s;
 }
 
@@ -339,6 +322,7 @@ static void sock_unref(sock *s)
         return;
     socktab *t = s->tab;
     if (!t->destroying) {
+        tr__loop_io_use(t->L, -1);
         blocked_remove(s);
         if (s->aprev)
             s->aprev->anext = s->anext;
@@ -387,6 +371,11 @@ static bool timer_start(sock *s, uint8_t mode, uint64_t ms)
 /* Closes the libuv handle (once). */
 static void handle_close(sock *s)
 {
+    if (s->lingering) {
+        s->lingering = false;
+        if (!s->tab->destroying)
+            tr__loop_linger(s->tab->L, -1);
+    }
     timer_close(s);
     if (s->reading) {
         uv_read_stop(&s->u.st);
@@ -592,8 +581,13 @@ static void sock_close(tr__loop *L, sock *s)
     }
     if (s->wq > 0 && s->connected) {
         tr_duration ms = s->o.linger_ms;
-        if (ms > 0 && timer_start(s, TM_LINGER, (uint64_t)ms))
-            return; /* the last write (or the timer) closes it */
+        if (ms > 0 && timer_start(s, TM_LINGER, (uint64_t)ms)) {
+            /* the last write (or the timer) closes it; a runtime that
+             * has finished waits for that before its loop ends */
+            s->lingering = true;
+            tr__loop_linger(L, 1);
+            return;
+        }
         set_reset(s);
     }
     handle_close(s);
@@ -1840,7 +1834,7 @@ int tr_sock_info_get(tr_actor *self, tr_sock id, tr_sock_info *out)
 static void on_check_closed(uv_handle_t *h)
 {
     socktab *t = h->data;
-    free(t->v);
+    tr__idtab_destroy(&t->ids);
     free(t->scratch);
     free(t);
 }
