@@ -6,7 +6,8 @@
 # on its own row, e.g. channel_1to1) and latency's mid_us. Per row: the
 # median of each build over the rounds, and the ratio now/base taken within
 # each round, as min / median / max over the rounds. A rate is better
-# higher, except bytes_per_actor (idle); mid_us is better lower. A median
+# higher, except bytes_per_actor (idle) and bytes_per_conn (echo_idle);
+# mid_us is better lower. A median
 # ratio within [0.95, 1.05] is "within noise"; the verdict names the rows
 # outside it.
 function median(arr, m,    x, y, t) {
@@ -44,7 +45,7 @@ function add(key, side, r, v) {
   if ("measures" in f) { note = 1; lb = b "*" } else lb = b
   if ("rate" in f) {
     u = f["unit"]
-    if (u == "bytes_per_actor") row(b, lb, u, "lower")
+    if (u ~ /^bytes_per_/) row(b, lb, u, "lower")
     else row(b, lb, u "/s", "higher")
     add(b, side, r, f["rate"] + 0)
   }

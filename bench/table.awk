@@ -24,7 +24,7 @@ END {
     b = names[j]; m = n[b]
     for (x = 1; x <= m; x++) a[x] = v[b, x]
     med = median(a, m)
-    unit = (u[b] == "bytes_per_actor") ? u[b] : u[b] "/s"
+    unit = (u[b] ~ /^bytes_per_/) ? u[b] : u[b] "/s"
     printf "%-16s %5d %14.0f %14.0f %14.0f  %s\n", b, m, a[1], med, a[m], unit
     line = ""
     for (e = 1; e <= nextra; e++) if (has[b, extra[e]]) {

@@ -560,8 +560,61 @@ static void set_reset(sock *s)
     }
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status);
+
+static void drain_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    sock *s = h->data;
+    if (!s->tab->scratch)
+        s->tab->scratch = tr__malloc(READ_CHUNK);
+    buf->base = s->tab->scratch;
+    buf->len = s->tab->scratch ? READ_CHUNK : 0;
+}
+
+static void drain_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0) /* the peer's end (or an error): done */
+        handle_close(st->data);
+}
+
+/*
+ * A closed connection whose writes are out: FIN, then read and discard
+ * until the peer's end of stream, within what is left of linger_ms. A
+ * plain close(2) with unread input sends a reset, and a reset makes the
+ * peer's kernel drop what it has received but its application not yet
+ * read — the end of what we wrote. (Apache's "lingering close".) The
+ * runtime's end does not wait for this part: only for queued writes.
+ */
+static void close_gracefully(sock *s)
+{
+    if (s->lingering) {
+        s->lingering = false;
+        tr__loop_linger(s->tab->L, -1);
+    }
+    if (s->eof || s->dead) {
+        handle_close(s);
+        return;
+    }
+    if (!s->wshut) {
+        uv_shutdown_t *req = tr__malloc(sizeof *req);
+        if (!req || uv_shutdown(req, &s->u.st, on_shutdown) != 0) {
+            free(req);
+            handle_close(s);
+            return;
+        }
+        s->wshut = true;
+    }
+    if (uv_read_start(&s->u.st, drain_alloc, drain_read) != 0) {
+        handle_close(s);
+        return;
+    }
+    s->reading = true;
+}
+
 /* The owner closes `s` (or ends): no message of it arrives any more;
- * queued writes get linger_ms. */
+ * queued writes get linger_ms, and so does the peer's end of stream. */
 static void sock_close(tr__loop *L, sock *s)
 {
     owner_remove(L, s);
@@ -579,18 +632,20 @@ static void sock_close(tr__loop *L, sock *s)
         uv_read_stop(&s->u.st);
         s->reading = false;
     }
-    if (s->wq > 0 && s->connected) {
-        tr_duration ms = s->o.linger_ms;
-        if (ms > 0 && timer_start(s, TM_LINGER, (uint64_t)ms)) {
-            /* the last write (or the timer) closes it; a runtime that
-             * has finished waits for that before its loop ends */
-            s->lingering = true;
-            tr__loop_linger(L, 1);
-            return;
-        }
-        set_reset(s);
+    if (!s->connected || !timer_start(s, TM_LINGER, (uint64_t)s->o.linger_ms)) {
+        if (s->wq > 0)
+            set_reset(s);
+        handle_close(s);
+        return;
     }
-    handle_close(s);
+    if (s->wq > 0) {
+        /* the last write (or the timer) goes on; a runtime that has
+         * finished waits for that before its loop ends */
+        s->lingering = true;
+        tr__loop_linger(L, 1);
+        return;
+    }
+    close_gracefully(s);
 }
 
 static void owned_stop(tr__loop *L, tr_actor *a, void **data)
@@ -642,7 +697,8 @@ static void on_timer(uv_timer_t *h)
         break;
     }
     case TM_LINGER:
-        set_reset(s);
+        if (s->wq > 0)
+            set_reset(s); /* what is still queued will not go out */
         handle_close(s);
         break;
     case TM_ACCEPT:
@@ -866,8 +922,8 @@ static void after_write_queue(sock *s)
         s->throttled = false;
         notify_code(s, TR_MSG_SOCK_UNTHROTTLED, 0);
     }
-    if (s->closing && s->wq == 0 && s->timer_mode == TM_LINGER)
-        handle_close(s); /* the lingering writes are out */
+    if (s->closing && s->wq == 0 && s->lingering)
+        close_gracefully(s); /* the lingering writes are out */
 }
 
 static void on_write(uv_write_t *req, int status)
