@@ -688,30 +688,42 @@ static int cl_open_at(const char *file, int line, const char *addr, int rcvbuf)
 
 /* Sends `len` bytes and reads `len` back at the same time (an echo client
  * that wrote everything first would wait on a server that waits on it).
- * 0, or -1 after 10 s without progress, an error or an early end. */
-static int cl_exchange(int fd, const uint8_t *out, size_t len, uint8_t *in)
+ * 0, or -1 after 10 s without progress, an error or an early end: then
+ * `why` says which, with the counts. */
+static int cl_exchange(int fd, const uint8_t *out, size_t len, uint8_t *in, char *why,
+                       size_t why_len)
 {
     size_t sent = 0, got = 0;
     while (got < len) {
         struct pollfd p = {fd, (short)(POLLIN | (sent < len ? POLLOUT : 0)), 0};
         int n = poll(&p, 1, CL_TIMEOUT_MS);
-        if (n <= 0)
+        if (n <= 0) {
+            snprintf(why, why_len, "nothing for 10 s (sent %zu, got %zu)", sent, got);
             return -1;
+        }
         if ((p.revents & POLLOUT) && sent < len) {
             ssize_t w = send(fd, out + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w > 0)
                 sent += (size_t)w;
-            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                snprintf(why, why_len, "send: %s (sent %zu, got %zu)", strerror(errno), sent,
+                         got);
                 return -1;
+            }
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t r = recv(fd, in + got, len - got, MSG_DONTWAIT);
-            if (r == 0)
+            if (r == 0) {
+                snprintf(why, why_len, "EOF (sent %zu, got %zu)", sent, got);
                 return -1;
+            }
             if (r > 0)
                 got += (size_t)r;
-            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                snprintf(why, why_len, "recv: %s (sent %zu, got %zu)", strerror(errno), sent,
+                         got);
                 return -1;
+            }
         }
     }
     return 0;
@@ -775,8 +787,9 @@ static void cl_echo_check(int fd, size_t len, uint64_t seed)
     assert_non_null(in);
     fill_pat(out, len, seed);
     memset(in, 0, len);
-    if (cl_exchange(fd, out, len, in) != 0)
-        fail_msg("echo of %zu bytes did not come back", len);
+    char why[160];
+    if (cl_exchange(fd, out, len, in, why, sizeof why) != 0)
+        fail_msg("echo of %zu bytes: %s", len, why);
     assert_memory_equal(in, out, len);
     free(out);
     free(in);
