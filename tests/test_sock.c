@@ -141,6 +141,12 @@ typedef struct srv {
     /* trap_b */
     _Atomic int exits_seen;
 
+    /* frame_b takes the socket as it is given (no frame, no read mode) */
+    int keep_mode;
+    /* give tests */
+    _Atomic tr_pid target;
+    _Atomic int give_busy_rc, give_ok_rc, held_first;
+
     /* closer_b */
     size_t close_bytes;
     _Atomic int closes, after_close;
@@ -809,7 +815,34 @@ typedef struct client {
     tr_sock s;
     uint64_t t0;
     uint64_t got;
+    uint64_t woff;  /* bytes written so far */
+    int throttled;  /* between THROTTLED and UNTHROTTLED, or after TR_EFULL */
 } client;
+
+/* Writes the rest of the pattern while the socket takes it: stops at
+ * THROTTLED (or TR_EFULL) and goes on at UNTHROTTLED. */
+static void client_pump(tr_actor *self, client *k)
+{
+    srv *c = k->a.c;
+    uint8_t *b = malloc(CHUNK);
+    TR_CHECK(b != NULL);
+    while (k->woff < k->a.nbytes && !k->throttled) {
+        size_t n = k->a.nbytes - k->woff < CHUNK ? (size_t)(k->a.nbytes - k->woff) : CHUNK;
+        fill_pat(b, n, k->woff);
+        int rc = tr_sock_write(self, k->s, b, n);
+        if (rc == TR_EFULL) {
+            k->throttled = 1; /* UNTHROTTLED will come: the queue is over write_high */
+            break;
+        }
+        if (rc != 0) {
+            note_bad(c, "client write at %llu: %s", (unsigned long long)k->woff,
+                     tr_err_name(rc));
+            break;
+        }
+        k->woff += n;
+    }
+    free(b);
+}
 
 static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
@@ -827,18 +860,7 @@ static int client_init(tr_actor *self, void *state, const void *arg, size_t len)
         return 0;
     }
     /* Writes made before CONNECTED are queued and sent once connected. */
-    uint8_t *b = malloc(CHUNK);
-    TR_CHECK(b != NULL);
-    for (size_t off = 0; off < k->a.nbytes; off += CHUNK) {
-        size_t n = k->a.nbytes - off < CHUNK ? k->a.nbytes - off : CHUNK;
-        fill_pat(b, n, off);
-        rc = tr_sock_write(self, k->s, b, n);
-        if (rc != 0) {
-            note_bad(c, "client write before CONNECTED: %s", tr_err_name(rc));
-            break;
-        }
-    }
-    free(b);
+    client_pump(self, k);
     return 0;
 }
 
@@ -885,6 +907,13 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         return 0;
     }
+    case TR_MSG_SOCK_THROTTLED:
+        k->throttled = 1;
+        return 0;
+    case TR_MSG_SOCK_UNTHROTTLED:
+        k->throttled = 0;
+        client_pump(self, k);
+        return 0;
     case TR_MSG_SOCK_EOF:
     case TR_MSG_SOCK_CLOSED:
         note_bad(c, "client actor: the connection ended after %llu of %zu bytes",
@@ -964,7 +993,7 @@ static void free_rt(tr_runtime *rt)
  * and past 1 MiB (write throttling on the way); the end of stream reaches
  * the actor and the actor's end closes the connection after its writes.
  * A client actor (tr_connect, writes queued before CONNECTED) gets its
- * echo too.
+ * echo too, and one that writes 6 MiB with throttling on both sides.
  */
 static void test_echo(void **state)
 {
@@ -1002,6 +1031,11 @@ static void test_echo(void **state)
 
     /* A client actor: tr_connect, 200000 bytes written before CONNECTED. */
     spawn_client(rt, c, c->addr, TR_DEFAULT, 200000);
+    TR_WAIT_UNTIL(atomic_load(&c->cl_done) != 0);
+    assert_int_equal(atomic_load(&c->cl_status), 0);
+    assert_int_equal(atomic_load(&c->cl_done), 1);
+    /* Actor to actor, both throttled on the way: 6 MiB (past write_max). */
+    spawn_client(rt, c, c->addr, TR_DEFAULT, 6 * MiB);
     TR_WAIT_UNTIL(atomic_load(&c->cl_done) != 0);
     assert_int_equal(atomic_load(&c->cl_status), 0);
     assert_int_equal(atomic_load(&c->cl_done), 1);
@@ -2249,10 +2283,15 @@ static int frame_receive(tr_actor *self, void *state, const tr_msg *msg)
     switch (msg->type) {
     case TR_MSG_SOCK_GIVEN:
         conn_given(self, x, msg);
+        if (c->keep_mode)
+            return 0; /* reads as the giver set it */
         rc = tr_sock_frame(self, x->s, c->frame_max, c->dlen ? c->delim : NULL, c->dlen);
         if (rc != 0)
             note_bad(c, "tr_sock_frame: %s", tr_err_name(rc));
-        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+        return tr_sock_read(self, x->s, c->start_read ? c->start_read : TR_SOCK_CONTINUOUS);
+    case TR_MSG_SOCK_PASSIVE:
+        atomic_fetch_add(&c->passive, 1);
+        return 0;
     case TR_MSG_SOCK_DATA: {
         int k = atomic_load(&c->nframes);
         if (k < 32)
@@ -2295,7 +2334,8 @@ static void send_pieces(int fd, const char *s, const size_t *pieces, int n)
  * the incomplete rest delivered at the end of stream, before EOF); "\r\n"
  * lines of at most 64 bytes cut across packet boundaries (a delimiter
  * split between packets too, a line of exactly 64 bytes accepted), and 64
- * bytes without a delimiter close the socket with TR_ELIMIT.
+ * bytes without a delimiter close the socket with TR_ELIMIT; "the next 3
+ * reads" with frames set delivers 3 frames, then PASSIVE, the rest after.
  */
 static void test_framing(void **state)
 {
@@ -2360,11 +2400,176 @@ static void test_framing(void **state)
     int e = cl_wait_end(fd, NULL);
     assert_true(e == 0 || e == -ECONNRESET);
     close(fd);
+    /* "the next 3" counts frames: 5 frames of 10 sent at once */
+    srv *e3 = srv_new("127.0.0.1:0", &frame_b);
+    e3->frame_max = 10;
+    e3->start_read = 3;
+    start_listener(rt, e3, TR_LOOP(0));
+    fd = cl_open(e3->addr);
+    tr_pid ep = conn_pid(e3, 0);
+    fill_pat(data, 50, 0);
+    cl_send_all(fd, data, 50);
+    TR_WAIT_UNTIL(atomic_load(&e3->passive) == 1);
+    assert_int_equal(atomic_load(&e3->nframes), 3);
+    assert_int_equal(ask_read(rt, ep, TR_SOCK_CONTINUOUS), 0);
+    TR_WAIT_UNTIL(atomic_load(&e3->nframes) == 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(e3->flen[i], 10);
+    assert_memory_equal(e3->fbuf, data, 50);
+    assert_int_equal(atomic_load(&e3->passive), 1);
+    close(fd);
+
     ASSERT_NO_BAD(c);
     ASSERT_NO_BAD(d);
+    ASSERT_NO_BAD(e3);
     free_rt(rt);
     free(c);
     free(d);
+    free(e3);
+}
+
+/* heldgive_b: 1000-byte frames; at the first frame (others read and not
+ * handled yet) a give is TR_EBUSY; at the tenth (all handled) it pauses
+ * and gives to c->target, which works. */
+static int heldgive_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    switch (msg->type) {
+    case TR_MSG_SOCK_GIVEN:
+        conn_given(self, x, msg);
+        rc = tr_sock_frame(self, x->s, 1000, NULL, 0);
+        if (rc != 0)
+            note_bad(c, "frame: %s", tr_err_name(rc));
+        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+    case TR_MSG_SOCK_DATA: {
+        tr_sock_info in;
+        rc = tr_sock_info_get(self, x->s, &in);
+        if (rc != 0)
+            note_bad(c, "info: %s", tr_err_name(rc));
+        x->nanswered++;
+        if (x->nanswered == 1) {
+            atomic_store(&c->held_first, (int)in.read_held);
+            atomic_store(&c->give_busy_rc, tr_sock_give(self, x->s, atomic_load(&c->target)));
+        } else if (x->nanswered == 10) {
+            if (in.read_held != 0)
+                note_bad(c, "read_held %zu at the last frame", in.read_held);
+            rc = tr_sock_read(self, x->s, TR_SOCK_PAUSE);
+            if (rc != 0)
+                note_bad(c, "pause: %s", tr_err_name(rc));
+            atomic_store(&c->give_ok_rc, tr_sock_give(self, x->s, atomic_load(&c->target)));
+        }
+        return 0;
+    }
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior heldgive_b = {.name = "heldgive", .state_size = sizeof(conn),
+                                       .init = conn_init, .receive = heldgive_receive,
+                                       .terminate = conn_terminate};
+
+/*
+ * Proves give's read rule: while read data waits for the owner (ten
+ * 1000-byte frames from one read; at the first, nine wait) tr_sock_give
+ * is TR_EBUSY; once they are handled and reading paused, it works.
+ */
+static void test_give_busy_with_unhandled_reads(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &heldgive_b);
+    atomic_store(&c->give_busy_rc, 1);
+    atomic_store(&c->give_ok_rc, 1);
+    start_listener(rt, c, TR_LOOP(0));
+    srv *t = srv_new("", &sink_b); /* the target reports here */
+    atomic_store(&c->target, tr_test_spawn(rt, &sink_b, TR_LOOP(0), &t, sizeof t));
+    int fd = cl_open(c->addr);
+    conn_pid(c, 0);
+    uint8_t data[10000];
+    fill_pat(data, sizeof data, 0);
+    cl_send_all(fd, data, sizeof data); /* one send: most likely one read */
+    TR_WAIT_UNTIL(atomic_load(&c->give_ok_rc) != 1);
+    int held = atomic_load(&c->held_first);
+    print_message("at the first frame %d bytes waited for the owner\n", held);
+    if (held > 0)
+        assert_int_equal(atomic_load(&c->give_busy_rc), TR_EBUSY);
+    else /* the kernel split the send: nothing waited, the rule was not tried */
+        print_message("(the give at the first frame was not tested: %s)\n",
+                      tr_err_name(atomic_load(&c->give_busy_rc)));
+    assert_int_equal(atomic_load(&c->give_ok_rc), 0);
+    TR_WAIT_UNTIL(atomic_load(&t->conns) == 1);
+    close(fd);
+    ASSERT_NO_BAD(c);
+    ASSERT_NO_BAD(t);
+    free_rt(rt);
+    free(c);
+    free(t);
+}
+
+/* setter_b: on GIVEN sets "\n" lines of at most c->frame_max and
+ * continuous reads, then gives the socket at once to c->target. */
+static int setter_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    if (msg->type == TR_MSG_SOCK_GIVEN) {
+        conn_given(self, x, msg);
+        rc = tr_sock_frame(self, x->s, c->frame_max, "\n", 1);
+        if (rc == 0)
+            rc = tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+        if (rc == 0)
+            rc = tr_sock_give(self, x->s, atomic_load(&c->target));
+        atomic_store(&c->give_ok_rc, rc);
+        return 0;
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior setter_b = {.name = "setter", .state_size = sizeof(conn),
+                                     .init = conn_init, .receive = setter_receive,
+                                     .terminate = conn_terminate};
+
+/*
+ * Proves that a socket given to another loop keeps its read mode and its
+ * framing ("Its read mode is as it was"): the receiver, which sets
+ * nothing, gets "\n" lines as they come.
+ */
+static void test_give_keeps_read_mode(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, 0);
+    srv *c = srv_new("127.0.0.1:0", &setter_b);
+    c->frame_max = 64;
+    atomic_store(&c->give_ok_rc, 1);
+    start_listener(rt, c, TR_LOOP(0));
+    srv *t = srv_new("", &frame_b);
+    t->keep_mode = 1;
+    atomic_store(&c->target, tr_test_spawn(rt, &frame_b, TR_LOOP(1), &t, sizeof t));
+    int fd = cl_open(c->addr);
+    TR_WAIT_UNTIL(atomic_load(&c->give_ok_rc) != 1);
+    assert_int_equal(atomic_load(&c->give_ok_rc), 0);
+    TR_WAIT_UNTIL(atomic_load(&t->conns) == 1);
+    assert_int_equal(atomic_load(&t->by_loop[1]), 1);
+    const char *text = "one\ntwo\nthree\n";
+    cl_send_all(fd, text, strlen(text));
+    TR_WAIT_UNTIL(atomic_load(&t->nframes) == 3);
+    assert_int_equal(t->flen[0], 4);
+    assert_int_equal(t->flen[1], 4);
+    assert_int_equal(t->flen[2], 6);
+    assert_memory_equal(t->fbuf, text, strlen(text));
+    close(fd);
+    ASSERT_NO_BAD(c);
+    ASSERT_NO_BAD(t);
+    free_rt(rt);
+    free(c);
+    free(t);
 }
 
 /* ===================================================================================== */
@@ -2814,6 +3019,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_close_lingers),
         cmocka_unit_test(test_close_with_unread_input),
         cmocka_unit_test(test_handover_other_loop),
+        cmocka_unit_test(test_give_busy_with_unhandled_reads),
+        cmocka_unit_test(test_give_keeps_read_mode),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_zero_copy),
