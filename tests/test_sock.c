@@ -2173,6 +2173,7 @@ static void test_close_with_unread_input(void **state)
     assert_int_equal(ask_info(rt, p0, &in), TR_ENOTSOCK); /* its mailbox is handled */
     assert_int_equal(atomic_load(&c0->after_close), 0);
     close(f0);
+    ASSERT_NO_BAD(c0);
 
     srv *c = srv_new("127.0.0.1:0", &closer_b);
     c->close_bytes = total;
@@ -2202,6 +2203,7 @@ static void test_close_with_unread_input(void **state)
     ASSERT_NO_BAD(c);
     free_rt(rt);
     free(c);
+    free(c0);
 }
 
 /* ===================================================================================== */
