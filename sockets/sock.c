@@ -1618,6 +1618,8 @@ fail:
 static bool sock_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub)
 {
     (void)data;
+    if (pub->type < SOCK_TYPE_LO || pub->type > SOCK_TYPE_HI)
+        return false; /* another kind's (a DOWN, a call's timeout) */
     if (pub->type == SOCK_HANDOFF)
         return adopt(L, a, pub);
     sock *s = id_find(L, pub->ref);
@@ -1831,7 +1833,12 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
         return rc;
     }
     s->ls = NULL; /* it travels with the descriptor */
-    sock_close(L, s); /* this handle: the duplicate keeps the connection */
+    /* Only this handle closes — no FIN, no drain: the duplicate keeps the
+     * connection for its new owner. */
+    owner_remove(L, s);
+    id_release(s);
+    s->closing = true;
+    handle_close(s);
     return 0;
 }
 
