@@ -55,7 +55,9 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     a->handled = 0;
     a->timers = NULL;
     a->calls = 0;
-    a->owned = 0;
+    /* a->owned is kept: the previous incarnation's end cleared it, and a
+     * resource may be given to an actor before its init has run (a socket
+     * handed to a child just spawned, tr_sock_give). */
     a->trap_exits = 0;
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)

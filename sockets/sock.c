@@ -75,7 +75,9 @@ enum { F_TCP = 1, F_UNIX };
 enum { TM_NONE = 0, TM_CONNECT, TM_IDLE, TM_LINGER, TM_ACCEPT };
 
 /* A listener's count of open connections, shared with them (a connection
- * given to another loop still counts). Atomic counts. */
+ * given to another loop still counts). Atomic counts: the compiler's
+ * atomics, which ThreadSanitizer sees (ck's it does not: the last
+ * reference frees this on whichever loop drops it). */
 typedef struct lshare {
     uint32_t refs;
     uint32_t conns;
@@ -284,7 +286,7 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
 
 static void ls_unref(lshare *ls)
 {
-    if (ls && ck_pr_faa_32(&ls->refs, (uint32_t)-1) == 1)
+    if (ls && __atomic_fetch_sub(&ls->refs, 1, __ATOMIC_ACQ_REL) == 1)
         free(ls);
 }
 
@@ -295,7 +297,7 @@ static void ls_leave(sock *s)
     if (!ls)
         return;
     s->ls = NULL;
-    ck_pr_dec_32(&ls->conns);
+    __atomic_fetch_sub(&ls->conns, 1, __ATOMIC_SEQ_CST);
     if (ls->L == s->tab->L && ls->listener && ls->listener->accept_paused)
         resume_accept(ls->listener);
     ls_unref(ls);
@@ -1191,7 +1193,7 @@ static int self_sock(tr_actor *self, tr_sock id, tr__loop **L, sock **out)
 static void ignore_sigpipe(void)
 {
     static int done; /* atomic */
-    if (ck_pr_load_int(&done) || !ck_pr_cas_int(&done, 0, 1))
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_SEQ_CST))
         return;
     struct sigaction sa;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
@@ -1267,8 +1269,8 @@ static void accept_one(sock *l)
         return;
     }
     c->ls = l->ls;
-    ck_pr_inc_32(&c->ls->refs);
-    ck_pr_inc_32(&c->ls->conns);
+    __atomic_fetch_add(&c->ls->refs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->ls->conns, 1, __ATOMIC_SEQ_CST);
     c->id = id_alloc(t, c);
     if (!c->id || owner_add(L, owner, c) != 0) {
         if (c->id)
@@ -1292,7 +1294,7 @@ static void on_connection(uv_stream_t *server, int status)
     sock *l = server->data;
     if (status < 0 || l->closing)
         return;
-    if (ck_pr_load_32(&l->ls->conns) >= l->max_conns) {
+    if (__atomic_load_n(&l->ls->conns, __ATOMIC_SEQ_CST) >= l->max_conns) {
         /* libuv keeps the accepted descriptor and stops watching the
          * listener until uv_accept: accepting pauses here. */
         if (!l->accept_paused) {
@@ -1306,7 +1308,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 static void resume_accept(sock *l)
 {
-    if (!l->accept_paused || l->closing || ck_pr_load_32(&l->ls->conns) >= l->max_conns)
+    if (!l->accept_paused || l->closing || __atomic_load_n(&l->ls->conns, __ATOMIC_SEQ_CST) >= l->max_conns)
         return;
     l->accept_paused = false;
     if (l->timer)
@@ -1544,7 +1546,7 @@ static void handoff_free(void *p)
     if (h->fd >= 0) {
         close(h->fd);
         if (h->ls) {
-            ck_pr_dec_32(&h->ls->conns);
+            __atomic_fetch_sub(&h->ls->conns, 1, __ATOMIC_SEQ_CST);
             ls_unref(h->ls);
         }
     }
@@ -1618,6 +1620,8 @@ fail:
 static bool sock_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub)
 {
     (void)data;
+    if (pub->type < SOCK_TYPE_LO || pub->type > SOCK_TYPE_HI)
+        return false; /* another kind's (a DOWN, a call's timeout) */
     if (pub->type == SOCK_HANDOFF)
         return adopt(L, a, pub);
     sock *s = id_find(L, pub->ref);
@@ -1831,7 +1835,12 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
         return rc;
     }
     s->ls = NULL; /* it travels with the descriptor */
-    sock_close(L, s); /* this handle: the duplicate keeps the connection */
+    /* Only this handle closes — no FIN, no drain: the duplicate keeps the
+     * connection for its new owner. */
+    owner_remove(L, s);
+    id_release(s);
+    s->closing = true;
+    handle_close(s);
     return 0;
 }
 
@@ -1878,7 +1887,7 @@ int tr_sock_info_get(tr_actor *self, tr_sock id, tr_sock_info *out)
                           .bytes_out = s->bout,
                           .write_queued = s->wq,
                           .read_held = s->held,
-                          .conns = s->kind == K_LISTEN ? ck_pr_load_32(&s->ls->conns) : 0,
+                          .conns = s->kind == K_LISTEN ? __atomic_load_n(&s->ls->conns, __ATOMIC_SEQ_CST) : 0,
                           .listener = s->kind == K_LISTEN,
                           .throttled = s->throttled,
                           .reading = s->reading};
