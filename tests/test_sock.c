@@ -10,9 +10,13 @@
  *  fairness between two connections of one loop (counted in bytes, not
  *  time), the owner's exit closing its sockets, max_conns, the idle
  *  timeout, Unix-domain sockets, IPv6, connect's failures (timeout,
- *  refused, no such host), draining on the runtime's stop, hand-over to
- *  another loop (and TR_EBUSY with writes pending), framing (exact sizes,
- *  delimiters, TR_ELIMIT), bad input, and zero-copy reads and writes.
+ *  refused, no such host), draining on the runtime's stop, the runtime's
+ *  other notices reaching a socket owner, half-closes, close and linger
+ *  (with unread input too), hand-over to another loop (TR_EBUSY with
+ *  writes pending or reads unhandled; framing and read mode kept), a give
+ *  to an actor that dies first, framing (exact sizes, delimiters,
+ *  TR_ELIMIT, the next N frames), bad input, and zero-copy reads and
+ *  writes.
  *
  * How the tests talk to the actors: the actors report through a shared
  * `srv` (atomics the test thread waits on with TR_WAIT_UNTIL); the test
@@ -22,7 +26,10 @@
  * Clients are plain POSIX sockets on the test thread with 10 s timeouts on
  * every wait, or client actors that use tr_connect. Nothing sleeps and
  * hopes: every wait is for a condition, bounded; times are asserted as
- * lower bounds only.
+ * lower bounds only. (Where a test checks that something does NOT happen
+ * it watches for a fixed 300 ms, which can only let a bug pass, never
+ * fail a correct runtime; clients pace their writes with short pauses
+ * where the pacing is the point.)
  *
  * `test_sock NAME` runs only the tests whose name contains NAME.
  */
@@ -2034,8 +2041,8 @@ static void test_half_close(void **state)
 
 /* closer_b: at its first data (or on CMD_CLOSE_BIG), writes
  * c->close_bytes and closes at once; counts every socket message that
- * still reaches it. Reads from GIVEN unless c->start_read is
- * 1 (then it never reads). */
+ * still reaches it. Reads from GIVEN on, except with c->start_read set
+ * (to anything): then it never reads. */
 static void closer_close(tr_actor *self, conn *x)
 {
     srv *c = x->c;
