@@ -1704,7 +1704,8 @@ static void test_idle_timeout(void **state)
 
 /*
  * Proves: "unix:/path" listens on a Unix-domain socket, tr_sock_addr gives
- * "unix:/path" back, and echo works (POSIX client and tr_connect client).
+ * "unix:/path" back (and "unix:..." for an accepted connection's unnamed
+ * peer), and echo works (POSIX client and tr_connect client).
  */
 static void test_unix(void **state)
 {
@@ -1722,6 +1723,10 @@ static void test_unix(void **state)
     for (int i = 0; i < 3; i++) {
         int fd = cl_open(c->addr);
         cl_echo_check(fd, sizes[i], (uint64_t)i);
+        if (i == 0) { /* the client is unnamed: its address is "unix:" and no path */
+            print_message("the peer of an accepted Unix connection: \"%s\"\n", c->peer_addr);
+            assert_true(strncmp(c->peer_addr, "unix:", 5) == 0);
+        }
         assert_int_equal(shutdown(fd, SHUT_WR), 0);
         assert_int_equal(cl_wait_end(fd, NULL), 0);
         close(fd);
