@@ -81,6 +81,7 @@ enum {
     CMD_FLOOD,      /* send: water_b writes chunk after chunk until TR_EFULL */
     CMD_PROBE,      /* call: probe_b runs the bad-input checks */
     CMD_CLOSE_BIG,  /* call: closer_b writes c->close_bytes and closes */
+    CMD_CLOSE_LISTENER, /* call: the listener closes its listening socket */
     SELF_MORE,      /* water_b to itself: the next chunk */
 };
 
@@ -260,6 +261,11 @@ static int lst_init(tr_actor *self, void *state, const void *arg, size_t len)
     return 0;
 }
 
+static int reply_rc(tr_actor *self, const tr_msg *msg, int rc)
+{
+    return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+}
+
 /* Each accepted connection: spawned a c->conn_b and given to it, or kept
  * (conn_b NULL), read, and closed at its end of stream. */
 static int lst_receive(tr_actor *self, void *state, const tr_msg *msg)
@@ -283,6 +289,13 @@ static int lst_receive(tr_actor *self, void *state, const tr_msg *msg)
         else if (in.reading || in.listener)
             note_bad(c, "an accepted socket reads already (or is a listener)");
         atomic_fetch_add(&c->accepted, 1);
+        tr_pid target = atomic_load(&c->target);
+        if (target != TR_PID_NONE) { /* to an actor that is not our child */
+            rc = tr_sock_give(self, msg->ref, target);
+            if (rc != 0)
+                note_bad(c, "tr_sock_give to the target: %s", tr_err_name(rc));
+            return 0;
+        }
         if (!c->conn_b)
             return tr_sock_read(self, msg->ref, TR_SOCK_CONTINUOUS);
         tr_spawn_opts o;
@@ -323,6 +336,8 @@ static int lst_receive(tr_actor *self, void *state, const tr_msg *msg)
     case TR_MSG_SOCK_CLOSED:
         atomic_fetch_add(&c->closed, 1);
         return 0;
+    case CMD_CLOSE_LISTENER:
+        return reply_rc(self, msg, tr_sock_close(self, l->s));
     case CMD_INFO: {
         tr_sock_info in;
         rc = tr_sock_info_get(self, l->s, &in);
@@ -416,10 +431,6 @@ static void conn_closed(conn *x, const tr_msg *msg)
     atomic_fetch_add(&c->closed, 1);
 }
 
-static int reply_rc(tr_actor *self, const tr_msg *msg, int rc)
-{
-    return tr_reply(self, msg, msg->type, &rc, sizeof rc);
-}
 
 /* The commands every connection actor takes; *rc is the handler's return
  * when it returns 1. */
@@ -1589,6 +1600,48 @@ static void test_give_to_dying_actor(void **state)
     free_rt(rt);
     free(cs[0]);
     free(cs[1]);
+}
+
+/*
+ * Proves: closing a listener — tr_sock_close, or its owner's end — leaves
+ * the connections it accepted open (here given to an actor that is not
+ * the listener's child): the echo goes on, while the port refuses new
+ * connections.
+ */
+static void test_listener_close_keeps_conns(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, TR_TEST_QUIET);
+    for (int how = 0; how < 2; how++) {
+        srv *c = srv_new("127.0.0.1:0", NULL);
+        atomic_store(&c->target, tr_test_spawn(rt, &echo_b, TR_LOOP(0), &c, sizeof c));
+        tr_pid lp = start_listener(rt, c, TR_LOOP(0));
+        int fd = cl_open(c->addr);
+        cl_echo_check(fd, 1000, 1);
+        if (how == 0)
+            assert_int_equal(ask_rc(rt, lp, CMD_CLOSE_LISTENER, NULL, 0), 0);
+        else
+            assert_int_equal(tr_signal_exit(rt, lp, TR_EXIT_KILLED), 0);
+        /* the port refuses (at once for the close; the kill acts soon) */
+        int f2;
+        uint64_t end = tr_test_wall_ns() + (uint64_t)CL_TIMEOUT_MS * MS;
+        while ((f2 = cl_try(c->addr, 0)) >= 0 && tr_test_wall_ns() < end)
+            close(f2);
+        assert_int_equal(f2, -ECONNREFUSED);
+        cl_echo_check(fd, 100000, 2); /* the connection lives on */
+        assert_int_equal(shutdown(fd, SHUT_WR), 0);
+        assert_int_equal(cl_wait_end(fd, NULL), 0);
+        close(fd);
+        TR_WAIT_UNTIL(atomic_load(&c->eofs) == 1);
+        ASSERT_NO_BAD(c);
+        /* c is the report of actors that have ended (the echo at EOF, the
+         * listener killed or idle): it stays until the runtime is freed */
+        if (how == 0)
+            assert_int_equal(tr_signal_exit(rt, lp, TR_EXIT_KILLED), 0);
+        TR_WAIT_GONE(rt, lp, 999);
+        free(c);
+    }
+    free_rt(rt);
 }
 
 /* ===================================================================================== */
@@ -2799,6 +2852,18 @@ static void probe_all(tr_actor *self)
     PROBE("close the connection", tr_sock_close(self, cs), 0);
 }
 
+static _Atomic int probe_term_listen, probe_term_connect;
+
+/* Its end: tr_listen and tr_connect are TR_ESTOPPED for an exiting actor. */
+static void probe_terminate(tr_actor *self, void *state, const tr_exit_reason *reason)
+{
+    (void)state;
+    (void)reason;
+    tr_sock s = 0;
+    atomic_store(&probe_term_listen, tr_listen(self, "127.0.0.1:0", NULL, &s));
+    atomic_store(&probe_term_connect, tr_connect(self, "127.0.0.1:1", NULL, &s));
+}
+
 static int probe_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     (void)state;
@@ -2810,7 +2875,7 @@ static int probe_receive(tr_actor *self, void *state, const tr_msg *msg)
 }
 
 static const tr_behavior probe_b = {.name = "probe", .init = probe_init,
-                                    .receive = probe_receive};
+                                    .receive = probe_receive, .terminate = probe_terminate};
 
 /*
  * Proves the contract on bad input: NULL arguments, malformed addresses
@@ -2818,7 +2883,8 @@ static const tr_behavior probe_b = {.name = "probe", .init = probe_init,
  * handles TR_ENOTSOCK; reads, writes, shutdown and give of a listener
  * TR_EINVAL; tr_sock_read(-2) TR_EINVAL; writes after shutdown TR_ECLOSED;
  * a used port TR_EADDRINUSE; calls from the test's thread TR_EWRONGTHREAD;
- * and every error code has a tr_strerror text.
+ * tr_listen and tr_connect of an exiting actor (its terminate)
+ * TR_ESTOPPED; and every error code has a tr_strerror text.
  */
 static void test_bad_input(void **state)
 {
@@ -2901,7 +2967,16 @@ static void test_bad_input(void **state)
     }
     assert_string_equal(tr_err_name(TR_ENOTSOCK), "TR_ENOTSOCK");
     assert_string_equal(tr_err_name(TR_EADDRINUSE), "TR_EADDRINUSE");
+    atomic_store(&probe_term_listen, 1);
+    atomic_store(&probe_term_connect, 1);
     free_rt(rt);
+    if (atomic_load(&probe_term_listen) != TR_ESTOPPED ||
+        atomic_load(&probe_term_connect) != TR_ESTOPPED) {
+        print_error("listen / connect in terminate: %s / %s, want TR_ESTOPPED\n",
+                    tr_err_name(atomic_load(&probe_term_listen)),
+                    tr_err_name(atomic_load(&probe_term_connect)));
+        failed++;
+    }
     if (failed)
         fail_msg("%d bad-input check(s) failed (listed above)", failed);
 }
@@ -2959,12 +3034,51 @@ static const tr_behavior zc_b = {.name = "zc", .state_size = sizeof(conn),
                                  .init = conn_init, .receive = zc_receive,
                                  .terminate = conn_terminate};
 
+/* ownconn_b: tr_connect to the address in its argument, an owned write
+ * queued before CONNECTED; reports the status. */
+static _Atomic int ownconn_status;
+
+static int ownconn_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)len;
+    tr_sock s = 0;
+    int rc = tr_connect(self, arg, NULL, &s);
+    if (rc == 0) {
+        void *b = malloc(50000);
+        TR_CHECK(b != NULL);
+        rc = tr_sock_write_owned(self, s, b, 50000, counting_free);
+        if (rc != 0)
+            free(b);
+    }
+    if (rc != 0)
+        atomic_store(&ownconn_status, rc);
+    return 0;
+}
+
+static int ownconn_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == TR_MSG_SOCK_CONNECTED) {
+        int32_t st = 0;
+        if (msg->len == sizeof st)
+            memcpy(&st, msg->data, sizeof st);
+        atomic_store(&ownconn_status, st);
+        return tr_exit(self, TR_EXIT_NORMAL);
+    }
+    return 0;
+}
+
+static const tr_behavior ownconn_b = {.name = "ownconn", .init = ownconn_init,
+                                      .receive = ownconn_receive};
+
 /*
  * Proves zero-copy: reads of at least TR_SOCK_KEEP_MIN bytes arrive with
  * TR_MSG_OWNED and tr_msg_keep hands their buffer over (freed with free();
  * ASan checks it); tr_sock_write_owned's free_fn runs exactly once — after
- * the bytes are written, and, for a buffer still queued (a peer that does
- * not read), when the runtime stops.
+ * the bytes are written, when a connect with it queued is refused, and,
+ * for a buffer still queued (a peer that does not read), when the runtime
+ * stops.
  */
 static void test_zero_copy(void **state)
 {
@@ -3009,8 +3123,27 @@ static void test_zero_copy(void **state)
     assert_int_equal(ask_info(rt, p2, &in), 0);
     assert_true(in.write_queued >= olen); /* it waits in the queue */
     assert_int_equal(atomic_load(&zc_frees), 1);
+
+    /* an owned write queued before a connect that is refused: dropped, freed */
+    int pfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(pfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(pfd, (struct sockaddr *)&a, &al), 0);
+    close(pfd); /* nothing listens there */
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    atomic_store(&ownconn_status, 1);
+    tr_test_spawn(rt, &ownconn_b, TR_LOOP(0), addr, strlen(addr) + 1);
+    TR_WAIT_UNTIL(atomic_load(&ownconn_status) != 1);
+    assert_int_equal(atomic_load(&ownconn_status), TR_ECONNREFUSED);
+    TR_WAIT_UNTIL(atomic_load(&zc_frees) == 2);
+
     free_rt(rt);
-    assert_int_equal(atomic_load(&zc_frees), 2);
+    assert_int_equal(atomic_load(&zc_frees), 3);
     close(fd2);
     close(fd);
     ASSERT_NO_BAD(c);
@@ -3031,6 +3164,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_owner_exit_closes),
         cmocka_unit_test(test_give_to_dying_actor),
+        cmocka_unit_test(test_listener_close_keeps_conns),
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_unix),
