@@ -1,21 +1,25 @@
 /*
  * echo — troupe's echo server against a plain libuv one, over loopback.
  *
- * Two servers, each in a process of its own (forked before anything else
- * starts, so neither sees the other's memory or threads):
+ * Three servers, each in a process of its own (forked before anything else
+ * starts, so none sees another's memory or threads):
  *
  *   troupe  the actor way, as examples/echo.c: a supervisor with one
  *           acceptor per loop (THREADS loops), each with its own listener on
  *           the same port (SO_REUSEPORT), a connection actor per connection
  *           (tr_sock_give), reads paused while writes are throttled, large
  *           reads echoed zero-copy (tr_msg_keep + tr_sock_write_owned);
+ *   troupe, handover layout (examples/echo.c --handover): the same, but
+ *           one listener (loop 0) whose acceptor spawns the connection
+ *           actors round-robin over the loops (TR_LOOP_ROUND_ROBIN) and
+ *           gives each its socket across threads;
  *   libuv   libuv's own echo server, single-threaded: uv_tcp_t listen,
  *           alloc_cb hands out a 64 KiB buffer (from a small free list:
  *           see lu_alloc), read_cb hands it to uv_write, write_cb gives it
  *           back. No flow control (the load never needs any).
  *
  * This process is the load client, plain POSIX sockets and epoll on one
- * thread. Two parts:
+ * thread. Three parts:
  *
  *  1. idle: `idle` connections held open against each server (batches of
  *     256: connect, send one byte, read its echo, so each is accepted and
@@ -30,16 +34,27 @@
  *     interleave the servers (the order alternates) and sizes; each line
  *     gives the median over the rounds: seconds (the rate is n / it) and
  *     p50/p99 of the round trip in microseconds (medians of each round's).
+ *     The handover server runs the 64-byte size too.
+ *  3. connection rate: `accepts` connections per round, `inflight` (16)
+ *     at once, each: connect, one 64-byte request, its echo, close (the
+ *     client closes first); a new one starts as one ends. The rate is
+ *     connections per second; p50/p99 of connect + round trip. All three
+ *     servers, interleaved with part 2's rounds (the order rotates).
  *
- * Lines (docs/benchmarks.md): echo_64, echo_4k, echo_idle (impl=troupe) and
- * libuv_echo_64, libuv_echo_4k, libuv_echo_idle (impl=libuv);
- * peak_rss_kb is the server process's VmHWM, ratio_libuv troupe's rate
- * over libuv's (idle: its bytes per connection over libuv's). Check:
- * every echo equal to its request, every idle connection served, and the
- * troupe server stopping cleanly on SIGTERM (its stop_on_signals).
+ * Lines (docs/benchmarks.md): echo_64, echo_4k, echo_idle, echo_accept
+ * (impl=troupe, layout=reuseport), echo_64_handover, echo_accept_handover
+ * (impl=troupe, layout=handover) and libuv_echo_64, libuv_echo_4k,
+ * libuv_echo_idle, libuv_echo_accept (impl=libuv); peak_rss_kb is the
+ * server process's VmHWM, ratio_libuv troupe's rate over libuv's (idle:
+ * its bytes per connection over libuv's), ratio_reuseport the handover
+ * layout's rate over the reuseport layout's. Check: every echo equal to
+ * its request, every idle connection served, every connection of part 3
+ * echoed, and the troupe servers stopping cleanly on SIGTERM (their
+ * stop_on_signals).
  *
- *   echo [rounds=5] [roundtrips=50000] [idle=10000] [conns=50]
- *   echo --quick        3 rounds of 2,000 round trips, 100 idle connections
+ *   echo [rounds=5] [roundtrips=50000] [idle=10000] [conns=50] [accepts=10000]
+ *   echo --quick        3 rounds of 2,000 round trips, 100 idle connections,
+ *                       500 connections per round for the connection rate
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,8 +73,15 @@
 
 #include "bench.h"
 
-enum { TROUPE = 0, LIBUV = 1 };
-static const char *const impl_name[] = {"troupe", "libuv"};
+enum { TROUPE = 0, LIBUV = 1, HANDOVER = 2, NSERVERS = 3 };
+static const char *const impl_name[] = {"troupe", "libuv", "troupe"};
+static const char *const server_name[] = {"troupe", "libuv", "troupe (handover)"};
+static const char *const placement[] = {"acceptor_per_loop", "single_loop",
+                                        "one_acceptor_round_robin"};
+static const char *const layout[] = {"reuseport", "single_listener", "handover"};
+
+/* Part 3's connections in flight at once. */
+#define ACCEPT_INFLIGHT 16u
 
 /* ---- the troupe server ----------------------------------------------------- */
 
@@ -100,14 +122,23 @@ static int conn_receive(tr_actor *self, void *state, const tr_msg *msg)
 static const tr_behavior conn_b = {.name = "conn", .state_size = sizeof(conn),
                                    .receive = conn_receive};
 
+/* An acceptor: its listener, and whether it hands connections round-robin
+ * to the loops (the handover layout: the only listener) or keeps them on
+ * its own loop (a listener per loop, SO_REUSEPORT). */
+typedef struct acceptor {
+    tr_sock ls;
+    int handover;
+} acceptor;
+
 static int acceptor_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
-    (void)arg;
-    (void)len;
-    tr_sock *ls = state;
+    acceptor *ac = state;
+    tr_sock *ls = &ac->ls;
+    if (arg && len == sizeof(int))
+        memcpy(&ac->handover, arg, sizeof(int));
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", atomic_load(&srv_port));
-    tr_listen_opts lo = {.max_conns = 1u << 20, .reuseport = 1};
+    tr_listen_opts lo = {.max_conns = 1u << 20, .reuseport = !ac->handover};
     int rc = tr_listen(self, addr, &lo, ls);
     if (rc != 0) {
         fprintf(stderr, "echo: troupe server: listen on %s: %s\n", addr, tr_strerror(rc));
@@ -120,10 +151,14 @@ static int acceptor_init(tr_actor *self, void *state, const void *arg, size_t le
 
 static int acceptor_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    tr_sock *ls = state;
+    acceptor *ac = state;
+    tr_sock *ls = &ac->ls;
     if (msg->type == TR_MSG_SOCK_ACCEPTED) {
+        tr_spawn_opts o;
+        tr_spawn_opts_init(&o);
+        o.loop = ac->handover ? TR_LOOP_ROUND_ROBIN : TR_LOOP_DEFAULT;
         tr_pid c;
-        if (tr_spawn(self, &conn_b, NULL, &c) != 0) {
+        if (tr_spawn(self, &conn_b, &o, &c) != 0) {
             tr_sock_close(self, msg->ref);
             return 0;
         }
@@ -137,7 +172,7 @@ static int acceptor_receive(tr_actor *self, void *state, const tr_msg *msg)
     return 0;
 }
 
-static const tr_behavior acceptor_b = {.name = "acceptor", .state_size = sizeof(tr_sock),
+static const tr_behavior acceptor_b = {.name = "acceptor", .state_size = sizeof(acceptor),
                                        .init = acceptor_init, .receive = acceptor_receive};
 
 /* The server's log: warnings and errors only (the supervisor's start and
@@ -149,7 +184,9 @@ static void server_log(void *ud, tr_log_level level, const char *line)
         fprintf(stderr, "echo: troupe server: %s\n", line);
 }
 
-static int troupe_server(int wfd)
+/* handover: one acceptor (loop 0) handing connections to every loop;
+ * otherwise one acceptor per loop, each with its own listener. */
+static int troupe_server(int wfd, int handover)
 {
     tr_runtime_options o;
     tr_runtime_options_init(&o);
@@ -163,10 +200,11 @@ static int troupe_server(int wfd)
     unsigned loops = tr_runtime_loops(rt);
     tr_child_spec kids[64];
     char ids[64][24];
-    unsigned n = loops < 64 ? loops : 64;
+    unsigned n = handover ? 1 : loops < 64 ? loops : 64;
     for (unsigned i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "acceptor-%u", i);
-        kids[i] = (tr_child_spec){.id = ids[i], .behavior = &acceptor_b, .loop = TR_LOOP(i)};
+        kids[i] = (tr_child_spec){.id = ids[i], .behavior = &acceptor_b, .arg = &handover,
+                                  .arg_len = sizeof handover, .loop = TR_LOOP(i)};
     }
     tr_sup_spec spec = {.children = kids, .nchildren = n};
     tr_pid sup;
@@ -301,7 +339,7 @@ static pid_t start_server(int which, int *port)
     pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);
-        _exit(which == TROUPE ? troupe_server(p[1]) : libuv_server(p[1]));
+        _exit(which == LIBUV ? libuv_server(p[1]) : troupe_server(p[1], which == HANDOVER));
     }
     close(p[1]);
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
@@ -309,7 +347,7 @@ static pid_t start_server(int which, int *port)
              read(p[0], port, sizeof *port) == sizeof *port && *port > 0;
     close(p[0]);
     if (!ok) {
-        fprintf(stderr, "echo: the %s server did not start\n", impl_name[which]);
+        fprintf(stderr, "echo: the %s server did not start\n", server_name[which]);
         if (pid > 0) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -502,6 +540,120 @@ static int load_round(int port, unsigned conns, size_t size, uint64_t n, uint64_
     return ok;
 }
 
+/* Part 3: one connection of the connection rate, from connect to close. */
+typedef struct dialer {
+    int fd;
+    int sent;        /* the request went out */
+    size_t got;
+    uint64_t t0;     /* before socket() and connect() */
+    unsigned char v; /* this connection's byte */
+} dialer;
+
+/* Starts a connection in `d` (non-blocking connect; the request goes out
+ * once it is writable). 0, or -1 with errno. */
+static int dialer_start(dialer *d, int port, int ep, unsigned seq)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    d->t0 = bench_now_ns();
+    d->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (d->fd < 0)
+        return -1;
+    if (connect(d->fd, (struct sockaddr *)&sin, sizeof sin) != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(d->fd);
+        d->fd = -1;
+        errno = e;
+        return -1;
+    }
+    d->sent = 0;
+    d->got = 0;
+    d->v = (unsigned char)((seq * 13) | 1);
+    struct epoll_event e = {.events = EPOLLOUT, .data.ptr = d};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, d->fd, &e);
+}
+
+/* Part 3, one round against one server: `n` connections, `inflight` at
+ * once, each connect + one 64-byte round trip + close. lat[0..n) gets each
+ * one's ns from connect to the whole echo. Returns 1 if every echo was
+ * right. */
+static int accept_round(int port, unsigned inflight, uint64_t n, uint64_t *lat,
+                        double *secs)
+{
+    enum { SIZE = 64 };
+    dialer *d = calloc(inflight, sizeof *d);
+    int ep = epoll_create1(0), ok = d && ep >= 0;
+    for (unsigned i = 0; d && i < inflight; i++)
+        d[i].fd = -1;
+    uint64_t started = 0, done = 0;
+    unsigned char out[SIZE], in[SIZE];
+    double t0 = bench_now();
+    for (unsigned i = 0; ok && i < inflight && started < n; i++, started++)
+        if (dialer_start(&d[i], port, ep, (unsigned)started) != 0) {
+            fprintf(stderr, "echo: connect: %s\n", strerror(errno));
+            ok = 0;
+        }
+    struct epoll_event ev[64];
+    while (ok && done < n) {
+        int k = epoll_wait(ep, ev, 64, 10000);
+        if (k <= 0) {
+            fprintf(stderr, "echo: no progress for 10 s (%llu/%llu connections)\n",
+                    (unsigned long long)done, (unsigned long long)n);
+            ok = 0;
+            break;
+        }
+        for (int j = 0; ok && j < k; j++) {
+            dialer *c = ev[j].data.ptr;
+            if (!c->sent) { /* connected (or failed): send the request */
+                int err = 0;
+                socklen_t el = sizeof err;
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                memset(out, c->v, SIZE);
+                if (err != 0 || send(c->fd, out, SIZE, MSG_NOSIGNAL) != SIZE) {
+                    fprintf(stderr, "echo: connection %llu: %s\n",
+                            (unsigned long long)done, strerror(err ? err : errno));
+                    ok = 0;
+                    break;
+                }
+                c->sent = 1;
+                struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
+                continue;
+            }
+            ssize_t r = recv(c->fd, in, SIZE - c->got, MSG_DONTWAIT);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                continue;
+            if (r <= 0) {
+                fprintf(stderr, "echo: connection closed by the server before its echo\n");
+                ok = 0;
+                break;
+            }
+            for (ssize_t b = 0; b < r; b++)
+                ok &= in[b] == c->v;
+            c->got += (size_t)r;
+            if (c->got < SIZE)
+                continue;
+            lat[done++] = bench_now_ns() - c->t0;
+            close(c->fd); /* the client ends first: the server reads end of stream */
+            c->fd = -1;
+            if (started < n) {
+                if (dialer_start(c, port, ep, (unsigned)started++) != 0) {
+                    fprintf(stderr, "echo: connect: %s\n", strerror(errno));
+                    ok = 0;
+                }
+            }
+        }
+    }
+    *secs = bench_now() - t0;
+    for (unsigned i = 0; d && i < inflight; i++)
+        if (d[i].fd >= 0)
+            close(d[i].fd);
+    if (ep >= 0)
+        close(ep);
+    free(d);
+    return ok;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -519,11 +671,12 @@ static double median_d(double *v, unsigned n)
 int main(int argc, char **argv)
 {
     unsigned rounds = 5, idle = 10000, conns = 50;
-    uint64_t roundtrips = 50000;
+    uint64_t roundtrips = 50000, accepts = 10000;
     if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-        rounds = 3, roundtrips = 2000, idle = 100;
+        rounds = 3, roundtrips = 2000, idle = 100, accepts = 500;
     } else if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf("usage: %s [rounds=5] [roundtrips=50000] [idle=10000] [conns=50] | --quick\n",
+        printf("usage: %s [rounds=5] [roundtrips=50000] [idle=10000] [conns=50] "
+               "[accepts=10000] | --quick\n",
                argv[0]);
         return 0;
     } else {
@@ -531,10 +684,13 @@ int main(int argc, char **argv)
         roundtrips = bench_arg(argc, argv, 2, roundtrips);
         idle = (unsigned)bench_arg(argc, argv, 3, idle);
         conns = (unsigned)bench_arg(argc, argv, 4, conns);
+        accepts = bench_arg(argc, argv, 5, accepts);
     }
-    if (rounds < 1 || rounds > MAX_ROUNDS || conns < 1 || roundtrips < conns) {
-        fprintf(stderr, "echo: 1 <= rounds <= %d, conns >= 1, roundtrips >= conns\n",
-                MAX_ROUNDS);
+    if (rounds < 1 || rounds > MAX_ROUNDS || conns < 1 || roundtrips < conns ||
+        accepts < ACCEPT_INFLIGHT) {
+        fprintf(stderr, "echo: 1 <= rounds <= %d, conns >= 1, roundtrips >= conns, "
+                        "accepts >= %u\n",
+                MAX_ROUNDS, ACCEPT_INFLIGHT);
         return 2;
     }
 
@@ -560,75 +716,102 @@ int main(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = t ? (unsigned)atoi(t) : (unsigned)(ncpu > 0 ? ncpu : 1);
 
-    int port[2];
-    pid_t pid[2];
-    pid[TROUPE] = start_server(TROUPE, &port[TROUPE]);
-    pid[LIBUV] = pid[TROUPE] > 0 ? start_server(LIBUV, &port[LIBUV]) : -1;
-    if (pid[TROUPE] < 0 || pid[LIBUV] < 0) {
-        if (pid[TROUPE] > 0)
-            stop_server(pid[TROUPE]);
+    int port[NSERVERS];
+    pid_t pid[NSERVERS];
+    int started = 1;
+    for (int s = 0; s < NSERVERS; s++) {
+        pid[s] = started ? start_server(s, &port[s]) : -1;
+        started &= pid[s] > 0;
+    }
+    if (!started) {
+        for (int s = 0; s < NSERVERS; s++)
+            if (pid[s] > 0)
+                stop_server(pid[s]);
         printf("bench=echo_64 impl=troupe check=FAIL reason=server_did_not_start\n");
         return 1;
     }
 
-    /* Part 1: idle connections, each server fresh. */
+    /* Part 1: idle connections, each server fresh (troupe's two layouts
+     * differ only in how they accept: the reuseport one stands for both). */
     long kb0[2], kb1[2];
     double idle_secs[2];
     int idle_ok[2];
     for (int s = 0; s < 2; s++)
         idle_ok[s] = idle_part(pid[s], port[s], idle, &kb0[s], &kb1[s], &idle_secs[s]);
 
-    /* Part 2: round trips, interleaved. */
+    /* Parts 2 and 3, interleaved: each round runs every size against every
+     * server (the handover layout: 64 bytes only), then the connection rate
+     * against every server, the servers' order rotating between rounds. */
     static const size_t sizes[2] = {64, 4096};
     static const char *const size_name[2] = {"64", "4k"};
-    double secs[2][2][MAX_ROUNDS], p50[2][2][MAX_ROUNDS], p99[2][2][MAX_ROUNDS];
-    int ok[2][2] = {{1, 1}, {1, 1}};
-    uint64_t *lat = malloc(roundtrips * sizeof *lat);
-    for (unsigned r = 0; r < rounds; r++)
-        for (int z = 0; z < 2; z++)
-            for (int i = 0; i < 2; i++) {
-                int s = (int)((i + r) % 2); /* the order alternates */
+    static double secs[NSERVERS][2][MAX_ROUNDS], p50[NSERVERS][2][MAX_ROUNDS],
+        p99[NSERVERS][2][MAX_ROUNDS];
+    static double asecs[NSERVERS][MAX_ROUNDS], ap50[NSERVERS][MAX_ROUNDS],
+        ap99[NSERVERS][MAX_ROUNDS];
+    int ok[NSERVERS][2] = {{1, 1}, {1, 1}, {1, 1}}, aok[NSERVERS] = {1, 1, 1};
+    uint64_t nlat = roundtrips > accepts ? roundtrips : accepts;
+    uint64_t *lat = malloc(nlat * sizeof *lat);
+    for (unsigned r = 0; r < rounds; r++) {
+        for (int z = 0; z < 2; z++) {
+            int nsrv = z == 0 ? NSERVERS : 2;
+            for (int i = 0; i < nsrv; i++) {
+                int s = (int)((i + r) % (unsigned)nsrv); /* the order rotates */
                 int good = lat && load_round(port[s], conns, sizes[z], roundtrips, lat,
                                              &secs[s][z][r]);
                 ok[s][z] &= good;
                 p50[s][z][r] = good ? bench_quantile_us(lat, roundtrips, 0.50) : 0;
                 p99[s][z][r] = good ? bench_quantile_us(lat, roundtrips, 0.99) : 0;
             }
+        }
+        for (int i = 0; i < NSERVERS; i++) {
+            int s = (int)((i + r) % NSERVERS);
+            int good = lat && accept_round(port[s], ACCEPT_INFLIGHT, accepts, lat,
+                                           &asecs[s][r]);
+            aok[s] &= good;
+            ap50[s][r] = good ? bench_quantile_us(lat, accepts, 0.50) : 0;
+            ap99[s][r] = good ? bench_quantile_us(lat, accepts, 0.99) : 0;
+        }
+    }
     free(lat);
 
-    long hwm[2];
-    int stopped[2];
-    for (int s = 0; s < 2; s++) {
+    long hwm[NSERVERS];
+    int stopped[NSERVERS];
+    for (int s = 0; s < NSERVERS; s++) {
         hwm[s] = proc_kb(pid[s], "VmHWM");
-        stopped[s] = stop_server(pid[s]);
+        stopped[s] = stop_server(pid[s]) || s == LIBUV; /* libuv: killed, fine */
+        if (!stopped[s])
+            fprintf(stderr, "echo: the %s server did not stop cleanly on SIGTERM\n",
+                    server_name[s]);
     }
-    if (!stopped[TROUPE])
-        fprintf(stderr, "echo: the troupe server did not stop cleanly on SIGTERM\n");
 
     int failed = 0;
-    double rate[2][2];
+    double rate[NSERVERS][2];
     for (int z = 0; z < 2; z++) {
-        double sec[2], m50[2], m99[2];
-        for (int s = 0; s < 2; s++) {
+        int nsrv = z == 0 ? NSERVERS : 2;
+        double sec[NSERVERS], m50[NSERVERS], m99[NSERVERS];
+        for (int s = 0; s < nsrv; s++) {
             sec[s] = median_d(secs[s][z], rounds);
             m50[s] = median_d(p50[s][z], rounds);
             m99[s] = median_d(p99[s][z], rounds);
             rate[s][z] = sec[s] > 0 ? (double)roundtrips / sec[s] : 0;
         }
-        for (int s = 0; s < 2; s++) {
-            int good = ok[s][z] && (s != TROUPE || stopped[TROUPE]);
+        for (int s = 0; s < nsrv; s++) {
+            int good = ok[s][z] && stopped[s];
             failed |= !good;
-            printf("bench=%secho_%s impl=%s threads=%u n=%llu seconds=%.6f rate=%.0f "
+            printf("bench=%secho_%s%s impl=%s threads=%u n=%llu seconds=%.6f rate=%.0f "
                    "unit=roundtrips peak_rss_kb=%ld check=%s placement=%s p50_us=%.2f "
                    "p99_us=%.2f size=%zu conns=%u rounds=%u",
-                   s == TROUPE ? "" : "libuv_", size_name[z], impl_name[s],
-                   s == TROUPE ? threads : 1, (unsigned long long)roundtrips, sec[s],
-                   rate[s][z], hwm[s], good ? "ok" : "FAIL",
-                   s == TROUPE ? "acceptor_per_loop" : "single_loop", m50[s], m99[s],
-                   sizes[z], conns, rounds);
-            if (s == TROUPE)
-                printf(" ratio_libuv=%.3f", rate[LIBUV][z] > 0 ? rate[TROUPE][z] /
+                   s == LIBUV ? "libuv_" : "", size_name[z], s == HANDOVER ? "_handover" : "",
+                   impl_name[s], s == LIBUV ? 1 : threads, (unsigned long long)roundtrips,
+                   sec[s], rate[s][z], hwm[s], good ? "ok" : "FAIL", placement[s], m50[s],
+                   m99[s], sizes[z], conns, rounds);
+            printf(" layout=%s", layout[s]);
+            if (s != LIBUV)
+                printf(" ratio_libuv=%.3f", rate[LIBUV][z] > 0 ? rate[s][z] /
                                                                      rate[LIBUV][z] : 0);
+            if (s == HANDOVER)
+                printf(" ratio_reuseport=%.3f", rate[TROUPE][z] > 0 ? rate[s][z] /
+                                                                          rate[TROUPE][z] : 0);
             printf("\n");
         }
     }
@@ -637,18 +820,42 @@ int main(int argc, char **argv)
         per_conn[s] = idle && kb0[s] >= 0 && kb1[s] >= 0
                           ? (double)(kb1[s] - kb0[s]) * 1024.0 / idle : 0;
     for (int s = 0; s < 2; s++) {
-        int good = idle_ok[s] && (s != TROUPE || stopped[TROUPE]);
+        int good = idle_ok[s] && stopped[s];
         failed |= !good;
         printf("bench=%secho_idle impl=%s threads=%u n=%u seconds=%.6f rate=%.0f "
                "unit=bytes_per_conn peak_rss_kb=%ld check=%s placement=%s "
                "rss_before_kb=%ld rss_after_kb=%ld idle_limited=%d",
                s == TROUPE ? "" : "libuv_", impl_name[s], s == TROUPE ? threads : 1, idle,
-               idle_secs[s], per_conn[s], hwm[s], good ? "ok" : "FAIL",
-               s == TROUPE ? "acceptor_per_loop" : "single_loop", kb0[s], kb1[s],
-               idle_limited);
+               idle_secs[s], per_conn[s], hwm[s], good ? "ok" : "FAIL", placement[s], kb0[s],
+               kb1[s], idle_limited);
         if (s == TROUPE)
             printf(" ratio_libuv=%.3f", per_conn[LIBUV] > 0 ? per_conn[TROUPE] /
                                                                   per_conn[LIBUV] : 0);
+        printf("\n");
+    }
+    /* Part 3's lines: the reuseport layout, the handover layout, libuv. */
+    static const int aorder[NSERVERS] = {TROUPE, HANDOVER, LIBUV};
+    double arate[NSERVERS];
+    for (int s = 0; s < NSERVERS; s++) {
+        double sec = median_d(asecs[s], rounds);
+        arate[s] = sec > 0 ? (double)accepts / sec : 0;
+    }
+    for (int i = 0; i < NSERVERS; i++) {
+        int s = aorder[i];
+        int good = aok[s] && stopped[s];
+        failed |= !good;
+        printf("bench=%secho_accept%s impl=%s threads=%u n=%llu seconds=%.6f rate=%.0f "
+               "unit=conns peak_rss_kb=%ld check=%s placement=%s layout=%s p50_us=%.2f "
+               "p99_us=%.2f size=64 inflight=%u rounds=%u",
+               s == LIBUV ? "libuv_" : "", s == HANDOVER ? "_handover" : "", impl_name[s],
+               s == LIBUV ? 1 : threads, (unsigned long long)accepts,
+               median_d(asecs[s], rounds), arate[s], hwm[s], good ? "ok" : "FAIL",
+               placement[s], layout[s], median_d(ap50[s], rounds), median_d(ap99[s], rounds),
+               ACCEPT_INFLIGHT, rounds);
+        if (s != LIBUV)
+            printf(" ratio_libuv=%.3f", arate[LIBUV] > 0 ? arate[s] / arate[LIBUV] : 0);
+        if (s == HANDOVER)
+            printf(" ratio_reuseport=%.3f", arate[TROUPE] > 0 ? arate[s] / arate[TROUPE] : 0);
         printf("\n");
     }
     fflush(stdout);

@@ -10,7 +10,7 @@ declare -A QUICK=([pingpong]="20000" [threadring]="200000" [counting]="200000"
   [fjthroughput]="10 20000" [fjcreate]="20000" [mailbox]="4 20000" [big]="50 1000"
   [chameneos]="20 20000" [skynet]="10000" [idle]="20000 1" [latency]="20000 2000"
   [spawn]="20000" [offload]="20000 200" [channel]="200000"
-  [echo]="3 2000 100")
+  [echo]="3 2000 100 50 500")
 
 # Builds troupe's benchmarks in Release into build-release/.
 build_release() {

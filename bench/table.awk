@@ -19,18 +19,18 @@ BEGIN { nextra = split("idle_cpu_pct p50_us p99_us p999_us eventfd_us spin_us qu
   for (e = 1; e <= nextra; e++) if (extra[e] in f) { xs[name, extra[e], c] = f[extra[e]] + 0; has[name, extra[e]] = 1 }
 }
 END {
-  printf "\n%-16s %5s %14s %14s %14s  %s\n", "bench", "runs", "min", "median", "max", "unit"
+  printf "\n%-20s %5s %14s %14s %14s  %s\n", "bench", "runs", "min", "median", "max", "unit"
   for (j = 1; j <= k; j++) {
     b = names[j]; m = n[b]
     for (x = 1; x <= m; x++) a[x] = v[b, x]
     med = median(a, m)
     unit = (u[b] ~ /^bytes_per_/) ? u[b] : u[b] "/s"
-    printf "%-16s %5d %14.0f %14.0f %14.0f  %s\n", b, m, a[1], med, a[m], unit
+    printf "%-20s %5d %14.0f %14.0f %14.0f  %s\n", b, m, a[1], med, a[m], unit
     line = ""
     for (e = 1; e <= nextra; e++) if (has[b, extra[e]]) {
       for (x = 1; x <= m; x++) a[x] = xs[b, extra[e], x]
       line = line sprintf(" %s=%.2f", extra[e], median(a, m))
     }
-    if (line != "") printf "%-16s %5s   medians:%s\n", "", "", line
+    if (line != "") printf "%-20s %5s   medians:%s\n", "", "", line
   }
 }

@@ -26,7 +26,9 @@
  * With --unix PATH there is one listener (a Unix socket cannot be shared
  * with SO_REUSEPORT): acceptor-0 spawns the connection actors round-robin
  * over the loops and hands each its socket across threads — the same
- * tr_sock_give.
+ * tr_sock_give. --handover does the same over TCP (one listener on loop
+ * 0, no SO_REUSEPORT), the layout for a platform without SO_REUSEPORT;
+ * docs/networking.md compares the two.
  *
  * Stopping (Ctrl-C, SIGTERM: the runtime's stop_on_signals) stops the tree
  * in order: the supervisor stops its acceptors newest first; an acceptor's
@@ -36,6 +38,7 @@
  *
  *   ./build/examples/echo [--port 7000] [--host 127.0.0.1] [--threads N]
  *   ./build/examples/echo --unix /tmp/echo.sock
+ *   ./build/examples/echo --handover      (TCP, one listener handing over)
  *   ./build/examples/echo --selftest      (what ctest runs: an ephemeral
  *       port, a few client connections from this process, then the stop)
  *
@@ -66,7 +69,8 @@ typedef struct acceptor_arg {
     char unix_path[96];
     int port;           /* 0: an ephemeral one (the first acceptor's) */
     uint32_t max_conns; /* per listener; 0: troupe's default */
-    int spread;         /* 1: connection actors round-robin over the loops */
+    int spread;         /* 1: one listener (--unix, --handover); connection
+                         * actors round-robin over the loops */
 } acceptor_arg;
 
 /* The port the first acceptor bound when port 0 was asked for: the other
@@ -75,7 +79,7 @@ static _Atomic int bound_port;
 
 /* Counters for the summary (summed when actors end). */
 static _Atomic uint64_t conns_total, bytes_total;
-static _Atomic uint64_t accepted_per_loop[MAX_LOOPS];
+static _Atomic uint64_t accepted_per_loop[MAX_LOOPS], served_per_loop[MAX_LOOPS];
 
 /* ---- a connection: echo what it reads -------------------------------------------- */
 
@@ -88,9 +92,13 @@ static int conn_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     conn *c = state;
     switch (msg->type) {
-    case TR_MSG_SOCK_GIVEN: /* the acceptor handed us the socket: start reading */
+    case TR_MSG_SOCK_GIVEN: { /* the acceptor handed us the socket: start reading */
         c->s = msg->ref;
+        int loop = tr_loop_index(self);
+        if (loop >= 0 && loop < MAX_LOOPS)
+            atomic_fetch_add(&served_per_loop[loop], 1);
         return tr_sock_read(self, c->s, TR_SOCK_CONTINUOUS);
+    }
     case TR_MSG_SOCK_DATA: {
         int rc;
         void *buf = (msg->flags & TR_MSG_OWNED) ? tr_msg_keep(self, msg) : NULL;
@@ -157,7 +165,7 @@ static int acceptor_init(tr_actor *self, void *state, const void *arg, size_t le
         int port = ac->a.port ? ac->a.port : atomic_load(&bound_port);
         const char *fmt = strchr(ac->a.host, ':') ? "[%s]:%d" : "%s:%d"; /* IPv6 */
         snprintf(ac->addr, sizeof ac->addr, fmt, ac->a.host, port);
-        lo.reuseport = 1; /* one listener per loop on the same address */
+        lo.reuseport = !ac->a.spread; /* one listener per loop on the same address */
     }
     int rc = tr_listen(self, ac->addr, &lo, &ac->listener);
     if (rc != 0) {
@@ -346,6 +354,9 @@ static int selftest(tr_runtime *rt, const acceptor_arg *a, unsigned loops)
     printf("   connections accepted per loop:");
     for (unsigned l = 0; l < loops && l < MAX_LOOPS; l++)
         printf(" %llu", (unsigned long long)atomic_load(&accepted_per_loop[l]));
+    printf("; served per loop:");
+    for (unsigned l = 0; l < loops && l < MAX_LOOPS; l++)
+        printf(" %llu", (unsigned long long)atomic_load(&served_per_loop[l]));
     printf("\n4. the tree:\n");
     tr_runtime_tree_print(rt, stdout);
 
@@ -378,13 +389,15 @@ static void usage(FILE *f, const char *argv0)
 {
     fprintf(f,
             "usage: %s [--port N] [--host ADDR] [--unix PATH] [--threads N]\n"
-            "       %*s [--max-conns N] [--selftest] [--help]\n"
+            "       %*s [--max-conns N] [--handover] [--selftest] [--help]\n"
             "  --port N       TCP port (default 7000; 0: an ephemeral one)\n"
             "  --host ADDR    numeric address to listen on (default 127.0.0.1;\n"
             "                 0.0.0.0 or :: for every interface)\n"
             "  --unix PATH    listen on a Unix-domain socket instead\n"
             "  --threads N    event loops, one listener each (default: the CPUs)\n"
             "  --max-conns N  connections open at once per listener (default 10000)\n"
+            "  --handover     TCP with one listener (loop 0) that hands connections to\n"
+            "                 the loops in turn, instead of a listener per loop\n"
             "  --selftest     listen on an ephemeral port, echo through a few client\n"
             "                 connections of this process, stop, exit 0 if all went well\n"
             "Runs until SIGINT or SIGTERM, then drains and exits.\n",
@@ -413,6 +426,9 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(f, "--selftest") == 0) {
             self_test = 1;
+            continue;
+        } else if (strcmp(f, "--handover") == 0) {
+            a.spread = 1;
             continue;
         } else if (!v) {
             goto bad;
@@ -448,6 +464,7 @@ int main(int argc, char **argv)
             unlink(a.unix_path);
         a.spread = 1; /* one listener: hand connections to every loop */
     }
+    /* a.spread (--unix, --handover): one listener, on loop 0 */
 
     tr_runtime_options o;
     tr_runtime_options_init(&o);
@@ -462,10 +479,11 @@ int main(int argc, char **argv)
         return 1;
     }
     unsigned loops = tr_runtime_loops(rt);
-    unsigned nacc = a.unix_path[0] ? 1 : loops;
+    unsigned nacc = a.spread ? 1 : loops;
 
-    /* The tree, as data: one acceptor per loop, started in order (the first
-     * has bound its port before the second starts). */
+    /* The tree, as data: one acceptor per loop (just one with a.spread),
+     * started in order (the first has bound its port before the second
+     * starts). */
     tr_child_spec kids[MAX_LOOPS];
     char ids[MAX_LOOPS][24];
     for (unsigned i = 0; i < nacc; i++) {
@@ -485,6 +503,10 @@ int main(int argc, char **argv)
     if (a.unix_path[0])
         printf("echo: listening on unix:%s; %u loops take connections in turn\n",
                a.unix_path, loops);
+    else if (a.spread)
+        printf("echo: listening on %s%s%s:%d; one listener, %u loops take connections "
+               "in turn\n", strchr(a.host, ':') ? "[" : "", a.host,
+               strchr(a.host, ':') ? "]" : "", atomic_load(&bound_port), loops);
     else
         printf("echo: listening on %s%s%s:%d with %u loops, a listener each (SO_REUSEPORT)\n",
                strchr(a.host, ':') ? "[" : "", a.host, strchr(a.host, ':') ? "]" : "",

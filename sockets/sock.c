@@ -135,7 +135,8 @@ struct socktab {
     uv_check_t check;
     uint64_t iter;
     char *scratch;
-    bool destroying;
+    uint32_t nsocks;       /* socket objects alive: the table outlives them */
+    bool destroying, check_closed;
 };
 
 typedef struct conn_req {
@@ -169,6 +170,7 @@ typedef struct handoff {
 } handoff;
 
 static void on_closed(uv_handle_t *h);
+static void tab_free(socktab *t);
 static void update_reading(sock *s);
 static void cut_frames(sock *s);
 static void sock_fail(sock *s, int code);
@@ -280,6 +282,7 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
     if (t->all)
         t->all->aprev = s;
     t->all = s;
+    t->nsocks++;
     tr__loop_io_use(t->L, 1); /* the loop watches its sockets while it spins */
     return s;
 }
@@ -337,6 +340,8 @@ static void sock_unref(sock *s)
     free(s->g);
     free(s->upath);
     free(s);
+    if (--t->nsocks == 0 && t->check_closed)
+        tab_free(t); /* the loop's end: the last socket's close came last */
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -1896,12 +1901,21 @@ int tr_sock_info_get(tr_actor *self, tr_sock id, tr_sock_info *out)
 
 /* ---- the loop's end ---------------------------------------------------------------------------- */
 
-static void on_check_closed(uv_handle_t *h)
+static void tab_free(socktab *t)
 {
-    socktab *t = h->data;
     tr__idtab_destroy(&t->ids);
     free(t->scratch);
     free(t);
+}
+
+/* The loop's end: libuv runs close callbacks newest first, so the sockets'
+ * may come after this one; the last of all frees the table. */
+static void on_check_closed(uv_handle_t *h)
+{
+    socktab *t = h->data;
+    t->check_closed = true;
+    if (t->nsocks == 0)
+        tab_free(t);
 }
 
 /* The loop is destroyed (runtime freed): every socket closes, lingering

@@ -2274,8 +2274,10 @@ static void test_close_with_unread_input(void **state)
                  "then %s", got, total, err ? strerror(err) : "EOF");
     assert_int_equal(cl_wait_end(fd, NULL), 0);
     close(fd);
+    ASSERT_NO_BAD(c0);
     ASSERT_NO_BAD(c);
     free_rt(rt);
+    free(c0);
     free(c);
     free(c0);
 }
