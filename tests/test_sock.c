@@ -153,7 +153,8 @@ typedef struct srv {
     /* frame_b takes the socket as it is given (no frame, no read mode) */
     int keep_mode;
     /* give tests */
-    _Atomic tr_pid target;
+    _Atomic tr_pid target;     /* where heldgive_b / setter_b give */
+    _Atomic tr_pid lst_target; /* set: the listener gives each connection there */
     _Atomic int give_busy_rc, give_ok_rc, held_first;
 
     /* closer_b */
@@ -289,7 +290,7 @@ static int lst_receive(tr_actor *self, void *state, const tr_msg *msg)
         else if (in.reading || in.listener)
             note_bad(c, "an accepted socket reads already (or is a listener)");
         atomic_fetch_add(&c->accepted, 1);
-        tr_pid target = atomic_load(&c->target);
+        tr_pid target = atomic_load(&c->lst_target);
         if (target != TR_PID_NONE) { /* to an actor that is not our child */
             rc = tr_sock_give(self, msg->ref, target);
             if (rc != 0)
@@ -1614,7 +1615,7 @@ static void test_listener_close_keeps_conns(void **state)
     tr_runtime *rt = tr_test_runtime(1, TR_TEST_QUIET);
     for (int how = 0; how < 2; how++) {
         srv *c = srv_new("127.0.0.1:0", NULL);
-        atomic_store(&c->target, tr_test_spawn(rt, &echo_b, TR_LOOP(0), &c, sizeof c));
+        atomic_store(&c->lst_target, tr_test_spawn(rt, &echo_b, TR_LOOP(0), &c, sizeof c));
         tr_pid lp = start_listener(rt, c, TR_LOOP(0));
         int fd = cl_open(c->addr);
         cl_echo_check(fd, 1000, 1);
@@ -2277,7 +2278,6 @@ static void test_close_with_unread_input(void **state)
     ASSERT_NO_BAD(c0);
     ASSERT_NO_BAD(c);
     free_rt(rt);
-    free(c0);
     free(c);
     free(c0);
 }
