@@ -1080,7 +1080,9 @@ static void test_echo(void **state)
  * second binding the port the first learned) serve 64 concurrent client
  * connections, every one of them (echo verified), each connection served
  * on its listener's loop. How the kernel spread them is reported, not
- * asserted (SO_REUSEPORT hashes the 4-tuple).
+ * asserted (SO_REUSEPORT hashes the 4-tuple). Then one acceptor on loop 0
+ * spreads 64 more itself (round-robin spawns + tr_sock_give): both loops
+ * serve about half.
  */
 static void test_many_conns_two_loops(void **state)
 {
@@ -1113,11 +1115,35 @@ static void test_many_conns_two_loops(void **state)
     assert_int_equal(atomic_load(&c1->by_loop[0]), 0);
     print_message("reuseport spread of %d connections: loop 0 served %d, loop 1 served %d\n",
                   NCONN, atomic_load(&c0->by_loop[0]), atomic_load(&c1->by_loop[1]));
+
+    /* One acceptor that spreads its connections itself: round-robin spawns
+     * and tr_sock_give across loops. */
+    srv *c2 = srv_new("127.0.0.1:0", &echo_b);
+    c2->conn_loop = TR_LOOP_ROUND_ROBIN;
+    start_listener(rt, c2, TR_LOOP(0));
+    for (int i = 0; i < NCONN; i++)
+        fds[i] = cl_open(c2->addr);
+    for (int i = 0; i < NCONN; i++) {
+        cl_echo_check(fds[i], 3000 + (size_t)i, (uint64_t)i);
+        assert_int_equal(shutdown(fds[i], SHUT_WR), 0);
+    }
+    for (int i = 0; i < NCONN; i++) {
+        assert_int_equal(cl_wait_end(fds[i], NULL), 0);
+        close(fds[i]);
+    }
+    TR_WAIT_UNTIL(atomic_load(&c2->eofs) == NCONN);
+    print_message("given round-robin: loop 0 served %d, loop 1 served %d\n",
+                  atomic_load(&c2->by_loop[0]), atomic_load(&c2->by_loop[1]));
+    /* the round-robin counter is the runtime's: roughly half each */
+    assert_true(atomic_load(&c2->by_loop[0]) >= NCONN / 4);
+    assert_true(atomic_load(&c2->by_loop[1]) >= NCONN / 4);
+    ASSERT_NO_BAD(c2);
     ASSERT_NO_BAD(c0);
     ASSERT_NO_BAD(c1);
     free_rt(rt);
     free(c0);
     free(c1);
+    free(c2);
 }
 
 /* ===================================================================================== */
@@ -2312,7 +2338,8 @@ static void test_close_with_unread_input(void **state)
 
 /*
  * Proves: a connection accepted on loop 0 and given to an actor on loop 1
- * works there (echo, the actor on loop 1); a give to another loop while
+ * works there (echo, the actor on loop 1), and after it is given on to
+ * loop 0 and back to loop 1; a give to another loop while
  * writes are pending is TR_EBUSY and leaves the socket with its owner; to
  * an actor of the same loop it is allowed, and the pending bytes still
  * reach the peer, in order.
@@ -2328,6 +2355,17 @@ static void test_handover_other_loop(void **state)
     cl_echo_check(fd, 200000, 5);
     assert_int_equal(atomic_load(&c->by_loop[1]), 1);
     assert_int_equal(atomic_load(&c->by_loop[0]), 0);
+    /* and on, between exchanges: loop 1 -> loop 0 -> loop 1 */
+    tr_pid holder = conn_pid(c, 0);
+    for (int hop = 0; hop < 2; hop++) {
+        int to_loop = hop == 0 ? 0 : 1;
+        tr_pid next = tr_test_spawn(rt, &echo_b, TR_LOOP(to_loop), &c, sizeof c);
+        assert_int_equal(ask_rc(rt, holder, CMD_GIVE, &next, sizeof next), 0);
+        assert_int_equal(conn_pid(c, hop + 1), next);
+        assert_int_equal(atomic_load(&c->by_loop[to_loop]), to_loop == 0 ? 1 : 2);
+        cl_echo_check(fd, 70001, (uint64_t)hop);
+        holder = next;
+    }
     assert_int_equal(shutdown(fd, SHUT_WR), 0);
     assert_int_equal(cl_wait_end(fd, NULL), 0);
     close(fd);
