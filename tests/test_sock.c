@@ -82,6 +82,8 @@ enum {
     CMD_PROBE,      /* call: probe_b runs the bad-input checks */
     CMD_CLOSE_BIG,  /* call: closer_b writes c->close_bytes and closes */
     CMD_CLOSE_LISTENER, /* call: the listener closes its listening socket */
+    CMD_FRAME,      /* call, frame_req: tr_sock_frame, answers the int rc */
+    TICK,           /* ticker_b's interval */
     SELF_MORE,      /* water_b to itself: the next chunk */
 };
 
@@ -149,6 +151,9 @@ typedef struct srv {
 
     /* trap_b */
     _Atomic int exits_seen;
+
+    /* ticker_b */
+    _Atomic uint64_t last_tick_ns;
 
     /* frame_b takes the socket as it is given (no frame, no read mode) */
     int keep_mode;
@@ -378,6 +383,7 @@ typedef struct conn {
     void *kept[64];
     int nkept;
     int nanswered;
+    tr_timer_id tick;
 } conn;
 
 static int conn_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -432,6 +438,12 @@ static void conn_closed(conn *x, const tr_msg *msg)
     atomic_fetch_add(&c->closed, 1);
 }
 
+
+typedef struct frame_req {
+    size_t max;
+    char delim[8];
+    size_t dlen;
+} frame_req;
 
 /* The commands every connection actor takes; *rc is the handler's return
  * when it returns 1. */
@@ -509,6 +521,13 @@ static int conn_common(tr_actor *self, conn *x, const tr_msg *msg, int *rc)
         free(b);
         res.written = x->woff;
         *rc = tr_reply(self, msg, CMD_FILL, &res, sizeof res);
+        return 1;
+    }
+    case CMD_FRAME: {
+        frame_req f;
+        TR_CHECK_COPY(&f, msg->data, msg->len);
+        *rc = reply_rc(self, msg, tr_sock_frame(self, x->s, f.max, f.dlen ? f.delim : NULL,
+                                                f.dlen));
         return 1;
     }
     case CMD_GIVE: {
@@ -1802,6 +1821,71 @@ static void test_idle_timeout(void **state)
     free(c2);
 }
 
+/* ticker_b: writes a byte every 100 ms, 25 times (then stops): its
+ * writes alone keep the connection active. */
+static int ticker_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    switch (msg->type) {
+    case TR_MSG_SOCK_GIVEN:
+        conn_given(self, x, msg);
+        return tr_send_interval(self, tr_self(self), 100, TICK, NULL, 0, &x->tick);
+    case TICK:
+        if (x->nanswered++ == 25)
+            return tr_timer_cancel(self, x->tick); /* no byte: the last went before */
+        rc = tr_sock_write(self, x->s, "t", 1);
+        if (rc != 0)
+            note_bad(c, "tick write: %s", tr_err_name(rc));
+        atomic_store(&c->last_tick_ns, tr_test_wall_ns());
+        return 0;
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior ticker_b = {.name = "ticker", .state_size = sizeof(conn),
+                                     .init = conn_init, .receive = ticker_receive,
+                                     .terminate = conn_terminate};
+
+/*
+ * Proves that idle_ms counts bytes either way: an owner that writes a
+ * byte every 100 ms to a peer that never writes keeps an idle_ms = 1000
+ * connection open for 2.5 s; it closes (TR_ETIMEDOUT, not sooner than
+ * 1000 ms after the last byte) once the writes stop.
+ */
+static void test_idle_counts_writes(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &ticker_b);
+    c->lopts.conn.idle_ms = 1000;
+    start_listener(rt, c, TR_LOOP(0));
+    int fd = cl_open(c->addr);
+    char b[64];
+    size_t got = 0;
+    while (got < 25) { /* the client only reads */
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        if (r <= 0)
+            fail_msg("after %zu ticks the client read: %s", got,
+                     r == 0 ? "EOF" : strerror(errno));
+        got += (size_t)r;
+    }
+    assert_int_equal(atomic_load(&c->closed), 0);
+    TR_WAIT_UNTIL(atomic_load(&c->closed) == 1);
+    assert_int_equal(atomic_load(&c->closed_reason), TR_ETIMEDOUT);
+    uint64_t took = atomic_load(&c->closed_ns) - atomic_load(&c->last_tick_ns);
+    print_message("idle 1000 ms after the owner's last write: closed %llu us after it\n",
+                  (unsigned long long)(took / 1000));
+    assert_true(took + CLOCK_SLACK_NS >= 1000 * MS);
+    close(fd);
+    ASSERT_NO_BAD(c);
+    free_rt(rt);
+    free(c);
+}
+
 /* ===================================================================================== */
 /* 9. Unix-domain sockets, 10. IPv6                                                      */
 /* ===================================================================================== */
@@ -2474,8 +2558,9 @@ static void send_pieces(int fd, const char *s, const size_t *pieces, int n)
  * the incomplete rest delivered at the end of stream, before EOF); "\r\n"
  * lines of at most 64 bytes cut across packet boundaries (a delimiter
  * split between packets too, a line of exactly 64 bytes accepted), and 64
- * bytes without a delimiter close the socket with TR_ELIMIT; "the next 3
- * reads" with frames set delivers 3 frames, then PASSIVE, the rest after.
+ * bytes without a delimiter close the socket with TR_ELIMIT; a new setting
+ * cuts the bytes already gathered; "the next 3 reads" with frames set
+ * delivers 3 frames, then PASSIVE, the rest after.
  */
 static void test_framing(void **state)
 {
@@ -2540,6 +2625,33 @@ static void test_framing(void **state)
     int e = cl_wait_end(fd, NULL);
     assert_true(e == 0 || e == -ECONNRESET);
     close(fd);
+    /* A new setting cuts the bytes already gathered: 150 bytes under
+     * "exactly 100" leave 50 gathered, with a '\n' at their 20th byte;
+     * "\n" lines then give those 20 bytes, and the other 30 wait for
+     * their line's end. */
+    srv *g = srv_new("127.0.0.1:0", &frame_b);
+    g->frame_max = 100;
+    start_listener(rt, g, TR_LOOP(0));
+    fd = cl_open(g->addr);
+    tr_pid gp = conn_pid(g, 0);
+    char hb[160];
+    memset(hb, 'h', sizeof hb);
+    hb[119] = '\n';
+    cl_send_all(fd, hb, 150);
+    TR_WAIT_UNTIL(atomic_load(&g->nframes) == 1);
+    frame_req fr = {.max = 64, .delim = "\n", .dlen = 1};
+    assert_int_equal(ask_rc(rt, gp, CMD_FRAME, &fr, sizeof fr), 0);
+    TR_WAIT_UNTIL(atomic_load(&g->nframes) == 2);
+    assert_int_equal(g->flen[0], 100);
+    assert_int_equal(g->flen[1], 20);
+    cl_send_all(fd, "tail\n", 5);
+    TR_WAIT_UNTIL(atomic_load(&g->nframes) == 3);
+    assert_int_equal(g->flen[2], 35);
+    assert_memory_equal(g->fbuf, hb, 150);
+    assert_memory_equal(g->fbuf + 150, "tail\n", 5);
+    close(fd);
+    ASSERT_NO_BAD(g);
+
     /* "the next 3" counts frames: 5 frames of 10 sent at once */
     srv *e3 = srv_new("127.0.0.1:0", &frame_b);
     e3->frame_max = 10;
@@ -2566,6 +2678,7 @@ static void test_framing(void **state)
     free(c);
     free(d);
     free(e3);
+    free(g);
 }
 
 /* heldgive_b: 1000-byte frames; at the first frame (others read and not
@@ -3231,6 +3344,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_listener_close_keeps_conns),
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_idle_counts_writes),
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_connect_failures),
