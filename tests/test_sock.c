@@ -2279,7 +2279,6 @@ static void test_close_with_unread_input(void **state)
     free_rt(rt);
     free(c0);
     free(c);
-    free(c0);
 }
 
 /* ===================================================================================== */
