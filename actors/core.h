@@ -228,10 +228,10 @@ enum tr__init_flags {
     TR__INIT_MONITOR = 4u  /* tr_spawn_monitor: the parent's ref follows */
 };
 
-/* A small growable array owned by one actor (links, monitors). */
 /* An actor's links and monitors (links.c), each a hash table (hmap.h) so
  * that a parent watching thousands of children finds one in constant time:
- *   links:    key the linked pid;
+ *   links:    key the linked pid; p and val the exit signal we owe it,
+ *             made in advance: its record and (as an integer) its WAKE;
  *   watchers: who monitors us: key the monitor's ref (a plain thread's
  *             watch: its waiter ref with the top bit set, see links.c),
  *             val the watcher's pid;
@@ -545,15 +545,22 @@ static inline void tr__msg_free(tr__pool *cur, tr__msg *m)
 void tr__msg_post(tr__loop *cur, tr_actor *a, tr__msg *m);
 /*
  * A signal made in advance (its record and its WAKE), for a signal that
- * must not fail when it is sent: the runtime's stop. tr__sigres_make
- * allocates (TR_ENOMEM); tr__sigres_post takes the blocks — posted to the
- * live actor `to`, else freed (TR_ENOACTOR); tr__sigres_drop frees them
- * unused. `cur` as tr__pool_alloc's pool: the calling thread's loop.
+ * must not fail when it is sent: the runtime's stop, a link's exit signal
+ * (links.c). tr__sigres_make allocates (TR_ENOMEM); tr__sigres_post takes
+ * the blocks — posted to the live actor `to`, else freed (TR_ENOACTOR);
+ * tr__sigres_drop frees them unused (NULL members are skipped). `cur`: the
+ * calling thread's loop, or NULL (a plain thread, teardown); the blocks
+ * may be another loop's.
  */
 int tr__sigres_make(tr__loop *cur, tr__sigres *r);
 int tr__sigres_post(tr_runtime *rt, tr__loop *cur, tr__sigres *r, tr_pid from, tr_pid to,
                     tr_exit_kind kind, int code, const char *text, uint32_t flags);
-void tr__sigres_drop(tr__sigres *r);
+void tr__sigres_drop(tr__loop *cur, tr__sigres *r);
+/* Queues the signal-queue record `m` (its kind and data set) from `from`
+ * on the slot `a` (looked up for `to`) and posts `wake` (a block of its
+ * own, any kind) so that the slot looks at it; takes both, cannot fail. */
+void tr__control_push(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to, tr__msg *m,
+                      tr__msg *wake);
 /* Posts the notice `m` (a block made in advance: its kind, type, length
  * and data set) from `from` to the live actor `to`; frees it if `to` is
  * gone (false). */
@@ -578,9 +585,12 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m); /* LINK..DOWN */
  * `m` (a MONITOR's block becomes its DOWN). */
 void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m);
 /* A link signal from `pid` arrived: the link is gone. */
-void tr__ties_unlinked(tr_actor *a, tr_pid pid);
+void tr__ties_unlinked(tr__loop *L, tr_actor *a, tr_pid pid);
 /* Teardown (no thread running). */
 void tr__ties_teardown(tr_actor *a);
+/* Teardown: frees a record left on a signal queue (a LINK carries a block
+ * of its own). */
+void tr__ties_record_free_now(tr__msg *m);
 /* dispatch.c: puts the root's children back in spawn order, newest first,
  * if adoptions left them out of it. Home loop. */
 void tr__children_sort(tr_actor *a);

@@ -404,7 +404,7 @@ static void signal_record(tr__loop *L, tr_actor *a, tr__msg *m, int *best, tr_do
     tr_pid from = m->from;
     tr__pool_free(&L->pool, m);
     if (h.flags & TR__SIG_LINK)
-        tr__ties_unlinked(a, from); /* the other end has ended */
+        tr__ties_unlinked(L, a, from); /* the other end has ended */
     if (a->status != TR__RUNNING)
         return; /* ending already */
     if (!(h.flags & TR__SIG_UNTRAPPABLE) && a->trap_exits) {
@@ -464,7 +464,7 @@ void tr__actor_teardown(tr_actor *a)
         tr__pool_free_now(m);
     }
     while ((n = tr__mpsc_pop(&a->sigq)) != NULL)
-        tr__pool_free_now(n);
+        tr__ties_record_free_now((tr__msg *)n);
     if (a->ext) {
         tr__owned_teardown(a);
         tr__ties_teardown(a);

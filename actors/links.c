@@ -18,10 +18,11 @@
  *                      (tr_demonitor removes it: a DOWN already in flight
  *                      is then dropped).
  *
- *   tr_link(A, B):     A notes B; LINK to B; B notes A. Either end's exit
- *                      sends the other an exit signal carrying its reason
- *                      (the signal queue, ahead of mail); a normal exit is
- *                      seen only by actors that trap exits.
+ *   tr_link(A, B):     A notes B; LINK to B; B notes A (each with the
+ *                      exit signal it will send: see below). Either end's
+ *                      exit sends the other an exit signal carrying its
+ *                      reason (the signal queue, ahead of mail); a normal
+ *                      exit is seen only by actors that trap exits.
  *
  * A MONITOR or LINK that reaches a slot whose actor has already ended is
  * answered for the dead by the slot's loop (tr__ties_dropped): a DOWN, or an
@@ -37,6 +38,33 @@
  * with TR_ENOACTOR. tr_spawn_monitor's DOWN block is made by the spawn. A
  * DOWN with an exit result is allocated to carry it; without memory for
  * that, the kept block goes, without the result (result_len 0).
+ *
+ * Nor is a link's exit signal allocated when it is sent (before, it was,
+ * and an end that could not make it left the other waiting for an exit it
+ * never heard of). tr_link makes both ends' signals — each a record with
+ * a signal's room and its WAKE (tr__sigres) — before it does anything, or
+ * fails with TR_ENOMEM, nothing done: A keeps its own in its record of B
+ * (the hash entry's pointer and value); B's travels as the LINK itself,
+ * carrying its WAKE, and B keeps it in its record of A. Each end's exit
+ * posts the signal it keeps, and every other way a link ends uses or
+ * frees it, exactly once:
+ *   - an exit signal through the link: the receiver drops its own;
+ *   - tr_unlink: its own is the UNLINK, so an unlink is never lost either
+ *     (before, a B whose UNLINK could not be made kept the link, and its
+ *     end killed the A that had unlinked); the other end drops its own;
+ *   - a LINK that reaches a dead slot: it goes back as the noproc signal;
+ *   - a LINK whose target cannot record it (no memory for the record): it
+ *     goes back at once as a signal with TR_ENOMEM, "no memory for a
+ *     link", as a monitor's DOWN does — the linker ends (or, trapping,
+ *     hears of it), never keeps half a link;
+ *   - a LINK between ends already linked: freed, the record there keeps
+ *     the signal it has. (An end sends a LINK only while it has no record
+ *     of the other, and the records one end sends the other arrive in
+ *     order, so this is two ends that linked each other before either
+ *     heard: each keeps its own.)
+ *   - teardown: freed with the records (and a LINK left queued, with its
+ *     WAKE).
+ * The price: a link holds a 256- and a 64-byte block at each end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,15 +99,45 @@ static tr__ties *ties(tr_actor *a)
     return a->ext ? &a->ext->ties : NULL;
 }
 
+/* ---- a link's signal, made in advance (see the notes) --------------------------- */
+
+/* The exit signal a record of links owes the linked actor: its record in
+ * the entry's pointer, its WAKE in the value. */
+static tr__sigres link_res(const tr__hent *e)
+{
+    return (tr__sigres){.sig = e->p, .wake = (tr__msg *)(uintptr_t)e->val};
+}
+
+/* Records the link to `pid` with the signal `r` owed to it; false when out
+ * of memory (r is still the caller's). */
+static bool link_put(tr__hmap *links, tr_pid pid, const tr__sigres *r)
+{
+    return tr__hmap_put(links, pid, (uint64_t)(uintptr_t)r->wake, r->sig);
+}
+
+/* A LINK is the block of the signal its target will owe the linker, and
+ * carries that signal's WAKE. */
+static tr__sigres link_carried(tr__msg *m)
+{
+    tr__sigres r = {.sig = m, .wake = NULL};
+    memcpy(&r.wake, m->data, sizeof r.wake);
+    return r;
+}
+
 static void ties_free(tr_actor *a)
 {
     tr__ties *t = ties(a);
     if (!t)
         return;
-    /* DOWN blocks still kept: only at teardown (an exit sends them). */
+    /* DOWN blocks and links' signals still kept: only at teardown (an exit
+     * sends them). */
     TR__HMAP_EACH(&t->watchers, e)
         if (e->p)
             tr__pool_free_now(e->p);
+    TR__HMAP_EACH(&t->links, e) {
+        tr__pool_free_now(e->p);
+        tr__pool_free_now(link_res(e).wake);
+    }
     tr__hmap_free(&t->links);
     tr__hmap_free(&t->watchers);
     tr__hmap_free(&t->watching);
@@ -257,13 +315,31 @@ int tr_link(tr_actor *self, tr_pid pid)
     if (pid == TR_PID_NONE)
         return TR_ENOACTOR; /* as for any pid of no actor */
     if (tr__hmap_get(&t->links, pid))
-        return 0;
-    if (!tr__hmap_put(&t->links, pid, 0, NULL))
+        return 0; /* linked: its signals were made then */
+    tr_actor *other = tr__lookup(L->rt, pid);
+    if (!other)
+        return TR_ENOACTOR;
+    /* Everything the link will ever send, now (see the notes): our signal
+     * to it, kept in our record; its signal to us, which travels as the
+     * LINK, carrying its WAKE; the LINK's own WAKE. All, or nothing done. */
+    tr__sigres mine = {0}, theirs = {0};
+    tr__msg *wake = NULL;
+    if (!tr__hmap_reserve(&t->links, 1) || tr__sigres_make(L, &mine) != 0 ||
+        tr__sigres_make(L, &theirs) != 0 ||
+        !(wake = tr__msg_new(&L->pool, TR__MSG_WAKE, me, 0, 0))) {
+        tr__sigres_drop(L, &mine);
+        tr__sigres_drop(L, &theirs);
         return TR_ENOMEM;
-    int rc = tr__post_control(L->rt, L, me, pid, TR__MSG_LINK, NULL, 0);
-    if (rc != 0)
-        tr__hmap_take(&t->links, pid, NULL);
-    return rc;
+    }
+    link_put(&t->links, pid, &mine); /* room was reserved */
+    tr__msg *m = theirs.sig;
+    m->kind = TR__MSG_LINK;
+    m->len = sizeof theirs.wake;
+    memcpy(m->data, &theirs.wake, sizeof theirs.wake);
+    /* The slot found above, even if its actor has ended since: the LINK
+     * is then answered for the dead (tr__ties_dropped). */
+    tr__control_push(L, other, me, pid, m, wake);
+    return 0;
 }
 
 int tr_unlink(tr_actor *self, tr_pid pid)
@@ -273,19 +349,40 @@ int tr_unlink(tr_actor *self, tr_pid pid)
     if (self_rc != 0)
         return self_rc;
     tr__ties *t = ties(self);
-    if (!t || !tr__hmap_take(&t->links, pid, NULL))
+    tr__hent e;
+    if (!t || !tr__hmap_take(&t->links, pid, &e))
         return TR_ENOTFOUND;
-    tr__post_control(L->rt, L, tr__actor_pid(self), pid, TR__MSG_UNLINK, NULL, 0);
+    /* The signal we owed it becomes the UNLINK: the other end hears of
+     * the unlink whatever memory is left, and drops the signal it owed us. */
+    tr__sigres r = link_res(&e);
+    tr_actor *other = tr__lookup(L->rt, pid);
+    if (!other) { /* it has ended: nothing to tell */
+        tr__sigres_drop(L, &r);
+        return 0;
+    }
+    r.sig->kind = TR__MSG_UNLINK;
+    r.sig->len = 0;
+    tr__control_push(L, other, tr__actor_pid(self), pid, r.sig, r.wake);
     return 0;
 }
 
 /* ---- the runtime's side ----------------------------------------------------------- */
 
-void tr__ties_unlinked(tr_actor *a, tr_pid pid)
+void tr__ties_unlinked(tr__loop *L, tr_actor *a, tr_pid pid)
 {
     tr__ties *t = ties(a);
-    if (t)
-        tr__hmap_take(&t->links, pid, NULL);
+    tr__hent e;
+    if (t && tr__hmap_take(&t->links, pid, &e)) {
+        tr__sigres r = link_res(&e);
+        tr__sigres_drop(L, &r); /* the signal we owed it */
+    }
+}
+
+void tr__ties_record_free_now(tr__msg *m)
+{
+    if (m->kind == TR__MSG_LINK)
+        tr__pool_free_now(link_carried(m).wake);
+    tr__pool_free_now(m);
 }
 
 /* LINK, UNLINK, MONITOR and DEMONITOR arrive on the signal queue, in order
@@ -297,12 +394,21 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
     if (m->kind != TR__MSG_LINK && m->kind != TR__MSG_UNLINK)
         memcpy(&ref, m->data, sizeof ref);
     switch (m->kind) {
-    case TR__MSG_LINK:
-        if (t && !tr__hmap_get(&t->links, m->from))
-            tr__hmap_put(&t->links, m->from, 0, NULL);
-        break;
+    case TR__MSG_LINK: {
+        /* The LINK is the signal we will owe the linker (see the notes). */
+        tr__sigres r = link_carried(m);
+        if (t && tr__hmap_get(&t->links, m->from)) {
+            tr__sigres_drop(L, &r); /* linked already: that record has its own */
+        } else if (!t || !link_put(&t->links, m->from, &r)) {
+            /* No record, no link: it goes back at once, so that the linker
+             * is not left with half of one. */
+            tr__sigres_post(L->rt, L, &r, tr__actor_pid(a), m->from, TR_EXIT_ERROR,
+                            TR_ENOMEM, "no memory for a link", TR__SIG_LINK);
+        }
+        return; /* m: kept, sent back or freed */
+    }
     case TR__MSG_UNLINK:
-        tr__ties_unlinked(a, m->from);
+        tr__ties_unlinked(L, a, m->from);
         break;
     case TR__MSG_MONITOR:
         /* Its block becomes the DOWN: kept with the record (or sent now,
@@ -340,21 +446,22 @@ void tr__ties_handle(tr__loop *L, tr_actor *a, tr__msg *m)
 void tr__ties_dropped(tr__loop *L, tr_actor *slot, tr__msg *m)
 {
     tr_pid dead = tr__pid_make(L->rt->node, m->to_gen, slot->index);
+    if (m->kind == TR__MSG_LINK) {
+        /* The LINK is the signal back, made by the linker (see the notes). */
+        tr__sigres r = link_carried(m);
+        tr__sigres_post(L->rt, L, &r, dead, m->from, TR_EXIT_ERROR, TR_ENOACTOR, "noproc",
+                        TR__SIG_LINK);
+        return;
+    }
     tr_down d;
     tr__down_fill(&d, dead, TR_EXIT_ERROR, TR_ENOACTOR, "noproc");
-    if (m->kind == TR__MSG_MONITOR) {
-        tr_ref ref;
-        memcpy(&ref, m->data, sizeof ref);
-        /* Its own block is the DOWN (but a plain thread's, which needs none). */
-        bool room = m->from != TR_PID_NONE && m->len >= TR__DOWN_ROOM;
-        send_down(L, dead, m->from, ref, &d, NULL, 0, room ? m : NULL);
-        if (room)
-            return;
-    } else {
-        tr__signal(L->rt, L, dead, m->from, TR_EXIT_ERROR, TR_ENOACTOR, "noproc",
-                   TR__SIG_LINK);
-    }
-    tr__pool_free(&L->pool, m);
+    tr_ref ref;
+    memcpy(&ref, m->data, sizeof ref);
+    /* Its own block is the DOWN (but a plain thread's, which needs none). */
+    bool room = m->from != TR_PID_NONE && m->len >= TR__DOWN_ROOM;
+    send_down(L, dead, m->from, ref, &d, NULL, 0, room ? m : NULL);
+    if (!room)
+        tr__pool_free(&L->pool, m);
 }
 
 void tr__ties_exit(tr__loop *L, tr_actor *a)
@@ -365,8 +472,12 @@ void tr__ties_exit(tr__loop *L, tr_actor *a)
     tr_pid me = tr__actor_pid(a);
     tr_exit_kind kind = (tr_exit_kind)a->exit_kind;
     const char *text = kind == TR_EXIT_ERROR ? a->ext->exit_text : NULL;
-    TR__HMAP_EACH(&t->links, e)
-        tr__signal(L->rt, L, me, e->key, kind, a->exit_code, text, TR__SIG_LINK);
+    TR__HMAP_EACH(&t->links, e) { /* each made with the link: cannot fail */
+        tr__sigres r = link_res(e);
+        tr__sigres_post(L->rt, L, &r, me, e->key, kind, a->exit_code, text, TR__SIG_LINK);
+        e->p = NULL;
+        e->val = 0;
+    }
     tr_down d;
     if (t->watchers.n) /* the reason, once for every watcher */
         tr__down_fill(&d, me, kind, a->exit_code, text);

@@ -18,6 +18,10 @@
  *                     (MONITOR's own block, or  at the target (links.c)
  *                     the spawn's for
  *                     tr_spawn_monitor)
+ *   a link's exit     tr_link, both ends'       each end's record of the
+ *   signals           (the target's travels     other (links.c); they also
+ *                     as the LINK)              serve as noproc, the
+ *                                               TR_ENOMEM answer, UNLINK
  *
  * The same rule was already followed by calls (a request's block can
  * become its TR_MSG_CALL_FAILED, call.c). Two notices every actor would
@@ -39,18 +43,34 @@ int tr__sigres_make(tr__loop *cur, tr__sigres *r)
                          sizeof(tr__sighdr) + sizeof(tr_down));
     r->wake = tr__msg_new(pool, TR__MSG_WAKE, TR_PID_NONE, 0, 0);
     if (!r->sig || !r->wake) {
-        tr__sigres_drop(r);
+        tr__sigres_drop(cur, r);
         return TR_ENOMEM;
     }
     return 0;
 }
 
-void tr__sigres_drop(tr__sigres *r)
+void tr__sigres_drop(tr__loop *cur, tr__sigres *r)
 {
     /* Any thread, teardown included: blocks go home through their pool. */
-    tr__pool_free(NULL, r->sig);
-    tr__pool_free(NULL, r->wake);
+    tr__pool *pool = cur ? &cur->pool : NULL;
+    tr__pool_free(pool, r->sig);
+    tr__pool_free(pool, r->wake);
     r->sig = r->wake = NULL;
+}
+
+void tr__control_push(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to, tr__msg *m,
+                      tr__msg *wake)
+{
+    m->from = from;
+    m->to_gen = TR_PID_GEN(to);
+    wake->kind = TR__MSG_WAKE;
+    wake->from = from;
+    wake->to_gen = m->to_gen;
+    /* The record, then the WAKE that makes the slot look at it — this
+     * slot, not a fresh lookup: if the actor ended since, the record must
+     * still be answered for the dead (a lookup would fail and strand it). */
+    tr__mpsc_push(&a->sigq, &m->node);
+    tr__msg_post(cur, a, wake);
 }
 
 int tr__sigres_post(tr_runtime *rt, tr__loop *cur, tr__sigres *r, tr_pid from, tr_pid to,
@@ -58,7 +78,7 @@ int tr__sigres_post(tr_runtime *rt, tr__loop *cur, tr__sigres *r, tr_pid from, t
 {
     tr_actor *a = tr__lookup(rt, to);
     if (!a) {
-        tr__sigres_drop(r);
+        tr__sigres_drop(cur, r);
         return TR_ENOACTOR;
     }
     tr__msg *m = r->sig, *wake = r->wake;
@@ -66,16 +86,15 @@ int tr__sigres_post(tr_runtime *rt, tr__loop *cur, tr__sigres *r, tr_pid from, t
     tr__sighdr h = {.flags = flags};
     tr_down d;
     tr__down_fill(&d, from, kind, code, text);
+    /* The block may have served as another record meanwhile (a link's:
+     * the LINK that carried it, links.c): it has a signal's room. */
+    m->kind = TR__MSG_SIGNAL;
+    m->type = 0;
+    m->flags = 0;
+    m->len = (uint32_t)(sizeof h + sizeof d);
     memcpy(m->data, &h, sizeof h);
     memcpy(m->data + sizeof h, &d, sizeof d);
-    m->from = from;
-    m->to_gen = TR_PID_GEN(to);
-    wake->from = from;
-    wake->to_gen = m->to_gen;
-    /* As tr__post_control: the record, then the WAKE that makes the slot
-     * look at it (this slot, even if the actor has ended meanwhile). */
-    tr__mpsc_push(&a->sigq, &m->node);
-    tr__msg_post(cur, a, wake);
+    tr__control_push(cur, a, from, to, m, wake);
     return 0;
 }
 

@@ -207,7 +207,7 @@ static void destroy(tr_runtime *rt)
             }
         }
     }
-    tr__sigres_drop(&rt->stop_sig); /* unless the stop took it */
+    tr__sigres_drop(NULL, &rt->stop_sig); /* unless the stop took it */
     tr__pidtab_destroy(&rt->pids);
     if (rt->reg_ready)
         tr__registry_destroy(rt);

@@ -390,12 +390,7 @@ int tr__post_control(tr_runtime *rt, tr__loop *cur, tr_pid from, tr_pid to,
         tr__pool_free(cur ? &cur->pool : NULL, m);
         return TR_ENOMEM;
     }
-    wake->to_gen = m->to_gen;
-    tr__mpsc_push(&a->sigq, &m->node);
-    /* Make sure the slot runs and looks at its signal queue — this slot,
-     * not a fresh lookup: if the actor ended since, the record must still
-     * be answered for the dead (a lookup would fail and strand it). */
-    tr__msg_post(cur, a, wake);
+    tr__control_push(cur, a, from, to, m, wake); /* makes sure the slot looks at it */
     return 0;
 }
 

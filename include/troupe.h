@@ -812,14 +812,19 @@ TR_API int tr_demonitor(tr_actor *self, tr_ref ref);
  * it too — unless it traps exits, in which case the signal arrives as a
  * TR_MSG_EXIT message (a normal exit is only seen by trapping actors).
  * Linking to an actor that ends before the link is made delivers an exit
- * signal with code TR_ENOACTOR. Linking twice is a no-op.
+ * signal with code TR_ENOACTOR. Linking twice is a no-op. Both ends' exit
+ * signals are made here, so none is lost for want of memory later; a
+ * target that cannot record the link sends its signal back at once, with
+ * code TR_ENOMEM ("no memory for a link"): the link is whole or not made.
  * Errors: TR_EINVAL (NULL, self), TR_ENOACTOR (known dead), TR_EWRONGTHREAD,
- * TR_ESTOPPED, TR_ENOMEM. Thread: `self`'s callbacks.
+ * TR_ESTOPPED, TR_ENOMEM (the signals could not be made: nothing was done).
+ * Thread: `self`'s callbacks.
  */
 TR_API int tr_link(tr_actor *self, tr_pid pid);
 
-/* Removes a link both ways. Errors: TR_EINVAL, TR_EWRONGTHREAD,
- * TR_ENOTFOUND (not linked). Thread: `self`'s callbacks. */
+/* Removes a link both ways (needs no memory: the other end always hears
+ * of it). Errors: TR_EINVAL, TR_EWRONGTHREAD, TR_ENOTFOUND (not linked).
+ * Thread: `self`'s callbacks. */
 TR_API int tr_unlink(tr_actor *self, tr_pid pid);
 
 /*

@@ -16,6 +16,11 @@
  *    start notice fails, tr_runtime_stop whose stop signal fails — each
  *    swept over every allocation the call makes;
  *  - a DOWN that cannot be allocated: every monitor gets exactly one;
+ *  - a CHILD_EXIT that cannot be allocated: every parent hears of its
+ *    child's end;
+ *  - links: the exit signal of a linked actor's end, the answer for a
+ *    target already dead (noproc) and an unlink are never lost, and
+ *    tr_link makes a link whole or not at all;
  *  - the sweep: a supervisor start / restart / shutdown scenario, from
  *    tr_runtime_create to tr_runtime_free, with allocation 1, 2, 3, ...
  *    failed until a run completes with no failure injected. Every run
@@ -479,6 +484,366 @@ static void test_child_exit_not_lost(void **st)
     teardown_bounded(rt, "CHILD_EXIT", k);
 }
 
+/* ---- a link's exit signal that cannot be allocated ---------------------------------- */
+
+enum { TRAP = 5, LINK_TO, UNLINK_FROM, NOTE };
+
+/* What the linkers did and saw: written on their loops, read by the test. */
+static atomic_int link_rc;      /* the last LINK_TO / UNLINK_FROM sent without a reply */
+static atomic_int link_done;    /* ...has run */
+static atomic_int noted;        /* a NOTE was handled: its signal queue was read first */
+static _Atomic tr_pid exits_of; /* whose exit signals are counted */
+static atomic_int exits;        /* exit signals from it (a trapping actor's TR_MSG_EXIT) */
+static atomic_int exit_code;    /* the last one's code */
+
+/* The pause (see __wrap_tr__alloc_inject below): while `pause_on` is set,
+ * the first allocation a linker's LINK_TO (sent, not asked) makes in
+ * tr_link waits until `pause_over` is set. */
+static _Atomic int pause_on, paused, pause_over;
+static _Thread_local bool in_link; /* this thread is in such a tr_link */
+
+/* An actor that links, unlinks, traps exits and counts the exit signals
+ * of one pid. LINK_TO and UNLINK_FROM carry the other pid; asked, they
+ * answer tr_link's or tr_unlink's code, else leave it in link_rc.
+ * LINK_TO as a plain send pauses at tr_link's first allocation when the
+ * test asks for it (pause_on). */
+static int linker_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    tr_pid pid = TR_PID_NONE;
+    if (msg->len == sizeof pid && msg->type <= TR_MSG_USER_MAX)
+        memcpy(&pid, msg->data, sizeof pid);
+    switch (msg->type) {
+    case TRAP: {
+        int32_t rc = tr_trap_exits(self, 1);
+        return tr_reply(self, msg, TRAP, &rc, sizeof rc);
+    }
+    case LINK_TO:
+    case UNLINK_FROM: {
+        bool asked = (msg->flags & TR_MSG_REQUEST) != 0;
+        in_link = !asked && msg->type == LINK_TO;
+        int32_t rc = msg->type == LINK_TO ? tr_link(self, pid) : tr_unlink(self, pid);
+        in_link = false;
+        if (asked)
+            return tr_reply(self, msg, msg->type, &rc, sizeof rc);
+        atomic_store(&link_rc, rc);
+        atomic_store(&link_done, 1);
+        return 0;
+    }
+    case NOTE:
+        atomic_store(&noted, 1);
+        return 0;
+    case TR_MSG_EXIT: {
+        tr_down d;
+        TR_CHECK_COPY(&d, msg->data, msg->len);
+        if (msg->from == atomic_load(&exits_of)) {
+            atomic_store(&exit_code, d.code);
+            atomic_fetch_add(&exits, 1);
+        }
+        return 0;
+    }
+    default:
+        return kid_receive(self, state, msg); /* PING, CRASH */
+    }
+}
+
+static const tr_behavior linker = {.name = "linker", .receive = linker_receive};
+
+/*
+ * A pause inside tr_link, between its lookup of the target and the LINK it
+ * queues there: every allocation of the runtime asks tr__alloc_inject
+ * (alloc.c, out of line) whether to fail while a plan is armed, and this
+ * test is linked with --wrap=tr__alloc_inject (tests/CMakeLists.txt). The
+ * first allocation tr_link makes is after its lookup (the linker has its
+ * record and room for one more link already), so the target can end
+ * meanwhile and the LINK reach its dead slot: the one way to that slot's
+ * answer for the dead that does not depend on luck.
+ */
+bool __real_tr__alloc_inject(void);
+bool __wrap_tr__alloc_inject(void);
+
+bool __wrap_tr__alloc_inject(void)
+{
+    if (in_link && atomic_load(&pause_on) && atomic_exchange(&pause_on, 0)) {
+        atomic_store(&paused, 1);
+        uint64_t end = tr_test_wall_ns() + (uint64_t)RUN_BOUND_S * 1000000000u;
+        while (!atomic_load(&pause_over) && tr_test_wall_ns() < end)
+            sched_yield();
+    }
+    return __real_tr__alloc_inject();
+}
+
+/* Waits, within the bound, until *v reaches `want`. */
+static bool wait_count(atomic_int *v, int want)
+{
+    uint64_t end = tr_test_wall_ns() + (uint64_t)RUN_BOUND_S * 1000000000u;
+    while (atomic_load(v) < want && tr_test_wall_ns() < end)
+        sched_yield();
+    return atomic_load(v) >= want;
+}
+
+/* Returns once `pid` has handled every signal queued for it so far. */
+static void sync_with(tr_runtime *rt, tr_pid pid)
+{
+    tr_test_ask(rt, pid, PING, NULL, 0, NULL, 24);
+}
+
+/* A linker on `loop`, started (its init's allocations are not the test's);
+ * trapping exits if `trap`. */
+static tr_pid linker_at(tr_runtime *rt, int loop, bool trap)
+{
+    tr_pid p = tr_test_spawn(rt, &linker, loop, NULL, 0);
+    sync_with(rt, p);
+    if (trap) {
+        int32_t rc = -1;
+        tr_test_ask(rt, p, TRAP, NULL, 0, &rc, sizeof rc);
+        assert_int_equal(rc, 0);
+    }
+    return p;
+}
+
+/* Has `who` link to or unlink from `other` (a plain send: nothing of the
+ * test's allocates on the linker's loop) and returns the code. */
+static int link_op(tr_runtime *rt, tr_pid who, uint32_t op, tr_pid other)
+{
+    atomic_store(&link_done, 0);
+    assert_int_equal(tr_rt_send(rt, who, op, &other, sizeof other), 0);
+    if (!wait_count(&link_done, 1))
+        fail_msg("tr_link / tr_unlink did not return");
+    return atomic_load(&link_rc);
+}
+
+/* As link_op, asked: for set-ups, no failures armed. */
+static int link_ask(tr_runtime *rt, tr_pid who, uint32_t op, tr_pid other)
+{
+    int32_t rc = -1;
+    tr_test_ask(rt, who, op, &other, sizeof other, &rc, sizeof rc);
+    return rc;
+}
+
+/* Returns once `pid` has read its signal queue (it does before every
+ * message): whatever was queued there before this call has been handled. */
+static void note(tr_runtime *rt, tr_pid pid)
+{
+    atomic_store(&noted, 0);
+    assert_int_equal(tr_rt_send(rt, pid, NOTE, NULL, 0), 0);
+    if (!wait_count(&noted, 1))
+        fail_msg("NOTE was not handled");
+}
+
+/* Starts counting the exit signals of `pid`. */
+static void count_exits_of(tr_pid pid)
+{
+    atomic_store(&exits_of, pid);
+    atomic_store(&exits, 0);
+    atomic_store(&exit_code, 0);
+}
+
+/* Ends `pid` (a linker) and waits until it is gone. */
+static void crash(tr_runtime *rt, tr_pid pid)
+{
+    assert_int_equal(tr_rt_send(rt, pid, CRASH, NULL, 0), 0);
+    TR_WAIT_GONE(rt, pid, PING);
+}
+
+/*
+ * A linked actor always hears of the other end's exit: each allocation of
+ * B's loop while it crashes and ends fails in turn (one of them was A's
+ * exit signal — before the fix it was lost, and A, trapping exits, never
+ * learned of B's end).
+ */
+static void test_link_exit_not_lost(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_pid a = linker_at(rt, TR_LOOP(0), true);
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_pid b = linker_at(rt, TR_LOOP(1), false);
+        assert_int_equal(link_ask(rt, a, LINK_TO, b), 0);
+        note(rt, b); /* b has its end of the link */
+        count_exits_of(b);
+        arm_nth(k, TR__ALLOC_TAG_LOOP(1));
+        assert_int_equal(tr_rt_send(rt, b, CRASH, NULL, 0), 0);
+        bool got = wait_count(&exits, 1);
+        bool fired = disarm_fired();
+        if (!got)
+            fail_msg("allocation %llu of B's loop failed: A never received B's exit signal",
+                     (unsigned long long)k);
+        sync_with(rt, a);
+        assert_int_equal(atomic_load(&exits), 1);
+        assert_int_equal(atomic_load(&exit_code), TR_EUSER(1));
+        if (!fired)
+            break;
+    }
+    print_message("link exit: %llu allocation(s) of the ending end's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "link exit", k);
+}
+
+/*
+ * tr_link with each allocation failing in turn, on the linker's loop (its
+ * record, the signals it makes in advance, the LINK) and then on the
+ * target's (its record of the link): the link is made whole, or not at
+ * all — tr_link says TR_ENOMEM, or the target, unable to record it, sends
+ * its signal back at once (TR_ENOMEM, "no memory for a link"). Never half:
+ * linking again afterwards makes a whole link, and B's end then reaches A
+ * exactly once. (Before the fix a target that could not record the link
+ * dropped it silently: A's second tr_link was a no-op and B's end was
+ * never heard of.)
+ */
+static void test_link_fails_cleanly(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    uint64_t swept = 0;
+    int nomem = 0, bounced = 0;
+    for (int side = 0; side < 2; side++) {
+        uint64_t k = 1;
+        for (;; k++) {
+            tr_pid a = linker_at(rt, TR_LOOP(0), true);
+            tr_pid b = linker_at(rt, TR_LOOP(1), false);
+            count_exits_of(b);
+            arm_nth(k, TR__ALLOC_TAG_LOOP(side));
+            int rc = link_op(rt, a, LINK_TO, b);
+            note(rt, b); /* b has handled the LINK, if one came */
+            bool fired = disarm_fired();
+            assert_true(rc == 0 || (rc == TR_ENOMEM && fired));
+            sync_with(rt, a); /* a has handled b's answer, if one came */
+            int back = atomic_load(&exits);
+            assert_true(back <= 1);
+            if (back) { /* b could not record the link */
+                assert_true(fired && rc == 0);
+                assert_int_equal(atomic_load(&exit_code), TR_ENOMEM);
+            }
+            if (rc == TR_ENOMEM)
+                assert_int_equal(back, 0); /* nothing was sent */
+            nomem += rc == TR_ENOMEM;
+            bounced += back;
+            /* Whole, or none: linking again makes it whole (a no-op if it
+             * is), and b's end reaches a once. */
+            assert_int_equal(link_ask(rt, a, LINK_TO, b), 0);
+            note(rt, b);
+            assert_int_equal(tr_rt_send(rt, b, CRASH, NULL, 0), 0);
+            if (!wait_count(&exits, back + 1))
+                fail_msg("allocation %llu of loop %d failed in tr_link: "
+                         "B's end did not reach A",
+                         (unsigned long long)k, side);
+            sync_with(rt, a);
+            assert_int_equal(atomic_load(&exits), back + 1);
+            assert_int_equal(atomic_load(&exit_code), TR_EUSER(1));
+            crash(rt, a);
+            if (!fired)
+                break;
+        }
+        swept += k - 1;
+    }
+    assert_true(nomem > 0);   /* the linker's side failed, */
+    assert_true(bounced > 0); /* and the target's */
+    print_message("tr_link: %llu allocation(s) failed in turn (TR_ENOMEM %d, sent back %d)\n",
+                  (unsigned long long)swept, nomem, bounced);
+    teardown_bounded(rt, "tr_link", swept);
+}
+
+/*
+ * An unlink is never lost either: A (or B) unlinks with each allocation of
+ * its loop failing in turn — and, when B unlinks, through B's end — and
+ * B's end must then not reach A, and A must have no record of B left.
+ * (Before the fix the UNLINK was allocated when it was sent: when that
+ * failed, B kept the link and its end killed the A that had unlinked.)
+ */
+static void test_unlink_then_exit(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    uint64_t swept = 0;
+    for (int side = 0; side < 2; side++) {
+        uint64_t k = 1;
+        for (;; k++) {
+            tr_pid a = linker_at(rt, TR_LOOP(0), true);
+            tr_pid b = linker_at(rt, TR_LOOP(1), false);
+            assert_int_equal(link_ask(rt, a, LINK_TO, b), 0);
+            note(rt, b);
+            count_exits_of(b);
+            arm_nth(k, TR__ALLOC_TAG_LOOP(side));
+            if (side == 0) {
+                assert_int_equal(link_op(rt, a, UNLINK_FROM, b), 0);
+                note(rt, b); /* b has handled the UNLINK */
+            } else {
+                assert_int_equal(link_op(rt, b, UNLINK_FROM, a), 0);
+                note(rt, a);
+            }
+            crash(rt, b);
+            bool fired = disarm_fired();
+            sync_with(rt, a);
+            if (atomic_load(&exits) != 0)
+                fail_msg("allocation %llu of loop %d failed: B's end reached A after "
+                         "the unlink",
+                         (unsigned long long)k, side);
+            /* No record of b left at a: linking to the dead b is refused. */
+            assert_int_equal(link_ask(rt, a, LINK_TO, b), TR_ENOACTOR);
+            crash(rt, a);
+            if (!fired)
+                break;
+        }
+        swept += k - 1;
+    }
+    print_message("tr_unlink: %llu allocation(s) failed in turn\n", (unsigned long long)swept);
+    teardown_bounded(rt, "tr_unlink", swept);
+}
+
+/*
+ * A LINK that reaches a dead slot is answered for the dead (noproc), and
+ * that answer is never lost: tr_link pauses after finding B alive (see
+ * __wrap_tr__alloc_inject) while B crashes and ends, so its LINK reaches
+ * B's dead slot, whose loop answers with each of its allocations failing
+ * in turn. A must receive exactly one exit signal, TR_ENOACTOR. (Before
+ * the fix the answer was allocated then, and lost when that failed.)
+ */
+static void test_link_noproc_not_lost(void **st)
+{
+    (void)st;
+    tr_runtime *rt = quiet_runtime(2);
+    tr_pid a = linker_at(rt, TR_LOOP(0), true);
+    /* A record of links with room: tr_link's first allocation is then
+     * after its lookup of the target. */
+    tr_pid other = linker_at(rt, TR_LOOP(0), false);
+    assert_int_equal(link_ask(rt, a, LINK_TO, other), 0);
+    uint64_t k = 1;
+    for (;; k++) {
+        tr_pid b = linker_at(rt, TR_LOOP(1), false);
+        count_exits_of(b);
+        atomic_store(&paused, 0);
+        atomic_store(&pause_over, 0);
+        atomic_store(&link_done, 0);
+        atomic_store(&pause_on, 1);
+        arm_nth(k, TR__ALLOC_TAG_LOOP(1));
+        assert_int_equal(tr_rt_send(rt, a, LINK_TO, &b, sizeof b), 0);
+        if (!wait_count(&paused, 1))
+            fail_msg("tr_link did not pause");
+        crash(rt, b); /* while a's tr_link waits */
+        atomic_store(&pause_over, 1);
+        if (!wait_count(&link_done, 1))
+            fail_msg("tr_link did not return");
+        bool got = wait_count(&exits, 1);
+        bool fired = disarm_fired();
+        assert_int_equal(atomic_load(&link_rc), 0); /* b was alive when it looked */
+        if (!got)
+            fail_msg("allocation %llu of the dead slot's loop failed: A never received "
+                     "the noproc exit signal",
+                     (unsigned long long)k);
+        sync_with(rt, a);
+        assert_int_equal(atomic_load(&exits), 1);
+        assert_int_equal(atomic_load(&exit_code), TR_ENOACTOR);
+        /* The noproc signal ended the link at a too. */
+        assert_int_equal(link_ask(rt, a, LINK_TO, b), TR_ENOACTOR);
+        if (!fired)
+            break;
+    }
+    print_message("link noproc: %llu allocation(s) of the dead slot's loop failed in turn\n",
+                  (unsigned long long)(k - 1));
+    teardown_bounded(rt, "link noproc", k);
+}
+
 /* ---- the sweep: supervisor start / restart / shutdown ----------------------------- */
 
 typedef struct scenario {
@@ -588,6 +953,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sup_spawn_notice_fails),
         cmocka_unit_test(test_down_not_lost),
         cmocka_unit_test(test_child_exit_not_lost),
+        cmocka_unit_test(test_link_exit_not_lost),
+        cmocka_unit_test(test_link_fails_cleanly),
+        cmocka_unit_test(test_unlink_then_exit),
+        cmocka_unit_test(test_link_noproc_not_lost),
         cmocka_unit_test(test_sweep_supervisor),
     };
     if (argc > 1)
