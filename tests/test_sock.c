@@ -2413,6 +2413,7 @@ static void test_close_with_unread_input(void **state)
     ASSERT_NO_BAD(c);
     free_rt(rt);
     free(c);
+    free(c0);
 }
 
 /* ===================================================================================== */
