@@ -112,7 +112,7 @@ typedef struct srv {
     /* what the actors report */
     _Atomic int listen_rc; /* 0 until tr_listen ran; 1: listening; else its error */
     char addr[256];        /* the listener's tr_sock_addr, once listen_rc is 1 */
-    char peer_addr[256];   /* the last given connection's peer address */
+    char peer_addr[256];   /* the first given connection's peer address */
     _Atomic int accepted;  /* TR_MSG_SOCK_ACCEPTED seen by the listener */
     _Atomic int nslots;
     _Atomic int conns;     /* connection actors that got their socket */
@@ -416,9 +416,12 @@ static void conn_given(tr_actor *self, conn *x, const tr_msg *msg)
     x->slot = slot;
     if (slot < MAXC)
         atomic_store(&c->conn[slot], tr_self(self));
-    int rc = tr_sock_addr(self, x->s, 1, c->peer_addr, sizeof c->peer_addr);
+    char peer[sizeof c->peer_addr];
+    int rc = tr_sock_addr(self, x->s, 1, peer, sizeof peer);
     if (rc != 0)
         note_bad(c, "tr_sock_addr(peer) of a given socket: %s", tr_err_name(rc));
+    else if (slot == 0) /* one writer: connection actors of several loops share c */
+        memcpy(c->peer_addr, peer, sizeof peer);
     int loop = tr_loop_index(self);
     if (loop >= 0 && loop < 4)
         atomic_fetch_add(&c->by_loop[loop], 1);
@@ -1058,6 +1061,7 @@ static void test_echo(void **state)
         int fd = cl_open(c->addr);
         cl_echo_check(fd, sizes[i], (uint64_t)i * 1000);
         if (i == 0) { /* the server's peer address is the client's own */
+            conn_pid(c, 0); /* (an atomic after the address was written) */
             struct sockaddr_in me;
             socklen_t ml = sizeof me;
             assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
@@ -1912,6 +1916,7 @@ static void test_unix(void **state)
         int fd = cl_open(c->addr);
         cl_echo_check(fd, sizes[i], (uint64_t)i);
         if (i == 0) { /* the client is unnamed: its address is "unix:" and no path */
+            conn_pid(c, 0); /* (an atomic after the address was written) */
             print_message("the peer of an accepted Unix connection: \"%s\"\n", c->peer_addr);
             assert_true(strncmp(c->peer_addr, "unix:", 5) == 0);
         }
