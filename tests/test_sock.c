@@ -172,6 +172,7 @@ typedef struct srv {
     _Atomic int cl_done;   /* 1: echo verified; -1: failed */
 
     /* actor-side checks that failed: the first one's text */
+    _Atomic int bad_claim; /* the first claims bad_text */
     _Atomic int bad;
     char bad_text[256];
 } srv;
@@ -179,13 +180,16 @@ typedef struct srv {
 static void note_bad(srv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note_bad(srv *c, const char *fmt, ...)
 {
-    if (atomic_fetch_add(&c->bad, 1) != 0)
+    if (atomic_fetch_add(&c->bad_claim, 1) != 0) {
+        atomic_fetch_add(&c->bad, 1);
         return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->bad_text, sizeof c->bad_text, fmt, ap);
     va_end(ap);
     fprintf(stderr, "actor-side check failed: %s\n", c->bad_text);
+    atomic_fetch_add(&c->bad, 1); /* after the text: the test thread reads it then */
 }
 
 #define ASSERT_NO_BAD(c)                                                       \
