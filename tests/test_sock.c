@@ -2425,6 +2425,77 @@ static void test_close_with_unread_input(void **state)
     free(c0);
 }
 
+typedef struct slow_reader {
+    int fd;
+    _Atomic int go;
+    size_t got;
+    int end;    /* 0: EOF, else -errno */
+    int broken; /* a byte off the pattern */
+} slow_reader;
+
+static void *slow_reader_main(void *arg)
+{
+    slow_reader *r = arg;
+    while (!atomic_load(&r->go))
+        sched_yield();
+    uint8_t b[16384];
+    for (;;) {
+        ssize_t n = recv(r->fd, b, sizeof b, 0);
+        if (n == 0) {
+            r->end = 0;
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            r->end = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+            break;
+        }
+        if (check_pat(b, (size_t)n, r->got) >= 0)
+            r->broken = 1;
+        r->got += (size_t)n;
+    }
+    return NULL;
+}
+
+/*
+ * Proves that a finished runtime waits for its lingering sockets: 4 MiB
+ * queued for a peer that starts reading only once the stop has begun
+ * still all arrive, then the end of stream (not a reset), and
+ * tr_runtime_free returns only after they went to the kernel.
+ */
+static void test_stop_waits_for_queued_writes(void **state)
+{
+    (void)state;
+    srv *c = srv_new("127.0.0.1:0", &sink_b); /* never reads */
+    c->lopts.conn.write_max = 16 * MiB;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    start_listener(rt, c, TR_LOOP(0));
+    slow_reader r;
+    memset(&r, 0, sizeof r);
+    r.fd = cl_open_rcvbuf(c->addr, 16 * 1024);
+    tr_pid p = conn_pid(c, 0);
+    fill_res fr;
+    size_t want = 4 * MiB;
+    tr_test_ask(rt, p, CMD_FILL, &want, sizeof want, &fr, sizeof fr);
+    assert_int_equal(fr.rc, 0);
+    assert_true(fr.queued >= want);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_reader_main, &r), 0);
+    assert_int_equal(tr_runtime_stop(rt), 0);
+    atomic_store(&r.go, 1);
+    free_rt(rt); /* returns once the queue went out (or linger_ms passed) */
+    pthread_join(t, NULL);
+    close(r.fd);
+    print_message("after the stop the peer got %zu of %llu bytes, then %s\n", r.got,
+                  (unsigned long long)fr.written, r.end == 0 ? "EOF" : strerror(-r.end));
+    assert_int_equal(r.got, fr.written);
+    assert_int_equal(r.broken, 0);
+    assert_int_equal(r.end, 0);
+    ASSERT_NO_BAD(c);
+    free(c);
+}
+
 /* ===================================================================================== */
 /* 13. hand-over to another loop                                                         */
 /* ===================================================================================== */
@@ -3360,6 +3431,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_connect_failures),
         cmocka_unit_test(test_drain_on_stop),
+        cmocka_unit_test(test_stop_waits_for_queued_writes),
         cmocka_unit_test(test_owner_gets_other_notices),
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_handover_other_loop),
