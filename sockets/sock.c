@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1861,13 +1862,21 @@ int tr_sock_addr(tr_actor *self, tr_sock id, int peer, char *buf, size_t len)
     if (!s->handle_init || s->dead)
         return TR_ESYSTEM;
     if (s->fam == F_UNIX) {
-        char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-        size_t n = sizeof path;
-        int r = peer ? uv_pipe_getpeername(&s->u.pipe, path, &n)
-                     : uv_pipe_getsockname(&s->u.pipe, path, &n);
-        if (r != 0)
+        /* Asked of the kernel here, with the address zeroed: libuv reads
+         * the path of an unnamed peer (an accepted connection's client)
+         * past what the kernel wrote. */
+        uv_os_fd_t fd;
+        struct sockaddr_un un;
+        memset(&un, 0, sizeof un);
+        socklen_t ul = sizeof un;
+        if (uv_fileno(&s->u.h, &fd) != 0 ||
+            (peer ? getpeername(fd, (struct sockaddr *)&un, &ul)
+                  : getsockname(fd, (struct sockaddr *)&un, &ul)) != 0)
             return TR_ESYSTEM;
-        int w = snprintf(buf, len, "unix:%.*s", (int)n, path);
+        size_t n = ul > offsetof(struct sockaddr_un, sun_path)
+                       ? strnlen(un.sun_path, ul - offsetof(struct sockaddr_un, sun_path))
+                       : 0;
+        int w = snprintf(buf, len, "unix:%.*s", (int)n, un.sun_path);
         return w < 0 || (size_t)w >= len ? TR_EINVAL : 0;
     }
     struct sockaddr_storage ss;
