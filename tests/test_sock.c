@@ -170,6 +170,7 @@ typedef struct srv {
     _Atomic int cl_status; /* 1 until TR_MSG_SOCK_CONNECTED (or tr_connect's error) */
     _Atomic uint64_t cl_ns;
     _Atomic int cl_done;   /* 1: echo verified; -1: failed */
+    _Atomic int cl_ok, cl_fail; /* the same, counted (several client actors) */
 
     /* actor-side checks that failed: the first one's text */
     _Atomic int bad_claim; /* the first claims bad_text */
@@ -931,6 +932,8 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
             memcpy(&st, msg->data, sizeof st);
         atomic_store(&c->cl_ns, tr_test_wall_ns() - k->t0);
         atomic_store(&c->cl_status, st);
+        if (st != 0)
+            atomic_fetch_add(&c->cl_fail, 1);
         if (st != 0) {
             /* the handle is dead */
             if (tr_sock_read(self, k->s, TR_SOCK_CONTINUOUS) != TR_ENOTSOCK)
@@ -954,6 +957,7 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
         }
         k->got += msg->len;
         if (k->got == k->a.nbytes) {
+            atomic_fetch_add(&c->cl_ok, 1);
             atomic_store(&c->cl_done, 1);
             tr_sock_close(self, k->s);
             return tr_exit(self, TR_EXIT_NORMAL);
@@ -971,6 +975,7 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
     case TR_MSG_SOCK_CLOSED:
         note_bad(c, "client actor: the connection ended after %llu of %zu bytes",
                  (unsigned long long)k->got, k->a.nbytes);
+        atomic_fetch_add(&c->cl_fail, 1);
         atomic_store(&c->cl_done, -1);
         return tr_exit(self, TR_EXIT_NORMAL);
     }
@@ -979,6 +984,18 @@ static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
 
 static const tr_behavior client_b = {.name = "client", .state_size = sizeof(client),
                                      .init = client_init, .receive = client_receive};
+
+static void spawn_client_on(tr_runtime *rt, srv *c, const char *addr, tr_duration timeout_ms,
+                            size_t nbytes, int loop)
+{
+    cl_arg a;
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    snprintf(a.addr, sizeof a.addr, "%s", addr);
+    a.timeout_ms = timeout_ms;
+    a.nbytes = nbytes;
+    tr_test_spawn(rt, &client_b, loop, &a, sizeof a);
+}
 
 static void spawn_client(tr_runtime *rt, srv *c, const char *addr, tr_duration timeout_ms,
                          size_t nbytes)
@@ -1096,6 +1113,103 @@ static void test_echo(void **state)
     ASSERT_NO_BAD(c);
     free_rt(rt);
     free(c);
+}
+
+/* early_b: connects, writes "hello" and shuts its writing half down, all
+ * before CONNECTED; reads what comes back until the end of stream. */
+static int early_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    conn *x = state;
+    cl_arg a;
+    TR_CHECK_COPY(&a, arg, len);
+    x->c = a.c;
+    int rc = tr_connect(self, a.addr, NULL, &x->s);
+    if (rc == 0)
+        rc = tr_sock_write(self, x->s, "hello", 5);
+    if (rc == 0)
+        rc = tr_sock_shutdown(self, x->s);
+    if (rc == 0 && tr_sock_write(self, x->s, "late", 4) != TR_ECLOSED)
+        note_bad(x->c, "a write after an early shutdown was not TR_ECLOSED");
+    if (rc != 0)
+        note_bad(x->c, "early connect/write/shutdown: %s", tr_err_name(rc));
+    return 0;
+}
+
+static int early_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    switch (msg->type) {
+    case TR_MSG_SOCK_CONNECTED: {
+        int32_t st = -1;
+        if (msg->len == sizeof st)
+            memcpy(&st, msg->data, sizeof st);
+        atomic_store(&c->cl_status, st);
+        return st == 0 ? tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS) : 0;
+    }
+    case TR_MSG_SOCK_DATA:
+        for (uint32_t i = 0; i < msg->len && x->off + i < sizeof c->rx; i++)
+            c->rx[x->off + i] = ((const char *)msg->data)[i];
+        x->off += msg->len;
+        return 0;
+    case TR_MSG_SOCK_EOF:
+        atomic_store(&c->data_bytes, x->off);
+        atomic_store(&c->cl_done, 1);
+        return tr_exit(self, TR_EXIT_NORMAL);
+    case TR_MSG_SOCK_CLOSED:
+        atomic_store(&c->cl_done, -1);
+        return tr_exit(self, TR_EXIT_NORMAL);
+    }
+    return 0;
+}
+
+static const tr_behavior early_b = {.name = "early", .state_size = sizeof(conn),
+                                    .init = early_init, .receive = early_receive};
+
+/*
+ * Proves the client side: writes and a shutdown made before
+ * TR_MSG_SOCK_CONNECTED take effect once connected (the echo server gets
+ * "hello" then its end of stream, and the client gets "hello" back, then
+ * the end), a write after that shutdown is TR_ECLOSED; a listener on
+ * "localhost:0" is reached by name ("localhost:port", resolved off the
+ * loop); and 40 client actors over two loops, each echoing 100000 bytes
+ * through one acceptor, all get their bytes back.
+ */
+static void test_clients(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(2, 0);
+    srv *c = srv_new("localhost:0", &echo_b);
+    c->conn_loop = TR_LOOP_ROUND_ROBIN;
+    start_listener(rt, c, TR_LOOP(0));
+    const char *colon = strrchr(c->addr, ':');
+    assert_non_null(colon);
+    char byname[64];
+    snprintf(byname, sizeof byname, "localhost%s", colon);
+
+    srv *e = srv_new("", NULL); /* the early client's report */
+    cl_arg a;
+    memset(&a, 0, sizeof a);
+    a.c = e;
+    snprintf(a.addr, sizeof a.addr, "%s", byname);
+    tr_test_spawn(rt, &early_b, TR_LOOP(1), &a, sizeof a);
+    TR_WAIT_UNTIL(atomic_load(&e->cl_done) != 0);
+    assert_int_equal(atomic_load(&e->cl_status), 0);
+    assert_int_equal(atomic_load(&e->cl_done), 1);
+    assert_int_equal(atomic_load(&e->data_bytes), 5);
+    assert_memory_equal(e->rx, "hello", 5);
+    ASSERT_NO_BAD(e);
+
+    enum { NCL = 40 };
+    for (int i = 0; i < NCL; i++)
+        spawn_client_on(rt, c, i % 2 ? byname : c->addr, TR_DEFAULT, 100000, TR_LOOP(i % 2));
+    TR_WAIT_UNTIL(atomic_load(&c->cl_ok) + atomic_load(&c->cl_fail) == NCL);
+    assert_int_equal(atomic_load(&c->cl_ok), NCL);
+    TR_WAIT_UNTIL(atomic_load(&c->eofs) == NCL + 1);
+    ASSERT_NO_BAD(c);
+    free_rt(rt);
+    free(c);
+    free(e);
 }
 
 /* ===================================================================================== */
@@ -3420,6 +3534,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_many_conns_two_loops),
+        cmocka_unit_test(test_clients),
         cmocka_unit_test(test_read_next_n),
         cmocka_unit_test(test_write_water_marks),
         cmocka_unit_test(test_fairness),
