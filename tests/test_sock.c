@@ -3019,6 +3019,115 @@ static void test_give_keeps_read_mode(void **state)
     free(t);
 }
 
+/* bigframe_b: exact frames of c->frame_max; checks each one's size,
+ * pattern and (from TR_SOCK_KEEP_MIN on) that it is an owned buffer it
+ * may keep. */
+static int bigframe_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    switch (msg->type) {
+    case TR_MSG_SOCK_GIVEN:
+        conn_given(self, x, msg);
+        rc = tr_sock_frame(self, x->s, c->frame_max, NULL, 0);
+        if (rc != 0)
+            note_bad(c, "frame: %s", tr_err_name(rc));
+        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+    case TR_MSG_SOCK_DATA: {
+        if (msg->len != c->frame_max && !x->nanswered) {
+            x->nanswered = 1; /* the last, short one: no more may come */
+        } else if (msg->len != c->frame_max) {
+            note_bad(c, "a second short frame (%u bytes)", (unsigned)msg->len);
+        }
+        void *k = NULL;
+        if (msg->len >= TR_SOCK_KEEP_MIN) {
+            if (!(msg->flags & TR_MSG_OWNED))
+                note_bad(c, "a frame of %u bytes without TR_MSG_OWNED", (unsigned)msg->len);
+            k = tr_msg_keep(self, msg);
+        }
+        const void *d = k ? k : msg->data;
+        if (check_pat(d, msg->len, x->off) >= 0)
+            note_bad(c, "frame at %llu breaks the pattern", (unsigned long long)x->off);
+        free(k);
+        x->off += msg->len;
+        atomic_fetch_add(&c->data_bytes, msg->len);
+        atomic_fetch_add(&c->data_msgs, 1);
+        return 0;
+    }
+    case TR_MSG_SOCK_EOF:
+        atomic_fetch_add(&c->eofs, 1);
+        return 0;
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior bigframe_b = {.name = "bigframe", .state_size = sizeof(conn),
+                                       .init = conn_init, .receive = bigframe_receive,
+                                       .terminate = conn_terminate};
+
+/*
+ * Proves framing at size and at the delimiter's edges: 1 MiB sent in odd
+ * pieces under "exactly 100000 bytes" arrives as 10 whole frames, each an
+ * owned buffer the handler may keep, and the 48576-byte rest at the end of
+ * stream; an 8-byte delimiter ("--END--\n", the most allowed) sent one
+ * byte at a time, so that every split of it between reads happens, cuts
+ * exactly its lines.
+ */
+static void test_framing_large_and_split_delims(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &bigframe_b);
+    c->frame_max = 100000;
+    start_listener(rt, c, TR_LOOP(0));
+    int fd = cl_open(c->addr);
+    uint8_t *b = malloc(MiB);
+    assert_non_null(b);
+    fill_pat(b, MiB, 0);
+    size_t off = 0, piece = 777;
+    while (off < MiB) {
+        size_t n = MiB - off < piece ? MiB - off : piece;
+        cl_send_all(fd, b + off, n);
+        off += n;
+        piece = piece * 3 % 65521 + 1; /* odd sizes, 1 .. 64 KiB */
+    }
+    free(b);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    TR_WAIT_UNTIL(atomic_load(&c->eofs) == 1);
+    assert_int_equal(atomic_load(&c->data_bytes), MiB);
+    assert_int_equal(atomic_load(&c->data_msgs), 11);
+    close(fd);
+    ASSERT_NO_BAD(c);
+
+    srv *d = srv_new("127.0.0.1:0", &frame_b);
+    d->frame_max = 64;
+    memcpy(d->delim, "--END--\n", 8);
+    d->dlen = 8;
+    start_listener(rt, d, TR_LOOP(0));
+    fd = cl_open(d->addr);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const char *text = "aaa--END--\n-b--END-\n--END--\n--END--\n";
+    /* lines: "aaa--END--\n", "-b--END-\n--END--\n", "--END--\n" */
+    for (size_t i = 0; i < strlen(text); i++) {
+        cl_send_all(fd, text + i, 1);
+        pause_ms(2);
+    }
+    TR_WAIT_UNTIL(atomic_load(&d->nframes) == 3);
+    assert_int_equal(d->flen[0], 11);
+    assert_int_equal(d->flen[1], 17);
+    assert_int_equal(d->flen[2], 8);
+    assert_memory_equal(d->fbuf, text, strlen(text));
+    close(fd);
+    ASSERT_NO_BAD(d);
+    free_rt(rt);
+    free(c);
+    free(d);
+}
+
 /* ===================================================================================== */
 /* 15. bad input                                                                         */
 /* ===================================================================================== */
@@ -3553,6 +3662,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_give_busy_with_unhandled_reads),
         cmocka_unit_test(test_give_keeps_read_mode),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_framing_large_and_split_delims),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_zero_copy),
     };
