@@ -3072,7 +3072,7 @@ static const tr_behavior bigframe_b = {.name = "bigframe", .state_size = sizeof(
  * Proves framing at size and at the delimiter's edges: 1 MiB sent in odd
  * pieces under "exactly 100000 bytes" arrives as 10 whole frames, each an
  * owned buffer the handler may keep, and the 48576-byte rest at the end of
- * stream; an 8-byte delimiter ("--END--\n", the most allowed) sent one
+ * stream; frames as large as read_max (64 KiB) complete; an 8-byte delimiter ("--END--\n", the most allowed) sent one
  * byte at a time, so that every split of it between reads happens, cuts
  * exactly its lines.
  */
@@ -3102,6 +3102,25 @@ static void test_framing_large_and_split_delims(void **state)
     close(fd);
     ASSERT_NO_BAD(c);
 
+    /* a frame as large as read_max (what is gathered counts against it) */
+    srv *m = srv_new("127.0.0.1:0", &bigframe_b);
+    m->frame_max = 64 * KiB;
+    m->lopts.conn.read_max = 64 * KiB;
+    start_listener(rt, m, TR_LOOP(0));
+    fd = cl_open(m->addr);
+    size_t mlen = 4 * 64 * KiB + 100;
+    b = malloc(mlen);
+    assert_non_null(b);
+    fill_pat(b, mlen, 0);
+    cl_send_all(fd, b, mlen);
+    free(b);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    TR_WAIT_UNTIL(atomic_load(&m->eofs) == 1);
+    assert_int_equal(atomic_load(&m->data_bytes), mlen);
+    assert_int_equal(atomic_load(&m->data_msgs), 5);
+    close(fd);
+    ASSERT_NO_BAD(m);
+
     srv *d = srv_new("127.0.0.1:0", &frame_b);
     d->frame_max = 64;
     memcpy(d->delim, "--END--\n", 8);
@@ -3126,6 +3145,7 @@ static void test_framing_large_and_split_delims(void **state)
     free_rt(rt);
     free(c);
     free(d);
+    free(m);
 }
 
 /* ===================================================================================== */
