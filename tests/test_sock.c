@@ -2169,6 +2169,152 @@ static void test_connect_failures(void **state)
     free(c);
 }
 
+/* cancel_b: connects to each address of its argument (NUL-separated)
+ * and closes each socket at once, before CONNECTED; any socket message
+ * that still arrives is a failure. */
+static _Atomic int cancel_msgs, cancel_done;
+
+static int cancel_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    const char *p = arg, *end = (const char *)arg + len;
+    int bad = 0;
+    while (p < end && *p) {
+        tr_sock s = 0;
+        if (tr_connect(self, p, NULL, &s) != 0 || tr_sock_close(self, s) != 0)
+            bad++;
+        p += strlen(p) + 1;
+    }
+    atomic_store(&cancel_done, bad ? -1 : 1);
+    return 0;
+}
+
+static int cancel_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    if (msg->type >= TR_MSG_SOCK_DATA && msg->type <= TR_MSG_SOCK_PASSIVE)
+        atomic_fetch_add(&cancel_msgs, 1);
+    return 0;
+}
+
+static const tr_behavior cancel_b = {.name = "cancel", .init = cancel_init,
+                                     .receive = cancel_receive};
+
+/*
+ * Proves that closing a socket whose connect has not finished — still
+ * resolving a name, still waiting for a handshake that will not come,
+ * about to be refused, about to connect — ends it quietly: no message
+ * about it arrives (watched for 300 ms), and the runtime frees cleanly
+ * (ASan / valgrind check the cancelled requests' memory).
+ */
+static void test_close_while_connecting(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &echo_b);
+    start_listener(rt, c, TR_LOOP(0));
+    /* a listener that never accepts, its backlog full */
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    int fill[16], nfill = 0, pending = 0;
+    while (nfill < 16 && !pending) {
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fill[nfill++] = f;
+        if (connect(f, (struct sockaddr *)&a, sizeof a) == 0)
+            continue;
+        struct pollfd pf = {f, POLLOUT, 0};
+        if (poll(&pf, 1, 300) == 0)
+            pending = 1;
+    }
+    assert_true(pending);
+    char args[512];
+    int n = snprintf(args, sizeof args, "127.0.0.1:%u%c%s%c%s%c127.0.0.1:1%c%s%c",
+                     (unsigned)ntohs(a.sin_port), 0, "no-such-host.invalid:80", 0,
+                     "localhost:1", 0, 0, c->addr, 0);
+    atomic_store(&cancel_msgs, 0);
+    atomic_store(&cancel_done, 0);
+    tr_test_spawn(rt, &cancel_b, TR_LOOP(0), args, (size_t)n + 1);
+    TR_WAIT_UNTIL(atomic_load(&cancel_done) != 0);
+    assert_int_equal(atomic_load(&cancel_done), 1);
+    uint64_t end = tr_test_wall_ns() + 300 * MS;
+    while (tr_test_wall_ns() < end && atomic_load(&cancel_msgs) == 0)
+        sched_yield();
+    assert_int_equal(atomic_load(&cancel_msgs), 0);
+    free_rt(rt);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
+    ASSERT_NO_BAD(c);
+    free(c);
+}
+
+/* rst_b: reads; records how the connection ended and whether the handle
+ * is dead after TR_MSG_SOCK_CLOSED. */
+static int rst_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    conn *x = state;
+    srv *c = x->c;
+    int rc;
+    switch (msg->type) {
+    case TR_MSG_SOCK_GIVEN:
+        conn_given(self, x, msg);
+        return tr_sock_read(self, x->s, TR_SOCK_CONTINUOUS);
+    case TR_MSG_SOCK_DATA:
+        atomic_fetch_add(&c->data_bytes, msg->len);
+        return 0;
+    case TR_MSG_SOCK_EOF:
+        atomic_fetch_add(&c->eofs, 1);
+        return 0;
+    case TR_MSG_SOCK_CLOSED:
+        if (tr_sock_write(self, x->s, "x", 1) != TR_ENOTSOCK)
+            note_bad(c, "a write after CLOSED was not TR_ENOTSOCK");
+        conn_closed(x, msg);
+        return 0;
+    }
+    if (conn_common(self, x, msg, &rc))
+        return rc;
+    return 0;
+}
+
+static const tr_behavior rst_b = {.name = "rst", .state_size = sizeof(conn),
+                                  .init = conn_init, .receive = rst_receive,
+                                  .terminate = conn_terminate};
+
+/*
+ * Proves: a peer that resets the connection (SO_LINGER 0, then close)
+ * ends it for the owner with TR_MSG_SOCK_CLOSED, TR_ECONNRESET, and the
+ * handle is dead then (a write is TR_ENOTSOCK).
+ */
+static void test_peer_reset(void **state)
+{
+    (void)state;
+    tr_runtime *rt = tr_test_runtime(1, 0);
+    srv *c = srv_new("127.0.0.1:0", &rst_b);
+    start_listener(rt, c, TR_LOOP(0));
+    int fd = cl_open(c->addr);
+    conn_pid(c, 0);
+    cl_send_all(fd, "abc", 3);
+    TR_WAIT_UNTIL(atomic_load(&c->data_bytes) == 3);
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l), 0);
+    close(fd);
+    TR_WAIT_UNTIL(atomic_load(&c->closed) + atomic_load(&c->eofs) > 0);
+    assert_int_equal(atomic_load(&c->eofs), 0);
+    assert_int_equal(atomic_load(&c->closed), 1);
+    assert_int_equal(atomic_load(&c->closed_reason), TR_ECONNRESET);
+    ASSERT_NO_BAD(c);
+    free_rt(rt);
+    free(c);
+}
+
 /* ===================================================================================== */
 /* 12. draining on the runtime's stop                                                    */
 /* ===================================================================================== */
@@ -3674,6 +3820,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_connect_failures),
+        cmocka_unit_test(test_close_while_connecting),
+        cmocka_unit_test(test_peer_reset),
         cmocka_unit_test(test_drain_on_stop),
         cmocka_unit_test(test_stop_waits_for_queued_writes),
         cmocka_unit_test(test_owner_gets_other_notices),
