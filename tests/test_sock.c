@@ -2767,6 +2767,93 @@ static void test_stop_waits_for_queued_writes(void **state)
     free(c);
 }
 
+/*
+ * Proves a clean teardown with sockets in every state: echo connections on
+ * two loops whose clients send and never read (half of them with 200 KiB
+ * queued past the kernel's buffers, throttled, reads paused), connects
+ * waiting on a full backlog with writes queued, and the runtime freed
+ * in the middle of it: tr_runtime_free waits linger_ms (200) for the
+ * queues that cannot drain, then returns (well within 10 s), and ASan /
+ * valgrind find nothing left or touched after free.
+ */
+static void test_teardown_busy(void **state)
+{
+    (void)state;
+    enum { NFD = 16 };
+    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET);
+    srv *c = srv_new("127.0.0.1:0", &echo_b);
+    c->conn_loop = TR_LOOP_ROUND_ROBIN;
+    c->lopts.conn.linger_ms = 200;
+    start_listener(rt, c, TR_LOOP(0));
+    int fds[NFD];
+    uint8_t *b = calloc(1, 256 * KiB);
+    assert_non_null(b);
+    for (int i = 0; i < NFD; i++) {
+        fds[i] = cl_open_rcvbuf(c->addr, 16 * 1024);
+        size_t sent = 0;
+        while (sent < 256 * KiB) {
+            ssize_t w = send(fds[i], b + sent, 256 * KiB - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w <= 0)
+                break; /* the server pushes back already */
+            sent += (size_t)w;
+        }
+    }
+    free(b);
+    TR_WAIT_UNTIL(atomic_load(&c->conns) == NFD);
+    TR_WAIT_UNTIL(atomic_load(&c->data_bytes) >= NFD * 64 * KiB);
+    /* every other connection with 200 KiB queued past what the kernel took */
+    for (int i = 0; i < NFD; i += 2) {
+        fill_res fr;
+        size_t want = 200 * KiB;
+        tr_test_ask(rt, conn_pid(c, i), CMD_FILL, &want, sizeof want, &fr, sizeof fr);
+        assert_int_equal(fr.rc, 0);
+        assert_true(fr.queued >= want);
+    }
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    int fill[16], nfill = 0, pending = 0;
+    while (nfill < 16 && !pending) {
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fill[nfill++] = f;
+        if (connect(f, (struct sockaddr *)&a, sizeof a) == 0)
+            continue;
+        struct pollfd pf = {f, POLLOUT, 0};
+        if (poll(&pf, 1, 300) == 0)
+            pending = 1;
+    }
+    assert_true(pending);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    srv *k = srv_new("", NULL); /* the connecting clients' report */
+    for (int i = 0; i < 4; i++)
+        spawn_client_on(rt, k, addr, 30000, 100000, TR_LOOP(i % 2));
+
+    uint64_t t0 = tr_test_wall_ns();
+    free_rt(rt);
+    uint64_t took = tr_test_wall_ns() - t0;
+    print_message("tr_runtime_free with busy sockets took %llu ms\n",
+                  (unsigned long long)(took / MS));
+    /* the queued writes could not go out: the loops waited linger_ms for them */
+    assert_true(took + CLOCK_SLACK_NS >= 200 * MS);
+    assert_true(took < 10000 * MS);
+    for (int i = 0; i < NFD; i++)
+        close(fds[i]);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
+    ASSERT_NO_BAD(c);
+    free(c);
+    free(k);
+}
+
 /* ===================================================================================== */
 /* 13. hand-over to another loop                                                         */
 /* ===================================================================================== */
@@ -3846,6 +3933,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_peer_reset),
         cmocka_unit_test(test_drain_on_stop),
         cmocka_unit_test(test_stop_waits_for_queued_writes),
+        cmocka_unit_test(test_teardown_busy),
         cmocka_unit_test(test_owner_gets_other_notices),
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_handover_other_loop),
