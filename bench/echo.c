@@ -193,6 +193,9 @@ static int troupe_server(int wfd, int handover)
     o.log = server_log;
     const char *t = getenv("THREADS");
     o.loops = t ? (unsigned)atoi(t) : 0;
+    const char *spin = getenv("SPIN_US"); /* (an experiment's knob) */
+    if (spin)
+        o.spin_us = (unsigned)atoi(spin);
     o.stop_on_signals = 1;
     tr_runtime *rt;
     if (tr_runtime_create(&rt, &o) != 0 || tr_runtime_start(rt) != 0)

@@ -1774,8 +1774,10 @@ typedef uint64_t tr_sock;
 /* The last of "the next N reads" was delivered: reads are paused. */
 #define TR_MSG_SOCK_PASSIVE 0xffff0028u
 
-/* A read of this many bytes or more arrives as an owned buffer. */
-#define TR_SOCK_KEEP_MIN 4096u
+/* A read of this many bytes or more arrives as an owned buffer (the read
+ * buffer itself, handed over); smaller ones are copied into pooled
+ * messages. */
+#define TR_SOCK_KEEP_MIN 32768u
 
 /* Per-socket options. Zero is the default for every field. */
 typedef struct tr_sock_opts {

@@ -21,11 +21,16 @@
  * closed (or gave away) is dropped, read bytes stop counting against
  * read_max once handled, and a hand-over becomes TR_MSG_SOCK_GIVEN.
  *
- * Reads. libuv reads into the loop's one scratch buffer. A read smaller
- * than TR_SOCK_KEEP_MIN is copied into a pooled message (no malloc); a
- * larger one gives the message the scratch buffer itself, shrunk to size
- * (zero-copy: the handler may keep it), and the loop takes a new one at
- * the next read. A read asks for at most what both limits leave: read_max
+ * Reads. libuv reads into the loop's one scratch buffer (64 KiB). A read
+ * smaller than TR_SOCK_KEEP_MIN (32 KiB) is copied into a pooled message:
+ * no malloc, the pools cache blocks. A larger one gives the message the
+ * scratch buffer itself, shrunk to size (zero-copy: the handler may keep
+ * it), and the loop takes a new one at the next read: a 64 KiB
+ * allocation is worth saving a copy only when the read fills much of it
+ * (at 4 KiB, a malloc'd buffer per read made glibc give back and take
+ * again the top of its heap on every read: bench/echo's 4 KiB echoes ran
+ * at half the rate). A frame (tr_sock_frame) of TR_SOCK_KEEP_MIN or more
+ * is a malloc'd copy the handler may keep. A read asks for at most what both limits leave: read_max
  * minus what the owner has not handled yet, and the turn's read_budget
  * minus what was read this turn. A socket at its budget stops reading
  * until the loop's check phase (after this turn's I/O), so every other
@@ -511,7 +516,7 @@ static bool deliver(sock *s, const char *p, size_t len, bool scratch)
                       len, NULL, NULL);
     } else {
         char *b;
-        if (scratch) {
+        if (scratch) { /* the scratch buffer itself; a new one next read */
             b = tr__realloc(s->tab->scratch, len);
             if (!b)
                 b = s->tab->scratch;
