@@ -37,12 +37,16 @@ static inline uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A "Vm...:" figure of /proc/self/status in kB (e.g. "VmHWM", "VmRSS"),
- * or -1. */
-static inline long bench_status_kb(const char *field)
+/* A "Vm...:" figure of /proc/PID/status in kB (e.g. "VmHWM", "VmRSS"),
+ * pid 0 for this process; -1 if there is none. */
+static inline long bench_proc_status_kb(int pid, const char *field)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
+    char path[64], line[256];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *f = fopen(path, "r");
     size_t n = strlen(field);
     long kb = -1;
     while (f && fgets(line, sizeof line, f))
@@ -53,6 +57,12 @@ static inline long bench_status_kb(const char *field)
     if (f)
         fclose(f);
     return kb;
+}
+
+/* The same of this process. */
+static inline long bench_status_kb(const char *field)
+{
+    return bench_proc_status_kb(0, field);
 }
 
 static inline long bench_peak_rss_kb(void)

@@ -317,19 +317,7 @@ static int libuv_server(int wfd)
 
 static long proc_kb(pid_t pid, const char *field)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = strlen(field);
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            kb = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    if (f)
-        fclose(f);
-    return kb;
+    return bench_proc_status_kb((int)pid, field);
 }
 
 /* Forks a server; returns its pid and sets *port, or -1. */

@@ -1693,19 +1693,6 @@ int tr_sock_frame(tr_actor *self, tr_sock id, size_t max, const void *delim, siz
     return 0;
 }
 
-int tr_sock_write(tr_actor *self, tr_sock id, const void *data, size_t len)
-{
-    tr__loop *L;
-    sock *s;
-    int rc = self_sock(self, id, &L, &s);
-    if (rc != 0)
-        return rc;
-    if (!data && len)
-        return TR_EINVAL;
-    tr_iov v = {.base = data, .len = len};
-    return sock_send(L, s, &v, 1, len, NULL, NULL);
-}
-
 int tr_sock_writev(tr_actor *self, tr_sock id, const tr_iov *iov, unsigned n)
 {
     tr__loop *L;
@@ -1722,6 +1709,12 @@ int tr_sock_writev(tr_actor *self, tr_sock id, const tr_iov *iov, unsigned n)
         total += iov[i].len;
     }
     return sock_send(L, s, iov, n, total, NULL, NULL);
+}
+
+int tr_sock_write(tr_actor *self, tr_sock id, const void *data, size_t len)
+{
+    tr_iov v = {.base = data, .len = len};
+    return tr_sock_writev(self, id, &v, 1);
 }
 
 int tr_sock_write_owned(tr_actor *self, tr_sock id, void *buf, size_t len, tr_free_fn free_fn)
