@@ -377,6 +377,10 @@ static bool timer_start(sock *s, uint8_t mode, uint64_t ms)
         s->timer->data = s;
     }
     s->timer_mode = mode;
+    /* libuv counts from the time it cached at the start of this loop
+     * iteration, which a long turn leaves behind: a timeout would fire
+     * early by that much. */
+    uv_update_time(&s->tab->L->uv);
     uv_timer_start(s->timer, on_timer, ms, mode == TM_ACCEPT ? ms : 0);
     return true;
 }
@@ -702,6 +706,7 @@ static void on_timer(uv_timer_t *h)
         sock_fail(s, TR_ETIMEDOUT);
         break;
     case TM_IDLE: {
+        uv_update_time(&s->tab->L->uv);
         uint64_t now = uv_now(&s->tab->L->uv), idle = (uint64_t)s->o.idle_ms;
         if (now - s->last >= idle)
             sock_fail(s, TR_ETIMEDOUT);
@@ -720,8 +725,13 @@ static void on_timer(uv_timer_t *h)
     }
 }
 
+/* Activity, for the idle timeout: the time now, not libuv's cached time
+ * (which a long turn leaves behind, and the socket would close early). */
 static void touch(sock *s)
 {
+    if (s->o.idle_ms == TR_INFINITE)
+        return;
+    uv_update_time(&s->tab->L->uv);
     s->last = uv_now(&s->tab->L->uv);
 }
 
