@@ -236,7 +236,7 @@ static bool intercepted(tr__loop *L, tr_actor *a, const tr_msg *cpub)
         tr__describe(L, a, pub);
         return true;
     }
-    return (a->ext || tr__owned_claimed(pub->type)) && tr__owned_intercept(L, a, pub);
+    return tr__owned_intercept(L, a, pub); /* claimed types, then a's kinds */
 }
 
 /*

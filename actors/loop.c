@@ -164,11 +164,13 @@ static bool spin_for_work(tr__loop *L, tr_actor *last, bool *io)
             break;
         }
         ck_pr_stall();
-        if ((i & 63u) == 0 && uv_hrtime() >= deadline)
-            break;
-        if ((i & 63u) == 0 && L->io_users && io_ready(L)) {
-            *io = true;
-            break;
+        if ((i & 63u) == 0) {
+            if (uv_hrtime() >= deadline)
+                break;
+            if (L->io_users && io_ready(L)) {
+                *io = true;
+                break;
+            }
         }
         if (ck_pr_load_int(&L->quit))
             break;

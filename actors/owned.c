@@ -147,11 +147,6 @@ static tr__owned_kind *claimant(uint32_t type)
     return NULL;
 }
 
-bool tr__owned_claimed(uint32_t type)
-{
-    return claimant(type) != NULL;
-}
-
 bool tr__owned_intercept(tr__loop *L, tr_actor *a, tr_msg *pub)
 {
     tr__owned_kind *c = claimant(pub->type);

@@ -105,8 +105,6 @@ bool tr__owned_intercept(tr__loop *L, tr_actor *a, tr_msg *pub);
  * TR__CLAIMS kinds. 0, or TR_ELIMIT. Any thread. */
 #define TR__CLAIMS 4
 int tr__owned_claim(tr__owned_kind *kind);
-/* Whether some kind claims `type` (the dispatcher's test). */
-bool tr__owned_claimed(uint32_t type);
 
 /* ---- loop extensions --------------------------------------------------------------- */
 

@@ -93,6 +93,11 @@ typedef struct lshare {
 
 typedef struct socktab socktab;
 
+/* A socket's place in one of the three lists it may be on (below). */
+typedef struct slink {
+    struct sock *next, *prev;
+} slink;
+
 typedef struct sock {
     union {
         uv_handle_t h;
@@ -104,9 +109,9 @@ typedef struct sock {
     tr_sock id;            /* 0 once released */
     tr_pid owner;
     tr_actor *owner_a;     /* its slot (slots are never freed) */
-    struct sock *onext, *oprev; /* the owner's sockets */
-    struct sock *anext, *aprev; /* every socket of the loop */
-    struct sock *bnext, *bprev; /* waiting for the next turn's budget */
+    struct slink by_owner;  /* the owner's sockets */
+    struct slink in_loop;   /* every socket of the loop */
+    struct slink in_wait;   /* waiting for the next turn's budget (blocked) */
     uint8_t kind, fam;
     uint8_t refs;          /* handle open + id held */
     uint8_t timer_mode;
@@ -144,6 +149,35 @@ struct socktab {
     uint32_t nsocks;       /* socket objects alive: the table outlives them */
     bool destroying, check_closed;
 };
+
+/* The lists a socket is on, doubly linked through one of its slinks, named
+ * by its offset: pushed at the head, removed from anywhere. */
+#define BY_OWNER offsetof(sock, by_owner)
+#define IN_LOOP offsetof(sock, in_loop)
+#define IN_WAIT offsetof(sock, in_wait)
+#define SLINK(s, off) ((slink *)((char *)(s) + (off)))
+
+static void slist_push(sock **head, sock *s, size_t off)
+{
+    slink *l = SLINK(s, off);
+    l->prev = NULL;
+    l->next = *head;
+    if (*head)
+        SLINK(*head, off)->prev = s;
+    *head = s;
+}
+
+static void slist_remove(sock **head, sock *s, size_t off)
+{
+    slink *l = SLINK(s, off);
+    if (l->prev)
+        SLINK(l->prev, off)->next = l->next;
+    else if (*head == s)
+        *head = l->next;
+    if (l->next)
+        SLINK(l->next, off)->prev = l->prev;
+    l->next = l->prev = NULL;
+}
 
 typedef struct conn_req {
     sock *s;               /* NULL: the socket went away first */
@@ -284,10 +318,7 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
     s->tab = t;
     s->kind = kind;
     s->fam = fam;
-    s->anext = t->all;
-    if (t->all)
-        t->all->aprev = s;
-    t->all = s;
+    slist_push(&t->all, s, IN_LOOP);
     t->nsocks++;
     tr__loop_io_use(t->L, 1); /* the loop watches its sockets while it spins */
     return s;
@@ -312,18 +343,22 @@ static void ls_leave(sock *s)
     ls_unref(ls);
 }
 
+/* Reading waits for the loop's check phase (the turn's budget is spent, or
+ * there was no read buffer): every other ready socket is read first. */
+static void blocked_add(sock *s)
+{
+    if (s->blocked)
+        return;
+    s->blocked = true;
+    slist_push(&s->tab->blocked, s, IN_WAIT);
+}
+
 static void blocked_remove(sock *s)
 {
     if (!s->blocked)
         return;
     s->blocked = false;
-    if (s->bprev)
-        s->bprev->bnext = s->bnext;
-    else
-        s->tab->blocked = s->bnext;
-    if (s->bnext)
-        s->bnext->bprev = s->bprev;
-    s->bnext = s->bprev = NULL;
+    slist_remove(&s->tab->blocked, s, IN_WAIT);
 }
 
 /* One of the object's two holds is gone: frees it after the last. */
@@ -335,12 +370,7 @@ static void sock_unref(sock *s)
     if (!t->destroying) {
         tr__loop_io_use(t->L, -1);
         blocked_remove(s);
-        if (s->aprev)
-            s->aprev->anext = s->anext;
-        else
-            t->all = s->anext;
-        if (s->anext)
-            s->anext->aprev = s->aprev;
+        slist_remove(&t->all, s, IN_LOOP);
     }
     ls_unref(s->kind == K_LISTEN ? s->ls : NULL);
     free(s->g);
@@ -444,7 +474,8 @@ static tr__owned_kind sock_kind = {.name = "sockets",
                                    .claim_lo = SOCK_TYPE_LO,
                                    .claim_hi = SOCK_TYPE_HI};
 
-/* Adds `s` to a's sockets. 0, or TR_ENOMEM. */
+/* Adds `s` to a's sockets (the kind's data: the list's head). 0, or
+ * TR_ENOMEM. */
 static int owner_add(tr__loop *L, tr_actor *a, sock *s)
 {
     int err = 0;
@@ -452,29 +483,22 @@ static int owner_add(tr__loop *L, tr_actor *a, sock *s)
     if (!p)
         return err;
     sock *head = *p;
-    s->oprev = NULL;
-    s->onext = head;
-    if (head)
-        head->oprev = s;
-    *p = s;
+    slist_push(&head, s, BY_OWNER);
+    *p = head;
     s->owner = tr__actor_pid(a);
     s->owner_a = a;
     return 0;
 }
 
-static void owner_remove(tr__loop *L, sock *s)
+static void owner_remove(sock *s)
 {
-    (void)L;
     if (s->owner == TR_PID_NONE)
         return;
     void **p = tr__owned(s->owner_a, &sock_kind);
-    if (s->oprev)
-        s->oprev->onext = s->onext;
-    else if (p && *p == s)
-        *p = s->onext;
-    if (s->onext)
-        s->onext->oprev = s->oprev;
-    s->onext = s->oprev = NULL;
+    sock *head = p ? *p : NULL;
+    slist_remove(&head, s, BY_OWNER);
+    if (p)
+        *p = head;
     s->owner = TR_PID_NONE;
     s->owner_a = NULL;
 }
@@ -634,7 +658,7 @@ static void close_gracefully(sock *s)
  * queued writes get linger_ms, and so does the peer's end of stream. */
 static void sock_close(tr__loop *L, sock *s)
 {
-    owner_remove(L, s);
+    owner_remove(s);
     id_release(s);
     if (s->closing || s->dead)
         return;
@@ -670,7 +694,7 @@ static void owned_stop(tr__loop *L, tr_actor *a, void **data)
     (void)a;
     sock *s = *data;
     while (s) {
-        sock *next = s->onext;
+        sock *next = s->by_owner.next;
         if (s->kind == K_LISTEN) {
             sock_close(L, s); /* accepting ends when the exit begins */
         } else {
@@ -684,16 +708,8 @@ static void owned_stop(tr__loop *L, tr_actor *a, void **data)
 static void owned_release(tr__loop *L, tr_actor *a, void **data)
 {
     (void)a;
-    sock *s = *data;
-    *data = NULL;
-    while (s) {
-        sock *next = s->onext;
-        s->onext = s->oprev = NULL;
-        s->owner = TR_PID_NONE;
-        s->owner_a = NULL;
-        sock_close(L, s);
-        s = next;
-    }
+    while (*data) /* each close takes the socket off the list */
+        sock_close(L, *data);
 }
 
 /* ---- timers ------------------------------------------------------------------------- */
@@ -872,14 +888,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         if (s->dead)
             return;
-        if (s->turn_bytes >= s->o.read_budget && !s->blocked) {
-            s->blocked = true; /* until the check phase: others read first */
-            s->bprev = NULL;
-            s->bnext = t->blocked;
-            if (t->blocked)
-                t->blocked->bprev = s;
-            t->blocked = s;
-        }
+        if (s->turn_bytes >= s->o.read_budget)
+            blocked_add(s);
         update_reading(s);
         return;
     }
@@ -892,14 +902,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == UV_ENOBUFS) { /* no scratch buffer: try again next turn */
-        if (!s->blocked) {
-            s->blocked = true;
-            s->bprev = NULL;
-            s->bnext = t->blocked;
-            if (t->blocked)
-                t->blocked->bprev = s;
-            t->blocked = s;
-        }
+        blocked_add(s);
         update_reading(s);
         return;
     }
@@ -925,15 +928,11 @@ static void on_check(uv_check_t *h)
 {
     socktab *t = h->data;
     t->iter++;
-    sock *s = t->blocked;
-    t->blocked = NULL;
-    while (s) {
-        sock *next = s->bnext;
-        s->blocked = false;
-        s->bnext = s->bprev = NULL;
+    while (t->blocked) {
+        sock *s = t->blocked;
+        blocked_remove(s);
         s->turn_bytes = 0;
         update_reading(s);
-        s = next;
     }
 }
 
@@ -969,10 +968,9 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /* A write of `n` pieces (total bytes `total`), or one owned buffer. */
-static int sock_send(tr__loop *L, sock *s, const tr_iov *iov, unsigned n, size_t total,
-                     void *owned, tr_free_fn free_fn)
+static int sock_send(sock *s, const tr_iov *iov, unsigned n, size_t total, void *owned,
+                     tr_free_fn free_fn)
 {
-    (void)L;
     if (s->kind != K_CONN)
         return TR_EINVAL;
     if (s->wshut || s->dead || s->closing)
@@ -1254,9 +1252,9 @@ static int sock_begin(tr_actor *self, uint8_t kind, uint8_t fam, tr__loop **L, s
 }
 
 /* Undoes sock_begin after a failure to open. */
-static void sock_abort(tr__loop *L, sock *s)
+static void sock_abort(sock *s)
 {
-    owner_remove(L, s);
+    owner_remove(s);
     id_release(s);
     s->closing = true;
     handle_close(s);
@@ -1388,7 +1386,7 @@ int tr_listen(tr_actor *self, const char *address, const tr_listen_opts *opts, t
     s->max_conns = o.max_conns ? o.max_conns : 10000;
     s->ls = tr__calloc(1, sizeof *s->ls);
     if (!s->ls) {
-        sock_abort(L, s);
+        sock_abort(s);
         return TR_ENOMEM;
     }
     s->ls->refs = 1;
@@ -1410,7 +1408,7 @@ int tr_listen(tr_actor *self, const char *address, const tr_listen_opts *opts, t
     if (rc != 0) {
         if (rc == TR_ECANCELED || rc == TR_ENOHOST || rc == TR_ECONNREFUSED)
             rc = TR_ESYSTEM;
-        sock_abort(L, s);
+        sock_abort(s);
         return rc;
     }
     *out = s->id;
@@ -1523,7 +1521,7 @@ int tr_connect(tr_actor *self, const char *address, const tr_connect_opts *opts,
     s->o = co;
     conn_req *cr = tr__calloc(1, sizeof *cr);
     if (!cr) {
-        sock_abort(L, s);
+        sock_abort(s);
         return TR_ENOMEM;
     }
     cr->s = s;
@@ -1547,12 +1545,12 @@ int tr_connect(tr_actor *self, const char *address, const tr_connect_opts *opts,
             free(cr);
         }
         s->connecting = false;
-        sock_abort(L, s);
+        sock_abort(s);
         return rc == TR_ENOMEM ? rc : TR_ESYSTEM;
     }
     if (to != TR_INFINITE && !timer_start(s, TM_CONNECT, (uint64_t)(to > INT32_MAX ? INT32_MAX : to))) {
         s->connecting = false;
-        sock_abort(L, s);
+        sock_abort(s);
         return TR_ENOMEM;
     }
     *out = s->id;
@@ -1656,7 +1654,7 @@ static bool sock_intercept(tr__loop *L, tr_actor *a, void **data, tr_msg *pub)
     case TR_MSG_SOCK_CLOSED:
     case TR_MSG_SOCK_CONNECTED:
         if (s->dead) { /* its last word: the id goes once the handler has it */
-            owner_remove(L, s);
+            owner_remove(s);
             id_release(s);
         }
         break;
@@ -1718,7 +1716,7 @@ int tr_sock_writev(tr_actor *self, tr_sock id, const tr_iov *iov, unsigned n)
             return TR_EINVAL;
         total += iov[i].len;
     }
-    return sock_send(L, s, iov, n, total, NULL, NULL);
+    return sock_send(s, iov, n, total, NULL, NULL);
 }
 
 int tr_sock_write(tr_actor *self, tr_sock id, const void *data, size_t len)
@@ -1737,7 +1735,7 @@ int tr_sock_write_owned(tr_actor *self, tr_sock id, void *buf, size_t len, tr_fr
     if (!buf || !free_fn || len > UINT32_MAX)
         return TR_EINVAL;
     tr_iov v = {.base = buf, .len = len};
-    return sock_send(L, s, &v, 1, len, buf, free_fn);
+    return sock_send(s, &v, 1, len, buf, free_fn);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -1802,14 +1800,14 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
         if (b->status == TR__EXITING) /* (or not yet started: that is fine) */
             return TR_ENOACTOR;
         tr_pid from = s->owner;
-        owner_remove(L, s);
+        owner_remove(s);
         if ((rc = owner_add(L, b, s)) != 0) {
             owner_add(L, self, s); /* cannot fail: self has the kind already */
             return rc;
         }
         s->stopped = false;
         if (notify(s, from, TR_MSG_SOCK_GIVEN, NULL, 0) != 0) {
-            owner_remove(L, s);
+            owner_remove(s);
             owner_add(L, self, s);
             return TR_ENOMEM;
         }
@@ -1851,7 +1849,7 @@ int tr_sock_give(tr_actor *self, tr_sock id, tr_pid to)
     s->ls = NULL; /* it travels with the descriptor */
     /* Only this handle closes — no FIN, no drain: the duplicate keeps the
      * connection for its new owner. */
-    owner_remove(L, s);
+    owner_remove(s);
     id_release(s);
     s->closing = true;
     handle_close(s);
@@ -1943,7 +1941,7 @@ static void tab_destroy(tr__loop *L, void *data)
     socktab *t = data;
     t->destroying = true;
     for (sock *s = t->all, *next; s; s = next) {
-        next = s->anext;
+        next = s->in_loop.next;
         s->id = 0; /* the table goes: the id's hold with it */
         s->refs = 1;
         s->dead = s->closing = true;
