@@ -1794,6 +1794,12 @@ typedef struct tr_sock_opts {
                           * closes (tr_sock_close, owner exit) may take to
                           * drain before it is reset: 0 or TR_DEFAULT = 5000 */
     int nagle;           /* 1: leave Nagle's algorithm on; 0: TCP_NODELAY */
+    uint32_t sndbuf;     /* the kernel's send buffer (SO_SNDBUF), bytes: 0 =
+                          * the kernel's default, which grows by itself;
+                          * set, it is fixed (Linux doubles the value) —
+                          * bounds the kernel memory per connection, and
+                          * how much it takes beyond write_max */
+    uint32_t rcvbuf;     /* the kernel's receive buffer (SO_RCVBUF), as sndbuf */
 } tr_sock_opts;
 
 typedef struct tr_listen_opts {

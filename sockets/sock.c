@@ -1074,7 +1074,7 @@ static int opts_resolve(const tr_sock_opts *in, tr_sock_opts *o)
     if (o->write_low >= o->write_high || o->write_max < o->write_high ||
         (o->idle_ms < 0 && o->idle_ms != TR_INFINITE) ||
         (o->linger_ms < 0 && o->linger_ms != TR_INFINITE) || (o->nagle != 0 && o->nagle != 1) ||
-        o->write_max > UINT32_MAX)
+        o->write_max > UINT32_MAX || o->sndbuf > INT32_MAX / 2 || o->rcvbuf > INT32_MAX / 2)
         return TR_EINVAL;
     if (o->linger_ms == TR_INFINITE)
         o->linger_ms = INT32_MAX; /* a long time, for libuv's timer */
@@ -1091,6 +1091,11 @@ static void conn_ready(sock *s)
     s->connected = true;
     if (s->fam == F_TCP)
         uv_tcp_nodelay(&s->u.tcp, !s->o.nagle);
+    int v;
+    if ((v = (int)s->o.sndbuf) > 0)
+        uv_send_buffer_size((uv_handle_t *)&s->u, &v);
+    if ((v = (int)s->o.rcvbuf) > 0)
+        uv_recv_buffer_size((uv_handle_t *)&s->u, &v);
     idle_start(s);
 }
 

@@ -1556,6 +1556,9 @@ static void test_write_water_marks(void **state)
     c->lopts.conn.write_high = 128 * KiB;
     c->lopts.conn.write_low = 32 * KiB;
     c->lopts.conn.write_max = 256 * KiB;
+    /* a fixed kernel send buffer: one that grows by itself (up to 4 MiB)
+     * could take the queue below write_low while the test looks */
+    c->lopts.conn.sndbuf = 32 * KiB;
     tr_runtime *rt = tr_test_runtime(1, 0);
     start_listener(rt, c, TR_LOOP(0));
     int fd = cl_open_rcvbuf(c->addr, 16 * 1024);
@@ -1568,6 +1571,9 @@ static void test_write_water_marks(void **state)
                   (unsigned long long)atomic_load(&c->written), q);
     assert_true(q <= 256 * KiB);
     assert_true(q + CHUNK > 256 * KiB); /* it was full indeed */
+    /* the kernel took no more than its fixed buffers (64 KiB sent, 32 KiB
+     * at the peer, doubled): unset, the send buffer grows to 4 MiB */
+    assert_true(atomic_load(&c->written) <= q + 512 * KiB);
     assert_int_equal(atomic_load(&c->efull_throttled), 1);
     TR_WAIT_UNTIL(atomic_load(&c->throttled) == 1);
     assert_int_equal(atomic_load(&c->unthrottled), 0);
@@ -1823,11 +1829,14 @@ static void test_listener_close_keeps_conns(void **state)
         cl_echo_check(fd, 1000, 1);
         if (how == 0)
             assert_int_equal(ask_rc(rt, lp, CMD_CLOSE_LISTENER, NULL, 0), 0);
-        else
+        else {
+            /* the kill acts soon: until the listener has gone, a connect
+             * would still be accepted (and handed to the echo) */
             assert_int_equal(tr_signal_exit(rt, lp, TR_EXIT_KILLED), 0);
-        /* the port refuses (at once for the close; the kill acts soon).
-         * A connect racing the close may be reset instead: its SYN was in
-         * the listener's queue when the listener closed. */
+            TR_WAIT_GONE(rt, lp, 999);
+        }
+        /* the port refuses. A connect racing the close may be reset
+         * instead: its SYN was in the listener's queue when it closed. */
         int f2;
         uint64_t end = tr_test_wall_ns() + (uint64_t)CL_TIMEOUT_MS * MS;
         while (((f2 = cl_try(c->addr, 0)) >= 0 || f2 == -ECONNRESET) &&
@@ -1843,9 +1852,10 @@ static void test_listener_close_keeps_conns(void **state)
         ASSERT_NO_BAD(c);
         /* c is the report of actors that have ended (the echo at EOF, the
          * listener killed or idle): it stays until the runtime is freed */
-        if (how == 0)
+        if (how == 0) {
             assert_int_equal(tr_signal_exit(rt, lp, TR_EXIT_KILLED), 0);
-        TR_WAIT_GONE(rt, lp, 999);
+            TR_WAIT_GONE(rt, lp, 999);
+        }
         free(c);
     }
     free_rt(rt);
@@ -2744,6 +2754,7 @@ static void test_stop_waits_for_queued_writes(void **state)
     (void)state;
     srv *c = srv_new("127.0.0.1:0", &sink_b); /* never reads */
     c->lopts.conn.write_max = 16 * MiB;
+    c->lopts.conn.linger_ms = 60000; /* a loaded machine's reader is slow */
     tr_runtime *rt = tr_test_runtime(1, 0);
     start_listener(rt, c, TR_LOOP(0));
     slow_reader r;
@@ -3496,6 +3507,12 @@ static void probe_all(tr_actor *self)
     memset(&lo, 0, sizeof lo);
     lo.conn.linger_ms = -5;
     PROBE("listen linger_ms -5", tr_listen(self, "127.0.0.1:0", &lo, &s), TR_EINVAL);
+    memset(&lo, 0, sizeof lo);
+    lo.conn.sndbuf = UINT32_MAX;
+    PROBE("listen sndbuf 4 GiB", tr_listen(self, "127.0.0.1:0", &lo, &s), TR_EINVAL);
+    memset(&lo, 0, sizeof lo);
+    lo.conn.rcvbuf = (uint32_t)INT32_MAX / 2 + 1;
+    PROBE("listen rcvbuf 1 GiB", tr_listen(self, "127.0.0.1:0", &lo, &s), TR_EINVAL);
 
     /* tr_connect */
     PROBE("connect NULL addr", tr_connect(self, NULL, NULL, &s), TR_EINVAL);
