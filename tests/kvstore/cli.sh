@@ -13,7 +13,8 @@
 # read from its first stdout line) or, when its name starts with
 # "redis-server", another redis-server; REDIS_SERVER is the reference. Both default
 # to the redis-server on the PATH (the script checking itself). Exits 77
-# (ctest's skip) when redis-cli or redis-server is missing.
+# (ctest's skip) when redis-cli or redis-server is missing. CASES=FILE runs
+# another script; KEEP_TMP=1 keeps the outputs (their folder is printed).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +41,11 @@ cleanup() {
   for p in "${pids[@]}"; do
     wait "$p" 2>/dev/null || true
   done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
+  if [ -n "${KEEP_TMP:-}" ]; then
+    echo "cli.sh: kept $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
 }
 trap cleanup EXIT
 
@@ -51,8 +56,8 @@ fail() {
 
 # start_redis PATH NAME: a redis-server on a free port; sets port_NAME.
 start_redis() {
-  local path=$1 name=$2 port pid attempt i
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  local path=$1 name=$2 port pid i
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
     port=$((20000 + RANDOM % 40000))
     "$path" --port "$port" --save '' --appendonly no --bind 127.0.0.1 \
       --databases 1 --loglevel warning >"$tmp/$name.log" 2>&1 &

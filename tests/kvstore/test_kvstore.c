@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,9 +52,9 @@
 #define KV_CASES_DEFAULT "tests/kvstore/cases.txt"
 #endif
 
-#define TIMEOUT_MS 10000  /* every read, write, connect and wait */
-#define SILENCE_MS 300    /* ~silence: how long nothing must arrive */
-#define SHOW_MAX 600      /* bytes of a reply shown on a mismatch */
+#define TIMEOUT_MS 10000 /* every read, write, connect and wait */
+#define SILENCE_MS 300   /* ~silence: how long nothing must arrive */
+#define SHOW_MAX 600     /* bytes of a reply shown on a mismatch */
 #define MAX_CONNS 16
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -62,9 +63,12 @@ static pid_t server_pid = -1; /* the spawned server, killed on a failure */
 static pthread_t drain_thread;
 static bool drain_started;
 
+/* On a failure: the server and whatever it started (its process group: a
+ * child left holding its stdout would keep ctest waiting). */
 static void kill_server(void)
 {
     if (server_pid > 0) {
+        kill(-server_pid, SIGKILL);
         kill(server_pid, SIGKILL);
         waitpid(server_pid, NULL, 0);
         server_pid = -1;
@@ -150,7 +154,8 @@ static void buf_addc(struct buf *b, char c)
     buf_add(b, &c, 1);
 }
 
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
@@ -333,19 +338,32 @@ static int split_args(const char *p, struct args *a)
         bool inq = false, insq = false, done = false;
         while (!done) {
             if (inq) {
-                if (p[0] == '\\' && p[1] == 'x' && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
+                if (p[0] == '\\' && p[1] == 'x' && hexval(p[2]) >= 0 &&
+                    hexval(p[3]) >= 0) {
                     buf_addc(&cur, (char)(hexval(p[2]) * 16 + hexval(p[3])));
                     p += 3;
                 } else if (p[0] == '\\' && p[1]) {
                     char c;
                     p++;
                     switch (*p) {
-                    case 'n': c = '\n'; break;
-                    case 'r': c = '\r'; break;
-                    case 't': c = '\t'; break;
-                    case 'b': c = '\b'; break;
-                    case 'a': c = '\a'; break;
-                    default: c = *p; break;
+                    case 'n':
+                        c = '\n';
+                        break;
+                    case 'r':
+                        c = '\r';
+                        break;
+                    case 't':
+                        c = '\t';
+                        break;
+                    case 'b':
+                        c = '\b';
+                        break;
+                    case 'a':
+                        c = '\a';
+                        break;
+                    default:
+                        c = *p;
+                        break;
                     }
                     buf_addc(&cur, c);
                 } else if (*p == '"') {
@@ -647,7 +665,8 @@ static int conn_send(struct conn *c, const char *p, size_t n)
                 p += w;
                 n -= (size_t)w;
                 deadline = now_ms() + TIMEOUT_MS;
-            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR) {
                 /* EPIPE / ECONNRESET: whatever it sent stays readable */
                 while (conn_fill(c, 0) > 0) {
                 }
@@ -663,10 +682,14 @@ enum { RV_OK = 0, RV_TIMEOUT, RV_CLOSED, RV_GARBAGE };
 static const char *rv_text(int rv)
 {
     switch (rv) {
-    case RV_TIMEOUT: return "no complete reply within 10 s";
-    case RV_CLOSED: return "the server closed the connection";
-    case RV_GARBAGE: return "the bytes are not a RESP reply";
-    default: return "ok";
+    case RV_TIMEOUT:
+        return "no complete reply within 10 s";
+    case RV_CLOSED:
+        return "the server closed the connection";
+    case RV_GARBAGE:
+        return "the bytes are not a RESP reply";
+    default:
+        return "ok";
     }
 }
 
@@ -725,7 +748,8 @@ static char *trim(char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+    while (n &&
+           (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
         s[--n] = '\0';
     return s;
 }
@@ -755,7 +779,8 @@ static void load_cases(void)
             if (!strcmp(word, "kvstore-only")) {
                 kvonly_next = true;
                 continue;
-            } else if (!strcmp(word, "sleep") && sscanf(s, "@sleep %ld", &num) == 1 && num >= 0) {
+            } else if (!strcmp(word, "sleep") && sscanf(s, "@sleep %ld", &num) == 1 &&
+                       num >= 0) {
                 it.kind = K_SLEEP;
                 it.n = num;
             } else if (!strcmp(word, "fresh")) {
@@ -997,11 +1022,16 @@ static const char *eitem_text(const struct eitem *it, char *tmp, size_t tmpn)
     case E_INT:
         snprintf(tmp, tmpn, "an integer reply in [%lld,%lld]", it->lo, it->hi);
         return tmp;
-    case E_BULK: return "a bulk string reply";
-    case E_ARRAY: return "an array reply";
-    case E_CLOSE: return "the server closing the connection";
-    case E_SILENCE: return "no reply, the connection kept open (300 ms)";
-    default: return "?";
+    case E_BULK:
+        return "a bulk string reply";
+    case E_ARRAY:
+        return "an array reply";
+    case E_CLOSE:
+        return "the server closing the connection";
+    case E_SILENCE:
+        return "no reply, the connection kept open (300 ms)";
+    default:
+        return "?";
     }
 }
 
@@ -1016,7 +1046,8 @@ static void check_item(struct conn *c, const struct expect *e, const struct eite
             conn_fill(c, (int)(deadline - now_ms()));
         if (c->pos < c->in.len)
             fail_case(w, eitem_text(it, tmp, sizeof tmp),
-                      show(c->in.p + c->pos, c->in.len - c->pos), "more bytes came instead");
+                      show(c->in.p + c->pos, c->in.len - c->pos),
+                      "more bytes came instead");
         if (!c->eof)
             fail_case(w, eitem_text(it, tmp, sizeof tmp), "(nothing)",
                       "the connection is still open after 10 s");
@@ -1038,7 +1069,8 @@ static void check_item(struct conn *c, const struct expect *e, const struct eite
     size_t n;
     int rv = conn_read_value(c, &p, &n);
     /* (the texts are made only for a failure, which exits) */
-#define EXPECTED (it->kind == E_LIT ? show(it->lit.p, it->lit.len) : eitem_text(it, tmp, sizeof tmp))
+#define EXPECTED                                                                         \
+    (it->kind == E_LIT ? show(it->lit.p, it->lit.len) : eitem_text(it, tmp, sizeof tmp))
     if (rv != RV_OK)
         fail_case(w, EXPECTED, n ? show(p, n) : "(nothing)", rv_text(rv));
     switch (it->kind) {
@@ -1054,7 +1086,8 @@ static void check_item(struct conn *c, const struct expect *e, const struct eite
             elems_free(&a);
             elems_free(&b);
             if (!same)
-                fail_case(w, EXPECTED, show(p, n), "not the same elements (in any order)");
+                fail_case(w, EXPECTED, show(p, n),
+                          "not the same elements (in any order)");
         } else if (n != it->lit.len || memcmp(p, it->lit.p, n)) {
             fail_case(w, EXPECTED, show(p, n), NULL);
         }
@@ -1286,8 +1319,8 @@ static void *good_client(void *arg)
         snprintf(key, sizeof key, "good:%ld", i % 64);
         snprintf(val, sizeof val, "value-%ld", i);
         cmd.len = 0;
-        buf_printf(&cmd, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(key), key,
-                   strlen(val), val);
+        buf_printf(&cmd, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(key),
+                   key, strlen(val), val);
         if (simple_call(&c, cmd.p, cmd.len, "+OK\r\n", 5, good_err, sizeof good_err))
             break;
         cmd.len = 0;
@@ -1350,8 +1383,8 @@ static void *slowloris(void *arg)
         }
         if (c.pos < c.in.len) {
             char *s = show(c.in.p + c.pos, c.in.len - c.pos);
-            snprintf(slow_err, sizeof slow_err, "answered after %zu of 20 bytes: %s", i + 1,
-                     s);
+            snprintf(slow_err, sizeof slow_err, "answered after %zu of 20 bytes: %s",
+                     i + 1, s);
             free(s);
             conn_close(&c);
             return NULL;
@@ -1408,8 +1441,8 @@ static void check_big_mget(const char *when)
     int rv = conn_read_value(&c, &p, &n);
     if (rv != RV_OK) {
         char *s = show(p, n);
-        die("hostile: MGET of %d values of %d bytes (%s): %s: %s", BIG_KEYS, BIG_SIZE, when,
-            rv_text(rv), s);
+        die("hostile: MGET of %d values of %d bytes (%s): %s: %s", BIG_KEYS, BIG_SIZE,
+            when, rv_text(rv), s);
     }
     char head[16];
     int hn = snprintf(head, sizeof head, "*%d\r\n", BIG_KEYS);
@@ -1421,7 +1454,8 @@ static void check_big_mget(const char *when)
         char vh[32];
         int vn = snprintf(vh, sizeof vh, "$%d\r\n", BIG_SIZE);
         if (off + (size_t)vn + BIG_SIZE + 2 > n || memcmp(p + off, vh, (size_t)vn) ||
-            memcmp(p + off + vn, val.p, BIG_SIZE) || memcmp(p + off + vn + BIG_SIZE, "\r\n", 2))
+            memcmp(p + off + vn, val.p, BIG_SIZE) ||
+            memcmp(p + off + vn + BIG_SIZE, "\r\n", 2))
             die("hostile: MGET of the big values (%s): value %d is wrong", when, k);
         off += (size_t)vn + BIG_SIZE + 2;
     }
@@ -1458,11 +1492,11 @@ static void run_hostile(void)
     }
     int *fds = xmalloc(sizeof *fds * (size_t)nab);
     static const char *const partial[] = {
-        "",                                     /* nothing at all */
-        "*2\r\n$3\r\nGET\r\n$3\r\nfo",          /* mid-argument */
-        "*1\r\n$4\r\nPING\r\n",                 /* a whole command, never read */
-        "PIN",                                  /* mid-inline */
-        "*3\r\n$3\r\nSET\r\n$8\r\nabandon",     /* mid-key */
+        "",                                            /* nothing at all */
+        "*2\r\n$3\r\nGET\r\n$3\r\nfo",                 /* mid-argument */
+        "*1\r\n$4\r\nPING\r\n",                        /* a whole command, never read */
+        "PIN",                                         /* mid-inline */
+        "*3\r\n$3\r\nSET\r\n$8\r\nabandon",            /* mid-key */
         "*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$100000\r\nzz", /* a big value announced */
     };
     size_t npartial = sizeof partial / sizeof partial[0];
@@ -1504,7 +1538,8 @@ static void run_hostile(void)
     for (int r = 0; r < 3; r++) /* three MGETs pipelined: 15 MiB of replies */
         mget_big(&cmd);
     static const size_t read_first[] = {0, 1, 1000, 65536, 1 << 20, 6 << 20};
-    for (size_t round = 0; round < 2 * sizeof read_first / sizeof read_first[0]; round++) {
+    for (size_t round = 0; round < 2 * sizeof read_first / sizeof read_first[0];
+         round++) {
         int fd = connect_server(4096);
         if (fd < 0)
             die("hostile: connect: %s", strerror(errno));
@@ -1512,12 +1547,18 @@ static void run_hostile(void)
         snprintf(c.name, sizeof c.name, "resetter");
         conn_send(&c, cmd.p, cmd.len);
         size_t want = read_first[round % (sizeof read_first / sizeof read_first[0])];
-        int64_t deadline = now_ms() + TIMEOUT_MS;
-        while (c.in.len < want && now_ms() < deadline && conn_fill(&c, 100) >= 0) {
+        int64_t deadline = now_ms() + TIMEOUT_MS; /* without progress */
+        while (c.in.len < want && now_ms() < deadline) {
+            int f = conn_fill(&c, 100);
+            if (f < 0)
+                break;
+            if (f > 0)
+                deadline = now_ms() + TIMEOUT_MS;
         }
         if (c.in.len < want)
-            die("hostile: the big reply stalled at %zu bytes (wanted %zu first)", c.in.len,
-                want);
+            die("hostile: the big reply stopped at %zu bytes (%s; %zu wanted before the "
+                "reset)",
+                c.in.len, c.eof ? "closed" : "nothing for 10 s", want);
         if (round >= sizeof read_first / sizeof read_first[0])
             sleep_ms(20); /* the second time, let the server fill its buffers */
         set_linger0(c.fd);
@@ -1571,6 +1612,8 @@ static int spawn(char *const argv[])
     if (pid < 0)
         die("fork: %s", strerror(errno));
     if (pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the test dies (a timeout) */
         dup2(pfd[1], STDOUT_FILENO);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
@@ -1580,6 +1623,7 @@ static int spawn(char *const argv[])
         _exit(127);
     }
     close(pfd[1]);
+    setpgid(pid, pid); /* (both sides: whichever runs first) */
     server_pid = pid;
     return pfd[0];
 }
@@ -1688,9 +1732,10 @@ static void start_redis(const char *path)
         snprintf(port, sizeof port, "%d", free_port());
         /* --databases 1: the kvstore has one database, so SELECT 1 is out of
          * range on both. */
-        char *argv[] = {(char *)path, "--port", port, "--save", "", "--appendonly", "no",
-                        "--bind", "127.0.0.1", "--databases", "1", "--loglevel", "warning",
-                        NULL};
+        char *argv[] = {
+            (char *)path, "--port", port,        "--save",      "",  "--appendonly",
+            "no",         "--bind", "127.0.0.1", "--databases", "1", "--loglevel",
+            "warning",    NULL};
         start_drain(spawn(argv));
         snprintf(g_port, sizeof g_port, "%s", port);
         int64_t deadline = now_ms() + TIMEOUT_MS;
@@ -1733,9 +1778,9 @@ static void raise_nofile(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: test_kvstore [--cases FILE] [--no-hostile] [--reference]\n"
-            "         (--spawn KVSTORE [ARGS...] | --redis REDIS_SERVER | --addr HOST:PORT)\n");
+    fprintf(stderr, "usage: test_kvstore [--cases FILE] [--no-hostile] [--reference]\n"
+                    "         (--spawn KVSTORE [ARGS...] | --redis REDIS_SERVER | --addr "
+                    "HOST:PORT)\n");
     exit(2);
 }
 
@@ -1788,7 +1833,8 @@ int main(int argc, char **argv)
             if (WIFSIGNALED(status))
                 die("the server died of signal %d after SIGTERM", WTERMSIG(status));
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                die("the server exited with status %d after SIGTERM", WEXITSTATUS(status));
+                die("the server exited with status %d after SIGTERM",
+                    WEXITSTATUS(status));
             printf("test_kvstore: the server exited with status 0 after SIGTERM\n");
         }
     }
