@@ -211,7 +211,7 @@ enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_KEEPTTL = 8, SET_EX = 16, SET_PX
 
 static void cmd_set(kv_ctx *x, int argc, const char *const *argv, const size_t *argl, kv_out *o)
 {
-    int fl = 0, j;
+    int fl = 0, j, t;
     const char *exp = NULL;
     size_t explen = 0;
     const int timed = SET_EX | SET_PX | SET_EXAT | SET_PXAT;
@@ -227,11 +227,11 @@ static void cmd_set(kv_ctx *x, int argc, const char *const *argv, const size_t *
             fl |= SET_GET;
         else if (arg_is(a, l, "keepttl") && !(fl & timed))
             fl |= SET_KEEPTTL;
-        else if (!last && !(fl & (SET_KEEPTTL | timed)) &&
-                 (arg_is(a, l, "ex") || arg_is(a, l, "px") || arg_is(a, l, "exat") ||
-                  arg_is(a, l, "pxat"))) {
-            fl |= arg_is(a, l, "ex") ? SET_EX : arg_is(a, l, "px") ? SET_PX
-                : arg_is(a, l, "exat") ? SET_EXAT : SET_PXAT;
+        else if (!last && (t = arg_is(a, l, "ex") ? SET_EX : arg_is(a, l, "px") ? SET_PX
+                            : arg_is(a, l, "exat") ? SET_EXAT : arg_is(a, l, "pxat") ? SET_PXAT
+                            : 0) != 0 &&
+                 !(fl & (SET_KEEPTTL | (timed & ~t)))) {
+            fl |= t; /* the same option again: the last one counts, as in Redis */
             exp = argv[++j];
             explen = argl[j];
         } else {

@@ -59,6 +59,7 @@
 #define WRITE_MAX (256u << 20) /* a client's unread replies (Redis's output
                                 * buffer limit): past it, it is dropped */
 #define IN_KEEP 4096          /* an input buffer this small is kept when empty */
+#define BIG_REPLY (64u << 10) /* a merged reply this large is written as it is */
 
 enum { MSG_BATCH = 1, MSG_ANSWERS, MSG_EXPIRE_TICK };
 
@@ -583,8 +584,7 @@ static void run_command(conn *c, scratch *sc, int argc, const char **argv, const
             kv_err_unknown(o, argc, argv, argl);
         return;
     }
-    if (strcmp(cd->name, "quit") != 0 && /* QUIT takes any arguments, as in Redis */
-        ((cd->arity > 0 && cd->arity != argc) || argc < -cd->arity)) {
+    if ((cd->arity > 0 && cd->arity != argc) || argc < -cd->arity) {
         if ((o = reply_to(c, sc)))
             kv_err_arity(o, cd);
         return;
@@ -621,14 +621,40 @@ static void run_command(conn *c, scratch *sc, int argc, const char **argv, const
     run_spread(c, sc, cd, argc, argv, argl, now, only);
 }
 
-/* Moves the replies that are complete, in order, to the loop's output. */
-static void slots_flush(conn *c, scratch *sc)
+/* Writes the loop's output to the socket (copied: whatever the kernel
+ * does not take at once is queued). 0, or the write's error. */
+static int out_write(tr_actor *self, conn *c, scratch *sc)
 {
+    if (!sc->out.len)
+        return 0;
+    int rc = sc->out.oom ? TR_ENOMEM : tr_sock_write(self, c->s, sc->out.b, sc->out.len);
+    sc->out.len = 0;
+    sc->out.oom = 0;
+    if (sc->out.cap > (1u << 20))
+        out_free(&sc->out);
+    return rc;
+}
+
+/* Moves the replies that are complete, in order, to the loop's output; a
+ * large one goes to the socket as it is (tr_sock_write_owned: no copy).
+ * 0, or a write's error. */
+static int slots_flush(tr_actor *self, conn *c, scratch *sc)
+{
+    int rc = 0;
     while (c->nslots) {
         slot *s = slot_at(c, 0);
         if (s->wait)
             break;
-        out_raw(&sc->out, s->reply.b, s->reply.len);
+        if (rc == 0 && s->reply.len >= BIG_REPLY && !s->reply.oom &&
+            (rc = out_write(self, c, sc)) == 0) {
+            rc = tr_sock_write_owned(self, c->s, s->reply.b, s->reply.len, free);
+            if (rc == 0)
+                memset(&s->reply, 0, sizeof s->reply); /* the socket owns it */
+        } else if (rc == 0) {
+            out_raw(&sc->out, s->reply.b, s->reply.len);
+            if (s->reply.oom)
+                sc->out.oom = 1;
+        }
         slot_clear(s);
         c->head = (c->head + 1) % c->capslots;
         c->nslots--;
@@ -640,6 +666,7 @@ static void slots_flush(conn *c, scratch *sc)
         c->capslots = 0;
         c->head = 0;
     }
+    return rc;
 }
 
 /* Sends this loop's batches to their shards. A shard that is not there
@@ -681,16 +708,12 @@ static void batches_send(tr_actor *self, conn *c, scratch *sc)
 static int conn_settle(tr_actor *self, conn *c, scratch *sc)
 {
     batches_send(self, c, sc);
-    slots_flush(c, sc);
-    if (sc->out.len) {
-        int rc = sc->out.oom ? TR_ENOMEM : tr_sock_write(self, c->s, sc->out.b, sc->out.len);
-        sc->out.len = 0;
-        sc->out.oom = 0;
-        if (sc->out.cap > (1u << 20))
-            out_free(&sc->out);
-        if (rc != 0) /* TR_EFULL: a client that does not read its replies */
-            return tr_exit(self, TR_EXIT_NORMAL);
-    }
+    int rc = slots_flush(self, c, sc);
+    if (rc == 0)
+        rc = out_write(self, c, sc);
+    sc->out.len = 0;
+    if (rc != 0) /* TR_EFULL: a client that does not read its replies */
+        return tr_exit(self, TR_EXIT_NORMAL);
     if (c->closing && c->nslots == 0) {
         tr_sock_close(self, c->s); /* the replies still go out (linger) */
         return tr_exit(self, TR_EXIT_NORMAL);

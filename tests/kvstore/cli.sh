@@ -124,6 +124,7 @@ BEGIN { seg = 0; printf "" > (dir "/seg.0"); printf "" > (dir "/sleeps") }
 { sub(/^[ \t]+/, ""); sub(/[ \t\r]+$/, "") }
 /^$/ || /^#/ { next }
 /^@kvstore-only/ { skip = 1; next }
+/^@redis-only/ { skip = 1; next }
 /^@pipeline/ { inpipe = 1; next }
 /^@end/ { inpipe = 0; skip = 0; next }
 /^@sleep/ { seg++; printf "" > (dir "/seg." seg); print $2 > (dir "/sleeps"); next }

@@ -10,7 +10,8 @@
  *   test_kvstore [OPTIONS] --redis PATH
  *       starts the real redis-server PATH on a free port (--save ''
  *       --appendonly no --bind 127.0.0.1 --databases 1) and waits for PING.
- *       The cases marked @kvstore-only are left out.
+ *       The cases marked @kvstore-only are left out (and those marked
+ *       @redis-only are left out against the kvstore).
  *   test_kvstore [OPTIONS] --addr HOST:PORT
  *       a server already running (add --reference if it is a redis-server).
  *
@@ -736,6 +737,7 @@ struct item {
     long n;        /* K_SLEEP: ms; K_PIPE: repetitions */
     size_t nblock; /* K_PIPE: how many items follow in the block */
     bool kvonly;
+    bool redisonly;
 };
 
 static struct item *items;
@@ -762,7 +764,7 @@ static void load_cases(void)
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0;
-    bool kvonly_next = false;
+    bool kvonly_next = false, redisonly_next = false;
     long pipe_at = -1; /* index of the open @pipeline */
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
@@ -778,6 +780,9 @@ static void load_cases(void)
             sscanf(s, "@%31s", word);
             if (!strcmp(word, "kvstore-only")) {
                 kvonly_next = true;
+                continue;
+            } else if (!strcmp(word, "redis-only")) {
+                redisonly_next = true;
                 continue;
             } else if (!strcmp(word, "sleep") && sscanf(s, "@sleep %ld", &num) == 1 &&
                        num >= 0) {
@@ -800,7 +805,8 @@ static void load_cases(void)
                 if (it.n < 1)
                     die("%s:%d: bad repetition count", cases_path, lineno);
                 it.kvonly = kvonly_next;
-                kvonly_next = false;
+                it.redisonly = redisonly_next;
+                kvonly_next = redisonly_next = false;
                 pipe_at = (long)nitems;
             } else if (!strcmp(word, "end")) {
                 if (pipe_at < 0)
@@ -837,8 +843,9 @@ static void load_cases(void)
             if (it.kind == K_SEND && pipe_at >= 0)
                 die("%s:%d: !send in a @pipeline", cases_path, lineno);
             it.kvonly = kvonly_next && pipe_at < 0;
+            it.redisonly = redisonly_next && pipe_at < 0;
             if (pipe_at < 0)
-                kvonly_next = false;
+                kvonly_next = redisonly_next = false;
         }
         items = xrealloc(items, (nitems + 1) * sizeof *items);
         items[nitems++] = it;
@@ -1233,7 +1240,7 @@ static void run_script(void)
     long skipped = 0;
     for (size_t i = 0; i < nitems; i++) {
         const struct item *it = &items[i];
-        if (it->kvonly && reference) {
+        if ((it->kvonly && reference) || (it->redisonly && !reference)) {
             skipped += it->kind == K_PIPE ? (long)it->nblock : 1;
             if (it->kind == K_PIPE)
                 i += it->nblock;
