@@ -836,17 +836,18 @@ static uint8_t slot_of(size_t len, int first, int last)
 }
 
 static const kv_cmd *lookup_tab[LOOKUP_SLOTS][2];
+static uint8_t lookup_len[LOOKUP_SLOTS][2];
 
 void kv_commands_init(void)
 {
     for (size_t i = 0; i < NCMDS; i++) {
         size_t len = strlen(table[i].name);
         uint8_t s = slot_of(len, table[i].name[0], table[i].name[len - 1]);
-        if (!lookup_tab[s][0])
-            lookup_tab[s][0] = &table[i];
-        else if (!lookup_tab[s][1])
-            lookup_tab[s][1] = &table[i];
-        else
+        int k = lookup_tab[s][0] ? 1 : 0;
+        if (!lookup_tab[s][k]) {
+            lookup_tab[s][k] = &table[i];
+            lookup_len[s][k] = (uint8_t)len;
+        } else
             abort(); /* two slots a name are enough for this table: a new
                       * command that collides needs another slot_of */
     }
@@ -862,7 +863,7 @@ const kv_cmd *kv_lookup(const char *name, size_t len)
     uint8_t s = slot_of(len, low[0], low[len - 1]);
     for (int k = 0; k < 2; k++) {
         const kv_cmd *c = lookup_tab[s][k];
-        if (c && memcmp(c->name, low, len) == 0 && c->name[len] == '\0')
+        if (c && lookup_len[s][k] == len && memcmp(c->name, low, len) == 0)
             return c;
     }
     return NULL;
