@@ -22,7 +22,7 @@ void out_free(kv_out *o)
     memset(o, 0, sizeof *o);
 }
 
-static int out_room(kv_out *o, size_t n)
+int out_reserve(kv_out *o, size_t n)
 {
     if (o->cap - o->len >= n)
         return 1;
@@ -41,7 +41,7 @@ static int out_room(kv_out *o, size_t n)
 
 void out_raw(kv_out *o, const void *p, size_t n)
 {
-    if (n && out_room(o, n)) {
+    if (n && out_reserve(o, n)) {
         memcpy(o->b + o->len, p, n);
         o->len += n;
     }
@@ -82,7 +82,7 @@ void out_array(kv_out *o, long long n)
 void out_bulk(kv_out *o, const void *p, size_t n)
 {
     out_num(o, '$', (long long)n);
-    if (out_room(o, n + 2)) {
+    if (out_reserve(o, n + 2)) {
         memcpy(o->b + o->len, p, n);
         memcpy(o->b + o->len + n, "\r\n", 2);
         o->len += n + 2;

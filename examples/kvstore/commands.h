@@ -21,6 +21,8 @@ typedef struct kv_out {
 } kv_out;
 
 void out_free(kv_out *o);
+/* Room for n more bytes. 1, or 0 (out of memory: o->oom set). */
+int out_reserve(kv_out *o, size_t n);
 void out_raw(kv_out *o, const void *p, size_t n);
 void out_str(kv_out *o, const char *s); /* raw, NUL-terminated */
 void out_int(kv_out *o, long long v);   /* :v */

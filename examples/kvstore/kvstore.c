@@ -391,6 +391,10 @@ static long long read_int(const kv_out *o, const char **p)
 static void slot_merge(slot *s)
 {
     kv_out *o = &s->reply;
+    size_t total = 32;
+    for (unsigned i = 0; i < nshards; i++)
+        total += s->parts[i].len;
+    out_reserve(o, total); /* one allocation, not a doubling per part */
     for (unsigned i = 0; i < nshards; i++) /* a failed part is the answer */
         if (s->parts[i].len && s->parts[i].b[0] == '-') {
             out_raw(o, s->parts[i].b, s->parts[i].len);

@@ -16,7 +16,9 @@
  *       a server already running (add --reference if it is a redis-server).
  *
  * OPTIONS: --cases FILE (default: the cases.txt beside this source),
- *          --no-hostile (the script only), --reference (see --addr).
+ *          --no-hostile (the script only), --reference (see --addr),
+ *          --benchmark PATH (redis-benchmark, run alongside the hostile
+ *          clients: it must finish with no error).
  *
  * Every wait on a socket or a process is bounded (10 s): a broken server
  * fails the test, it never hangs it. The first mismatch prints the case's
@@ -46,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <spawn.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1471,9 +1474,76 @@ static void check_big_mget(const char *when)
     buf_free(&val);
 }
 
+/* --benchmark PATH: a redis-benchmark run alongside the hostile clients,
+ * which must finish with no error (its output goes to a file read after). */
+static const char *bench_path;
+static pid_t bench_pid = -1;
+static char bench_out[] = "/tmp/test_kvstore_bench.XXXXXX";
+
+extern char **environ;
+
+static void bench_start(void)
+{
+    if (!bench_path)
+        return;
+    int fd = mkstemp(bench_out);
+    if (fd < 0)
+        die("mkstemp: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+    char *args[] = {(char *)bench_path, "-h", g_host, "-p", g_port, "-t", "set,get,incr,mset",
+                    "-n", "20000", "-r", "1000", "-c", "20", "-P", "4", "-q", NULL};
+    int rc = posix_spawn(&bench_pid, bench_path, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd);
+    if (rc != 0)
+        die("hostile: cannot start %s: %s", bench_path, strerror(rc));
+}
+
+/* Waits for the benchmark (bounded: 120 s) and checks it saw no error:
+ * exit status 0, a rate for each of its four tests, no "rror". */
+static void bench_finish(void)
+{
+    if (bench_pid < 0)
+        return;
+    int st = 0;
+    int64_t end = now_ms() + 120000;
+    pid_t r;
+    while ((r = waitpid(bench_pid, &st, WNOHANG)) == 0 && now_ms() < end)
+        sleep_ms(50);
+    if (r == 0) {
+        kill(bench_pid, SIGKILL);
+        waitpid(bench_pid, &st, 0);
+        die("hostile: redis-benchmark did not finish in 120 s");
+    }
+    bench_pid = -1;
+    FILE *f = fopen(bench_out, "r");
+    char line[4096];
+    int rates = 0, errors = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        /* -q rewrites its progress line with \r: look at the last piece */
+        char *last = strrchr(line, '\r');
+        last = last ? last + 1 : line;
+        rates += strstr(last, "requests per second") != NULL;
+        if (strstr(line, "rror"))
+            errors++, fprintf(stderr, "redis-benchmark: %s", last);
+    }
+    if (f)
+        fclose(f);
+    unlink(bench_out);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || errors || rates != 4)
+        die("hostile: redis-benchmark alongside the hostile clients: exit %d, %d errors, "
+            "%d of 4 tests finished", WIFEXITED(st) ? WEXITSTATUS(st) : -1, errors, rates);
+    printf("test_kvstore: hostile: redis-benchmark ran alongside (4 tests x 20000 "
+           "requests, no error)\n");
+}
+
 static void run_hostile(void)
 {
     int64_t t0 = now_ms();
+    bench_start();
     struct conn setup;
     conn_open(&setup, "setup");
     char err[1024];
@@ -1575,6 +1645,7 @@ static void run_hostile(void)
     check_big_mget("after the resets");
     int64_t t2 = now_ms();
 
+    bench_finish();
     atomic_store(&good_stop, true);
     pthread_join(good, NULL);
     if (good_err[0])
@@ -1786,6 +1857,7 @@ static void raise_nofile(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_kvstore [--cases FILE] [--no-hostile] [--reference]\n"
+                    "         [--benchmark REDIS_BENCHMARK]\n"
                     "         (--spawn KVSTORE [ARGS...] | --redis REDIS_SERVER | --addr "
                     "HOST:PORT)\n");
     exit(2);
@@ -1802,6 +1874,8 @@ int main(int argc, char **argv)
             hostile = false;
         else if (!strcmp(argv[i], "--reference"))
             reference = true;
+        else if (!strcmp(argv[i], "--benchmark") && i + 1 < argc)
+            bench_path = argv[++i];
         else
             break;
     }
