@@ -4,6 +4,7 @@
  * same order, so the same error for the same mistake, byte for byte.
  */
 #include "commands.h"
+#include "resp.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -124,50 +125,9 @@ void out_err(kv_out *o, const char *fmt, ...)
 
 /* ---- numbers ---------------------------------------------------------------------------- */
 
-int kv_str2ll(const char *s, size_t len, long long *out)
-{
-    if (len == 0 || len >= 21)
-        return 0;
-    if (len == 1 && s[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    size_t i = 0;
-    int neg = 0;
-    if (s[0] == '-') {
-        neg = 1;
-        if (++i == len)
-            return 0;
-    }
-    if (s[i] < '1' || s[i] > '9')
-        return 0;
-    unsigned long long v = (unsigned long long)(s[i++] - '0');
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-        if (v > ULLONG_MAX / 10)
-            return 0;
-        v *= 10;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > ULLONG_MAX - d)
-            return 0;
-        v += d;
-    }
-    if (i < len)
-        return 0;
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > LLONG_MAX)
-            return 0;
-        *out = (long long)v;
-    }
-    return 1;
-}
-
 static int arg_ll(kv_out *o, const char *s, size_t len, long long *v)
 {
-    if (kv_str2ll(s, len, v))
+    if (resp_str2ll(s, len, v))
         return 1;
     out_err(o, "value is not an integer or out of range");
     return 0;
@@ -314,7 +274,7 @@ static void incr_by(kv_ctx *x, const char *key, size_t klen, long long by, kv_ou
     kv_space *ks = &x->sh->ks;
     kv_entry *e = kv_get(ks, key, klen, x->now_ms);
     long long v = 0;
-    if (e && !kv_str2ll(kv_val(e), e->vlen, &v)) {
+    if (e && !resp_str2ll(kv_val(e), e->vlen, &v)) {
         out_err(o, "value is not an integer or out of range");
         return;
     }
@@ -648,7 +608,7 @@ static void cmd_select(kv_ctx *x, int argc, const char *const *argv, const size_
     (void)x;
     (void)argc;
     long long db;
-    if (!kv_str2ll(argv[1], argl[1], &db))
+    if (!resp_str2ll(argv[1], argl[1], &db))
         out_err(o, "value is not an integer or out of range");
     else if (db < INT_MIN || db > INT_MAX)
         out_err(o, "value is out of range, value must between %d and %d", INT_MIN, INT_MAX);

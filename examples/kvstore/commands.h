@@ -34,8 +34,6 @@ void out_ok(kv_out *o);
  * "-CODE " (as Redis's addReplyError); \r and \n become spaces. */
 void out_err(kv_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Redis's string2ll: strict decimal, no '+', no leading zeros. 1: ok. */
-int kv_str2ll(const char *s, size_t len, long long *out);
 
 /* ---- commands ------------------------------------------------------------------------- */
 

@@ -101,37 +101,51 @@ static inline int64_t now_ms(tr_actor *self)
     return (int64_t)(tr_now(tr_runtime_of(self)) / 1000000u);
 }
 
+/* A command's arguments, rebuilt: a part for one shard, a request read
+ * from a batch. */
+typedef struct argv_buf {
+    const char **argv;
+    size_t *argl;
+    size_t cap;
+} argv_buf;
+
+/* Room for n arguments. 1, or 0 (out of memory). */
+static int argv_reserve(argv_buf *a, size_t n)
+{
+    if (n <= a->cap)
+        return 1;
+    size_t cap = a->cap ? a->cap : 16;
+    while (cap < n)
+        cap *= 2;
+    const char **v = realloc(a->argv, cap * sizeof *v);
+    if (v)
+        a->argv = v;
+    size_t *l = v ? realloc(a->argl, cap * sizeof *l) : NULL;
+    if (l)
+        a->argl = l;
+    if (!v || !l)
+        return 0;
+    a->cap = cap;
+    return 1;
+}
+
+static void argv_free(argv_buf *a)
+{
+    free(a->argv);
+    free(a->argl);
+    memset(a, 0, sizeof *a);
+}
+
 /* What one loop uses while it handles one message (its thread only). */
 typedef struct scratch {
     kv_out out;                 /* replies ready to write, in order */
     kv_out batch[MAX_LOOPS];    /* requests for each shard of another loop */
     uint64_t batched;           /* which batches hold something */
     resp_parser rp;             /* the parser of connections between commands */
-    const char **argv;          /* a command's arguments, rebuilt */
-    size_t *argl;
-    size_t cap;
+    argv_buf args;              /* a command's part for one shard */
 } scratch;
 
 static scratch scratches[MAX_LOOPS];
-
-static int scratch_args(scratch *sc, size_t n)
-{
-    if (n <= sc->cap)
-        return 1;
-    size_t cap = sc->cap ? sc->cap : 16;
-    while (cap < n)
-        cap *= 2;
-    const char **a = realloc(sc->argv, cap * sizeof *a);
-    if (a)
-        sc->argv = a;
-    size_t *l = a ? realloc(sc->argl, cap * sizeof *l) : NULL;
-    if (l)
-        sc->argl = l;
-    if (!a || !l)
-        return 0;
-    sc->cap = cap;
-    return 1;
-}
 
 /* ---- wire format between connections and shards ------------------------------------ */
 
@@ -161,9 +175,7 @@ static int get32(const char **p, const char *end, uint32_t *v)
 typedef struct shard {
     kv_shard sh;
     int loop;
-    const char **argv;
-    size_t *argl;
-    size_t cap;
+    argv_buf args; /* a request's, from a batch */
 } shard;
 
 static int shard_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -196,19 +208,9 @@ static int shard_batch(tr_actor *self, shard *s, const tr_msg *msg)
     uint32_t seq, ci, part, argc;
     while (get32(&p, end, &seq) && get32(&p, end, &ci) && get32(&p, end, &part) &&
            get32(&p, end, &argc)) {
-        if (argc > s->cap) {
-            size_t cap = argc < 16 ? 16 : argc;
-            const char **a = realloc(s->argv, cap * sizeof *a);
-            size_t *l = a ? realloc(s->argl, cap * sizeof *l) : NULL;
-            if (a)
-                s->argv = a;
-            if (l)
-                s->argl = l;
-            if (!a || !l) {
-                out_free(&ans);
-                return TR_ENOMEM;
-            }
-            s->cap = cap;
+        if (!argv_reserve(&s->args, argc)) {
+            out_free(&ans);
+            return TR_ENOMEM;
         }
         for (uint32_t i = 0; i < argc; i++) {
             uint32_t l;
@@ -216,8 +218,8 @@ static int shard_batch(tr_actor *self, shard *s, const tr_msg *msg)
                 out_free(&ans);
                 return TR_EINVAL; /* we wrote it: a bug */
             }
-            s->argv[i] = p;
-            s->argl[i] = l;
+            s->args.argv[i] = p;
+            s->args.argl[i] = l;
             p += l;
         }
         const kv_cmd *cd = kv_cmd_at(ci);
@@ -226,7 +228,7 @@ static int shard_batch(tr_actor *self, shard *s, const tr_msg *msg)
         put32(&ans, 0);
         x.part = (int)part;
         if (cd)
-            cd->exec(&x, (int)argc, s->argv, s->argl, &ans);
+            cd->exec(&x, (int)argc, s->args.argv, s->args.argl, &ans);
         s->sh.commands++;
         if (ans.oom)
             break;
@@ -266,8 +268,7 @@ static void shard_terminate(tr_actor *self, void *state, const tr_exit_reason *r
         atomic_compare_exchange_strong(&shard_pid[s->loop], &me, TR_PID_NONE);
     }
     kv_free(&s->sh.ks);
-    free(s->argv);
-    free(s->argl);
+    argv_free(&s->args);
 }
 
 static void shard_describe(tr_actor *self, void *state, char *buf, size_t len)
@@ -304,8 +305,7 @@ typedef struct conn {
     uint8_t paused;    /* reads are paused */
     resp_parser *rp;   /* the parser, while a command is partly read; else
                         * the loop's (an idle client costs no parser) */
-    char *in;          /* a command's bytes that arrived so far */
-    size_t inlen, incap;
+    kv_out in;         /* a command's bytes that arrived so far */
     slot *slots;       /* a ring, oldest first */
     uint32_t head, nslots, capslots;
     uint32_t seq;      /* the sequence number of slots[head] */
@@ -543,7 +543,8 @@ static void run_spread(conn *c, scratch *sc, const kv_cmd *cd, int argc, const c
     uint32_t nkeys = (uint32_t)(argc - 1) / (uint32_t)step;
     s->nkeys = nkeys;
     s->map = malloc(nkeys ? nkeys : 1);
-    if (!s->map || !scratch_args(sc, (size_t)argc))
+    argv_buf *a = &sc->args;
+    if (!s->map || !argv_reserve(a, (size_t)argc))
         goto oom;
     for (uint32_t k = 0; k < nkeys; k++) {
         s->map[k] = (uint8_t)shard_of(argv[1 + k * step], argl[1 + k * step]);
@@ -554,21 +555,21 @@ static void run_spread(conn *c, scratch *sc, const kv_cmd *cd, int argc, const c
         if (!(todo & ((uint64_t)1 << sh)))
             continue;
         int n = 0;
-        sc->argv[n] = argv[0];
-        sc->argl[n++] = argl[0];
+        a->argv[n] = argv[0];
+        a->argl[n++] = argl[0];
         for (uint32_t k = 0; k < nkeys; k++)
             if (s->map[k] == sh)
                 for (int j = 0; j < step; j++) {
-                    sc->argv[n] = argv[1 + k * step + j];
-                    sc->argl[n++] = argl[1 + k * step + j];
+                    a->argv[n] = argv[1 + k * step + j];
+                    a->argl[n++] = argl[1 + k * step + j];
                 }
         if (sh == (unsigned)c->loop) {
             kv_out part = {0};
-            run_local(c, cd, 1, n, sc->argv, sc->argl, now, &part);
+            run_local(c, cd, 1, n, a->argv, a->argl, now, &part);
             slot_part(s, sh, part.b, part.len);
             out_free(&part);
         } else {
-            batch_add(sc, sh, seq, cd, 1, n, sc->argv, sc->argl);
+            batch_add(sc, sh, seq, cd, 1, n, a->argv, a->argl);
         }
     }
     return;
@@ -734,35 +735,19 @@ static int conn_settle(tr_actor *self, conn *c, scratch *sc)
     return 0;
 }
 
-static int in_reserve(conn *c, size_t n)
-{
-    if (n <= c->incap)
-        return 1;
-    size_t cap = c->incap ? c->incap : 1024;
-    while (cap < n)
-        cap *= 2;
-    char *b = realloc(c->in, cap);
-    if (!b)
-        return 0;
-    c->in = b;
-    c->incap = cap;
-    return 1;
-}
-
 static int conn_data(tr_actor *self, conn *c, const char *data, size_t len)
 {
     scratch *sc = &scratches[c->loop];
     const char *buf = data;
     size_t blen = len, off = 0;
-    if (c->inlen) { /* the rest of a command that began in an earlier read */
-        if (!in_reserve(c, c->inlen + len)) {
+    if (c->in.len) { /* the rest of a command that began in an earlier read */
+        if (!out_reserve(&c->in, len)) {
             c->closing = 1; /* out of memory: this client is dropped */
             return conn_settle(self, c, sc);
         }
-        memcpy(c->in + c->inlen, data, len);
-        c->inlen += len;
-        buf = c->in;
-        blen = c->inlen;
+        out_raw(&c->in, data, len);
+        buf = c->in.b;
+        blen = c->in.len;
     }
     int64_t now = now_ms(self);
     uint64_t before = c->commands;
@@ -803,22 +788,20 @@ static int conn_data(tr_actor *self, conn *c, const char *data, size_t len)
     atomic_fetch_add_explicit(&commands_done[c->loop], c->commands - before,
                               memory_order_relaxed);
     size_t rest = blen - off;
-    if (buf == c->in) {
-        memmove(c->in, c->in + off, rest);
-        c->inlen = rest;
+    if (buf == c->in.b) {
+        memmove(c->in.b, c->in.b + off, rest);
+        c->in.len = rest;
     } else if (rest) {
-        if (in_reserve(c, rest + (c->rp ? resp_need(c->rp) : 0)) || in_reserve(c, rest)) {
-            memcpy(c->in, buf + off, rest);
-            c->inlen = rest;
+        if (out_reserve(&c->in, rest + (c->rp ? resp_need(c->rp) : 0)) ||
+            out_reserve(&c->in, rest)) {
+            c->in.oom = 0;
+            out_raw(&c->in, buf + off, rest);
         } else {
             c->closing = 1;
         }
     }
-    if (c->inlen == 0 && c->incap > IN_KEEP) {
-        free(c->in);
-        c->in = NULL;
-        c->incap = 0;
-    }
+    if (c->in.len == 0 && c->in.cap > IN_KEEP)
+        out_free(&c->in);
     return conn_settle(self, c, sc);
 }
 
@@ -881,7 +864,7 @@ static void conn_terminate(tr_actor *self, void *state, const tr_exit_reason *re
     for (uint32_t i = 0; i < c->nslots; i++)
         slot_clear(slot_at(c, i));
     free(c->slots);
-    free(c->in);
+    out_free(&c->in);
     if (c->rp) {
         resp_free(c->rp);
         free(c->rp);
@@ -1182,8 +1165,7 @@ int main(int argc, char **argv)
         for (unsigned j = 0; j < MAX_LOOPS; j++)
             out_free(&scratches[i].batch[j]);
         resp_free(&scratches[i].rp);
-        free(scratches[i].argv);
-        free(scratches[i].argl);
+        argv_free(&scratches[i].args);
     }
     if (cfg.unix_path[0])
         unlink(cfg.unix_path);

@@ -197,7 +197,7 @@ static int find_eol(resp_parser *p, const char *buf, size_t len, size_t start, c
 }
 
 /* Redis's string2ll (see the notes above). */
-static int parse_ll(const char *s, size_t n, long long *out)
+int resp_str2ll(const char *s, size_t n, long long *out)
 {
     if (n == 0 || n > 20)
         return 0;
@@ -376,7 +376,7 @@ static int read_header(resp_parser *p, const char *buf, size_t len, size_t start
                  c == '\r' || c == '\n' ? ' ' : c);
         return fail(p, p->errbuf);
     }
-    *ok = parse_ll(buf + start + 1, eol - start - 1, value);
+    *ok = resp_str2ll(buf + start + 1, eol - start - 1, value);
     *next = eol + 2;
     return 1;
 }

@@ -107,6 +107,12 @@ void resp_reset(resp_parser *p);
  */
 int resp_parse(resp_parser *p, const char *buf, size_t len, size_t *used);
 
+/* Redis's string2ll: s[0..n) as a strict decimal long long (no '+', no
+ * leading zeros, no spaces, at most 20 bytes). 1 and *out set, or 0. The
+ * parser reads counts and lengths with it; a server reads integer
+ * arguments and values the same way. */
+int resp_str2ll(const char *s, size_t n, long long *out);
+
 /* After RESP_MORE: how many more bytes the command in progress needs at
  * least (the rest of the bulk being read), so a caller can make room for a
  * large bulk once; 0 if unknown. */
