@@ -237,8 +237,10 @@ static void turn(tr__loop *L)
             return;
         }
         tr__pool_flush(&L->pool); /* blocks of other loops go home before we sleep */
-        trim_check(L);
         ck_pr_fas_int(&L->parked, 1);
+        /* Parked first: blocks of ours that come home from now on wake us
+         * (pool_came_home), those that came before, trim_check sees. */
+        trim_check(L);
         if (tr__mpsc_maybe_nonempty(&L->inject)) {
             ck_pr_store_int(&L->parked, 0);
             idle_start(L);
@@ -335,6 +337,17 @@ static void on_trim(uv_timer_t *h)
 {
     tr__loop *L = h->data;
     trim_pass(L, uv_now(&L->uv));
+}
+
+/* Another thread returned blocks of this loop's pool: if the loop sleeps,
+ * wake it, so that it looks (trim_check as it goes back to sleep) —
+ * otherwise a loop that allocated a burst and went to sleep before the
+ * burst was freed would keep that memory until something else woke it.
+ * Once per chain that finds the remote stack empty: after the loop has
+ * looked, not per block. */
+static void pool_came_home(tr__pool *p)
+{
+    tr__loop_wake((tr__loop *)((char *)p - offsetof(tr__loop, pool)));
 }
 
 /* The loop is about to sleep: a few compares, unless there is memory to
@@ -602,6 +615,7 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
         return TR_ENOMEM;
     }
     L->pool.plain_from = (uint16_t)rt->nloops;
+    L->pool.on_remote = pool_came_home;
     /* Run a first turn as soon as the thread starts. */
     idle_start(L);
     return 0;

@@ -233,6 +233,8 @@ static void push_remote(tr__pool *origin, int c, tr__pool_chain *ch)
     } while (!ck_pr_cas_ptr(&origin->remote[c], old, ch->head));
     ch->head = ch->tail = NULL;
     ch->n = 0;
+    if (!old && origin->on_remote) /* the first since the owner looked */
+        origin->on_remote(origin);
 }
 
 /* Not the inline case: a malloc'd block, a full free list, another

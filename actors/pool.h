@@ -123,6 +123,12 @@ struct tr__pool {
     uint32_t carved[TR__POOL_SLAB_CLASSES];
     uint16_t plain_from; /* origins from here up are plain-thread pools */
     bool fed_plain;      /* returned blocks to a plain-thread pool since the last trim */
+    /* Called (by the returning thread) when a chain lands on this pool's
+     * empty remote stack: a loop's pool wakes its loop if it sleeps, so that
+     * it takes them and gives memory back even if nothing else comes.
+     * NULL: nothing (a plain-thread pool: its users' loops trim it). Set
+     * before any thread uses the pool. */
+    void (*on_remote)(tr__pool *p);
     /* A plain-thread pool only: 1 while a thread holds it (tr__pool_lease).
      * Its own line: a thread that finds it taken must not pull the
      * holder's free lists over. */

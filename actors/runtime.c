@@ -200,6 +200,9 @@ static void destroy(tr_runtime *rt)
             tr__actor_teardown(&chunk[i]);
     }
     if (rt->loops) {
+        for (unsigned i = 0; i < rt->nloops; i++) /* no loop to wake any more */
+            if (rt->loops[i])
+                rt->loops[i]->pool.on_remote = NULL;
         for (unsigned i = 0; i < rt->nloops; i++) {
             if (rt->loops[i]) {
                 tr__loop_destroy(rt->loops[i]);
