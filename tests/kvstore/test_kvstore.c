@@ -1279,7 +1279,7 @@ static void run_script(void)
     printf("test_kvstore: script: %ld cases (%ld commands) passed", ncases_run,
            ncommands_run);
     if (skipped)
-        printf(", %ld @kvstore-only left out", skipped);
+        printf(", %ld %s left out", skipped, reference ? "@kvstore-only" : "@redis-only");
     printf("\n");
     fflush(stdout);
 }
