@@ -437,8 +437,9 @@ static void slot_merge(slot *s)
         out_array(o, n);
         for (unsigned i = 0; i < nshards; i++)
             if (s->parts[i].len) {
-                const char *body = memchr(s->parts[i].b, '\n', s->parts[i].len) + 1;
-                out_raw(o, body, s->parts[i].len - (size_t)(body - s->parts[i].b));
+                const char *nl = memchr(s->parts[i].b, '\n', s->parts[i].len);
+                if (nl)
+                    out_raw(o, nl + 1, s->parts[i].len - (size_t)(nl + 1 - s->parts[i].b));
             }
         break;
     }
