@@ -2126,6 +2126,52 @@ static void test_ipv6(void **state)
 /* 11. connect's failures                                                                */
 /* ===================================================================================== */
 
+/* A listener that never accepts, its backlog filled: a connect to it
+ * waits for a handshake that does not come (the last filler's SYN goes
+ * unanswered). `addr` is its "127.0.0.1:port". */
+typedef struct full_backlog {
+    int lfd;
+    int fill[16];
+    int nfill;
+    char addr[64];
+} full_backlog;
+
+static void full_backlog_open(full_backlog *b)
+{
+    b->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(b->lfd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(b->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(b->lfd, 0), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(b->lfd, (struct sockaddr *)&a, &al), 0);
+    snprintf(b->addr, sizeof b->addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    int pending = 0;
+    b->nfill = 0;
+    while (b->nfill < 16 && !pending) {
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(f >= 0);
+        b->fill[b->nfill++] = f;
+        if (connect(f, (struct sockaddr *)&a, sizeof a) == 0)
+            continue;
+        assert_int_equal(errno, EINPROGRESS);
+        struct pollfd pf = {f, POLLOUT, 0};
+        if (poll(&pf, 1, 300) == 0)
+            pending = 1; /* the backlog is full: this one's SYN goes unanswered */
+    }
+    assert_true(pending);
+}
+
+static void full_backlog_close(full_backlog *b)
+{
+    for (int i = 0; i < b->nfill; i++)
+        close(b->fill[i]);
+    close(b->lfd);
+}
+
 /*
  * Proves tr_connect's outcomes: to a listener whose backlog is full (a raw
  * socket that never accepts), TR_MSG_SOCK_CONNECTED says TR_ETIMEDOUT
@@ -2139,47 +2185,25 @@ static void test_connect_failures(void **state)
     srv *c = srv_new("", NULL);
 
     /* a listener that never accepts, its backlog filled */
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(lfd >= 0);
+    full_backlog fb;
+    full_backlog_open(&fb);
+    spawn_client(rt, c, fb.addr, 300, 0);
+    TR_WAIT_UNTIL(atomic_load(&c->cl_status) != 1);
+    assert_int_equal(atomic_load(&c->cl_status), TR_ETIMEDOUT);
+    assert_true(atomic_load(&c->cl_ns) + CLOCK_SLACK_NS >= 300 * MS);
+    full_backlog_close(&fb);
+
+    /* a closed port */
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(lfd, 0), 0);
-    socklen_t al = sizeof a;
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
-    int fill[16], nfill = 0, pending = 0;
-    while (nfill < 16 && !pending) {
-        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        assert_true(f >= 0);
-        fill[nfill++] = f;
-        int r = connect(f, (struct sockaddr *)&a, sizeof a);
-        if (r == 0)
-            continue;
-        assert_int_equal(errno, EINPROGRESS);
-        struct pollfd p = {f, POLLOUT, 0};
-        if (poll(&p, 1, 300) == 0)
-            pending = 1; /* the backlog is full: this one's SYN goes unanswered */
-    }
-    assert_true(pending);
-    spawn_client(rt, c, addr, 300, 0);
-    TR_WAIT_UNTIL(atomic_load(&c->cl_status) != 1);
-    assert_int_equal(atomic_load(&c->cl_status), TR_ETIMEDOUT);
-    assert_true(atomic_load(&c->cl_ns) + CLOCK_SLACK_NS >= 300 * MS);
-    for (int i = 0; i < nfill; i++)
-        close(fill[i]);
-    close(lfd);
-
-    /* a closed port */
     int pfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    a.sin_port = 0;
     assert_int_equal(bind(pfd, (struct sockaddr *)&a, sizeof a), 0);
-    al = sizeof a;
+    socklen_t al = sizeof a;
     assert_int_equal(getsockname(pfd, (struct sockaddr *)&a, &al), 0);
     close(pfd); /* bound, never listened: nothing listens there */
+    char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
     spawn_client(rt, c, addr, 10000, 0);
     TR_WAIT_UNTIL(atomic_load(&c->cl_status) != 1);
@@ -2239,31 +2263,11 @@ static void test_close_while_connecting(void **state)
     tr_runtime *rt = tr_test_runtime(1, 0);
     srv *c = srv_new("127.0.0.1:0", &echo_b);
     start_listener(rt, c, TR_LOOP(0));
-    /* a listener that never accepts, its backlog full */
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(lfd, 0), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
-    int fill[16], nfill = 0, pending = 0;
-    while (nfill < 16 && !pending) {
-        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        fill[nfill++] = f;
-        if (connect(f, (struct sockaddr *)&a, sizeof a) == 0)
-            continue;
-        struct pollfd pf = {f, POLLOUT, 0};
-        if (poll(&pf, 1, 300) == 0)
-            pending = 1;
-    }
-    assert_true(pending);
+    full_backlog fb; /* a handshake that will not come */
+    full_backlog_open(&fb);
     char args[512];
-    int n = snprintf(args, sizeof args, "127.0.0.1:%u%c%s%c%s%c127.0.0.1:1%c%s%c",
-                     (unsigned)ntohs(a.sin_port), 0, "no-such-host.invalid:80", 0,
-                     "localhost:1", 0, 0, c->addr, 0);
+    int n = snprintf(args, sizeof args, "%s%c%s%c%s%c127.0.0.1:1%c%s%c", fb.addr, 0,
+                     "no-such-host.invalid:80", 0, "localhost:1", 0, 0, c->addr, 0);
     atomic_store(&cancel_msgs, 0);
     atomic_store(&cancel_done, 0);
     tr_test_spawn(rt, &cancel_b, TR_LOOP(0), args, (size_t)n + 1);
@@ -2274,9 +2278,7 @@ static void test_close_while_connecting(void **state)
         sched_yield();
     assert_int_equal(atomic_load(&cancel_msgs), 0);
     free_rt(rt);
-    for (int i = 0; i < nfill; i++)
-        close(fill[i]);
-    close(lfd);
+    full_backlog_close(&fb);
     ASSERT_NO_BAD(c);
     free(c);
 }
@@ -2825,28 +2827,9 @@ static void test_teardown_busy(void **state)
         assert_true(fr.queued >= want);
     }
 
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(lfd, 0), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
-    int fill[16], nfill = 0, pending = 0;
-    while (nfill < 16 && !pending) {
-        int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        fill[nfill++] = f;
-        if (connect(f, (struct sockaddr *)&a, sizeof a) == 0)
-            continue;
-        struct pollfd pf = {f, POLLOUT, 0};
-        if (poll(&pf, 1, 300) == 0)
-            pending = 1;
-    }
-    assert_true(pending);
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    full_backlog fb;
+    full_backlog_open(&fb);
+    const char *addr = fb.addr;
     srv *k = srv_new("", NULL); /* the connecting clients' report */
     for (int i = 0; i < 4; i++)
         spawn_client_on(rt, k, addr, 30000, 100000, TR_LOOP(i % 2));
@@ -2861,9 +2844,7 @@ static void test_teardown_busy(void **state)
     assert_true(took < 10000 * MS);
     for (int i = 0; i < NFD; i++)
         close(fds[i]);
-    for (int i = 0; i < nfill; i++)
-        close(fill[i]);
-    close(lfd);
+    full_backlog_close(&fb);
     ASSERT_NO_BAD(c);
     free(c);
     free(k);
