@@ -77,6 +77,24 @@ static void stop_waiter(void *p, void *ud)
     }
 }
 
+/* wait_mu held: the runtime clock moved; every waiter looks at its
+ * deadline again. */
+static void nudge_waiter(void *p, void *ud)
+{
+    (void)ud;
+    tr__waiter *w = p;
+    uv_cond_signal(&w->cv);
+}
+
+void tr__waiters_clock_moved(tr_runtime *rt)
+{
+    if (!rt->calls_ready)
+        return;
+    uv_mutex_lock(&rt->wait_mu);
+    tr__idtab_each(&rt->waiters, nudge_waiter, NULL);
+    uv_mutex_unlock(&rt->wait_mu);
+}
+
 void tr__calls_fail_all(tr_runtime *rt)
 {
     uv_mutex_lock(&rt->wait_mu);
@@ -526,6 +544,43 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
     return rc;
 }
 
+/* The longest sleep of a plain thread waiting on a custom clock between
+ * two looks at it: tr_runtime_clock_advanced wakes it sooner. */
+#define VCLOCK_SLICE_NS 10000000u
+
+/*
+ * wait_mu held: waits for `w` under a custom clock, until its deadline on
+ * that clock (`end`). The virtual-time hooks, if any, run meanwhile (they
+ * may move the clock, or give up: subsys.h). Returns the wait's outcome.
+ */
+static int wait_virtual(tr_runtime *rt, tr__waiter *w, uint64_t end)
+{
+    const tr__vtime *vt = rt->vtime;
+    uint64_t since = uv_hrtime();
+    while (!w->done) {
+        if (tr__now(rt) >= end)
+            return TR_ETIMEDOUT;
+        if (vt) {
+            uint64_t to = 0;
+            uv_mutex_unlock(&rt->wait_mu);
+            int what = vt->waiting(rt, vt->ud, end, since, &to);
+            uv_mutex_lock(&rt->wait_mu);
+            if (w->done)
+                break; /* answered while the hook looked: time stays */
+            if (what == TR__VT_GIVE_UP)
+                return TR_ETIMEDOUT;
+            if (what == TR__VT_MOVE) {
+                uv_mutex_unlock(&rt->wait_mu); /* the move wakes waiters */
+                vt->move(vt->ud, to);
+                uv_mutex_lock(&rt->wait_mu);
+                continue;
+            }
+        }
+        uv_cond_timedwait(&w->cv, &rt->wait_mu, vt ? TR__VT_POLL_NS : VCLOCK_SLICE_NS);
+    }
+    return w->err;
+}
+
 int tr__waiter_run(tr_runtime *rt, tr_duration timeout_ms, tr__waiter_send_fn send, void *ctx,
                    tr_rt_reply *reply)
 {
@@ -547,9 +602,11 @@ int tr__waiter_run(tr_runtime *rt, tr_duration timeout_ms, tr__waiter_send_fn se
     }
     rc = send(rt, h.ref, ctx);
     uv_mutex_lock(&rt->wait_mu);
-    if (rc == 0) {
-        /* The thread sleeps in real time (a test clock would never wake a
-         * condition variable); saturating, so a huge timeout cannot wrap. */
+    if (rc == 0 && rt->opts.clock) {
+        /* A test clock: the deadline is on it, whatever real time passes. */
+        rc = wait_virtual(rt, &w, tr__deadline_after(rt, timeout_ms));
+    } else if (rc == 0) {
+        /* Saturating, so a huge timeout cannot wrap. */
         uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
         while (!w.done && tr__cond_wait_until(&w.cv, &rt->wait_mu, end))
             ;

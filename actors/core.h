@@ -386,6 +386,8 @@ typedef struct tr__sigres {
 } tr__sigres;
 
 
+#define TR__MAX_LOOPS 256u
+
 enum tr__rt_state {
     TR__RT_CREATED = 0,
     TR__RT_RUNNING,
@@ -442,6 +444,9 @@ struct tr_runtime {
     tr__idtab waiters;    /* ref -> struct tr__waiter (idtab.h) */
     int calls_closed;     /* the runtime has stopped: no new waiters */
     int calls_ready;      /* wait_mu initialised */
+
+    /* Virtual time (subsys.h, tr__vtime_install): the test kit's hooks. */
+    struct tr__vtime *vtime;
 
     struct tr__workers *workers; /* the worker pool (workers.c) */
     struct tr__watchdog *watchdog; /* blocked-loop detection, or NULL */
@@ -662,11 +667,17 @@ int tr__send_after_self(tr__loop *L, tr_actor *self, tr_duration delay_ms, uint3
  * none for the application's. Any thread. */
 void tr__error_text(char *buf, size_t len, int code, const char *text);
 
+/* time.c: frees the virtual-time hooks (subsys.h) with the runtime. */
+void tr__vtime_destroy(tr_runtime *rt);
+
 /* call.c */
 int tr__calls_init(tr_runtime *rt);
 void tr__calls_destroy(tr_runtime *rt);
 /* Wakes every blocked tr_rt_call with TR_ESTOPPED. */
 void tr__calls_fail_all(tr_runtime *rt);
+/* The custom clock moved: every blocked plain thread looks at its deadline
+ * again (tr_runtime_clock_advanced). Any thread. */
+void tr__waiters_clock_moved(tr_runtime *rt);
 /* A plain thread's blocking wait for one answer: registers a waiter, calls
  * send(rt, ref, ctx) to ask (its error ends the wait), and blocks until the
  * answer (tr__waiter_complete / _fail), the timeout or the runtime's stop.

@@ -199,9 +199,33 @@ static bool timer_due(tr__loop *L)
  * turn goes back to libuv (whose poll between two turns is a syscall). */
 #define TR__TURN_SPINS 16
 
+/* The loop sleeps with nothing to do (no actor to run, no mail, no timer
+ * due, no retry owed): say so, with its earliest timer, for tr__quiescent.
+ * The deadline is written before the sequence (release): a reader that
+ * sees the even sequence sees the deadline of that rest. */
+static void rest(tr__loop *L)
+{
+    if (L->retry)
+        return; /* a retry is owed: not at rest */
+    tr__timer *top = tr__timer_top(&L->timers);
+    ck_pr_store_64(&L->rest_next, top ? top->deadline : UINT64_MAX);
+    ck_pr_fence_store();
+    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1);
+    L->resting = true;
+}
+
+static void wake_from_rest(tr__loop *L)
+{
+    L->resting = false;
+    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1);
+    ck_pr_fence_store();
+}
+
 static void turn(tr__loop *L)
 {
     unsigned budget = L->rt->opts.turn_budget;
+    if (__builtin_expect(L->resting, 0))
+        wake_from_rest(L);
     for (unsigned spun = 0;; spun++) {
         unsigned ran = 0;
         tr_actor *last = NULL;
@@ -247,6 +271,7 @@ static void turn(tr__loop *L)
             return;
         }
         idle_stop(L);
+        rest(L);
         return;
     }
 }
@@ -568,6 +593,7 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     tr__mpsc_init(&L->inject, false);
     L->parked = 1;
     L->quit = 0;
+    L->rest_seq = 1; /* not at rest until its first turn has run */
     ck_spinlock_fas_init(&L->free_lock);
     L->free_slots = NULL;
     L->rt = rt;

@@ -121,6 +121,15 @@ struct tr__loop {
     const tr_msg *cur_pub;
     bool cur_reply_nomem;       /* tr_reply could not answer cur_msg: fail it */
 
+    /* Rest, for the test kit's settle (tr__quiescent, time.c): the loop
+     * bumps rest_seq to an even value when it goes to sleep with nothing
+     * left to do (rest_next: its earliest timer then) and to an odd one
+     * when it next runs a turn. Written at those two moments only, never
+     * on the message path; other threads read them. */
+    uint32_t rest_seq;
+    bool resting;
+    uint64_t rest_next;
+
     /* Blocked-loop detection. The loop stores a new tick (and who runs)
      * before each callback and 0 after; the watchdog thread samples them.
      * ck_pr stores: no lock prefix, no fence. */

@@ -56,7 +56,6 @@ void tr_runtime_options_init(tr_runtime_options *opts)
         memset(opts, 0, sizeof *opts);
 }
 
-#define TR__MAX_LOOPS 256u
 #define TR__MAX_PAYLOAD ((size_t)1 << 30)
 
 static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
@@ -217,6 +216,7 @@ static void destroy(tr_runtime *rt)
     if (rt->calls_ready)
         tr__calls_destroy(rt);
     tr__workers_destroy(rt->workers);
+    tr__vtime_destroy(rt);
     /* The plain-thread pools last: blocks of theirs were queued everywhere. */
     if (rt->plain) {
         for (unsigned i = 0; i < TR__PLAIN_POOLS; i++)

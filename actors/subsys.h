@@ -172,6 +172,66 @@ static inline void tr__serve_reserved(tr_actor *self)
 
 /* Installs `obs` (copied; NULL removes it). Only before tr_runtime_start:
  * TR_EALREADY afterwards; TR_EINVAL for NULL rt. */
-int tr__observe(tr_runtime *rt, const tr__observer *obs);
+TR_API int tr__observe(tr_runtime *rt, const tr__observer *obs);
+
+/*
+ * TR_API on a tr__ function: exported from the library for troupe's own
+ * libraries built on it (the test kit, libtroupe_test), not for users:
+ * no promise of stability, and no declaration in troupe.h.
+ */
+
+/* ---- virtual time ---------------------------------------------------------------- */
+
+/*
+ * Under a custom clock (tr_runtime_options.clock) time moves only when the
+ * test says so, and a plain thread's wait (tr__waiter_run: tr_rt_call,
+ * tr_rt_wait_exit, the supervisor helpers) ends at its deadline on that
+ * clock, woken by tr_runtime_clock_advanced. A subsystem that owns the
+ * clock (the test kit) installs hooks here:
+ *
+ *  - `waiting` runs on a plain thread that waits for an answer due by
+ *    `until` (runtime clock; UINT64_MAX: none), again and again while it
+ *    waits, `since` being the real time (uv_hrtime) the wait began. It
+ *    returns TR__VT_WAIT to have the waiter sleep a moment (about
+ *    TR__VT_POLL_NS of real time, or until the clock moves or the answer
+ *    comes), TR__VT_GIVE_UP to end the wait with TR_ETIMEDOUT, or
+ *    TR__VT_MOVE with *to set: the clock should jump there. The waiter
+ *    then looks at its answer once more (it may have come while the hook
+ *    looked: a quiescent runtime has delivered it) and calls `move(ud, to)`
+ *    only if it still waits, so that no answered wait moves time.
+ *  - `destroy` frees `ud` when the runtime is freed.
+ */
+enum { TR__VT_WAIT, TR__VT_MOVE, TR__VT_GIVE_UP };
+#define TR__VT_POLL_NS 100000u
+
+typedef struct tr__vtime {
+    int (*waiting)(tr_runtime *rt, void *ud, uint64_t until, uint64_t since, uint64_t *to);
+    void (*move)(void *ud, uint64_t to);
+    void (*destroy)(void *ud);
+    void *ud;
+} tr__vtime;
+
+/* Installs `vt` (copied) on `rt`, which must have a custom clock and not
+ * be started yet: 0, TR_EINVAL (no custom clock, or hooks already
+ * installed), TR_EALREADY (started), TR_ENOMEM. */
+TR_API int tr__vtime_install(tr_runtime *rt, const tr__vtime *vt);
+/* The `ud` of the installed hooks, or NULL. Any thread. */
+TR_API void *tr__vtime_data(const tr_runtime *rt);
+
+/*
+ * Whether `rt` is quiescent: every loop asleep with nothing to do since
+ * before this call began (no actor runnable, no mail in flight to it, no
+ * timer due on the runtime clock, no allocation retry owed), and no worker
+ * job queued or running. *next (may be NULL) is then the earliest timer
+ * deadline of all loops (UINT64_MAX: none). Two collects of every loop's
+ * rest sequence that agree: a double collect, so a loop that woke between
+ * them, or got mail, shows. Returns 1 (quiescent; also once the runtime
+ * has stopped: nothing runs any more), 0 (not now), TR_EINVAL (NULL, not
+ * started), TR_EWRONGTHREAD (a loop thread: its own loop is busy running
+ * the caller). Plain threads. Off the message path: the loops only write
+ * their rest state when they go to sleep and when they wake. Sockets: I/O
+ * still in the kernel is not seen.
+ */
+TR_API int tr__quiescent(tr_runtime *rt, uint64_t *next);
 
 #endif /* TR_SUBSYS_H */

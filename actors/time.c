@@ -2,9 +2,11 @@
  * time.c — the runtime clock and the timer API (send-after, intervals,
  * cancel). The heap itself is timer.c; firing is in loop.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
+#include "workers.h"
 
 uint64_t tr_now(const tr_runtime *rt)
 {
@@ -15,10 +17,101 @@ int tr_runtime_clock_advanced(tr_runtime *rt)
 {
     if (!rt)
         return TR_EINVAL;
-    /* Every loop looks at its timers on its next turn; wake them all. */
-    for (unsigned i = 0; i < rt->nloops; i++)
+    /* Every loop looks at its timers on its next turn; wake them all —
+     * not parked any more, so that tr__quiescent sees them busy until
+     * they have looked and gone back to sleep. */
+    for (unsigned i = 0; i < rt->nloops; i++) {
+        ck_pr_store_int(&rt->loops[i]->parked, 0);
         tr__loop_kick(rt->loops[i]);
+    }
+    tr__waiters_clock_moved(rt); /* plain threads' deadlines are on this clock */
     return 0;
+}
+
+/* ---- virtual time (subsys.h) ------------------------------------------------ */
+
+int tr__vtime_install(tr_runtime *rt, const tr__vtime *vt)
+{
+    if (!rt || !vt || !vt->waiting || !vt->move || !rt->opts.clock || rt->vtime)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) != TR__RT_CREATED)
+        return TR_EALREADY;
+    tr__vtime *copy = tr__malloc(sizeof *copy);
+    if (!copy)
+        return TR_ENOMEM;
+    *copy = *vt;
+    rt->vtime = copy;
+    return 0;
+}
+
+void *tr__vtime_data(const tr_runtime *rt)
+{
+    return rt && rt->vtime ? rt->vtime->ud : NULL;
+}
+
+void tr__vtime_destroy(tr_runtime *rt)
+{
+    if (!rt->vtime)
+        return;
+    if (rt->vtime->destroy)
+        rt->vtime->destroy(rt->vtime->ud);
+    free(rt->vtime);
+    rt->vtime = NULL;
+}
+
+/* One collect: every loop's rest sequence into seq[]; false as soon as one
+ * is awake, has been woken (parked cleared: mail, a clock move) or rests
+ * with a timer already due at `now` (it parked just before the clock
+ * moved: the wake that clock move sent is still on its way). */
+static bool collect(tr_runtime *rt, uint64_t now, uint32_t *seq, uint64_t *next)
+{
+    uint64_t earliest = UINT64_MAX;
+    for (unsigned i = 0; i < rt->nloops; i++) {
+        tr__loop *L = rt->loops[i];
+        seq[i] = ck_pr_load_32(&L->rest_seq);
+        ck_pr_fence_load();
+        if ((seq[i] & 1u) || !ck_pr_load_int(&L->parked))
+            return false;
+        uint64_t d = ck_pr_load_64(&L->rest_next);
+        if (d <= now)
+            return false;
+        if (d < earliest)
+            earliest = d;
+    }
+    *next = earliest;
+    return true;
+}
+
+int tr__quiescent(tr_runtime *rt, uint64_t *next)
+{
+    uint64_t n1 = UINT64_MAX, n2 = UINT64_MAX;
+    if (!rt)
+        return TR_EINVAL;
+    if (tr__on_loop_thread())
+        return TR_EWRONGTHREAD;
+    int state = ck_pr_load_int(&rt->state);
+    if (state == TR__RT_CREATED)
+        return TR_EINVAL;
+    if (state == TR__RT_STOPPED) {
+        if (next)
+            *next = UINT64_MAX;
+        return 1; /* nothing runs any more */
+    }
+    uint32_t a[TR__MAX_LOOPS], b[TR__MAX_LOOPS];
+    uint64_t now = tr__now(rt);
+    /* Jobs first: a job's outcome is sent before it stops counting, so a
+     * count of 0 read here means its mail has woken its loop already. */
+    if (tr__workers_active(rt->workers) != 0 || !collect(rt, now, a, &n1))
+        return 0;
+    ck_pr_fence_load();
+    if (tr__workers_active(rt->workers) != 0 || !collect(rt, now, b, &n2))
+        return 0;
+    for (unsigned i = 0; i < rt->nloops; i++)
+        if (a[i] != b[i])
+            return 0;
+    if (next)
+        *next = n2;
+    return 1;
 }
 
 uint64_t tr__deadline_after(const tr_runtime *rt, tr_duration ms)

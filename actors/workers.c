@@ -80,6 +80,9 @@ struct tr__workers {
     uv_thread_t *threads;
     int nice;
     uint64_t next_id;    /* atomic */
+    /* Jobs queued or running (atomic), for tr__quiescent: taken when a job
+     * is queued, given back after its outcome has been sent. */
+    unsigned active;
 };
 
 /* The classic reference count: everything this thread did with the job
@@ -138,6 +141,7 @@ static void worker_main(void *arg)
         }
         tr__handoff_release(j);
         job_unref(j);
+        ck_pr_dec_uint(&w->active); /* after the outcome: a settle sees one or the other */
         uv_mutex_lock(&w->mu);
     }
     uv_mutex_unlock(&w->mu);
@@ -198,6 +202,7 @@ void tr__workers_destroy(tr__workers *w)
         tr_job *j = w->head;
         w->head = j->qnext;
         job_unref(j);
+        ck_pr_dec_uint(&w->active);
     }
     uv_cond_destroy(&w->cv);
     uv_mutex_destroy(&w->mu);
@@ -224,6 +229,7 @@ static int submit(tr__workers *w, tr_job *j)
             w->head = j;
         w->tail = j;
         w->count++;
+        ck_pr_inc_uint(&w->active);
         uv_cond_signal(&w->cv);
     }
     uv_mutex_unlock(&w->mu);
@@ -458,4 +464,9 @@ tr_runtime *tr_job_runtime(const tr_job *job)
 tr_pid tr_job_owner(const tr_job *job)
 {
     return job ? job->owner : TR_PID_NONE;
+}
+
+unsigned tr__workers_active(tr__workers *w)
+{
+    return w ? ck_pr_load_uint(&w->active) : 0;
 }

@@ -16,6 +16,8 @@ void tr__workers_stop(tr__workers *w);
 /* Stops taking jobs, drops what is queued, waits for what runs, joins the
  * threads and frees everything. */
 void tr__workers_destroy(tr__workers *w);
+/* Jobs queued or running now. Any thread. */
+unsigned tr__workers_active(tr__workers *w);
 
 /* The owner side, on the owner's loop. */
 struct tr__jobs;

@@ -121,7 +121,8 @@ extern "C" {
     X(EADDRINUSE, -23, "address already in use")                             \
     X(ENOHOST, -24, "host name not found")                                   \
     X(EBUSY, -25, "busy: the socket has writes pending")                     \
-    X(ENOTSOCK, -26, "no such socket: unknown, closed, or not the caller's")
+    X(ENOTSOCK, -26, "no such socket: unknown, closed, or not the caller's") \
+    X(EUNEXPECTED, -27, "a test expectation failed: another message came, or none")
 
 typedef enum tr_error {
     TR_OK = 0,

@@ -1,0 +1,282 @@
+/*
+ * troupe_test.h — the test kit: virtual time that settles, auto-advance,
+ * and probes. Link the `troupe::troupe_test` target (find_package(troupe))
+ * (it brings troupe::troupe). docs/testing.md is the guide.
+ *
+ * A kit runtime (tr_test_create) is an ordinary troupe runtime — every
+ * loop on its own thread, production code unchanged — whose clock is
+ * virtual: it moves only when the test advances it (tr_test_advance), or,
+ * with TR_TEST_AUTO_ADVANCE, by itself whenever the whole runtime is idle
+ * and someone waits (Trio's autojump, Tokio's paused clock). Every wait
+ * of the test's thread — tr_rt_call, tr_rt_wait_exit, the supervisor
+ * helpers, a probe's expectation — ends at its deadline on that clock, so
+ * a test of a 30-second timeout runs in microseconds, and never flakes on
+ * a slow machine.
+ *
+ * Settle is the barrier that makes such tests deterministic: it returns
+ * once every loop is asleep with nothing to do, no message in flight and
+ * no worker job queued or running — everything that was due has been
+ * delivered, and everything that delivery caused. tr_test_advance settles
+ * after every timer it makes due.
+ *
+ * Probes (tr_probe_*) are actors that record what they receive, and what
+ * other actors send each other when asked to observe it, for the test to
+ * expect message by message (Akka's TestProbe, CAF's expect).
+ *
+ * Thread: every function here is for the test's plain threads (never a
+ * loop's). Not covered by settle: bytes still in the kernel (sockets), and
+ * wall-clock waits of a user's own (sleep, a channel's _wait functions).
+ */
+#ifndef TROUPE_TEST_H
+#define TROUPE_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Kit runtimes: virtual time                                               */
+/* ------------------------------------------------------------------------ */
+
+/* tr_test_config.flags: when the runtime is idle and a plain thread waits
+ * (a call, a wait for an exit, an expectation), the clock jumps to the
+ * next timer, or to the end of the wait, whichever comes first. */
+#define TR_TEST_AUTO_ADVANCE 0x1u
+
+typedef struct tr_test_config {
+    unsigned flags;          /* TR_TEST_AUTO_ADVANCE, or 0: manual time */
+    /* The clock's start, in ns. 0: 1 s (so that "now minus a little" is
+     * never below zero). */
+    uint64_t start_ns;
+    /* Real time the kit waits for the runtime to settle, or, in manual
+     * mode, for an answer nothing scheduled can bring, before it gives up
+     * (TR_ETIMEDOUT). A safety net against a test that would hang; never
+     * what a test measures. 0: 30000 ms. */
+    tr_duration patience_ms;
+    /* Timer deadlines one tr_test_advance (or one expectation) may step
+     * through before it gives up with TR_ELIMIT: a 1 ms interval crossed
+     * for an hour would otherwise take millions of steps. 0: 1,000,000. */
+    uint32_t max_steps;
+} tr_test_config;
+
+/* Fills `cfg` with the defaults (all zero). Any thread. */
+TR_API void tr_test_config_init(tr_test_config *cfg);
+
+/*
+ * Creates a kit runtime, not started (tr_runtime_start it, free it with
+ * tr_runtime_free as any runtime; the kit is freed with it). `opts` (NULL:
+ * the defaults) must not set a clock: the kit's is installed;
+ * `cfg` may be NULL. Errors: TR_EINVAL (NULL out, a clock in opts, a
+ * negative patience other than TR_DEFAULT), those of tr_runtime_create,
+ * TR_ENOMEM. Thread: any plain thread.
+ */
+TR_API int tr_test_create(tr_runtime **out, const tr_runtime_options *opts,
+                          const tr_test_config *cfg);
+
+/* Whether `rt` was made by tr_test_create. Any thread. */
+TR_API bool tr_test_is_kit(const tr_runtime *rt);
+
+/*
+ * Waits until the runtime is quiescent: every loop asleep with nothing to
+ * run, no message in flight, no timer due on the runtime clock, no worker
+ * job queued or running. Everything due has then been delivered, and
+ * everything it caused. Does not move the clock. Works on any started
+ * runtime (a real clock's timers fire when their time comes).
+ * Errors: TR_EINVAL (NULL, not started), TR_EWRONGTHREAD (a loop thread),
+ * TR_ETIMEDOUT (not quiescent within the patience: an actor that never
+ * stops sending itself messages, a job that runs on). A stopped runtime
+ * is quiescent. Bounded by the patience (real time).
+ * Thread: plain threads.
+ */
+TR_API int tr_test_settle(tr_runtime *rt);
+
+/*
+ * Moves the kit's clock `ms` forward, deadline by deadline: settles, then
+ * for each timer due within the span moves the clock to it and settles
+ * again, then moves to the end and settles. So every timer fires at its
+ * own time, an interval once per period crossed, and what each delivery
+ * causes (a timer it sets that falls within the span, too) happens before
+ * the next. 0 only settles. Errors: TR_EINVAL (not a kit runtime, a
+ * negative ms), TR_ELIMIT (max_steps deadlines crossed: the clock stops
+ * where it got), those of tr_test_settle. Thread: plain threads.
+ */
+TR_API int tr_test_advance(tr_runtime *rt, tr_duration ms);
+
+/*
+ * Settles, then gives the earliest timer deadline of the runtime
+ * (runtime clock, ns) in *at, UINT64_MAX if no timer is set. Errors: as
+ * tr_test_settle. Thread: plain threads.
+ */
+TR_API int tr_test_next_timer(tr_runtime *rt, uint64_t *at);
+
+/* ------------------------------------------------------------------------ */
+/* Probes                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tr_probe tr_probe;
+
+/* Any sender, in an expectation's `from`. (TR_PID_NONE is a sender too: a
+ * plain thread's tr_rt_send.) */
+#define TR_PROBE_ANY ((tr_pid)UINT64_MAX)
+/* Any exit kind, in tr_probe_expect_down / _exit. */
+#define TR_PROBE_ANY_KIND (-1)
+
+/* A message a probe recorded: its fields as the receiver saw them, `to`
+ * (the probe, or the observed receiver), `at` (runtime clock when it was
+ * recorded) and a malloc'd copy of the payload (NULL when len is 0) that
+ * the test owns: free it with tr_probe_msg_free. */
+typedef struct tr_probe_msg {
+    tr_pid from;
+    tr_pid to;
+    uint32_t type;
+    uint32_t len;
+    void *data;
+    tr_ref ref;
+    uint64_t deadline;
+    uint64_t tag;
+    uint32_t flags;
+    uint64_t at;
+} tr_probe_msg;
+
+/* Frees the payload copy of `m` (NULL is fine) and zeroes it. Any thread. */
+TR_API void tr_probe_msg_free(tr_probe_msg *m);
+
+/*
+ * Spawns a probe: a top-level actor that traps exits and records every
+ * message it receives, in order, for the test's expectations. Its pid
+ * (tr_probe_pid) is what the code under test sends to. Free it with
+ * tr_probe_free before the runtime. Errors: TR_EINVAL, those of
+ * tr_rt_spawn, TR_ENOMEM. Thread: plain threads.
+ */
+TR_API int tr_probe_create(tr_runtime *rt, tr_probe **out);
+
+/* The probe's actor. Any thread. */
+TR_API tr_pid tr_probe_pid(const tr_probe *p);
+
+/*
+ * Stops the probe's actor, waits for its end (the runtime's patience, at
+ * most) and frees the probe with the messages it still holds. NULL is a
+ * no-op. The runtime may have stopped already. Returns 0, or
+ * TR_EWRONGTHREAD (a loop thread: nothing is freed). Thread: plain
+ * threads.
+ */
+TR_API int tr_probe_free(tr_probe *p);
+
+/*
+ * Expects the next message the probe holds (or gets within `timeout_ms`)
+ * to be of `type` from `from` (TR_PROBE_ANY: any sender). On a kit
+ * runtime the timeout is on the virtual clock, and the wait moves the
+ * clock as tr_test_advance does until the message comes or the timeout
+ * has passed — with or without auto-advance; on another runtime it is real
+ * time. TR_DEFAULT: 3000 ms. On success the message is taken; *out (may
+ * be NULL) gets it. A different message is taken too (expectations read
+ * the messages in order) and the expectation fails with TR_EUNEXPECTED;
+ * none in time is TR_ETIMEDOUT. A failure prints what was expected and
+ * what came instead (or that nothing did) to stderr, and keeps the text
+ * for tr_probe_failure. Errors also: TR_EINVAL, TR_ELIMIT (as
+ * tr_test_advance), TR_ENOMEM. Thread: plain threads.
+ */
+TR_API int tr_probe_expect(tr_probe *p, uint32_t type, tr_pid from,
+                           tr_duration timeout_ms, tr_probe_msg *out);
+
+/* As tr_probe_expect, and the payload must be the `len` bytes of `data`. */
+TR_API int tr_probe_expect_payload(tr_probe *p, uint32_t type, tr_pid from,
+                                   const void *data, size_t len,
+                                   tr_duration timeout_ms, tr_probe_msg *out);
+
+/* A predicate over a recorded message, for tr_probe_expect_where. */
+typedef bool (*tr_probe_pred)(const tr_probe_msg *m, void *userdata);
+
+/* As tr_probe_expect, and the message must satisfy `pred`; `what` (may be
+ * NULL) describes the expectation in the failure text. */
+TR_API int tr_probe_expect_where(tr_probe *p, uint32_t type, tr_pid from,
+                                 tr_probe_pred pred, void *userdata, const char *what,
+                                 tr_duration timeout_ms, tr_probe_msg *out);
+
+/*
+ * Expects that no message comes for `ms` (a kit runtime: virtual time,
+ * moved as tr_test_advance does, the clock then `ms` later; otherwise real
+ * time). A message that comes is taken and fails it with TR_EUNEXPECTED.
+ * Errors also: TR_EINVAL, TR_ELIMIT. Thread: plain threads.
+ */
+TR_API int tr_probe_expect_no_message(tr_probe *p, tr_duration ms);
+
+/*
+ * Expects the next message to be the TR_MSG_DOWN of `who` (TR_PROBE_ANY:
+ * any) with exit kind `kind` (TR_PROBE_ANY_KIND: any), after
+ * tr_probe_monitor. *out (may be NULL) gets its tr_down (without a result).
+ * Errors and thread: as tr_probe_expect. */
+TR_API int tr_probe_expect_down(tr_probe *p, tr_pid who, int kind,
+                                tr_duration timeout_ms, tr_down *out);
+
+/* As tr_probe_expect_down, for the trapped exit signal (TR_MSG_EXIT) a
+ * linked actor's end sends the probe (tr_probe_link). */
+TR_API int tr_probe_expect_exit(tr_probe *p, tr_pid who, int kind,
+                                tr_duration timeout_ms, tr_down *out);
+
+/* The probe monitors `who` (tr_monitor, by its actor): its DOWN comes to
+ * the probe. *ref (may be NULL) gets the monitor's ref. Errors: those of
+ * tr_monitor, of tr_rt_call. Thread: plain threads. */
+TR_API int tr_probe_monitor(tr_probe *p, tr_pid who, tr_ref *ref);
+
+/* The probe links to `who` (tr_link): `who`'s end comes as a TR_MSG_EXIT;
+ * the probe's own end (tr_probe_free) is a shutdown, which `who` sees as
+ * tr_link says. Errors:
+ * those of tr_link, of tr_rt_call. Thread: plain threads. */
+TR_API int tr_probe_link(tr_probe *p, tr_pid who);
+
+/*
+ * Records, besides its own mail, every message `to` is given from `from`
+ * (TR_PROBE_ANY: any sender; `to` must be an actor, not TR_PROBE_ANY),
+ * right before `to`'s handler sees it, from now on until the probe is
+ * freed: expect on messages between two other actors without being their
+ * receiver (the observed message is still delivered). Kit runtimes only.
+ * Errors: TR_EINVAL (not a kit runtime, to == TR_PROBE_ANY), TR_ELIMIT
+ * (64 observations per runtime), TR_ENOMEM. Thread: plain threads.
+ */
+TR_API int tr_probe_observe(tr_probe *p, tr_pid from, tr_pid to);
+
+/* Sends a copy of the payload from the probe's actor (tr_send), so that
+ * what answers the sender answers the probe. Errors: those of tr_send,
+ * of tr_rt_call. Thread: plain threads. */
+TR_API int tr_probe_send(tr_probe *p, tr_pid to, uint32_t type, const void *data,
+                         size_t len);
+
+/* Answers a request the probe recorded (`request`, from an expectation;
+ * its flags carry TR_MSG_REQUEST) as the probe's actor (tr_reply): the
+ * probe stands in for a service the code under test calls. Errors: those
+ * of tr_reply, of tr_rt_call. Thread: plain threads. */
+TR_API int tr_probe_reply(tr_probe *p, const tr_probe_msg *request, uint32_t type,
+                          const void *data, size_t len);
+
+/* The number of messages the probe holds, not yet expected. Any thread. */
+TR_API size_t tr_probe_pending(tr_probe *p);
+
+/* The text of the probe's last failed expectation ("" if none): what was
+ * expected and what came. Valid until the probe's next expectation. */
+TR_API const char *tr_probe_failure(const tr_probe *p);
+
+/*
+ * For cmocka tests: fails the running test with the probe's failure text
+ * if `call` (an expectation on `probe`) does not return 0. Needs cmocka.h
+ * included before the macro is used.
+ */
+#define TR_PROBE_ASSERT(probe, call)                                           \
+    do {                                                                       \
+        int tr_probe_rc_ = (call);                                             \
+        if (tr_probe_rc_ != 0)                                                 \
+            fail_msg("%s: %s (%s)", #call, tr_probe_failure(probe),            \
+                     tr_err_name(tr_probe_rc_));                               \
+    } while (0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TROUPE_TEST_H */
