@@ -170,7 +170,10 @@ static int kit_waiting(tr_runtime *rt, void *ud, uint64_t until, uint64_t since,
     int q = tr__quiescent(rt, &next);
     if (q < 0)
         return TR__VT_GIVE_UP;
-    if (q == 1 && (kit->flags & TR_TEST_AUTO_ADVANCE)) {
+    /* A stop moves time in either mode: it may wait for shutdown timeouts
+     * (an actor that traps its shutdown and lingers), and nothing else
+     * would ever move the clock for it. */
+    if (q == 1 && ((kit->flags & TR_TEST_AUTO_ADVANCE) || tr_runtime_stopping(rt))) {
         uint64_t at = next < until ? next : until;
         if (at != UINT64_MAX && at > atomic_load(&kit->now)) {
             *to = at;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 enum { MONITOR = 1, DEMONITOR, LINK, UNLINK, TRAP, DIE_NORMAL, DIE_ERROR, DIE_RESULT,
@@ -331,7 +332,7 @@ static void test_shutdown_timeout_kills(void **state)
     (void)state;
     atomic_store(&lingerer_kind, -1);
     atomic_store(&parent_done, 0);
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(2, TR_TEST_QUIET, 0);
     uint64_t t0 = tr_now(rt);
     tr_pid parent;
     assert_int_equal(tr_rt_spawn(rt, &parent_b, NULL, &parent), 0);
@@ -340,14 +341,15 @@ static void test_shutdown_timeout_kills(void **state)
     ask(rt, child); /* its init has run: it traps */
     assert_int_equal(tr_rt_send(rt, parent, DIE_NORMAL, NULL, 0), 0);
     /* The child got its shutdown as a message and lingers. */
-    TR_WAIT_UNTIL(ask(rt, child).exits == 1);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(ask(rt, child).exits, 1);
     assert_int_equal(ask(rt, child).last.kind, TR_EXIT_SHUTDOWN);
-    tr_test_vclock_set(rt, t0 + 249 * 1000000ull);
+    tr_test_advance_to(rt, t0 + 249 * 1000000ull);
     assert_int_equal(ask(rt, child).exits, 1); /* still there */
     assert_int_equal(atomic_load(&parent_done), 0);
     /* Its shutdown time is up: killed; then the parent ends. */
-    tr_test_vclock_set(rt, t0 + 250 * 1000000ull);
-    TR_WAIT_UNTIL(atomic_load(&parent_done));
+    tr_test_advance_to(rt, t0 + 250 * 1000000ull);
+    assert_int_equal(atomic_load(&parent_done), 1);
     assert_int_equal(atomic_load(&lingerer_kind), TR_EXIT_KILLED);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
@@ -564,7 +566,9 @@ static void test_signals_before_init(void **state)
     atomic_store(&hold_open, 0);
     atomic_store(&hold_entered, 0);
     atomic_store(&terminated_kind, -1);
-    tr_runtime *rt = tr_test_quiet_runtime(2);
+    /* A kit runtime: lw traps its shutdown and lingers its 5 s at the
+     * runtime's free, on the virtual clock (the stop moves it). */
+    tr_runtime *rt = tr_test_kit(2, TR_TEST_QUIET, 0);
     tr_pid w = spawn_on(rt, 1), lw = spawn_on(rt, 1);
     tr_pid holder = tr_test_spawn(rt, &holder_b, TR_LOOP(0), NULL, 0);
     assert_int_equal(tr_rt_send(rt, holder, PROBE, NULL, 0), 0);
@@ -577,8 +581,10 @@ static void test_signals_before_init(void **state)
     assert_int_equal(ask(rt, lw).rc, 0);
     assert_int_equal(tr_signal_exit(rt, target, TR_EXIT_KILLED), 0);
     atomic_store(&hold_open, 1);
-    TR_WAIT_UNTIL(ask(rt, w).downs == 1 && ask(rt, lw).exits == 1);
+    assert_int_equal(tr_test_settle(rt), 0);
     seen s = ask(rt, w);
+    assert_int_equal(s.downs, 1);
+    assert_int_equal(ask(rt, lw).exits, 1);
     assert_int_equal(s.last.pid, target);
     assert_int_equal(s.last.kind, TR_EXIT_KILLED);
     seen l = ask(rt, lw);

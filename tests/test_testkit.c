@@ -543,6 +543,50 @@ static void test_probe_real_clock(void **state)
     tr_runtime_free(rt);
 }
 
+/* ---- a stop that waits on virtual time ----------------------------------------------- */
+
+static _Atomic int lingerer_end = -1;
+
+static int lingerer_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return tr_trap_exits(self, 1);
+}
+
+static void lingerer_terminate(tr_actor *self, void *state, const tr_exit_reason *r)
+{
+    (void)self;
+    (void)state;
+    atomic_store(&lingerer_end, (int)r->kind);
+}
+
+static const tr_behavior lingerer_b = {.name = "lingerer", .init = lingerer_init,
+                                       .receive = tr_test_ignore,
+                                       .terminate = lingerer_terminate};
+
+/* An actor that traps its shutdown and lingers is killed after its
+ * shutdown_ms — on the virtual clock, which the stop moves (in manual
+ * mode too: nothing else would). */
+static void test_stop_moves_virtual_time(void **state)
+{
+    (void)state;
+    tr_runtime *rt = kit_runtime(2, 0);
+    tr_spawn_opts o;
+    tr_spawn_opts_init(&o);
+    o.shutdown_ms = 60000;
+    tr_pid l;
+    assert_int_equal(tr_rt_spawn(rt, &lingerer_b, &o, &l), 0);
+    assert_int_equal(tr_test_settle(rt), 0);
+    uint64_t t0 = tr_now(rt);
+    assert_int_equal(tr_runtime_stop(rt), 0);
+    assert_int_equal(tr_runtime_wait(rt), 0);
+    assert_int_equal(atomic_load(&lingerer_end), TR_EXIT_KILLED);
+    assert_int_equal(tr_now(rt), t0 + 60000 * MS);
+    tr_runtime_free(rt);
+}
+
 /* ---- limits and bad input ----------------------------------------------------------- */
 
 static int fast_init(tr_actor *self, void *state, const void *arg, size_t len)
@@ -645,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_probe_down_and_exit),
         cmocka_unit_test(test_probe_replies),
         cmocka_unit_test(test_probe_real_clock),
+        cmocka_unit_test(test_stop_moves_virtual_time),
         cmocka_unit_test(test_max_steps),
         cmocka_unit_test(test_bad_input),
     };

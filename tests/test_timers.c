@@ -1,7 +1,9 @@
 /*
  * test_timers.c — send-after, intervals, cancel, cancellation on exit, a
- * million pending timers, and the runtime clock. Runs on the virtual clock
- * (tr_test.h) except where real time is the point.
+ * million pending timers, and the runtime clock. Runs on the test kit's
+ * virtual clock (troupe_test.h: tr_test_advance delivers every timer due,
+ * and what it causes, before it returns) except where real time is the
+ * point.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,33 +14,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 #define MS 1000000ull
-enum { PROBE = 1, CMD_EXIT = 2, CMD_CANCEL_ALL = 3, FLUSH = 4, T_INTERVAL = 1000 };
-
-/*
- * The probe: a plain thread calls PROBE; the actor answers through a 0 ms
- * timer (FLUSH). Timers fire in deadline order, so by the time FLUSH is
- * handled every timer due at the current (virtual) time has fired and its
- * message — sent by this same loop, ahead of FLUSH — has been handled.
- */
-typedef struct prober {
-    tr_msg held;
-} prober;
-
-static int probe_step(tr_actor *self, prober *p, const tr_msg *msg, uint32_t count)
-{
-    if (msg->type == PROBE) {
-        p->held = *msg;
-        p->held.data = NULL;
-        return tr_send_after(self, tr_self(self), 0, FLUSH, NULL, 0, NULL);
-    }
-    return tr_reply(self, &p->held, PROBE, &count, sizeof count);
-}
+enum { PROBE = 1, CMD_EXIT = 2, CMD_CANCEL_ALL = 3, T_INTERVAL = 1000 };
 
 typedef struct keeper {
-    prober probe;
     uint32_t seen[64];
     uint32_t nseen;
     tr_timer_id interval;
@@ -53,8 +35,8 @@ static tr_actor *stale_self;
 static int keeper_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     keeper *k = state;
-    if (msg->type == PROBE || msg->type == FLUSH)
-        return probe_step(self, &k->probe, msg, k->nseen);
+    if (msg->type == PROBE)
+        return tr_reply(self, msg, PROBE, &k->nseen, sizeof k->nseen);
     if (msg->type == CMD_EXIT)
         return tr_exit(self, TR_EXIT_NORMAL);
     if (msg->type == CMD_CANCEL_ALL) {
@@ -103,7 +85,7 @@ static int order_init(tr_actor *self, void *state, const void *arg, size_t len)
 static const tr_behavior order_b = {.name = "keeper", .state_size = sizeof(keeper),
                                     .init = order_init, .receive = keeper_receive};
 
-/* The actor's count once every timer due at the current time has fired. */
+/* The actor's count (every timer due has fired: the kit settled). */
 static uint32_t probe(tr_runtime *rt, tr_pid pid)
 {
     uint32_t n = 0;
@@ -114,7 +96,7 @@ static uint32_t probe(tr_runtime *rt, tr_pid pid)
 static void test_order_and_cancel(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(2, 0, 0);
     uint64_t t0 = tr_now(rt);
     assert_int_equal(t0, 1000 * MS);
     tr_pid k;
@@ -131,7 +113,7 @@ static void test_order_and_cancel(void **state)
     } steps[] = {{9, 0}, {10, 1}, {19, 1}, {20, 2}, {25, 3}, {30, 4}, {40, 6}, {49, 6},
                  {50, 7}, {75, 7}, {500, 7}};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        tr_test_vclock_set(rt, t0 + steps[i].at_ms * MS);
+        tr_test_advance_to(rt, t0 + steps[i].at_ms * MS);
         assert_int_equal(probe(rt, k), steps[i].count);
     }
     assert_int_equal(TR_STAT(rt, timers), 0);
@@ -145,7 +127,7 @@ static _Atomic uint32_t nrecorded;
 
 static int recorder_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    if (msg->type == PROBE || msg->type == FLUSH)
+    if (msg->type == PROBE)
         return keeper_receive(self, state, msg);
     uint32_t i = atomic_load(&nrecorded);
     if (i < 16)
@@ -161,15 +143,14 @@ static void test_fire_sequence(void **state)
 {
     (void)state;
     atomic_store(&nrecorded, 0);
-    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(1, 0, 0);
     uint64_t t0 = tr_now(rt);
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &recorder_b, NULL, &k), 0);
-    probe(rt, k);
-    for (uint64_t ms = 1; ms <= 120; ms++) {
-        tr_test_vclock_set(rt, t0 + ms * MS);
-        probe(rt, k);
-    }
+    /* One advance of 120 ms: the kit steps from deadline to deadline, so
+     * each timer fires at its own time, in order. */
+    assert_int_equal(tr_test_advance(rt, 120), 0);
+    assert_int_equal(tr_now(rt), t0 + 120 * MS);
     static const uint32_t want[] = {10, 20, T_INTERVAL, 30, 41, 42, T_INTERVAL};
     assert_int_equal(atomic_load(&nrecorded), 7);
     for (int i = 0; i < 7; i++)
@@ -183,14 +164,15 @@ static _Atomic int counter_hits;
 
 static int counter_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    if (msg->type == PROBE || msg->type == FLUSH)
-        return probe_step(self, state, msg, (uint32_t)atomic_load(&counter_hits));
+    (void)state;
+    uint32_t hits = (uint32_t)atomic_load(&counter_hits);
+    if (msg->type == PROBE)
+        return tr_reply(self, msg, PROBE, &hits, sizeof hits);
     atomic_fetch_add(&counter_hits, 1);
     return 0;
 }
 
-static const tr_behavior counter_b = {.name = "counter", .state_size = sizeof(prober),
-                                      .receive = counter_receive};
+static const tr_behavior counter_b = {.name = "counter", .receive = counter_receive};
 
 static int shooter_init(tr_actor *self, void *state, const void *arg, size_t len)
 {
@@ -211,7 +193,7 @@ static void test_exit_cancels(void **state)
 {
     (void)state;
     atomic_store(&counter_hits, 0);
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(2, 0, 0);
     uint64_t t0 = tr_now(rt);
     tr_pid target, shooter;
     assert_int_equal(tr_rt_spawn(rt, &counter_b, NULL, &target), 0);
@@ -223,13 +205,13 @@ static void test_exit_cancels(void **state)
     probe(rt, shooter);
     assert_int_equal(TR_STAT(rt, timers), 3);
     /* The interval fires once at 5 ms... */
-    tr_test_vclock_set(rt, t0 + 5 * MS);
-    probe(rt, shooter);
-    TR_WAIT_UNTIL(atomic_load(&counter_hits) == 1);
+    tr_test_advance_to(rt, t0 + 5 * MS);
+    assert_int_equal(atomic_load(&counter_hits), 1);
     /* ...then the shooter exits and nothing more arrives, ever. */
     assert_int_equal(tr_rt_send(rt, shooter, CMD_EXIT, NULL, 0), 0);
-    TR_WAIT_UNTIL(TR_STAT(rt, timers) == 0);
-    tr_test_vclock_set(rt, t0 + 10000 * MS);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(TR_STAT(rt, timers), 0);
+    tr_test_advance_to(rt, t0 + 10000 * MS);
     assert_int_equal(probe(rt, target), 1);
     assert_int_equal(atomic_load(&counter_hits), 1);
     tr_runtime_free(rt);
@@ -281,7 +263,7 @@ static long rss_kb(void)
 static void test_million_timers(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(1, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(1, 0, 0);
     long before = rss_kb();
     tr_pid k;
     assert_int_equal(tr_rt_spawn(rt, &many_b, NULL, &k), 0);
@@ -296,13 +278,13 @@ static void test_million_timers(void **state)
     assert_true(grown * 1024 / MANY < 256);
 #endif
     /* None is due yet. */
-    tr_test_vclock_set(rt, tr_now(rt) + 999 * MS);
+    tr_test_advance_to(rt, tr_now(rt) + 999 * MS);
     assert_int_equal(probe(rt, k), 0);
     /* Cancel them all: each is O(log n). */
     assert_int_equal(tr_rt_send(rt, k, CMD_CANCEL_ALL, NULL, 0), 0);
     probe(rt, k);
     assert_int_equal(TR_STAT(rt, timers), 0);
-    tr_test_vclock_set(rt, tr_now(rt) + 1000000 * MS);
+    tr_test_advance_to(rt, tr_now(rt) + 1000000 * MS);
     assert_int_equal(probe(rt, k), 0);
     tr_runtime_free(rt);
 }

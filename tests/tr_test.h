@@ -328,6 +328,34 @@ static inline tr_runtime *tr_test_quiet_runtime(unsigned loops)
     return tr_test_runtime(loops, TR_TEST_QUIET);
 }
 
+#ifdef TROUPE_TEST_H
+/* A started kit runtime (troupe_test.h: include it first, and link the
+ * test with KIT) with `loops` loops, `flags` (TR_TEST_*; TR_TEST_VCLOCK is
+ * implied: the kit's clock, which starts at 1 s) and the kit's `kit_flags`
+ * (TR_TEST_AUTO_ADVANCE). Thread: the test's; the caller frees it. */
+static inline tr_runtime *tr_test_kit(unsigned loops, unsigned flags, unsigned kit_flags)
+{
+    tr_runtime_options o = tr_test_options(loops, flags & ~(unsigned)TR_TEST_VCLOCK);
+    tr_test_config c;
+    tr_test_config_init(&c);
+    c.flags = kit_flags;
+    tr_runtime *rt = NULL;
+    assert_int_equal(tr_test_create(&rt, &o, &c), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    return rt;
+}
+
+/* Advances the kit's clock to `ns` (absolute, runtime clock), timer by
+ * timer, settling after each (tr_test_advance). */
+static inline void tr_test_advance_to(tr_runtime *rt, uint64_t ns)
+{
+    uint64_t now = tr_now(rt);
+    assert_true(ns >= now);
+    assert_int_equal(tr_test_advance(rt, (tr_duration)((ns - now) / 1000000u)), 0);
+    assert_int_equal(tr_now(rt), ns - (ns - now) % 1000000u);
+}
+#endif
+
 /* ---- spawning -------------------------------------------------------------------- */
 
 /* Spawns `b` from the test's thread on `loop` (TR_LOOP(n), or
