@@ -436,8 +436,12 @@ typedef struct tr_runtime_options {
     void *log_userdata;
     /* The runtime clock (monotonic, nanoseconds). NULL: the system's
      * monotonic clock. Tests install a virtual clock here and call
-     * tr_runtime_clock_advanced after moving it; with a custom clock the
-     * loops do not arm real-time wake-ups for timers. Must be thread-safe. */
+     * tr_runtime_clock_advanced after moving it (or use the test kit,
+     * troupe_test.h, which does both); with a custom clock the loops do
+     * not arm real-time wake-ups for timers, and the timeouts of plain
+     * threads' waits (tr_rt_call, tr_rt_wait_exit, the tr_rt_sup_*
+     * helpers) are on it too: they end when the clock passes them, not
+     * when real time does. Must be thread-safe. */
     uint64_t (*clock)(void *userdata);
     void *clock_userdata;
     /* Worker threads for tr_offload. 0: the number of CPUs. */
@@ -1080,7 +1084,10 @@ TR_API int tr_rt_sup_which_children(tr_runtime *rt, tr_pid sup, tr_sup_child *ou
  * thread. */
 TR_API uint64_t tr_now(const tr_runtime *rt);
 
-/* Tells the loops that a custom clock has moved: timers now due fire.
+/* Tells the loops that a custom clock has moved: timers now due fire (on
+ * the loops' threads, after this returns: the test kit's tr_test_advance
+ * also waits for them), and plain threads waiting with a deadline look at
+ * it again.
  * Errors: TR_EINVAL. Any thread. */
 TR_API int tr_runtime_clock_advanced(tr_runtime *rt);
 
@@ -1227,9 +1234,10 @@ typedef struct tr_rt_reply {
 
 /*
  * Calls an actor from a plain thread and blocks until the reply, for at most
- * `timeout_ms` (real time: the thread sleeps on the system's monotonic
- * clock even when a test clock is installed; the request's deadline is on
- * the runtime clock). 0: the request is sent with an expired deadline and
+ * `timeout_ms` on the runtime clock (the request's deadline too): real
+ * time, or, with a custom clock, that clock's time — the wait ends when
+ * tr_runtime_clock_advanced has moved it past the deadline. 0: the
+ * request is sent with an expired deadline and
  * the call gives up at once; TR_INFINITE: no limit; TR_DEFAULT: 5000 ms. A
  * huge timeout is a very long wait, never a short one. On success *reply
  * holds the answer. A reply that comes after the call gave up is dropped
