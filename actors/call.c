@@ -575,6 +575,8 @@ static int wait_virtual(tr_runtime *rt, tr__waiter *w, uint64_t end)
                 uv_mutex_lock(&rt->wait_mu);
                 continue;
             }
+            if (what == TR__VT_AGAIN)
+                continue;
         }
         uv_cond_timedwait(&w->cv, &rt->wait_mu, vt ? TR__VT_POLL_NS : VCLOCK_SLICE_NS);
     }

@@ -15,6 +15,7 @@
 #ifndef TR_CORE_H
 #define TR_CORE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -403,8 +404,16 @@ typedef struct tr__pidtab {
 } tr__pidtab;
 
 /* Hooks on the message path (subsys.h). */
+/* tr__observer.fault's answer that drops the message (the handler does
+ * not see it; a request is then owed, as one never answered). */
+#define TR__FAULT_DROP INT_MIN
+
 typedef struct tr__observer {
     void (*dispatch)(void *ud, tr_actor *a, const tr_msg *msg);
+    /* After dispatch: 0 runs the handler; TR__FAULT_DROP drops the
+     * message; any other value fails the actor with it, as if its handler
+     * had returned it (fault injection: the test kit). */
+    int (*fault)(void *ud, tr_actor *a, const tr_msg *msg);
     void (*done)(void *ud, tr_actor *a, const tr_msg *msg, int rc);
     void (*send)(void *ud, tr_pid from, tr_pid to, uint32_t type, size_t len);
     void *ud;
@@ -447,6 +456,7 @@ struct tr_runtime {
 
     /* Virtual time (subsys.h, tr__vtime_install): the test kit's hooks. */
     struct tr__vtime *vtime;
+    bool det; /* deterministic mode (subsys.h): no loop or worker threads */
 
     struct tr__workers *workers; /* the worker pool (workers.c) */
     struct tr__watchdog *watchdog; /* blocked-loop detection, or NULL */

@@ -264,6 +264,25 @@ static __attribute__((noinline, cold)) tr__msg *refuse_unserved(tr__loop *L, tr_
     return NULL;
 }
 
+/* The handler's call under an observer (subsys.h): its hooks around it,
+ * and its fault, which may stand in for the handler. */
+static __attribute__((noinline)) int observed(tr__loop *L, tr_actor *a, const tr_msg *pub,
+                                              const tr__observer *obs)
+{
+    if (obs->dispatch)
+        obs->dispatch(obs->ud, a, pub);
+    int fault = obs->fault ? obs->fault(obs->ud, a, pub) : 0;
+    int rc = fault == TR__FAULT_DROP ? 0 : fault;
+    if (fault == 0) {
+        tr__loop_busy(L, a, pub->type);
+        rc = a->receive(a, a->state, pub);
+        tr__loop_idle(L);
+    }
+    if (obs->done)
+        obs->done(obs->ud, a, pub, rc);
+    return rc;
+}
+
 /* tr__actor_deliver, inline in the message path; returns `m` (or NULL),
  * which the caller frees: the run frees its messages after its outbox has
  * gone out, so that a reply leaves before the request's block goes home. */
@@ -275,13 +294,14 @@ static inline __attribute__((always_inline)) tr__msg *deliver(tr__loop *L, tr_ac
     L->cur_msg = m;
     L->cur_pub = pub;
     const tr__observer *obs = L->obs;
-    if (__builtin_expect(obs != NULL, 0) && obs->dispatch)
-        obs->dispatch(obs->ud, a, pub);
-    tr__loop_busy(L, a, pub->type);
-    int rc = a->receive(a, a->state, pub);
-    tr__loop_idle(L);
-    if (__builtin_expect(obs != NULL, 0) && obs->done)
-        obs->done(obs->ud, a, pub, rc);
+    int rc;
+    if (__builtin_expect(obs != NULL, 0)) {
+        rc = observed(L, a, pub, obs);
+    } else {
+        tr__loop_busy(L, a, pub->type);
+        rc = a->receive(a, a->state, pub);
+        tr__loop_idle(L);
+    }
     L->cur_msg = NULL;
     L->cur_pub = NULL;
     if (m && (m->flags & TR__MF_REQUEST)) {

@@ -32,6 +32,8 @@
  * cost ten times a bare eventfd round trip (docs/performance.md).
  */
 #include "loop.h"
+#include "subsys.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -113,11 +115,15 @@ static tr_actor *runq_pop(tr__loop *L)
     return a;
 }
 
-static void drain_inject(tr__loop *L)
+static unsigned drain_inject(tr__loop *L)
 {
     tr__mpsc_node *n;
-    while ((n = tr__mpsc_pop(&L->inject)) != NULL)
+    unsigned moved = 0;
+    while ((n = tr__mpsc_pop(&L->inject)) != NULL) {
         tr__loop_runq_append(L, tr__actor_of_runq(n));
+        moved++;
+    }
+    return moved;
 }
 
 /*
@@ -490,9 +496,8 @@ void tr__loop_run_timers(tr__loop *L)
  * (include/troupe.h: nothing blocks forever on an answer that a failure
  * can lose).
  */
-static void on_retry(uv_timer_t *h)
+static void run_retries(tr__loop *L)
 {
-    tr__loop *L = h->data;
     tr_actor *list = L->retry;
     L->retry = NULL;
     while (list) {
@@ -502,6 +507,12 @@ static void on_retry(uv_timer_t *h)
         a->flags &= (uint8_t)~TR__RETRY;
         tr__exit_retry(L, a);
     }
+}
+
+static void on_retry(uv_timer_t *h)
+{
+    tr__loop *L = h->data;
+    run_retries(L);
     /* Outside a turn, as on_signal: run what the retries scheduled. */
     turn(L);
 }
@@ -708,4 +719,126 @@ void tr__loop_destroy(tr__loop *L)
     tr__timers_destroy(&L->timers, &L->pool);
     tr__calls_table_free(L);
     tr__pool_destroy(&L->pool);
+}
+
+/* ---- deterministic stepping (subsys.h, tr__det_*) ------------------------------ */
+
+/* The calling thread acts as L's for a while: what the runtime checks
+ * (tr__thread_loop) and the allocation tag of injected failures. */
+static int det_enter(tr__loop *L)
+{
+    int tag = tr__alloc_thread_tag();
+    tr__tls_loop = L;
+    tr__alloc_set_thread_tag(TR__ALLOC_TAG_LOOP(L->index));
+    return tag;
+}
+
+static void det_leave(int tag)
+{
+    tr__tls_loop = NULL;
+    tr__alloc_set_thread_tag(tag);
+}
+
+/* Moves every loop's pending work into its run queue: injected actors and
+ * due timers, again and again, since what one loop's timer sends may make
+ * an actor of another runnable. With `retries`, the allocation retries
+ * owed too (they are what a stalled runtime waits for). */
+static void det_gather(tr_runtime *rt, bool retries)
+{
+    for (bool again = true; again;) {
+        again = false;
+        for (unsigned i = 0; i < rt->nloops; i++) {
+            tr__loop *L = rt->loops[i];
+            bool due = timer_due(L), retry = retries && L->retry;
+            if (!due && !retry && !tr__mpsc_maybe_nonempty(&L->inject))
+                continue;
+            int tag = det_enter(L);
+            if (due)
+                tr__loop_run_timers(L);
+            if (retry)
+                run_retries(L);
+            if (drain_inject(L) || due || retry)
+                again = true;
+            det_leave(tag);
+        }
+        retries = false;
+    }
+}
+
+static unsigned det_list(tr_runtime *rt, tr__det_item *out, unsigned cap)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < rt->nloops; i++) {
+        tr__loop *L = rt->loops[i];
+        tr_actor *heads[2] = {L->spawned, L->runq_head};
+        for (int h = 0; h < 2; h++)
+            for (tr_actor *a = heads[h]; a; a = a->runq.next ? tr__actor_of_runq(a->runq.next) : NULL) {
+                if (n < cap)
+                    out[n] = (tr__det_item){.kind = TR__DET_ACTOR, .loop = L, .actor = a,
+                                            .pid = tr__actor_pid(a)};
+                n++;
+            }
+    }
+    if (tr__workers_queued(rt->workers)) {
+        if (n < cap)
+            out[n] = (tr__det_item){.kind = TR__DET_JOB};
+        n++;
+    }
+    return n;
+}
+
+unsigned tr__det_ready(tr_runtime *rt, tr__det_item *out, unsigned cap, uint64_t *next)
+{
+    det_gather(rt, false);
+    unsigned n = det_list(rt, out, cap);
+    if (n == 0) { /* stalled: what a failure to allocate held up, if anything */
+        det_gather(rt, true);
+        n = det_list(rt, out, cap);
+    }
+    uint64_t earliest = UINT64_MAX;
+    for (unsigned i = 0; i < rt->nloops; i++) {
+        tr__timer *top = tr__timer_top(&rt->loops[i]->timers);
+        if (top && top->deadline < earliest)
+            earliest = top->deadline;
+    }
+    if (next)
+        *next = earliest;
+    return n;
+}
+
+/* Takes `a` off the list at *head (linked through runq; *tail, if any,
+ * its last). */
+static bool det_unlink(tr_actor **head, tr_actor **tail, tr_actor *a)
+{
+    tr_actor *prev = NULL;
+    for (tr_actor *x = *head; x; prev = x, x = x->runq.next ? tr__actor_of_runq(x->runq.next) : NULL) {
+        if (x != a)
+            continue;
+        if (prev)
+            prev->runq.next = a->runq.next;
+        else
+            *head = a->runq.next ? tr__actor_of_runq(a->runq.next) : NULL;
+        if (tail && *tail == a)
+            *tail = prev;
+        a->runq.next = NULL;
+        return true;
+    }
+    return false;
+}
+
+int tr__det_run(tr_runtime *rt, const tr__det_item *it, const int32_t *job_fail)
+{
+    if (it->kind == TR__DET_JOB)
+        return tr__workers_run_one(rt->workers, job_fail) ? 0 : TR_ENOTFOUND;
+    tr__loop *L = it->loop;
+    tr_actor *a = it->actor;
+    if (!det_unlink(&L->spawned, NULL, a) && !det_unlink(&L->runq_head, &L->runq_tail, a))
+        return TR_ENOTFOUND;
+    int tag = det_enter(L);
+    tr__actor_run(L, a); /* one message: batch is 1 in this mode */
+    if (L->born)
+        tr__loop_run_done(L, NULL, false);
+    tr__pool_flush(&L->pool);
+    det_leave(tag);
+    return 0;
 }

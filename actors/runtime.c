@@ -366,6 +366,10 @@ int tr_runtime_start(tr_runtime *rt)
     uv_mutex_unlock(&rt->mu);
     int rc = 0;
     bool signals = false, workers = false;
+    if (rt->det) { /* deterministic mode (subsys.h): no thread of its own */
+        open_gate(rt, 1);
+        return 0;
+    }
     if (rt->opts.stop_on_signals) {
         rc = tr__loop_watch_signals(rt->loops[0]);
         signals = rc == 0;
@@ -478,7 +482,7 @@ int tr_runtime_wait(tr_runtime *rt)
         if (what == TR__VT_MOVE)
             vt->move(vt->ud, to);
         uv_mutex_lock(&rt->mu);
-        if (what != TR__VT_MOVE && !rt->stopped)
+        if (what != TR__VT_MOVE && what != TR__VT_AGAIN && !rt->stopped)
             uv_cond_timedwait(&rt->cv, &rt->mu, TR__VT_POLL_NS);
     }
     int rc = rt->exit_rc;

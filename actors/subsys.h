@@ -166,8 +166,10 @@ static inline void tr__serve_reserved(tr_actor *self)
  * runs on the receiver's loop right before its handler gets `msg` (and
  * `done` right after, with the handler's return); `send` runs on the
  * sender's thread for every message an actor or a plain thread sends with
- * tr_send / tr_rt_send and their kin (from, to, type, length). Each may be
- * NULL. They run on the message path: keep them short, never block.
+ * tr_send / tr_rt_send and their kin (from, to, type, length); `fault`
+ * (after dispatch) may drop the message or fail the actor instead of
+ * running its handler. Each may be NULL. They run on the message path:
+ * keep them short, never block.
  */
 
 /* Installs `obs` (copied; NULL removes it). Only before tr_runtime_start:
@@ -199,9 +201,11 @@ TR_API int tr__observe(tr_runtime *rt, const tr__observer *obs);
  *    then looks at its answer once more (it may have come while the hook
  *    looked: a quiescent runtime has delivered it) and calls `move(ud, to)`
  *    only if it still waits, so that no answered wait moves time.
+ *    TR__VT_AGAIN: the hook did some of the runtime's work itself
+ *    (deterministic mode, below): look again at once.
  *  - `destroy` frees `ud` when the runtime is freed.
  */
-enum { TR__VT_WAIT, TR__VT_MOVE, TR__VT_GIVE_UP };
+enum { TR__VT_WAIT, TR__VT_MOVE, TR__VT_GIVE_UP, TR__VT_AGAIN };
 #define TR__VT_POLL_NS 100000u
 
 typedef struct tr__vtime {
@@ -233,5 +237,50 @@ TR_API void *tr__vtime_data(const tr_runtime *rt);
  * still in the kernel is not seen.
  */
 TR_API int tr__quiescent(tr_runtime *rt, uint64_t *next);
+
+/* ---- deterministic mode ------------------------------------------------------------ */
+
+/*
+ * A runtime in deterministic mode has no loop threads and no worker
+ * threads: a plain thread (the test kit's, through the tr__vtime hooks)
+ * runs its work one step at a time, choosing each step. Everything else
+ * is the production code: a step runs one actor for one message (batch
+ * is 1) exactly as a loop's turn does, with the calling thread acting as
+ * that loop's (tr__thread_loop); a job step runs the oldest queued job on
+ * the calling thread. Sockets are not supported in this mode. The mode
+ * costs nothing when off: the loops never look at it.
+ *
+ * tr__det_install: before tr_runtime_start, with a custom clock and the
+ * virtual-time hooks installed (tr__vtime_install, whose `waiting` must
+ * then run the steps): 0, TR_EINVAL, TR_EALREADY (started).
+ *
+ * tr__det_ready: fires the timers due on the runtime clock, moves every
+ * loop's injected actors to its run queue (and, when nothing else is
+ * ready, runs the allocation retries owed), then lists what may run next
+ * in out[0 .. cap): each runnable actor (its loop, the actor, its pid), in
+ * a fixed order (loop by loop: newly spawned first, then the run queue in
+ * order), then one TR__DET_JOB if a job is queued. Returns how many there
+ * are (more than cap: the rest are not listed); *next (may be NULL) the
+ * earliest timer deadline (UINT64_MAX: none). Items stay valid until the
+ * next step.
+ *
+ * tr__det_run: runs one listed item: 0, or TR_ENOTFOUND (not runnable any
+ * more). `job_fail` (NULL: none) makes a job step fail the job with that
+ * code instead of running it (fault injection).
+ *
+ * Thread: one plain thread at a time, never while another runs a step.
+ */
+enum { TR__DET_ACTOR, TR__DET_JOB };
+
+typedef struct tr__det_item {
+    int kind;
+    tr__loop *loop;  /* TR__DET_ACTOR */
+    tr_actor *actor; /* TR__DET_ACTOR */
+    tr_pid pid;      /* TR__DET_ACTOR */
+} tr__det_item;
+
+TR_API int tr__det_install(tr_runtime *rt);
+TR_API unsigned tr__det_ready(tr_runtime *rt, tr__det_item *out, unsigned cap, uint64_t *next);
+TR_API int tr__det_run(tr_runtime *rt, const tr__det_item *item, const int32_t *job_fail);
 
 #endif /* TR_SUBSYS_H */

@@ -44,6 +44,17 @@ int tr__vtime_install(tr_runtime *rt, const tr__vtime *vt)
     return 0;
 }
 
+int tr__det_install(tr_runtime *rt)
+{
+    if (!rt || !rt->vtime)
+        return TR_EINVAL;
+    if (ck_pr_load_int(&rt->state) != TR__RT_CREATED)
+        return TR_EALREADY;
+    rt->det = true;
+    rt->opts.batch = 1; /* a step is one message */
+    return 0;
+}
+
 void *tr__vtime_data(const tr_runtime *rt)
 {
     return rt && rt->vtime ? rt->vtime->ud : NULL;

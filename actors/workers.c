@@ -99,6 +99,38 @@ static void job_unref(tr_job *j)
 
 /* ---- the pool -------------------------------------------------------------- */
 
+/* w->mu held, a job queued: takes the oldest and runs it (unless the pool
+ * stops or it was cancelled), unlocked, then sends its outcome — or
+ * `fail` (non-NULL: the test kit's injected failure) instead of running
+ * it. Returns with w->mu released. */
+static void run_head(tr__workers *w, const int32_t *fail)
+{
+    tr_job *j = w->head;
+    w->head = j->qnext;
+    if (!w->head)
+        w->tail = NULL;
+    w->count--;
+    bool run = !w->stopping && ck_pr_cas_int(&j->state, JOB_QUEUED, JOB_RUNNING);
+    uv_mutex_unlock(&w->mu);
+    if (run) {
+        tr__handoff_acquire(j);
+        int rc = fail ? *fail : j->fn(j, j->arg, j->arg_len);
+        if (!ck_pr_load_int(&j->cancel)) {
+            tr__callhdr h = {.ref = j->id, .deadline = 0};
+            int32_t code = rc;
+            if (rc == 0)
+                tr__send(j->rt, NULL, TR_PID_NONE, j->owner, TR_MSG_JOB_DONE, TR__MF_JOB, &h,
+                         j->result, j->result_len, NULL, NULL);
+            else
+                tr__send(j->rt, NULL, TR_PID_NONE, j->owner, TR_MSG_JOB_FAILED, TR__MF_JOB,
+                         &h, &code, sizeof code, NULL, NULL);
+        }
+    }
+    tr__handoff_release(j);
+    job_unref(j);
+    ck_pr_dec_uint(&w->active); /* after the outcome: a settle sees one or the other */
+}
+
 static void worker_main(void *arg)
 {
     tr__workers *w = arg;
@@ -118,30 +150,7 @@ static void worker_main(void *arg)
             uv_cond_wait(&w->cv, &w->mu);
         if (!w->head)
             break; /* stopping and drained */
-        tr_job *j = w->head;
-        w->head = j->qnext;
-        if (!w->head)
-            w->tail = NULL;
-        w->count--;
-        bool run = !w->stopping && ck_pr_cas_int(&j->state, JOB_QUEUED, JOB_RUNNING);
-        uv_mutex_unlock(&w->mu);
-        if (run) {
-            tr__handoff_acquire(j);
-            int rc = j->fn(j, j->arg, j->arg_len);
-            if (!ck_pr_load_int(&j->cancel)) {
-                tr__callhdr h = {.ref = j->id, .deadline = 0};
-                int32_t code = rc;
-                if (rc == 0)
-                    tr__send(j->rt, NULL, TR_PID_NONE, j->owner, TR_MSG_JOB_DONE,
-                             TR__MF_JOB, &h, j->result, j->result_len, NULL, NULL);
-                else
-                    tr__send(j->rt, NULL, TR_PID_NONE, j->owner, TR_MSG_JOB_FAILED,
-                             TR__MF_JOB, &h, &code, sizeof code, NULL, NULL);
-            }
-        }
-        tr__handoff_release(j);
-        job_unref(j);
-        ck_pr_dec_uint(&w->active); /* after the outcome: a settle sees one or the other */
+        run_head(w, NULL);
         uv_mutex_lock(&w->mu);
     }
     uv_mutex_unlock(&w->mu);
@@ -469,4 +478,26 @@ tr_pid tr_job_owner(const tr_job *job)
 unsigned tr__workers_active(tr__workers *w)
 {
     return w ? ck_pr_load_uint(&w->active) : 0;
+}
+
+unsigned tr__workers_queued(tr__workers *w)
+{
+    uv_mutex_lock(&w->mu);
+    unsigned n = w->count;
+    uv_mutex_unlock(&w->mu);
+    return n;
+}
+
+bool tr__workers_run_one(tr__workers *w, const int32_t *fail)
+{
+    uv_mutex_lock(&w->mu);
+    if (!w->head) {
+        uv_mutex_unlock(&w->mu);
+        return false;
+    }
+    tr_runtime *saved = tr__tls_helper_rt;
+    tr__tls_helper_rt = w->rt; /* as on a worker: the job may not free the runtime */
+    run_head(w, fail);
+    tr__tls_helper_rt = saved;
+    return true;
 }

@@ -18,6 +18,12 @@ void tr__workers_stop(tr__workers *w);
 void tr__workers_destroy(tr__workers *w);
 /* Jobs queued or running now. Any thread. */
 unsigned tr__workers_active(tr__workers *w);
+/* Jobs queued, not yet taken by a worker. Any thread. */
+unsigned tr__workers_queued(tr__workers *w);
+/* Deterministic mode (no worker threads): runs the oldest queued job on
+ * the calling thread and sends its outcome — or, with `fail`, sends that
+ * failure without running it. False if none was queued. */
+bool tr__workers_run_one(tr__workers *w, const int32_t *fail);
 
 /* The owner side, on the owner's loop. */
 struct tr__jobs;

@@ -17,6 +17,11 @@ void tr__alloc_set_thread_tag(int tag)
     thread_tag = tag;
 }
 
+int tr__alloc_thread_tag(void)
+{
+    return thread_tag;
+}
+
 void tr__alloc_arm(const tr__alloc_plan *p)
 {
     pthread_mutex_lock(&plan_mu);

@@ -79,14 +79,19 @@ typedef struct tr__alloc_counts {
  * but by tr__alloc_arm / tr__alloc_disarm. */
 extern int tr__alloc_armed;
 
+/* Exported from the library for the test kit (libtroupe_test), which
+ * offers injection to users' tests; not for users directly. */
+#define TR__ALLOC_API __attribute__((visibility("default")))
+
 /* Arms `plan` (replacing any) and zeroes the counters. Any thread. */
-void tr__alloc_arm(const tr__alloc_plan *plan);
+TR__ALLOC_API void tr__alloc_arm(const tr__alloc_plan *plan);
 /* Disarms; the counters keep their values. Any thread. */
-void tr__alloc_disarm(void);
+TR__ALLOC_API void tr__alloc_disarm(void);
 /* The counters of the plan armed last. Any thread. */
-tr__alloc_counts tr__alloc_counts_get(void);
-/* Tags the calling thread (0: none). */
-void tr__alloc_set_thread_tag(int tag);
+TR__ALLOC_API tr__alloc_counts tr__alloc_counts_get(void);
+/* Tags the calling thread (0: none); the calling thread's tag. */
+TR__ALLOC_API void tr__alloc_set_thread_tag(int tag);
+TR__ALLOC_API int tr__alloc_thread_tag(void);
 
 /* Out of line: counts this allocation and says whether the plan fails it.
  * Only called when tr__alloc_armed was seen set. */
