@@ -48,9 +48,30 @@ extern "C" {
  * (a call, a wait for an exit, an expectation), the clock jumps to the
  * next timer, or to the end of the wait, whichever comes first. */
 #define TR_TEST_AUTO_ADVANCE 0x1u
+/* tr_test_config.flags: deterministic mode (below, "Deterministic
+ * scheduling"): no loop or worker threads; the test's thread runs every
+ * step, in an order its seed decides. */
+#define TR_TEST_DETERMINISTIC 0x2u
+
+/* One step of a deterministic runtime (tr_test_step, the trace). */
+typedef struct tr_test_event {
+    int kind;       /* TR_TEST_EV_* */
+    tr_pid actor;   /* who ran (TR_PID_NONE for a job) */
+    tr_pid from;    /* TR_TEST_EV_MESSAGE: the message's sender */
+    uint32_t type;  /* TR_TEST_EV_MESSAGE: its type */
+    uint32_t len;   /* TR_TEST_EV_MESSAGE: its length */
+    uint64_t step;  /* 1, 2, ... since the runtime started */
+    uint64_t at;    /* the runtime clock then */
+} tr_test_event;
+
+#define TR_TEST_EV_MESSAGE 1 /* a handler got a message */
+#define TR_TEST_EV_RUN 2     /* the actor ran without a message reaching its
+                                handler: its init, exit signals, a notice the
+                                runtime consumed */
+#define TR_TEST_EV_JOB 3     /* a worker job ran (or its injected failure) */
 
 typedef struct tr_test_config {
-    unsigned flags;          /* TR_TEST_AUTO_ADVANCE, or 0: manual time */
+    unsigned flags;          /* TR_TEST_AUTO_ADVANCE, TR_TEST_DETERMINISTIC; 0: manual time */
     /* The clock's start, in ns. 0: 1 s (so that "now minus a little" is
      * never below zero). */
     uint64_t start_ns;
@@ -63,6 +84,14 @@ typedef struct tr_test_config {
      * through before it gives up with TR_ELIMIT: a 1 ms interval crossed
      * for an hour would otherwise take millions of steps. 0: 1,000,000. */
     uint32_t max_steps;
+    /* Deterministic mode: the seed that orders the steps. 0: one taken
+     * from the clock, printed to stderr so that the run can be replayed
+     * (tr_test_seed tells it too). */
+    uint64_t seed;
+    /* Deterministic mode: called after every step (NULL: none), on the
+     * test's thread: print the trace of a failing run. */
+    void (*trace)(void *userdata, const tr_test_event *ev);
+    void *trace_userdata;
 } tr_test_config;
 
 /* Fills `cfg` with the defaults (all zero). Any thread. */
@@ -114,6 +143,121 @@ TR_API int tr_test_advance(tr_runtime *rt, tr_duration ms);
  * tr_test_settle. Thread: plain threads.
  */
 TR_API int tr_test_next_timer(tr_runtime *rt, uint64_t *at);
+
+/* ------------------------------------------------------------------------ */
+/* Deterministic scheduling                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * With TR_TEST_DETERMINISTIC the runtime starts no thread of its own: the
+ * test's thread runs it, one step at a time. A step is one actor handling
+ * one message (or running its init, or its exit signals), exactly as a
+ * loop would run it, or one worker job run inline. When several steps are
+ * possible — actors runnable on any loop, a job queued — the seed picks
+ * one: the order of each sender's messages to each receiver is kept (the
+ * mailboxes are FIFO), only the interleaving of different senders and
+ * actors varies. The same seed gives the same steps, the same trace and
+ * the same pids, run after run: a failure found under one seed replays
+ * from it (FoundationDB's simulation, TigerBeetle's VOPR).
+ *
+ * Every plain-thread wait drives the steps itself: tr_rt_call,
+ * tr_rt_wait_exit, the tr_rt_sup_* helpers, tr_runtime_tree, the probes'
+ * expectations, settle and advance; tr_runtime_wait and tr_runtime_free
+ * run the stop. A wait that nothing runnable can answer fails at once
+ * (TR_ETIMEDOUT) in manual time, or moves the clock with auto-advance; a
+ * wait that runs max_steps steps without its answer fails with
+ * TR_ETIMEDOUT and says so on stderr. Not supported in this mode:
+ * sockets, channel waits from plain threads (tr_chan_*_wait), other
+ * threads calling into the runtime while the test's thread runs it.
+ */
+
+/*
+ * Runs one step; *ev (may be NULL) says what ran. Returns 0, TR_ENOTFOUND
+ * (nothing is runnable: the runtime is idle; timers may be pending),
+ * TR_EINVAL (not a deterministic kit runtime, not started).
+ * Thread: the test's.
+ */
+TR_API int tr_test_step(tr_runtime *rt, tr_test_event *ev);
+
+/* The seed of a deterministic kit runtime (0 otherwise). Any thread. */
+TR_API uint64_t tr_test_seed(const tr_runtime *rt);
+/* A hash of every step so far (each event: kind, actor, sender, type,
+ * length): two runs with equal hashes ran the same schedule. 0 if not a
+ * deterministic kit runtime. */
+TR_API uint64_t tr_test_trace_hash(const tr_runtime *rt);
+/* The steps run so far. */
+TR_API uint64_t tr_test_steps(const tr_runtime *rt);
+
+/* A scenario for tr_test_explore: runs on a started deterministic
+ * runtime; returns 0 if it passed, anything else if it failed (not a
+ * cmocka assert: the explorer must get the control back). It need not
+ * free what lives in the runtime: the runtime is freed after it. */
+typedef int (*tr_test_scenario)(tr_runtime *rt, void *userdata);
+
+/* What tr_test_explore found. */
+typedef struct tr_test_explored {
+    unsigned runs;        /* seeds run */
+    uint64_t seed;        /* the failing seed (0: none failed) */
+    uint64_t trace_hash;  /* the failing run's tr_test_trace_hash */
+    int rc;               /* the scenario's return for it */
+} tr_test_explored;
+
+/*
+ * Runs `scenario` once per seed — cfg->seed, cfg->seed + 1, ... (cfg->seed
+ * 0: 1) — for `seeds` seeds, each on a fresh deterministic kit runtime
+ * made from `opts` and `cfg` (TR_TEST_DETERMINISTIC is implied), until one
+ * fails. Returns 0 (every seed passed), TR_EUNEXPECTED (one failed: *out
+ * says which, and a line on stderr says how to replay it), or the error of
+ * making or starting a runtime. *out (may be NULL) is filled either way.
+ * Thread: the test's.
+ */
+TR_API int tr_test_explore(const tr_runtime_options *opts, const tr_test_config *cfg,
+                           unsigned seeds, tr_test_scenario scenario, void *userdata,
+                           tr_test_explored *out);
+
+/* ------------------------------------------------------------------------ */
+/* Fault injection                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * `actor` fails on the nth message it is given from now (1: the next):
+ * its handler does not run, and it ends with TR_EXIT_ERROR and `code`
+ * (non-zero; TR_EUSER(n) for the application's), as if its handler had
+ * returned it — to test the supervisor and links above it. Any kit
+ * runtime. Errors: TR_EINVAL (not a kit runtime, nth or code 0), TR_ELIMIT
+ * (64 faults pending). Thread: any.
+ */
+TR_API int tr_test_fail_message(tr_runtime *rt, tr_pid actor, uint32_t nth, int code);
+
+/*
+ * Drops the next `count` messages (UINT32_MAX: all, from now on) that
+ * `from` (TR_PROBE_ANY: anyone) sends `to`, at their delivery: the handler
+ * never sees them, a request among them is left unanswered (its caller's
+ * timeout ends the call). A lost network packet between two actors. Any
+ * kit runtime. Errors: TR_EINVAL, TR_ELIMIT. Thread: any.
+ */
+TR_API int tr_test_drop_messages(tr_runtime *rt, tr_pid from, tr_pid to, uint32_t count);
+
+/*
+ * Deterministic mode: the nth worker job run from now (1: the next) fails
+ * with `code` (non-zero) instead of running: its owner gets
+ * TR_MSG_JOB_FAILED with that code. Errors: TR_EINVAL (not a deterministic
+ * kit runtime, nth or code 0). Thread: the test's.
+ */
+TR_API int tr_test_fail_job(tr_runtime *rt, uint32_t nth, int32_t code);
+
+/*
+ * The nth allocation troupe makes from now on (1: the next), in any
+ * runtime of the process, fails once, as the system's allocator would:
+ * the same mechanism as troupe's own out-of-memory tests, so that a test
+ * can sweep n = 1, 2, ... over a scenario and check that every failure is
+ * an error, never a crash, a hang or a leak (deterministic mode makes the
+ * sweep reproducible). 0 disarms. Thread: any.
+ */
+TR_API void tr_test_fail_alloc(uint64_t nth);
+/* Allocations counted, and failed, since the last tr_test_fail_alloc.
+ * Either pointer may be NULL. Thread: any. */
+TR_API void tr_test_alloc_counts(uint64_t *attempted, uint64_t *failed);
 
 /* ------------------------------------------------------------------------ */
 /* Probes                                                                   */

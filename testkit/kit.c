@@ -11,6 +11,8 @@
  * delivery causes happens before the next deadline.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +84,16 @@ static void kit_move(tr__kit *kit, uint64_t to)
 /* ---- settle -------------------------------------------------------------------- */
 
 /* Polls until quiescent (1: *next its earliest timer), stop(ud), or the
- * patience is spent. */
-static int settle(tr_runtime *rt, uint64_t patience_ns, uint64_t *next, tr__kit_stop_fn stop,
-                  void *ud)
+ * patience is spent. A deterministic runtime (`kit` non-NULL and det) runs
+ * its steps instead, until none is left. */
+static int settle(tr_runtime *rt, tr__kit *kit, uint64_t *next, tr__kit_stop_fn stop, void *ud)
 {
+    if (kit && kit->det) {
+        if (tr__quiescent(rt, NULL) == TR_EINVAL)
+            return TR_EINVAL; /* not started */
+        return tr__kit_det_idle(kit, next, stop, ud);
+    }
+    uint64_t patience_ns = kit ? kit->patience_ns : (uint64_t)DEFAULT_PATIENCE_MS * 1000000u;
     uint64_t start = 0;
     unsigned round = 0;
     for (;;) {
@@ -105,24 +113,18 @@ static int settle(tr_runtime *rt, uint64_t patience_ns, uint64_t *next, tr__kit_
     }
 }
 
-static uint64_t patience_of(const tr_runtime *rt)
-{
-    tr__kit *kit = tr__kit_of(rt);
-    return kit ? kit->patience_ns : (uint64_t)DEFAULT_PATIENCE_MS * 1000000u;
-}
-
 int tr_test_settle(tr_runtime *rt)
 {
     if (!rt)
         return TR_EINVAL;
-    return settle(rt, patience_of(rt), NULL, NULL, NULL);
+    return settle(rt, tr__kit_of(rt), NULL, NULL, NULL);
 }
 
 int tr_test_next_timer(tr_runtime *rt, uint64_t *at)
 {
     if (!rt || !at)
         return TR_EINVAL;
-    return settle(rt, patience_of(rt), at, NULL, NULL);
+    return settle(rt, tr__kit_of(rt), at, NULL, NULL);
 }
 
 int tr__kit_step_until(tr__kit *kit, uint64_t target, tr__kit_stop_fn stop, void *ud)
@@ -130,7 +132,7 @@ int tr__kit_step_until(tr__kit *kit, uint64_t target, tr__kit_stop_fn stop, void
     uint32_t steps = 0;
     for (;;) {
         uint64_t next = UINT64_MAX;
-        int rc = settle(kit->rt, kit->patience_ns, &next, stop, ud);
+        int rc = settle(kit->rt, kit, &next, stop, ud);
         if (rc != 0)
             return rc;
         if (stop && stop(ud))
@@ -166,6 +168,8 @@ int tr_test_advance(tr_runtime *rt, tr_duration ms)
 static int kit_waiting(tr_runtime *rt, void *ud, uint64_t until, uint64_t since, uint64_t *to)
 {
     tr__kit *kit = ud;
+    if (kit->det)
+        return tr__kit_det_waiting(kit, until, since, to);
     uint64_t next = UINT64_MAX;
     int q = tr__quiescent(rt, &next);
     if (q < 0)
@@ -193,6 +197,8 @@ static void kit_vmove(void *ud, uint64_t to)
 static void kit_dispatch(void *ud, tr_actor *a, const tr_msg *msg)
 {
     tr__kit *kit = ud;
+    if (kit->det)
+        tr__kit_det_dispatch(kit, a, msg);
     if (atomic_load_explicit(&kit->nwatch, memory_order_acquire) == 0)
         return;
     tr_pid to = tr_self(a);
@@ -210,6 +216,7 @@ static void kit_free(void *ud)
 {
     tr__kit *kit = ud;
     pthread_mutex_destroy(&kit->mu);
+    free(kit->items);
     free(kit);
 }
 
@@ -237,6 +244,19 @@ int tr_test_create(tr_runtime **out, const tr_runtime_options *opts, const tr_te
         return TR_ENOMEM;
     kit->magic = TR__KIT_MAGIC;
     kit->flags = c.flags;
+    kit->det = (c.flags & TR_TEST_DETERMINISTIC) != 0;
+    if (kit->det) {
+        kit->seed = c.seed;
+        if (!kit->seed) { /* a new schedule each run, said so to replay it */
+            kit->seed = tr__kit_wall() ^ ((uint64_t)(uintptr_t)kit << 16);
+            kit->seed = kit->seed ? kit->seed : 1;
+            fprintf(stderr, "troupe_test: deterministic runtime, seed %" PRIu64 "\n", kit->seed);
+        }
+        kit->rng = kit->seed;
+        kit->trace = 0xcbf29ce484222325ull; /* FNV-1a's offset basis */
+        kit->trace_fn = c.trace;
+        kit->trace_ud = c.trace_userdata;
+    }
     kit->patience_ns = (uint64_t)(c.patience_ms > 0 ? c.patience_ms : DEFAULT_PATIENCE_MS) * 1000000u;
     kit->max_steps = c.max_steps ? c.max_steps : DEFAULT_MAX_STEPS;
     atomic_init(&kit->now, c.start_ns ? c.start_ns : DEFAULT_START_NS);
@@ -262,8 +282,10 @@ int tr_test_create(tr_runtime **out, const tr_runtime_options *opts, const tr_te
         return rc;
     }
     /* From here the runtime owns the kit (tr__vtime.destroy). */
-    tr__observer obs = {.dispatch = kit_dispatch, .ud = kit};
+    tr__observer obs = {.dispatch = kit_dispatch, .fault = tr__kit_fault_hook, .ud = kit};
     rc = tr__observe(rt, &obs);
+    if (rc == 0 && kit->det)
+        rc = tr__det_install(rt);
     if (rc != 0) {
         tr_runtime_free(rt);
         return rc;

@@ -22,6 +22,17 @@ typedef struct tr__kit_watch {
     tr_pid to;
 } tr__kit_watch;
 
+/* An injected fault (tr_test_fail_message, tr_test_drop_messages). */
+typedef struct tr__kit_fault {
+    bool drop;      /* drop (from -> to), else fail `to` on its nth */
+    tr_pid from;    /* drop: TR_PROBE_ANY: any */
+    tr_pid to;
+    uint32_t left;  /* fail: messages until the failing one; drop: how many (UINT32_MAX: all) */
+    int code;       /* fail: the code */
+} tr__kit_fault;
+
+#define TR__KIT_FAULTS 64
+
 typedef struct tr__kit {
     uint32_t magic;
     tr_runtime *rt;
@@ -29,10 +40,29 @@ typedef struct tr__kit {
     unsigned flags;
     uint64_t patience_ns;
     uint32_t max_steps;
-    /* Observations: the hook reads nwatch without the lock first. */
+    /* Observations and faults: the hooks read nwatch / nfault without the
+     * lock first. */
     pthread_mutex_t mu;
     atomic_uint nwatch;
     tr__kit_watch watch[TR__KIT_WATCHES];
+    atomic_uint nfault;
+    tr__kit_fault fault[TR__KIT_FAULTS];
+
+    /* Deterministic mode (sched.c): the test's thread runs every step. */
+    bool det;
+    uint64_t seed, rng;
+    uint64_t steps;  /* steps run */
+    uint64_t trace;  /* FNV-1a of every event */
+    void (*trace_fn)(void *ud, const tr_test_event *ev);
+    void *trace_ud;
+    tr__det_item *items;
+    unsigned cap;
+    tr_test_event cur; /* the step being run: its last dispatch */
+    bool cur_dispatched;
+    uint64_t wait_since; /* the plain-thread wait being driven, and */
+    uint64_t wait_steps; /* the steps it has run */
+    uint32_t jobs_run, job_fail_nth;
+    int32_t job_fail_code;
 } tr__kit;
 
 /* The kit of `rt`, or NULL if `rt` is not a kit runtime. */
@@ -58,6 +88,18 @@ void tr__kit_backoff(unsigned *round);
  * it returns, the hook records nothing more for `p`. */
 int tr__kit_watch_add(tr__kit *kit, tr_probe *p, tr_pid from, tr_pid to);
 void tr__kit_watch_remove(tr__kit *kit, const tr_probe *p);
+
+/* sched.c: deterministic mode. det_step runs one step (1), or finds
+ * nothing ready (0; *next the earliest timer); det_idle runs steps until
+ * nothing is ready or stop(ud): 0, or TR_ELIMIT after max_steps. */
+int tr__kit_det_step(tr__kit *kit, tr_test_event *ev, uint64_t *next);
+int tr__kit_det_idle(tr__kit *kit, uint64_t *next, tr__kit_stop_fn stop, void *ud);
+/* The waiting hook's deterministic half (subsys.h, tr__vtime.waiting). */
+int tr__kit_det_waiting(tr__kit *kit, uint64_t until, uint64_t since, uint64_t *to);
+/* The dispatch hook's deterministic half: the trace. */
+void tr__kit_det_dispatch(tr__kit *kit, tr_actor *a, const tr_msg *msg);
+/* The observer's fault hook: injected message faults. */
+int tr__kit_fault_hook(void *ud, tr_actor *a, const tr_msg *msg);
 
 /* probe.c: the observation hook records `msg` given to `to` (loop thread). */
 void tr__probe_record(tr_probe *p, tr_pid to, const tr_msg *msg, uint64_t at);
