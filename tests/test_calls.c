@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 #define MS 1000000ull
@@ -131,7 +132,7 @@ static void test_actor_calls(void **state)
     (void)state;
     atomic_store(&client_done, 0);
     atomic_store(&client_stray, 0);
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(2, 0, 0);
     uint64_t t0 = tr_now(rt);
     tr_pid srv, cli;
     tr_spawn_opts o;
@@ -143,19 +144,21 @@ static void test_actor_calls(void **state)
     o.arg_len = sizeof srv;
     assert_int_equal(tr_rt_spawn(rt, &client_b, &o, &cli), 0);
     /* The echo comes back; the held call is pending: 2 calls, 1 pending. */
-    TR_WAIT_UNTIL(atomic_load(&client_seen_deadline) != 0);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_true(atomic_load(&client_seen_deadline) != 0);
     /* The callee saw the caller's deadline exactly (the clock is frozen). */
     assert_int_equal(atomic_load(&client_seen_deadline), atomic_load(&client_sent_deadline));
     assert_int_equal(atomic_load(&client_seen_deadline), t0 + 500 * MS);
-    TR_WAIT_UNTIL(TR_STAT(rt, timers) == 1);
+    assert_int_equal(TR_STAT(rt, timers), 1);
     /* Time passes: the held call times out. */
-    tr_test_vclock_set(rt, t0 + 100 * MS);
-    TR_WAIT_UNTIL(atomic_load(&client_done));
+    tr_test_advance_to(rt, t0 + 100 * MS);
+    assert_int_equal(atomic_load(&client_done), 1);
     assert_int_equal(TR_STAT(rt, timers), 0);
     assert_int_equal(TR_STAT(rt, late_replies), 0);
     /* Now the server answers: too late, dropped and counted, not delivered. */
     assert_int_equal(tr_rt_send(rt, srv, RELEASE, NULL, 0), 0);
-    TR_WAIT_UNTIL(TR_STAT(rt, late_replies) == 1);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(TR_STAT(rt, late_replies), 1);
     /* A barrier through the client's loop: nothing stray arrived. The echo
      * is the deadline the server saw. */
     tr_test_ask(rt, srv, ECHO, NULL, 0, NULL, sizeof(uint64_t));

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 #define MS 1000000ull
@@ -38,8 +39,7 @@ enum {
     CHECK = 8,
     HUGE_T = 10,
     BIG_T = 11,
-    PROBE = 12,
-    FLUSH = 13
+    PROBE = 12
 };
 
 /* A blocking call whose reply is one int32_t. */
@@ -447,16 +447,14 @@ static void test_huge_waits_do_not_wrap(void **state)
 }
 
 /*
- * Timers with huge delays, on the virtual clock. The actor counts HUGE_T
- * and BIG_T messages; PROBE answers through a 0 ms timer (FLUSH), so the
- * answer comes after every timer due at the current time has fired and
- * its message has been handled (timers fire in deadline order).
+ * Timers with huge delays, on the test kit's virtual clock. The actor
+ * counts HUGE_T and BIG_T messages; PROBE answers the counts (the kit's
+ * advance has delivered every timer due before it returns).
  */
 #define BIG_PERIOD_MS                                                                    \
     ((tr_duration)1 << 44) /* ~557 years: deadline + period passes 2^64 ns */
 
 typedef struct timed {
-    tr_msg held;
     int32_t counts[2]; /* HUGE_T, BIG_T */
 } timed;
 
@@ -483,11 +481,7 @@ static int timed_receive(tr_actor *self, void *state, const tr_msg *msg)
         t->counts[1]++;
         return 0;
     case PROBE:
-        t->held = *msg;
-        t->held.data = NULL;
-        return tr_send_after(self, tr_self(self), 0, FLUSH, NULL, 0, NULL);
-    case FLUSH:
-        return tr_reply(self, &t->held, PROBE, t->counts, sizeof t->counts);
+        return tr_reply(self, msg, PROBE, t->counts, sizeof t->counts);
     }
     return 0;
 }
@@ -505,8 +499,8 @@ static void probe_counts(tr_runtime *rt, tr_pid p, int32_t counts[2])
 static void test_huge_timers_do_not_wrap(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
-    uint64_t t0 = atomic_load(&tr_test_vclock);
+    tr_runtime *rt = tr_test_kit(2, TR_TEST_QUIET, 0);
+    uint64_t t0 = tr_now(rt);
     tr_pid p;
     assert_int_equal(tr_rt_spawn(rt, &timed_b, NULL, &p), 0);
     int32_t counts[2];
@@ -515,14 +509,14 @@ static void test_huge_timers_do_not_wrap(void **state)
     assert_int_equal(counts[0], 0);
     assert_int_equal(counts[1], 0);
     /* A day later, still nothing. */
-    tr_test_vclock_set(rt, t0 + 86400000ull * MS);
+    tr_test_advance_to(rt, t0 + 86400000ull * MS);
     probe_counts(rt, p, counts);
     assert_int_equal(counts[0], 0);
     assert_int_equal(counts[1], 0);
     /* The interval's first period is over: it fires once. Its next
      * deadline, t0 + 2 periods, is past 2^64 ns: it saturates to "never"
      * (0.1 wrapped it into the past and fired it again and again). */
-    tr_test_vclock_set(rt, t0 + (uint64_t)BIG_PERIOD_MS * MS);
+    tr_test_advance_to(rt, t0 + (uint64_t)BIG_PERIOD_MS * MS);
     probe_counts(rt, p, counts);
     assert_int_equal(counts[0], 0);
     assert_int_equal(counts[1], 1);
@@ -801,14 +795,10 @@ static const tr_behavior linger_b = {.name = "linger",
                                      .terminate = linger_terminate};
 
 /* A parent whose children are lingerers, spawned with the shutdown_ms it
- * is given; it answers PROBE after every timer of its loop due now. */
-typedef struct keeper_state {
-    tr_msg held;
-} keeper_state;
-
+ * is given; PROBE answers how many lingerers have ended. */
 static int keeper_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
-    keeper_state *k = state;
+    (void)state;
     if (msg->type == SPAWN) {
         tr_duration shutdown_ms;
         memcpy(&shutdown_ms, msg->data, sizeof shutdown_ms);
@@ -818,19 +808,13 @@ static int keeper_receive(tr_actor *self, void *state, const tr_msg *msg)
         return tr_reply(self, msg, SPAWN, &kid, sizeof kid);
     }
     if (msg->type == PROBE) {
-        k->held = *msg;
-        k->held.data = NULL;
-        return tr_send_after(self, tr_self(self), 0, FLUSH, NULL, 0, NULL);
-    }
-    if (msg->type == FLUSH) {
         int32_t ended = atomic_load(&linger_ended);
-        return tr_reply(self, &k->held, PROBE, &ended, sizeof ended);
+        return tr_reply(self, msg, PROBE, &ended, sizeof ended);
     }
     return 0;
 }
 
-static const tr_behavior keeper_b = {
-    .name = "keeper", .state_size = sizeof(keeper_state), .receive = keeper_receive};
+static const tr_behavior keeper_b = {.name = "keeper", .receive = keeper_receive};
 
 /* The describe line of supervisor `sup`. */
 typedef struct described {
@@ -865,8 +849,8 @@ static void test_default_fields_mean_their_default(void **state)
         assert_int_equal(tr_runtime_free(tr_test_runtime_opts(&ro)), 0);
     }
 
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_QUIET | TR_TEST_VCLOCK);
-    uint64_t t0 = atomic_load(&tr_test_vclock);
+    tr_runtime *rt = tr_test_kit(2, TR_TEST_QUIET, 0);
+    uint64_t t0 = tr_now(rt);
     /* shutdown_ms 0 and TR_DEFAULT: 5000 ms, then the child is killed. */
     const tr_duration dflt[] = {0, TR_DEFAULT};
     for (int i = 0; i < 2; i++) {
@@ -877,18 +861,14 @@ static void test_default_fields_mean_their_default(void **state)
         assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &keeper), 0);
         tr_test_ask(rt, keeper, SPAWN, &dflt[i], sizeof dflt[i], &kid, sizeof kid);
         assert_int_equal(loop_of(rt, kid), 0); /* its kill timer is on loop 0 */
-        /* A prober on the keeper's loop: its answer comes after every timer
-         * of loop 0 due at the current time. */
-        tr_pid prober;
-        assert_int_equal(tr_rt_spawn(rt, &keeper_b, &ko, &prober), 0);
-        uint64_t now = atomic_load(&tr_test_vclock);
+        uint64_t now = tr_now(rt);
         assert_int_equal(tr_signal_exit(rt, keeper, TR_EXIT_SHUTDOWN), 0);
-        TR_WAIT_UNTIL(atomic_load(&linger_trapped) == 1);
-        tr_test_vclock_set(rt, now + 4999 * MS);
-        assert_int_equal(call_int(rt, prober, PROBE, NULL, 0), 0); /* not killed yet */
-        tr_test_vclock_set(rt, now + 5000 * MS);
-        TR_WAIT_UNTIL(atomic_load(&linger_ended) == 1);
-        assert_int_equal(tr_signal_exit(rt, prober, TR_EXIT_SHUTDOWN), 0);
+        assert_int_equal(tr_test_settle(rt), 0);
+        assert_int_equal(atomic_load(&linger_trapped), 1);
+        tr_test_advance_to(rt, now + 4999 * MS);
+        assert_int_equal(atomic_load(&linger_ended), 0); /* not killed yet */
+        tr_test_advance_to(rt, now + 5000 * MS);
+        assert_int_equal(atomic_load(&linger_ended), 1);
     }
     /* TR_INFINITE: never killed, however far the clock moves. */
     atomic_store(&linger_trapped, 0);
@@ -900,11 +880,14 @@ static void test_default_fields_mean_their_default(void **state)
     tr_duration inf = TR_INFINITE;
     tr_test_ask(rt, keeper, SPAWN, &inf, sizeof inf, &kid, sizeof kid);
     assert_int_equal(tr_signal_exit(rt, keeper, TR_EXIT_SHUTDOWN), 0);
-    TR_WAIT_UNTIL(atomic_load(&linger_trapped) == 1);
-    tr_test_vclock_set(rt, t0 + ((uint64_t)1 << 62));
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(atomic_load(&linger_trapped), 1);
+    tr_test_advance_to(rt, t0 + ((uint64_t)1 << 62));
     assert_int_equal(call_int(rt, prober, PROBE, NULL, 0), 0);
+    assert_int_equal(atomic_load(&linger_ended), 0);
     assert_int_equal(tr_signal_exit(rt, kid, TR_EXIT_KILLED), 0); /* done waiting */
-    TR_WAIT_UNTIL(atomic_load(&linger_ended) == 1);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(atomic_load(&linger_ended), 1);
 
     /* A supervisor's period and backoff fields. */
     tr_child_spec kids[] = {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 enum { GO = 1, RELEASE = 2, PING = 3 };
@@ -346,15 +347,17 @@ static void deadline_scenario(tr_actor *self)
 static void test_deadline(void **state)
 {
     (void)state;
-    tr_runtime *rt = tr_test_runtime(2, TR_TEST_VCLOCK);
+    tr_runtime *rt = tr_test_kit(2, 0, 0);
     tr_pid owner = run_scenario(rt, deadline_scenario);
-    TR_WAIT_UNTIL(atomic_load(&started) == 3 && atomic_load(&terminated) == 1);
-    tr_test_vclock_set(rt, 1000000000ull + 999000000ull); /* 1 ms short */
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(atomic_load(&started), 3);
+    assert_int_equal(atomic_load(&terminated), 1);
+    tr_test_advance_to(rt, 1000000000ull + 999000000ull); /* 1 ms short */
     tr_test_ask(rt, owner, PING, NULL, 0, NULL, 0);
     assert_int_equal(atomic_load(&done), 0);
     assert_int_equal(atomic_load(&terminated), 1);
-    tr_test_vclock_set(rt, 1000000000ull + 1000000000ull);
-    TR_WAIT_UNTIL(atomic_load(&done));
+    tr_test_advance_to(rt, 1000000000ull + 1000000000ull);
+    assert_int_equal(atomic_load(&done), 1);
     assert_int_equal(got.code, TR_ETIMEDOUT);
     assert_int_equal(got.n, 3);
     assert_int_equal(got.failed, 0); /* cancelled, not failed */

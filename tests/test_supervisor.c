@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "troupe_test.h"
 #include "tr_test.h"
 
 #define MS 1000000ull
@@ -88,12 +89,12 @@ static tr_child_spec child(const char *name, int *id, tr_restart restart)
     return c;
 }
 
-/* A started 2-loop runtime on the virtual clock (1 s) whose log is
- * captured, with no events recorded yet. */
+/* A started 2-loop kit runtime (troupe_test.h: its virtual clock starts
+ * at 1 s) whose log is captured, with no events recorded yet. */
 static tr_runtime *runtime(void)
 {
     atomic_store(&nevents, 0);
-    return tr_test_runtime(2, TR_TEST_VCLOCK | TR_TEST_LOG);
+    return tr_test_kit(2, TR_TEST_LOG, 0);
 }
 
 static int list(tr_runtime *rt, tr_pid sup, tr_sup_child *out)
@@ -374,11 +375,13 @@ static void test_shutdown_order_and_timeout(void **state)
     assert_int_equal(tr_runtime_stop(rt), 0);
     /* c stops at once; "slow" traps and lingers until its 300 ms are up. */
     /* Once "slow" has its (trapped) shutdown, its kill timer is armed: the
-     * supervisor arms it before signalling. Only then does time move. */
-    TR_WAIT_UNTIL(atomic_load(&nevents) == 5);
-    tr_test_vclock_set(rt, t0 + 299 * MS);
+     * supervisor arms it before signalling. Settled: nothing more happens
+     * until time moves. */
+    assert_int_equal(tr_test_settle(rt), 0);
     assert_int_equal(atomic_load(&nevents), 5);
-    tr_test_vclock_set(rt, t0 + 300 * MS);
+    tr_test_advance_to(rt, t0 + 299 * MS);
+    assert_int_equal(atomic_load(&nevents), 5);
+    tr_test_advance_to(rt, t0 + 300 * MS);
     assert_int_equal(tr_runtime_wait(rt), 0);
     pthread_mutex_lock(&mu);
     assert_string_equal(events[3], "term 2");
@@ -504,20 +507,27 @@ static void test_backoff(void **state)
     list(rt, sup, c);
     /* First restart: 50..100 ms later. */
     assert_int_equal(tr_rt_send(rt, c[0].pid, FAIL, NULL, 0), 0);
-    TR_WAIT_UNTIL(list(rt, sup, c) == 1 && c[0].pid == TR_PID_NONE);
-    tr_test_vclock_set(rt, t0 + 49 * MS);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(list(rt, sup, c), 1);
+    assert_int_equal(c[0].pid, TR_PID_NONE);
+    tr_test_advance_to(rt, t0 + 49 * MS);
     list(rt, sup, c);
     assert_int_equal(c[0].pid, TR_PID_NONE);
-    tr_test_vclock_set(rt, t0 + 100 * MS);
-    tr_pid p1 = tr_test_wait_child(rt, sup, 0, TR_PID_NONE).pid;
+    tr_test_advance_to(rt, t0 + 100 * MS);
+    list(rt, sup, c);
+    tr_pid p1 = c[0].pid;
+    assert_true(p1 != TR_PID_NONE);
     /* Second (consecutive): 100..200 ms. */
     assert_int_equal(tr_rt_send(rt, p1, FAIL, NULL, 0), 0);
-    TR_WAIT_UNTIL(list(rt, sup, c) == 1 && c[0].pid == TR_PID_NONE);
-    tr_test_vclock_set(rt, t0 + 199 * MS);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(list(rt, sup, c), 1);
+    assert_int_equal(c[0].pid, TR_PID_NONE);
+    tr_test_advance_to(rt, t0 + 199 * MS);
     list(rt, sup, c);
     assert_int_equal(c[0].pid, TR_PID_NONE);
-    tr_test_vclock_set(rt, t0 + 300 * MS);
-    tr_test_wait_child(rt, sup, 0, p1);
+    tr_test_advance_to(rt, t0 + 300 * MS);
+    list(rt, sup, c);
+    assert_true(c[0].pid != TR_PID_NONE && c[0].pid != p1);
     assert_int_equal(tr_runtime_free(rt), 0);
 }
 
