@@ -21,7 +21,7 @@
 
 #define MS 1000000ull
 
-enum { GO = 1, TICK, COUNT, HOP, PING, PONG, WORK, SLOW, ASK, ANSWER, CRASH, TIMED_OUT };
+enum { GO = 1, TICK, COUNT, HOP, PING, PONG, WORK, SLOW, ASK, ANSWER, CRASH };
 
 /* A kit runtime, started. */
 static tr_runtime *kit_runtime(unsigned loops, unsigned flags)
@@ -475,28 +475,6 @@ static void test_probe_down_and_exit(void **state)
 }
 
 /* A probe stands in for a service: it is called, and answers. */
-typedef struct client {
-    tr_pid service, report;
-} client;
-
-static int client_receive(tr_actor *self, void *state, const tr_msg *msg)
-{
-    client *c = state;
-    if (msg->type == GO) {
-        TR_CHECK_COPY(c, msg->data, msg->len);
-        tr_ref ref;
-        return tr_call(self, c->service, ASK, "q", 1, 2000, &ref);
-    }
-    if (msg->type == TR_MSG_CALL_TIMEOUT) /* reported as a user type */
-        return tr_send(self, c->report, TIMED_OUT, NULL, 0);
-    if (msg->flags & TR_MSG_REPLY)
-        return tr_send(self, c->report, msg->type, msg->data, msg->len);
-    return 0;
-}
-
-static const tr_behavior client_b = {.name = "client", .state_size = sizeof(client),
-                                     .receive = client_receive};
-
 static void test_probe_replies(void **state)
 {
     (void)state;
@@ -504,9 +482,10 @@ static void test_probe_replies(void **state)
     tr_probe *svc, *rep;
     assert_int_equal(tr_probe_create(rt, &svc), 0);
     assert_int_equal(tr_probe_create(rt, &rep), 0);
-    tr_pid c = tr_test_spawn(rt, &client_b, TR_LOOP_DEFAULT, NULL, 0);
-    client arg = {tr_probe_pid(svc), tr_probe_pid(rep)};
-    assert_int_equal(tr_rt_send(rt, c, GO, &arg, sizeof arg), 0);
+    tr_pid c = tr_test_spawn(rt, tr_test_caller(), TR_LOOP_DEFAULT, NULL, 0);
+    tr_test_call arg = {.target = tr_probe_pid(svc), .report = tr_probe_pid(rep), .type = ASK,
+                        .len = 1, .timeout_ms = 2000, .data = "q"};
+    assert_int_equal(tr_rt_send(rt, c, TR_TEST_CALLER_GO, &arg, sizeof arg), 0);
     tr_probe_msg req;
     TR_PROBE_ASSERT(svc, tr_probe_expect_payload(svc, ASK, c, "q", 1, 1000, &req));
     assert_true(req.flags & TR_MSG_REQUEST);
@@ -514,10 +493,10 @@ static void test_probe_replies(void **state)
     TR_PROBE_ASSERT(rep, tr_probe_expect_payload(rep, ANSWER, c, "a", 1, 1000, NULL));
     tr_probe_msg_free(&req);
     /* Unanswered, the client's call times out 2 s later, virtual. */
-    assert_int_equal(tr_rt_send(rt, c, GO, &arg, sizeof arg), 0);
+    assert_int_equal(tr_rt_send(rt, c, TR_TEST_CALLER_GO, &arg, sizeof arg), 0);
     TR_PROBE_ASSERT(svc, tr_probe_expect(svc, ASK, c, 1000, NULL));
     uint64_t t0 = tr_now(rt);
-    TR_PROBE_ASSERT(rep, tr_probe_expect(rep, TIMED_OUT, c, 5000, NULL));
+    TR_PROBE_ASSERT(rep, tr_probe_expect(rep, TR_TEST_CALLER_TIMED_OUT, c, 5000, NULL));
     assert_int_equal(tr_now(rt), t0 + 2000 * MS);
     assert_int_equal(tr_probe_free(svc), 0);
     assert_int_equal(tr_probe_free(rep), 0);

@@ -14,6 +14,7 @@
  *    tr_test_call_rc (a call the test expects to fail);
  *  - spawning from the test's thread: tr_test_spawn;
  *  - behaviours: tr_test_ignore, a receive that ignores everything;
+ *    tr_test_caller, an actor that makes a call and reports its end;
  *  - waiting: TR_WAIT_UNTIL, TR_WAIT_GONE, tr_test_wait_child;
  *  - checks inside actors (TR_CHECK, TR_CHECK_EQ, TR_CHECK_COPY), the
  *    virtual clock, TR_STAT.
@@ -355,6 +356,47 @@ static inline void tr_test_advance_to(tr_runtime *rt, uint64_t ns)
     assert_int_equal(tr_now(rt), ns - (ns - now) % 1000000u);
 }
 #endif
+
+/* ---- a caller ---------------------------------------------------------------------- */
+
+/*
+ * An actor that makes one call per TR_TEST_CALLER_GO message (payload: a
+ * tr_test_call) and tells `report` how the call ended: a message of the
+ * reply's type with its payload, or TR_TEST_CALLER_TIMED_OUT. Spawn it
+ * with tr_test_caller() as the behaviour. User types at the top of the
+ * range, clear of the tests' own.
+ */
+#define TR_TEST_CALLER_GO 0xfffe0001u
+#define TR_TEST_CALLER_TIMED_OUT 0xfffe0002u
+
+typedef struct tr_test_call {
+    tr_pid target, report;
+    uint32_t type, len;  /* the request's type, and len bytes of data */
+    tr_duration timeout_ms;
+    char data[16];
+} tr_test_call;
+
+static inline int tr_test_caller_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    tr_test_call *c = state;
+    tr_ref ref;
+    if (msg->type == TR_TEST_CALLER_GO) {
+        TR_CHECK_COPY(c, msg->data, msg->len);
+        return tr_call(self, c->target, c->type, c->data, c->len, c->timeout_ms, &ref);
+    }
+    if (msg->type == TR_MSG_CALL_TIMEOUT)
+        return tr_send(self, c->report, TR_TEST_CALLER_TIMED_OUT, NULL, 0);
+    if (msg->flags & TR_MSG_REPLY)
+        return tr_send(self, c->report, msg->type, msg->data, msg->len);
+    return 0;
+}
+
+static inline const tr_behavior *tr_test_caller(void)
+{
+    static const tr_behavior b = {.name = "caller", .state_size = sizeof(tr_test_call),
+                                  .receive = tr_test_caller_receive};
+    return &b;
+}
 
 /* ---- spawning -------------------------------------------------------------------- */
 
