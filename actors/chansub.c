@@ -80,10 +80,34 @@ static bool hook_may_block(void *owner)
     return !tr__on_loop_thread();
 }
 
+/* A deterministic runtime (subsys.h) runs only when a plain thread waits:
+ * a channel wait drives it through the virtual-time hooks, as a call's
+ * wait does. Other runtimes: sleep as usual. */
+static int hook_drive(void *owner, uint64_t since)
+{
+    tr_runtime *rt = owner;
+    const tr__vtime *vt = rt->vtime;
+    if (!rt->det || !vt)
+        return 0;
+    uint64_t to = 0;
+    switch (vt->waiting(rt, vt->ud, UINT64_MAX, since, &to)) {
+    case TR__VT_AGAIN:
+        return 1;
+    case TR__VT_MOVE:
+        vt->move(vt->ud, to);
+        return 1;
+    case TR__VT_GIVE_UP:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
 static const tr__chan_hooks chan_hooks = {
     .consumer = hook_consumer,
     .producer = hook_producer,
     .may_block = hook_may_block,
+    .drive = hook_drive,
 };
 
 int tr_chan_create(tr_runtime *rt, const tr_chan_opts *opts, tr_chan **out)

@@ -361,12 +361,17 @@ static int wait_for(tr_chan *ch, tr_duration timeout_ms, int (*attempt)(void *),
     /* An event loop's thread (the owner says which) must not block. */
     if (ch->hooks && ch->hooks->may_block && !ch->hooks->may_block(ch->owner))
         return TR_EWRONGTHREAD;
-    /* Real time, as tr_rt_call; saturating, so a huge timeout cannot wrap. */
-    uint64_t end = tr__deadline_from(uv_hrtime(), timeout_ms);
+    /* Real time; saturating, so a huge timeout cannot wrap. */
+    uint64_t since = uv_hrtime(), end = tr__deadline_from(since, timeout_ms);
     for (;;) {
         int rc = attempt(arg);
         if (rc != again)
             return rc;
+        int driven = ch->hooks && ch->hooks->drive ? ch->hooks->drive(ch->owner, since) : 0;
+        if (driven > 0)
+            continue;
+        if (driven < 0)
+            return TR_ETIMEDOUT;
         uv_mutex_lock(&ch->mu);
         ck_pr_inc_int(nwait);
         ck_pr_fence_memory();

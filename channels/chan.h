@@ -59,6 +59,13 @@ typedef struct tr__chan_hooks {
     /* False if the calling thread must not block (tr_chan_send_wait and
      * tr_chan_recv_wait then fail with TR_EWRONGTHREAD). */
     bool (*may_block)(void *owner);
+    /* A blocking wait that cannot go on yet, before it sleeps (`since`:
+     * when it began, uv_hrtime): 1 if the layer above did work that may
+     * have made room or an item (look again at once), -1 if nothing ever
+     * can (give up: TR_ETIMEDOUT), 0 to sleep as usual. The test kit's
+     * deterministic runtime, which has no thread of its own, runs its
+     * steps here. */
+    int (*drive)(void *owner, uint64_t since);
 } tr__chan_hooks;
 
 /* An item in its slot, as tr__chan_take hands it over. */

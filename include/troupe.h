@@ -1573,8 +1573,10 @@ TR_API int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len);
 
 /*
  * As tr_chan_send / tr_chan_recv, waiting for room / an item until there
- * is some, the channel is closed, or timeout_ms has passed (real time, as
- * tr_rt_call). 0: one more look, then TR_ETIMEDOUT; TR_INFINITE: no
+ * is some, the channel is closed, or timeout_ms has passed (real time,
+ * even under a custom clock; the test kit's deterministic runtimes run
+ * their steps meanwhile: troupe_test.h). 0: one more look, then
+ * TR_ETIMEDOUT; TR_INFINITE: no
  * limit; a huge timeout is a very long wait, never a short one. There is
  * no default wait: TR_DEFAULT is TR_EINVAL, as are other negatives.
  * Extra errors: TR_ETIMEDOUT, TR_EINVAL, TR_EWRONGTHREAD on a loop thread

@@ -161,14 +161,15 @@ TR_API int tr_test_next_timer(tr_runtime *rt, uint64_t *at);
  * from it (FoundationDB's simulation, TigerBeetle's VOPR).
  *
  * Every plain-thread wait drives the steps itself: tr_rt_call,
- * tr_rt_wait_exit, the tr_rt_sup_* helpers, tr_runtime_tree, the probes'
+ * tr_rt_wait_exit, the tr_rt_sup_* helpers, tr_runtime_tree, channel
+ * waits (tr_chan_send_wait, tr_chan_recv_wait), the probes'
  * expectations, settle and advance; tr_runtime_wait and tr_runtime_free
  * run the stop. A wait that nothing runnable can answer fails at once
  * (TR_ETIMEDOUT) in manual time, or moves the clock with auto-advance; a
  * wait that runs max_steps steps without its answer fails with
  * TR_ETIMEDOUT and says so on stderr. Not supported in this mode:
- * sockets, channel waits from plain threads (tr_chan_*_wait), other
- * threads calling into the runtime while the test's thread runs it.
+ * sockets, SIGINT/SIGTERM handling (stop_on_signals), other threads
+ * calling into the runtime while the test's thread runs it.
  */
 
 /*

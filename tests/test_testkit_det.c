@@ -303,6 +303,95 @@ static void test_jobs_inline_and_failing(void **state)
     tr_runtime_free(rt);
 }
 
+/* ---- channel waits from the test's thread drive the steps ------------------------- */
+
+typedef struct drainer {
+    tr_ref sub;
+    uint32_t got;
+} drainer;
+
+static int drainer_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    drainer *d = state;
+    tr_chan *ch;
+    TR_CHECK_COPY(&ch, arg, len);
+    return tr_chan_subscribe(self, ch, NOTE, 1, &d->sub);
+}
+
+static int drainer_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    drainer *d = state;
+    if (msg->type == COUNT)
+        return tr_reply(self, msg, COUNT, &d->got, sizeof d->got);
+    if (msg->type == NOTE) {
+        d->got++;
+        return tr_chan_request(self, d->sub, 1);
+    }
+    return 0;
+}
+
+static const tr_behavior drainer_b = {.name = "drainer", .state_size = sizeof(drainer),
+                                      .init = drainer_init, .receive = drainer_receive};
+
+/* Sends one item to the channel 500 ms after its start. */
+static int later_init(tr_actor *self, void *state, const void *arg, size_t len)
+{
+    TR_CHECK_COPY((tr_chan **)state, arg, len);
+    return tr_send_after(self, tr_self(self), 500, TICK, NULL, 0, NULL);
+}
+
+static int later_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    uint32_t v = 77;
+    return msg->type == TICK ? tr_chan_send(*(tr_chan **)state, &v, sizeof v) : 0;
+}
+
+static const tr_behavior later_b = {.name = "later", .state_size = sizeof(tr_chan *),
+                                    .init = later_init, .receive = later_receive};
+
+static void test_channel_waits_drive_the_steps(void **state)
+{
+    (void)state;
+    /* A full channel drained by an actor: the test's blocking sends run it. */
+    tr_runtime *rt = det_runtime(2, 13, 0);
+    tr_chan_opts co = {.capacity = 2};
+    tr_chan *ch;
+    assert_int_equal(tr_chan_create(rt, &co, &ch), 0);
+    tr_pid d = tr_test_spawn(rt, &drainer_b, TR_LOOP(1), &ch, sizeof ch);
+    for (uint32_t i = 0; i < 10; i++)
+        assert_int_equal(tr_chan_send_wait(ch, &i, sizeof i, 1000), 0);
+    /* The last items may still be on their way to the drainer, and the
+     * seed may run the call first: settle (it found that race in this
+     * test). */
+    assert_int_equal(tr_test_settle(rt), 0);
+    uint32_t got = 0;
+    tr_test_ask(rt, d, COUNT, NULL, 0, &got, sizeof got);
+    assert_int_equal(got, 10);
+    /* Nothing will ever come: the wait fails at once, not in 5 s. */
+    uint32_t v;
+    unsigned char buf[64]; /* a receive takes the channel's largest item */
+    size_t len;
+    tr_chan *empty;
+    assert_int_equal(tr_chan_create(rt, NULL, &empty), 0);
+    assert_int_equal(tr_chan_recv_wait(empty, buf, sizeof buf, &len, 5000), TR_ETIMEDOUT);
+    tr_chan_release(empty);
+    tr_chan_release(ch);
+    tr_runtime_free(rt);
+    /* Auto-advance: an item sent 500 ms later (virtual) is received. */
+    rt = det_runtime(1, 13, TR_TEST_AUTO_ADVANCE);
+    assert_int_equal(tr_chan_create(rt, NULL, &ch), 0);
+    uint64_t t0 = tr_now(rt);
+    tr_test_spawn(rt, &later_b, TR_LOOP_DEFAULT, &ch, sizeof ch);
+    assert_int_equal(tr_chan_recv_wait(ch, buf, sizeof buf, &len, 5000), 0);
+    assert_int_equal(len, sizeof v);
+    memcpy(&v, buf, sizeof v);
+    assert_int_equal(v, 77);
+    assert_int_equal(tr_now(rt), t0 + 500 * MS);
+    tr_chan_release(ch);
+    tr_runtime_free(rt);
+}
+
 /* ---- the planted race: a lookup that can overtake a registration ------------------ */
 
 /*
@@ -578,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_seeds_vary_the_interleaving),
         cmocka_unit_test(test_calls_drive_the_steps),
         cmocka_unit_test(test_jobs_inline_and_failing),
+        cmocka_unit_test(test_channel_waits_drive_the_steps),
         cmocka_unit_test(test_exploration_finds_the_race),
         cmocka_unit_test(test_fail_message),
         cmocka_unit_test(test_drop_messages),
