@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "actor.h"
+#include "subsys.h"
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -310,6 +311,18 @@ int tr_rt_send(tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_
     tr_pid from;
     int rc = plain_sender(rt, type, &L, &from);
     return rc ? rc : tr__send(rt, L, from, to, type, 0, NULL, data, len, NULL, NULL);
+}
+
+int tr__redeliver(tr_runtime *rt, tr_pid to, const tr_msg *m)
+{
+    if (!rt || !m || !tr__msgtype_user_send(m->type))
+        return TR_EINVAL;
+    uint8_t flags = (uint8_t)(m->flags & (TR_MSG_REQUEST | TR_MSG_REPLY));
+    /* A reply's header carries the call's tag where a request's has its
+     * deadline (dispatch.c). */
+    tr__callhdr h = {.ref = m->ref, .deadline = (flags & TR_MSG_REPLY) ? m->tag : m->deadline};
+    return tr__send(rt, tr__thread_loop(rt), m->from, to, m->type, flags, flags ? &h : NULL,
+                    m->data, m->len, NULL, NULL);
 }
 
 int tr_send_owned(tr_actor *self, tr_pid to, uint32_t type, void *buf, size_t len,

@@ -176,6 +176,13 @@ static inline void tr__serve_reserved(tr_actor *self)
  * TR_EALREADY afterwards; TR_EINVAL for NULL rt. */
 TR_API int tr__observe(tr_runtime *rt, const tr__observer *obs);
 
+/* Sends `msg` (a user message a handler was given: its sender, type,
+ * request or reply flags with ref, deadline and tag, and a copy of its
+ * payload) to `to` again, as if its sender had sent it now: what a fault
+ * hook that dropped a message uses to deliver it later (a delay). Errors:
+ * those of tr_send; TR_EINVAL for a reserved type. Any thread. */
+TR_API int tr__redeliver(tr_runtime *rt, tr_pid to, const tr_msg *msg);
+
 /*
  * TR_API on a tr__ function: exported from the library for troupe's own
  * libraries built on it (the test kit, libtroupe_test), not for users:

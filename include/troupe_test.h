@@ -240,12 +240,36 @@ TR_API int tr_test_fail_message(tr_runtime *rt, tr_pid actor, uint32_t nth, int 
 TR_API int tr_test_drop_messages(tr_runtime *rt, tr_pid from, tr_pid to, uint32_t count);
 
 /*
+ * Delays the next `count` user messages (UINT32_MAX: all, from now on)
+ * that `from` (TR_PROBE_ANY: anyone) sends `to` by `ms` of virtual time:
+ * at its delivery a message is held, and sent again — from its sender,
+ * request or reply as it was — when the kit's clock has moved `ms` on
+ * (the kit treats it as a timer: advance and auto-advance stop there). It
+ * then arrives after whatever `to` was sent meanwhile: a slow link, which
+ * reorders. Runtime notices (DOWN, exit signals) are never delayed. A
+ * held request is also owed by `to` as a dropped one is (if `to` ends, its
+ * caller learns it). Any kit runtime. Errors: TR_EINVAL (not a kit
+ * runtime, count 0, ms not positive), TR_ELIMIT. Thread: any.
+ */
+TR_API int tr_test_delay_messages(tr_runtime *rt, tr_pid from, tr_pid to, uint32_t count,
+                                  tr_duration ms);
+
+/*
  * Deterministic mode: the nth worker job run from now (1: the next) fails
  * with `code` (non-zero) instead of running: its owner gets
  * TR_MSG_JOB_FAILED with that code. Errors: TR_EINVAL (not a deterministic
  * kit runtime, nth or code 0). Thread: the test's.
  */
 TR_API int tr_test_fail_job(tr_runtime *rt, uint32_t nth, int32_t code);
+
+/*
+ * Deterministic mode: the nth worker job run from now (1: the next) takes
+ * `ms` of virtual time: when its turn comes, it and the jobs queued after
+ * it wait that long (a slow worker, with the pool's queue behind it).
+ * Errors: TR_EINVAL (not a deterministic kit runtime, nth 0, ms not
+ * positive). Thread: the test's.
+ */
+TR_API int tr_test_delay_job(tr_runtime *rt, uint32_t nth, tr_duration ms);
 
 /*
  * The nth allocation troupe makes from now on (1: the next), in any

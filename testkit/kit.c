@@ -77,8 +77,10 @@ static void kit_move(tr__kit *kit, uint64_t to)
     uint64_t cur = atomic_load(&kit->now);
     while (cur < to && !atomic_compare_exchange_weak(&kit->now, &cur, to))
         ;
-    if (cur < to)
+    if (cur < to) {
+        tr__kit_release_held(kit); /* delayed messages now due */
         tr_runtime_clock_advanced(kit->rt);
+    }
 }
 
 /* ---- settle -------------------------------------------------------------------- */
@@ -137,7 +139,9 @@ int tr__kit_step_until(tr__kit *kit, uint64_t target, tr__kit_stop_fn stop, void
             return rc;
         if (stop && stop(ud))
             return 0;
-        uint64_t now = atomic_load(&kit->now);
+        uint64_t now = atomic_load(&kit->now), held = tr__kit_held_next(kit);
+        if (held < next)
+            next = held;
         if (now >= target)
             return 0;
         if (steps++ == kit->max_steps)
@@ -178,6 +182,9 @@ static int kit_waiting(tr_runtime *rt, void *ud, uint64_t until, uint64_t since,
      * (an actor that traps its shutdown and lingers), and nothing else
      * would ever move the clock for it. */
     if (q == 1 && ((kit->flags & TR_TEST_AUTO_ADVANCE) || tr_runtime_stopping(rt))) {
+        uint64_t held = tr__kit_held_next(kit);
+        if (held < next)
+            next = held;
         uint64_t at = next < until ? next : until;
         if (at != UINT64_MAX && at > atomic_load(&kit->now)) {
             *to = at;
@@ -215,6 +222,7 @@ static void kit_dispatch(void *ud, tr_actor *a, const tr_msg *msg)
 static void kit_free(void *ud)
 {
     tr__kit *kit = ud;
+    tr__kit_held_free(kit);
     pthread_mutex_destroy(&kit->mu);
     free(kit->items);
     free(kit);

@@ -22,14 +22,26 @@ typedef struct tr__kit_watch {
     tr_pid to;
 } tr__kit_watch;
 
-/* An injected fault (tr_test_fail_message, tr_test_drop_messages). */
+/* An injected fault (tr_test_fail_message, _drop_messages, _delay_messages). */
+enum { TR__KIT_FAIL, TR__KIT_DROP, TR__KIT_DELAY };
+
 typedef struct tr__kit_fault {
-    bool drop;      /* drop (from -> to), else fail `to` on its nth */
-    tr_pid from;    /* drop: TR_PROBE_ANY: any */
+    int kind;       /* TR__KIT_* */
+    tr_pid from;    /* drop, delay: TR_PROBE_ANY: any */
     tr_pid to;
-    uint32_t left;  /* fail: messages until the failing one; drop: how many (UINT32_MAX: all) */
+    uint32_t left;  /* fail: messages until the failing one; drop, delay: how many (UINT32_MAX: all) */
     int code;       /* fail: the code */
+    uint64_t delay; /* delay: ns */
 } tr__kit_fault;
+
+/* A delayed message, held until the clock reaches `at` (kit->held, in
+ * order of `at`, then of arrival). */
+typedef struct tr__kit_held {
+    struct tr__kit_held *next;
+    uint64_t at;
+    tr_pid to;
+    tr_msg msg; /* data: the copy after this struct */
+} tr__kit_held;
 
 #define TR__KIT_FAULTS 64
 
@@ -47,6 +59,7 @@ typedef struct tr__kit {
     tr__kit_watch watch[TR__KIT_WATCHES];
     atomic_uint nfault;
     tr__kit_fault fault[TR__KIT_FAULTS];
+    tr__kit_held *held; /* under mu */
 
     /* Deterministic mode (sched.c): the test's thread runs every step. */
     bool det;
@@ -61,8 +74,10 @@ typedef struct tr__kit {
     bool cur_dispatched;
     uint64_t wait_since; /* the plain-thread wait being driven, and */
     uint64_t wait_steps; /* the steps it has run */
-    uint32_t jobs_run, job_fail_nth;
+    uint32_t jobs_run, job_fail_nth, job_delay_nth;
     int32_t job_fail_code;
+    uint64_t job_delay_ns; /* how long the nth job waits */
+    uint64_t job_hold;     /* no job runs before this (runtime clock) */
 } tr__kit;
 
 /* The kit of `rt`, or NULL if `rt` is not a kit runtime. */
@@ -78,6 +93,12 @@ typedef bool (*tr__kit_stop_fn)(void *ud);
  * TR_ELIMIT (max_steps), or tr_test_settle's errors.
  */
 int tr__kit_step_until(tr__kit *kit, uint64_t target, tr__kit_stop_fn stop, void *ud);
+
+/* Delayed messages: the earliest one's time (UINT64_MAX: none); send
+ * those due at the current time. */
+uint64_t tr__kit_held_next(tr__kit *kit);
+void tr__kit_release_held(tr__kit *kit);
+void tr__kit_held_free(tr__kit *kit);
 
 /* Real time, ns (monotonic). */
 uint64_t tr__kit_wall(void);

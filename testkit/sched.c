@@ -78,7 +78,17 @@ static unsigned ready(tr__kit *kit, uint64_t *next)
 int tr__kit_det_step(tr__kit *kit, tr_test_event *ev, uint64_t *next)
 {
     uint64_t nx = UINT64_MAX;
+    tr__kit_release_held(kit);
     unsigned n = ready(kit, &nx);
+    uint64_t now = tr_now(kit->rt), held = tr__kit_held_next(kit);
+    if (held < nx)
+        nx = held;
+    if (kit->job_hold > now) { /* a delayed job holds the pool's queue */
+        if (n > 0 && n <= kit->cap && kit->items[n - 1].kind == TR__DET_JOB)
+            n--; /* the job item is listed last */
+        if (kit->job_hold < nx)
+            nx = kit->job_hold;
+    }
     if (next)
         *next = nx;
     if (n == 0)
@@ -87,6 +97,11 @@ int tr__kit_det_step(tr__kit *kit, tr_test_event *ev, uint64_t *next)
      * with the steps, so a replay diverges only where the schedule does. */
     uint64_t r = splitmix(&kit->rng);
     tr__det_item it = kit->items[n == 1 ? 0 : r % n];
+    if (it.kind == TR__DET_JOB && kit->job_delay_nth && kit->jobs_run + 1 == kit->job_delay_nth) {
+        kit->job_delay_nth = 0; /* its turn has come: it waits first */
+        kit->job_hold = now + kit->job_delay_ns;
+        return tr__kit_det_step(kit, ev, next);
+    }
     int32_t fail = 0;
     if (it.kind == TR__DET_JOB) {
         kit->jobs_run++;
@@ -260,7 +275,7 @@ int tr_test_fail_message(tr_runtime *rt, tr_pid actor, uint32_t nth, int code)
 {
     if (nth == 0 || code == 0 || actor == TR_PID_NONE || actor == TR_PROBE_ANY)
         return TR_EINVAL;
-    tr__kit_fault f = {.drop = false, .to = actor, .left = nth, .code = code};
+    tr__kit_fault f = {.kind = TR__KIT_FAIL, .to = actor, .left = nth, .code = code};
     return add_fault(rt, &f);
 }
 
@@ -268,8 +283,76 @@ int tr_test_drop_messages(tr_runtime *rt, tr_pid from, tr_pid to, uint32_t count
 {
     if (count == 0 || to == TR_PID_NONE || to == TR_PROBE_ANY)
         return TR_EINVAL;
-    tr__kit_fault f = {.drop = true, .from = from, .to = to, .left = count};
+    tr__kit_fault f = {.kind = TR__KIT_DROP, .from = from, .to = to, .left = count};
     return add_fault(rt, &f);
+}
+
+int tr_test_delay_messages(tr_runtime *rt, tr_pid from, tr_pid to, uint32_t count,
+                           tr_duration ms)
+{
+    if (count == 0 || ms <= 0 || to == TR_PID_NONE || to == TR_PROBE_ANY)
+        return TR_EINVAL;
+    tr__kit_fault f = {.kind = TR__KIT_DELAY, .from = from, .to = to, .left = count,
+                       .delay = (uint64_t)ms * 1000000u};
+    return add_fault(rt, &f);
+}
+
+/* kit->mu held: keeps a copy of `msg` for `to` until `at`; false if it
+ * could not be copied (the message is then delivered now). */
+static bool hold(tr__kit *kit, tr_pid to, const tr_msg *msg, uint64_t at)
+{
+    tr__kit_held *h = malloc(sizeof *h + msg->len);
+    if (!h)
+        return false;
+    h->at = at;
+    h->to = to;
+    h->msg = *msg;
+    memcpy(h + 1, msg->data, msg->len);
+    h->msg.data = h + 1;
+    h->msg.flags &= TR_MSG_REQUEST | TR_MSG_REPLY; /* a copy: never an owned buffer */
+    tr__kit_held **p = &kit->held;
+    while (*p && (*p)->at <= at)
+        p = &(*p)->next;
+    h->next = *p;
+    *p = h;
+    return true;
+}
+
+uint64_t tr__kit_held_next(tr__kit *kit)
+{
+    pthread_mutex_lock(&kit->mu);
+    uint64_t at = kit->held ? kit->held->at : UINT64_MAX;
+    pthread_mutex_unlock(&kit->mu);
+    return at;
+}
+
+void tr__kit_release_held(tr__kit *kit)
+{
+    uint64_t now = tr_now(kit->rt);
+    for (;;) {
+        pthread_mutex_lock(&kit->mu);
+        tr__kit_held *h = kit->held;
+        if (h && h->at <= now)
+            kit->held = h->next;
+        else
+            h = NULL;
+        pthread_mutex_unlock(&kit->mu);
+        if (!h)
+            return;
+        /* Its receiver may have ended meanwhile: then it is gone, as any
+         * message to an ended actor. */
+        (void)tr__redeliver(kit->rt, h->to, &h->msg);
+        free(h);
+    }
+}
+
+void tr__kit_held_free(tr__kit *kit)
+{
+    while (kit->held) {
+        tr__kit_held *h = kit->held;
+        kit->held = h->next;
+        free(h);
+    }
 }
 
 /* The observer's fault hook (kit.c installs it): the first pending fault
@@ -285,10 +368,14 @@ int tr__kit_fault_hook(void *ud, tr_actor *a, const tr_msg *msg)
     unsigned n = atomic_load_explicit(&kit->nfault, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {
         tr__kit_fault *f = &kit->fault[i];
-        if (f->to != to || (f->drop && f->from != TR_PROBE_ANY && f->from != msg->from))
+        if (f->to != to ||
+            (f->kind != TR__KIT_FAIL && f->from != TR_PROBE_ANY && f->from != msg->from) ||
+            (f->kind == TR__KIT_DELAY && msg->type > TR_MSG_USER_MAX)) /* notices are not delayed */
             continue;
         bool spent;
-        if (f->drop) {
+        if (f->kind != TR__KIT_FAIL) {
+            if (f->kind == TR__KIT_DELAY && !hold(kit, to, msg, tr_now(kit->rt) + f->delay))
+                continue; /* no memory to hold it: delivered now, not lost */
             verdict = TR__FAULT_DROP;
             if (f->left != UINT32_MAX)
                 f->left--;
@@ -316,6 +403,16 @@ int tr_test_fail_job(tr_runtime *rt, uint32_t nth, int32_t code)
         return TR_EINVAL;
     kit->job_fail_nth = kit->jobs_run + nth;
     kit->job_fail_code = code;
+    return 0;
+}
+
+int tr_test_delay_job(tr_runtime *rt, uint32_t nth, tr_duration ms)
+{
+    tr__kit *kit = det_kit(rt);
+    if (!kit || nth == 0 || ms <= 0)
+        return TR_EINVAL;
+    kit->job_delay_nth = kit->jobs_run + nth;
+    kit->job_delay_ns = (uint64_t)ms * 1000000u;
     return 0;
 }
 

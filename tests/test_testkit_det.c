@@ -282,7 +282,7 @@ static int offl_receive(tr_actor *self, void *state, const tr_msg *msg)
 static const tr_behavior offl_b = {.name = "offl", .state_size = sizeof(offl),
                                    .receive = offl_receive};
 
-static void test_jobs_inline_and_failing(void **state)
+static void test_jobs_inline_failing_delayed(void **state)
 {
     (void)state;
     atomic_store(&job_ran, 0);
@@ -299,6 +299,15 @@ static void test_jobs_inline_and_failing(void **state)
     assert_int_equal(tr_rt_send(rt, w, WORK, &me, sizeof me), 0);
     TR_PROBE_ASSERT(p, tr_probe_expect_payload(p, MISSING, w, &code, sizeof code, 0, NULL));
     assert_int_equal(atomic_load(&job_ran), 1); /* failed instead of running */
+    /* A job delayed by 300 ms of virtual time. */
+    assert_int_equal(tr_test_delay_job(rt, 1, 300), 0);
+    uint64_t t0 = tr_now(rt);
+    assert_int_equal(tr_rt_send(rt, w, WORK, &me, sizeof me), 0);
+    TR_PROBE_ASSERT(p, tr_probe_expect_no_message(p, 299));
+    TR_PROBE_ASSERT(p, tr_probe_expect_payload(p, FOUND, w, &five, sizeof five, 1, NULL));
+    assert_int_equal(tr_now(rt), t0 + 300 * MS);
+    assert_int_equal(atomic_load(&job_ran), 2);
+    assert_int_equal(tr_test_delay_job(rt, 1, 0), TR_EINVAL);
     assert_int_equal(tr_probe_free(p), 0);
     tr_runtime_free(rt);
 }
@@ -606,6 +615,62 @@ static void test_drop_messages(void **state)
     tr_runtime_free(rt);
 }
 
+/* Delayed messages: the first of three arrives last, 100 ms later; a
+ * delayed request is still answered, late. Both modes. */
+typedef struct burst {
+    tr_pid to;
+} burst;
+
+static int burst_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    burst *b = state;
+    TR_CHECK_COPY(&b->to, msg->data, msg->len);
+    for (uint32_t i = 0; i < 3; i++) {
+        int rc = tr_send(self, b->to, NOTE, &i, sizeof i);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static const tr_behavior burst_b = {.name = "burst", .state_size = sizeof(burst),
+                                    .receive = burst_receive};
+
+static void test_delay_messages(void **state)
+{
+    (void)state;
+    for (int det = 0; det < 2; det++) {
+        tr_runtime *rt = det ? det_runtime(2, 17, 0) : tr_test_kit(2, TR_TEST_QUIET, 0);
+        tr_probe *p;
+        assert_int_equal(tr_probe_create(rt, &p), 0);
+        tr_pid me = tr_probe_pid(p);
+        tr_pid b = tr_test_spawn(rt, &burst_b, TR_LOOP(0), NULL, 0);
+        assert_int_equal(tr_test_delay_messages(rt, b, me, 1, 100), 0);
+        uint64_t t0 = tr_now(rt);
+        assert_int_equal(tr_rt_send(rt, b, GO, &me, sizeof me), 0);
+        uint32_t order[] = {1, 2, 0};
+        for (int i = 0; i < 3; i++) {
+            tr_probe_msg m;
+            TR_PROBE_ASSERT(p, tr_probe_expect_payload(p, NOTE, b, &order[i], sizeof order[i],
+                                                       1000, &m));
+            assert_int_equal(m.at, i < 2 ? t0 : t0 + 100 * MS);
+            tr_probe_msg_free(&m);
+        }
+        /* A delayed request: answered 200 ms late, within its 500 ms. */
+        tr_pid target = tr_test_spawn(rt, &count_b, TR_LOOP(1), NULL, 0);
+        tr_pid a = tr_test_spawn(rt, tr_test_caller(), TR_LOOP(0), NULL, 0);
+        tr_test_call arg = {.target = target, .report = me, .type = COUNT, .timeout_ms = 500};
+        assert_int_equal(tr_test_delay_messages(rt, a, target, 1, 200), 0);
+        t0 = tr_now(rt);
+        assert_int_equal(tr_rt_send(rt, a, TR_TEST_CALLER_GO, &arg, sizeof arg), 0);
+        TR_PROBE_ASSERT(p, tr_probe_expect(p, COUNT, a, 1000, NULL));
+        assert_int_equal(tr_now(rt), t0 + 200 * MS);
+        assert_int_equal(tr_test_delay_messages(rt, a, target, 1, 0), TR_EINVAL);
+        assert_int_equal(tr_probe_free(p), 0);
+        tr_runtime_free(rt);
+    }
+}
+
 /* ---- allocation failures over a representative scenario ------------------------------ */
 
 /* Spawn, send, call, timer, supervisor restart, channel: every call may
@@ -666,11 +731,12 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_run),
         cmocka_unit_test(test_seeds_vary_the_interleaving),
         cmocka_unit_test(test_calls_drive_the_steps),
-        cmocka_unit_test(test_jobs_inline_and_failing),
+        cmocka_unit_test(test_jobs_inline_failing_delayed),
         cmocka_unit_test(test_channel_waits_drive_the_steps),
         cmocka_unit_test(test_exploration_finds_the_race),
         cmocka_unit_test(test_fail_message),
         cmocka_unit_test(test_drop_messages),
+        cmocka_unit_test(test_delay_messages),
         cmocka_unit_test(test_alloc_failure_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
