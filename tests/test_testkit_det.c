@@ -247,6 +247,49 @@ static void test_calls_drive_the_steps(void **state)
     tr_runtime_free(rt);
 }
 
+/* An actor that sends itself a message forever: a wait the runtime keeps
+ * busy without answering ends at the step limit, clearly, not in a hang;
+ * so does a settle. */
+static int spinner_receive(tr_actor *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    (void)msg;
+    return tr_send(self, tr_self(self), PING, NULL, 0);
+}
+
+static const tr_behavior spinner_b = {.name = "spinner", .receive = spinner_receive};
+
+static void test_step_limit(void **state)
+{
+    (void)state;
+    tr_runtime_options o;
+    tr_runtime_options_init(&o);
+    o.loops = 2;
+    tr_test_config c;
+    tr_test_config_init(&c);
+    c.flags = TR_TEST_DETERMINISTIC;
+    c.seed = 3;
+    c.max_steps = 500;
+    tr_runtime *rt;
+    assert_int_equal(tr_test_create(&rt, &o, &c), 0);
+    assert_int_equal(tr_runtime_start(rt), 0);
+    tr_pid sp = tr_test_spawn(rt, &spinner_b, TR_LOOP_DEFAULT, NULL, 0);
+    assert_int_equal(tr_rt_send(rt, sp, PING, NULL, 0), 0);
+    tr_probe *p;
+    assert_int_equal(tr_probe_create(rt, &p), 0);
+    uint64_t before = tr_test_steps(rt);
+    tr_rt_reply r;
+    assert_int_equal(tr_rt_call(rt, tr_probe_pid(p), PING, NULL, 0, TR_INFINITE, &r),
+                     TR_ETIMEDOUT);
+    uint64_t ran = tr_test_steps(rt) - before;
+    assert_true(ran >= 500 && ran <= 502);
+    assert_int_equal(tr_test_settle(rt), TR_ELIMIT);
+    assert_int_equal(tr_signal_exit(rt, sp, TR_EXIT_KILLED), 0);
+    assert_int_equal(tr_test_settle(rt), 0);
+    assert_int_equal(tr_probe_free(p), 0);
+    tr_runtime_free(rt);
+}
+
 /* ---- jobs run inline; a failing job ------------------------------------------------- */
 
 static _Atomic int job_ran;
@@ -731,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_run),
         cmocka_unit_test(test_seeds_vary_the_interleaving),
         cmocka_unit_test(test_calls_drive_the_steps),
+        cmocka_unit_test(test_step_limit),
         cmocka_unit_test(test_jobs_inline_failing_delayed),
         cmocka_unit_test(test_channel_waits_drive_the_steps),
         cmocka_unit_test(test_exploration_finds_the_race),
