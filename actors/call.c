@@ -553,32 +553,41 @@ int tr__reply_raw(tr_actor *self, const tr_msg *request, uint32_t type, const vo
  * that clock (`end`). The virtual-time hooks, if any, run meanwhile (they
  * may move the clock, or give up: subsys.h). Returns the wait's outcome.
  */
+typedef struct waiter_ref {
+    tr_runtime *rt;
+    tr__waiter *w;
+} waiter_ref;
+
+static bool waiter_done(void *ud)
+{
+    waiter_ref *r = ud;
+    uv_mutex_lock(&r->rt->wait_mu);
+    bool done = r->w->done;
+    uv_mutex_unlock(&r->rt->wait_mu);
+    return done;
+}
+
 static int wait_virtual(tr_runtime *rt, tr__waiter *w, uint64_t end)
 {
-    const tr__vtime *vt = rt->vtime;
     uint64_t since = uv_hrtime();
+    waiter_ref ref = {rt, w};
     while (!w->done) {
         if (tr__now(rt) >= end)
             return TR_ETIMEDOUT;
-        if (vt) {
-            uint64_t to = 0;
+        if (rt->vtime) {
+            /* Unlocked: the hooks may run steps that answer us, or move
+             * the clock, which wakes waiters. */
             uv_mutex_unlock(&rt->wait_mu);
-            int what = vt->waiting(rt, vt->ud, end, since, &to);
+            int look = tr__vtime_look(rt, end, since, waiter_done, &ref);
             uv_mutex_lock(&rt->wait_mu);
             if (w->done)
-                break; /* answered while the hook looked: time stays */
-            if (what == TR__VT_GIVE_UP)
+                break;
+            if (look < 0)
                 return TR_ETIMEDOUT;
-            if (what == TR__VT_MOVE) {
-                uv_mutex_unlock(&rt->wait_mu); /* the move wakes waiters */
-                vt->move(vt->ud, to);
-                uv_mutex_lock(&rt->wait_mu);
-                continue;
-            }
-            if (what == TR__VT_AGAIN)
+            if (look > 0)
                 continue;
         }
-        uv_cond_timedwait(&w->cv, &rt->wait_mu, vt ? TR__VT_POLL_NS : VCLOCK_SLICE_NS);
+        uv_cond_timedwait(&w->cv, &rt->wait_mu, rt->vtime ? TR__VT_POLL_NS : VCLOCK_SLICE_NS);
     }
     return w->err;
 }

@@ -86,21 +86,7 @@ static bool hook_may_block(void *owner)
 static int hook_drive(void *owner, uint64_t since)
 {
     tr_runtime *rt = owner;
-    const tr__vtime *vt = rt->vtime;
-    if (!rt->det || !vt)
-        return 0;
-    uint64_t to = 0;
-    switch (vt->waiting(rt, vt->ud, UINT64_MAX, since, &to)) {
-    case TR__VT_AGAIN:
-        return 1;
-    case TR__VT_MOVE:
-        vt->move(vt->ud, to);
-        return 1;
-    case TR__VT_GIVE_UP:
-        return -1;
-    default:
-        return 0;
-    }
+    return rt->det ? tr__vtime_look(rt, UINT64_MAX, since, NULL, NULL) : 0;
 }
 
 static const tr__chan_hooks chan_hooks = {

@@ -679,6 +679,13 @@ void tr__error_text(char *buf, size_t len, int code, const char *text);
 
 /* time.c: frees the virtual-time hooks (subsys.h) with the runtime. */
 void tr__vtime_destroy(tr_runtime *rt);
+/* One look of a plain thread's wait at the virtual-time hooks (subsys.h),
+ * no lock held: 1 to look again at once (the hooks ran the runtime's
+ * steps, or moved the clock), 0 to sleep a moment (TR__VT_POLL_NS, or no
+ * hooks), -1 to give up (TR_ETIMEDOUT). `done(ud)` (may be NULL) is asked
+ * before the clock moves: a wait answered meanwhile never moves time. */
+int tr__vtime_look(tr_runtime *rt, uint64_t until, uint64_t since, bool (*done)(void *),
+                   void *ud);
 
 /* call.c */
 int tr__calls_init(tr_runtime *rt);

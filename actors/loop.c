@@ -216,21 +216,19 @@ static void rest(tr__loop *L)
     tr__timer *top = tr__timer_top(&L->timers);
     ck_pr_store_64(&L->rest_next, top ? top->deadline : UINT64_MAX);
     ck_pr_fence_store();
-    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1);
-    L->resting = true;
+    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1); /* even: at rest */
 }
 
 static void wake_from_rest(tr__loop *L)
 {
-    L->resting = false;
-    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1);
+    ck_pr_store_32(&L->rest_seq, L->rest_seq + 1); /* odd: awake */
     ck_pr_fence_store();
 }
 
 static void turn(tr__loop *L)
 {
     unsigned budget = L->rt->opts.turn_budget;
-    if (__builtin_expect(L->resting, 0))
+    if (__builtin_expect(!(L->rest_seq & 1u), 0)) /* its own field: a plain read */
         wake_from_rest(L);
     for (unsigned spun = 0;; spun++) {
         unsigned ran = 0;

@@ -127,7 +127,6 @@ struct tr__loop {
      * when it next runs a turn. Written at those two moments only, never
      * on the message path; other threads read them. */
     uint32_t rest_seq;
-    bool resting;
     uint64_t rest_next;
 
     /* Blocked-loop detection. The loop stores a new tick (and who runs)

@@ -465,24 +465,20 @@ int tr_runtime_wait(tr_runtime *rt)
         return TR_EWRONGTHREAD;
     if (ck_pr_load_int(&rt->state) == TR__RT_CREATED)
         return TR_ENOTSTARTED;
-    const tr__vtime *vt = rt->vtime;
     uint64_t since = uv_hrtime();
     uv_mutex_lock(&rt->mu);
     while (!rt->stopped) {
-        if (!vt) {
+        if (!rt->vtime) {
             uv_cond_wait(&rt->cv, &rt->mu);
             continue;
         }
         /* Virtual time (subsys.h): a stop may wait on it (an actor's
          * shutdown timeout), so the hooks may move it. No giving up: the
          * stop always ends. */
-        uint64_t to = 0;
         uv_mutex_unlock(&rt->mu);
-        int what = vt->waiting(rt, vt->ud, UINT64_MAX, since, &to);
-        if (what == TR__VT_MOVE)
-            vt->move(vt->ud, to);
+        int look = tr__vtime_look(rt, UINT64_MAX, since, NULL, NULL);
         uv_mutex_lock(&rt->mu);
-        if (what != TR__VT_MOVE && what != TR__VT_AGAIN && !rt->stopped)
+        if (look <= 0 && !rt->stopped)
             uv_cond_timedwait(&rt->cv, &rt->mu, TR__VT_POLL_NS);
     }
     int rc = rt->exit_rc;

@@ -60,6 +60,27 @@ void *tr__vtime_data(const tr_runtime *rt)
     return rt && rt->vtime ? rt->vtime->ud : NULL;
 }
 
+int tr__vtime_look(tr_runtime *rt, uint64_t until, uint64_t since, bool (*done)(void *),
+                   void *ud)
+{
+    const tr__vtime *vt = rt->vtime;
+    if (!vt)
+        return 0;
+    uint64_t to = 0;
+    switch (vt->waiting(rt, vt->ud, until, since, &to)) {
+    case TR__VT_MOVE:
+        if (!done || !done(ud))
+            vt->move(vt->ud, to);
+        return 1;
+    case TR__VT_AGAIN:
+        return 1;
+    case TR__VT_GIVE_UP:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
 void tr__vtime_destroy(tr_runtime *rt)
 {
     if (!rt->vtime)

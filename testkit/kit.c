@@ -10,7 +10,6 @@
  * after each: an interval fires once per period crossed, and what a
  * delivery causes happens before the next deadline.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sched.h>
@@ -23,13 +22,6 @@
 #define DEFAULT_PATIENCE_MS 30000
 #define DEFAULT_MAX_STEPS 1000000u
 #define DEFAULT_START_NS 1000000000u
-
-uint64_t tr__kit_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void tr__kit_backoff(unsigned *round)
 {
@@ -106,7 +98,7 @@ static int settle(tr_runtime *rt, tr__kit *kit, uint64_t *next, tr__kit_stop_fn 
             return 0;
         if (stop && stop(ud))
             return 0;
-        uint64_t t = tr__kit_wall();
+        uint64_t t = uv_hrtime();
         if (!start)
             start = t;
         else if (t - start > patience_ns)
@@ -150,17 +142,18 @@ int tr__kit_step_until(tr__kit *kit, uint64_t target, tr__kit_stop_fn stop, void
     }
 }
 
+uint64_t tr__kit_deadline(tr__kit *kit, tr_duration ms)
+{
+    uint64_t end = tr__deadline_from(atomic_load(&kit->now), ms);
+    return end == UINT64_MAX ? UINT64_MAX - 1 : end;
+}
+
 int tr_test_advance(tr_runtime *rt, tr_duration ms)
 {
     tr__kit *kit = tr__kit_of(rt);
     if (!kit || ms < 0)
         return TR_EINVAL;
-    uint64_t now = atomic_load(&kit->now);
-    uint64_t span = (uint64_t)ms * 1000000u;
-    uint64_t target = (uint64_t)ms > UINT64_MAX / 1000000u || span > UINT64_MAX - now
-                          ? UINT64_MAX - 1
-                          : now + span;
-    return tr__kit_step_until(kit, target, NULL, NULL);
+    return tr__kit_step_until(kit, tr__kit_deadline(kit, ms), NULL, NULL);
 }
 
 /* ---- plain threads' waits (subsys.h, tr__vtime) -------------------------------- */
@@ -178,20 +171,24 @@ static int kit_waiting(tr_runtime *rt, void *ud, uint64_t until, uint64_t since,
     int q = tr__quiescent(rt, &next);
     if (q < 0)
         return TR__VT_GIVE_UP;
-    /* A stop moves time in either mode: it may wait for shutdown timeouts
-     * (an actor that traps its shutdown and lingers), and nothing else
-     * would ever move the clock for it. */
-    if (q == 1 && ((kit->flags & TR_TEST_AUTO_ADVANCE) || tr_runtime_stopping(rt))) {
-        uint64_t held = tr__kit_held_next(kit);
-        if (held < next)
-            next = held;
-        uint64_t at = next < until ? next : until;
-        if (at != UINT64_MAX && at > atomic_load(&kit->now)) {
-            *to = at;
-            return TR__VT_MOVE;
-        }
-    }
-    return tr__kit_wall() - since > kit->patience_ns ? TR__VT_GIVE_UP : TR__VT_WAIT;
+    if (q == 1 && tr__kit_jump(kit, next, until, to))
+        return TR__VT_MOVE;
+    return uv_hrtime() - since > kit->patience_ns ? TR__VT_GIVE_UP : TR__VT_WAIT;
+}
+
+bool tr__kit_jump(tr__kit *kit, uint64_t next, uint64_t until, uint64_t *to)
+{
+    if (!(kit->flags & TR_TEST_AUTO_ADVANCE) && !tr_runtime_stopping(kit->rt))
+        return false;
+    uint64_t held = tr__kit_held_next(kit), at = until;
+    if (next < at)
+        at = next;
+    if (held < at)
+        at = held;
+    if (at == UINT64_MAX || at <= atomic_load(&kit->now))
+        return false;
+    *to = at;
+    return true;
 }
 
 static void kit_vmove(void *ud, uint64_t to)
@@ -209,21 +206,21 @@ static void kit_dispatch(void *ud, tr_actor *a, const tr_msg *msg)
     if (atomic_load_explicit(&kit->nwatch, memory_order_acquire) == 0)
         return;
     tr_pid to = tr_self(a);
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     unsigned n = atomic_load_explicit(&kit->nwatch, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {
         const tr__kit_watch *w = &kit->watch[i];
         if (w->to == to && (w->from == TR_PROBE_ANY || w->from == msg->from))
             tr__probe_record(w->probe, to, msg, tr_now(kit->rt));
     }
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
 }
 
 static void kit_free(void *ud)
 {
     tr__kit *kit = ud;
     tr__kit_held_free(kit);
-    pthread_mutex_destroy(&kit->mu);
+    uv_mutex_destroy(&kit->mu);
     free(kit->items);
     free(kit);
 }
@@ -256,7 +253,7 @@ int tr_test_create(tr_runtime **out, const tr_runtime_options *opts, const tr_te
     if (kit->det) {
         kit->seed = c.seed;
         if (!kit->seed) { /* a new schedule each run, said so to replay it */
-            kit->seed = tr__kit_wall() ^ ((uint64_t)(uintptr_t)kit << 16);
+            kit->seed = uv_hrtime() ^ ((uint64_t)(uintptr_t)kit << 16);
             kit->seed = kit->seed ? kit->seed : 1;
             fprintf(stderr, "troupe_test: deterministic runtime, seed %" PRIu64 "\n", kit->seed);
         }
@@ -269,7 +266,7 @@ int tr_test_create(tr_runtime **out, const tr_runtime_options *opts, const tr_te
     kit->max_steps = c.max_steps ? c.max_steps : DEFAULT_MAX_STEPS;
     atomic_init(&kit->now, c.start_ns ? c.start_ns : DEFAULT_START_NS);
     atomic_init(&kit->nwatch, 0);
-    if (pthread_mutex_init(&kit->mu, NULL) != 0) {
+    if (uv_mutex_init(&kit->mu) != 0) {
         free(kit);
         return TR_ENOMEM;
     }
@@ -307,7 +304,7 @@ int tr_test_create(tr_runtime **out, const tr_runtime_options *opts, const tr_te
 int tr__kit_watch_add(tr__kit *kit, tr_probe *p, tr_pid from, tr_pid to)
 {
     int rc = 0;
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     unsigned n = atomic_load_explicit(&kit->nwatch, memory_order_relaxed);
     if (n == TR__KIT_WATCHES) {
         rc = TR_ELIMIT;
@@ -315,17 +312,17 @@ int tr__kit_watch_add(tr__kit *kit, tr_probe *p, tr_pid from, tr_pid to)
         kit->watch[n] = (tr__kit_watch){.probe = p, .from = from, .to = to};
         atomic_store_explicit(&kit->nwatch, n + 1, memory_order_release);
     }
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
     return rc;
 }
 
 void tr__kit_watch_remove(tr__kit *kit, const tr_probe *p)
 {
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     unsigned n = atomic_load_explicit(&kit->nwatch, memory_order_relaxed), k = 0;
     for (unsigned i = 0; i < n; i++)
         if (kit->watch[i].probe != p)
             kit->watch[k++] = kit->watch[i];
     atomic_store_explicit(&kit->nwatch, k, memory_order_release);
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
 }

@@ -6,7 +6,6 @@
 #ifndef TR_KIT_H
 #define TR_KIT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "subsys.h"
@@ -54,7 +53,7 @@ typedef struct tr__kit {
     uint32_t max_steps;
     /* Observations and faults: the hooks read nwatch / nfault without the
      * lock first. */
-    pthread_mutex_t mu;
+    uv_mutex_t mu;
     atomic_uint nwatch;
     tr__kit_watch watch[TR__KIT_WATCHES];
     atomic_uint nfault;
@@ -100,8 +99,14 @@ uint64_t tr__kit_held_next(tr__kit *kit);
 void tr__kit_release_held(tr__kit *kit);
 void tr__kit_held_free(tr__kit *kit);
 
-/* Real time, ns (monotonic). */
-uint64_t tr__kit_wall(void);
+/* The runtime-clock deadline `ms` (>= 0) from now, saturating below
+ * UINT64_MAX (which the clock could never pass). */
+uint64_t tr__kit_deadline(tr__kit *kit, tr_duration ms);
+/* A waiter finds the runtime idle: with auto-advance, or during a stop
+ * (which may wait on shutdown timeouts, and nothing else would move the
+ * clock for it), the clock jumps to the next timer (`next`), delayed
+ * message or `until`, whichever comes first: true with *to. */
+bool tr__kit_jump(tr__kit *kit, uint64_t next, uint64_t until, uint64_t *to);
 /* Waits a little, longer each time (`*round` counts): the kit's polls. */
 void tr__kit_backoff(unsigned *round);
 

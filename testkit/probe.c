@@ -33,8 +33,8 @@ struct tr_probe {
     tr__kit *kit; /* NULL: not a kit runtime */
     tr_pid pid;
     atomic_uint refs; /* the test's and the actor's */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    uv_mutex_t mu;
+    uv_cond_t cv;
     rec *head, *tail;
     size_t n;
     unsigned lost; /* messages the record had no memory for */
@@ -68,8 +68,8 @@ static void probe_unref(tr_probe *p)
         free(r->m.data);
         free(r);
     }
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -92,7 +92,7 @@ void tr__probe_record(tr_probe *p, tr_pid to, const tr_msg *msg, uint64_t at)
         if (data)
             memcpy(data, msg->data, msg->len);
     }
-    pthread_mutex_lock(&p->mu);
+    uv_mutex_lock(&p->mu);
     if (!r || (msg->len && !data)) {
         p->lost++; /* the next expectation says so: nothing is lost silently */
         free(r);
@@ -115,8 +115,8 @@ void tr__probe_record(tr_probe *p, tr_pid to, const tr_msg *msg, uint64_t at)
         p->tail = r;
         p->n++;
     }
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    uv_cond_broadcast(&p->cv);
+    uv_mutex_unlock(&p->mu);
 }
 
 /* ---- the probe's actor -------------------------------------------------------------- */
@@ -203,12 +203,12 @@ int tr_probe_create(tr_runtime *rt, tr_probe **out)
     p->rt = rt;
     p->kit = tr__kit_of(rt);
     atomic_init(&p->refs, 2);
-    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+    if (uv_mutex_init(&p->mu) != 0) {
         free(p);
         return TR_ENOMEM;
     }
-    if (pthread_cond_init(&p->cv, NULL) != 0) {
-        pthread_mutex_destroy(&p->mu);
+    if (uv_cond_init(&p->cv) != 0) {
+        uv_mutex_destroy(&p->mu);
         free(p);
         return TR_ENOMEM;
     }
@@ -331,9 +331,9 @@ size_t tr_probe_pending(tr_probe *p)
 {
     if (!p)
         return 0;
-    pthread_mutex_lock(&p->mu);
+    uv_mutex_lock(&p->mu);
     size_t n = p->n;
-    pthread_mutex_unlock(&p->mu);
+    uv_mutex_unlock(&p->mu);
     return n;
 }
 
@@ -347,9 +347,9 @@ const char *tr_probe_failure(const tr_probe *p)
 static bool has_mail(void *ud)
 {
     tr_probe *p = ud;
-    pthread_mutex_lock(&p->mu);
+    uv_mutex_lock(&p->mu);
     bool any = p->head || p->lost;
-    pthread_mutex_unlock(&p->mu);
+    uv_mutex_unlock(&p->mu);
     return any;
 }
 
@@ -358,7 +358,7 @@ static bool has_mail(void *ud)
 static int take(tr_probe *p, tr_probe_msg *out)
 {
     int rc = TR_ETIMEDOUT;
-    pthread_mutex_lock(&p->mu);
+    uv_mutex_lock(&p->mu);
     if (p->lost) {
         p->lost--;
         rc = TR_ENOMEM;
@@ -372,13 +372,8 @@ static int take(tr_probe *p, tr_probe_msg *out)
         free(r);
         rc = 0;
     }
-    pthread_mutex_unlock(&p->mu);
+    uv_mutex_unlock(&p->mu);
     return rc;
-}
-
-static uint64_t span_ns(tr_duration ms)
-{
-    return (uint64_t)ms > UINT64_MAX / 2000000u ? UINT64_MAX / 2 : (uint64_t)ms * 1000000u;
 }
 
 /* Waits for the next record, for `ms` (kit: virtual, stepped; else real). */
@@ -386,27 +381,15 @@ static int wait_next(tr_probe *p, tr_duration ms, tr_probe_msg *out)
 {
     if (!has_mail(p)) {
         if (p->kit) {
-            uint64_t now = tr_now(p->rt), span = span_ns(ms);
-            uint64_t end = span > UINT64_MAX - now ? UINT64_MAX - 1 : now + span;
-            int rc = tr__kit_step_until(p->kit, end, has_mail, p);
+            int rc = tr__kit_step_until(p->kit, tr__kit_deadline(p->kit, ms), has_mail, p);
             if (rc != 0 && !has_mail(p))
                 return rc;
         } else {
-            uint64_t end = tr__kit_wall() + span_ns(ms);
-            pthread_mutex_lock(&p->mu);
-            while (!p->head && !p->lost) {
-                uint64_t t = tr__kit_wall();
-                if (t >= end)
-                    break;
-                uint64_t left = end - t > 10000000u ? 10000000u : end - t;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t ns = (uint64_t)ts.tv_nsec + left;
-                ts.tv_sec += (time_t)(ns / 1000000000u);
-                ts.tv_nsec = (long)(ns % 1000000000u);
-                pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-            }
-            pthread_mutex_unlock(&p->mu);
+            uint64_t end = tr__deadline_from(uv_hrtime(), ms);
+            uv_mutex_lock(&p->mu);
+            while (!p->head && !p->lost && tr__cond_wait_until(&p->cv, &p->mu, end))
+                ;
+            uv_mutex_unlock(&p->mu);
         }
     }
     return take(p, out);
@@ -596,11 +579,8 @@ int tr_probe_expect_no_message(tr_probe *p, tr_duration ms)
         return TR_EINVAL;
     p->failure[0] = '\0';
     int rc = 0;
-    if (p->kit) {
-        uint64_t now = tr_now(p->rt), span = span_ns(ms);
-        uint64_t end = span > UINT64_MAX - now ? UINT64_MAX - 1 : now + span;
-        rc = tr__kit_step_until(p->kit, end, has_mail, p);
-    }
+    if (p->kit)
+        rc = tr__kit_step_until(p->kit, tr__kit_deadline(p->kit, ms), has_mail, p);
     tr_probe_msg m;
     int got = p->kit ? take(p, &m) : wait_next(p, ms, &m);
     if (got == TR_ETIMEDOUT)

@@ -117,7 +117,6 @@ int tr__kit_det_step(tr__kit *kit, tr_test_event *ev, uint64_t *next)
                                .at = tr_now(kit->rt)};
     kit->cur_dispatched = false;
     tr__det_run(kit->rt, &it, fail ? &fail : NULL);
-    kit->cur.step = kit->steps;
     kit->cur.at = tr_now(kit->rt);
     if (!kit->cur_dispatched)
         fold_event(kit, &kit->cur);
@@ -157,14 +156,7 @@ int tr__kit_det_waiting(tr__kit *kit, uint64_t until, uint64_t since, uint64_t *
         return TR__VT_GIVE_UP;
     }
     /* Idle: only time can bring the answer now. */
-    if ((kit->flags & TR_TEST_AUTO_ADVANCE) || tr_runtime_stopping(kit->rt)) {
-        uint64_t at = next < until ? next : until;
-        if (at != UINT64_MAX && at > tr_now(kit->rt)) {
-            *to = at;
-            return TR__VT_MOVE;
-        }
-    }
-    return TR__VT_GIVE_UP;
+    return tr__kit_jump(kit, next, until, to) ? TR__VT_MOVE : TR__VT_GIVE_UP;
 }
 
 /* ---- the public face -------------------------------------------------------------------- */
@@ -234,14 +226,9 @@ int tr_test_explore(const tr_runtime_options *opts, const tr_test_config *cfg, u
             res.trace_hash = hash;
             res.rc = failed;
             fprintf(stderr,
-                    "troupe_test: the scenario failed (%d) with seed %" PRIu64 ", the %u%s seed "
-                    "tried (trace %016" PRIx64 "); replay: tr_test_config.seed = %" PRIu64 "\n",
-                    failed, c.seed, res.runs,
-                    res.runs % 10 == 1 && res.runs % 100 != 11   ? "st"
-                    : res.runs % 10 == 2 && res.runs % 100 != 12 ? "nd"
-                    : res.runs % 10 == 3 && res.runs % 100 != 13 ? "rd"
-                                                                 : "th",
-                    hash, c.seed);
+                    "troupe_test: the scenario failed (%d) with seed %" PRIu64 ", after %u "
+                    "seed(s) (trace %016" PRIx64 "); replay: tr_test_config.seed = %" PRIu64 "\n",
+                    failed, c.seed, res.runs, hash, c.seed);
             rc = TR_EUNEXPECTED;
             break;
         }
@@ -259,7 +246,7 @@ static int add_fault(tr_runtime *rt, const tr__kit_fault *f)
     if (!kit)
         return TR_EINVAL;
     int rc = 0;
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     unsigned n = atomic_load_explicit(&kit->nfault, memory_order_relaxed);
     if (n == TR__KIT_FAULTS) {
         rc = TR_ELIMIT;
@@ -267,7 +254,7 @@ static int add_fault(tr_runtime *rt, const tr__kit_fault *f)
         kit->fault[n] = *f;
         atomic_store_explicit(&kit->nfault, n + 1, memory_order_release);
     }
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
     return rc;
 }
 
@@ -320,9 +307,9 @@ static bool hold(tr__kit *kit, tr_pid to, const tr_msg *msg, uint64_t at)
 
 uint64_t tr__kit_held_next(tr__kit *kit)
 {
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     uint64_t at = kit->held ? kit->held->at : UINT64_MAX;
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
     return at;
 }
 
@@ -330,13 +317,13 @@ void tr__kit_release_held(tr__kit *kit)
 {
     uint64_t now = tr_now(kit->rt);
     for (;;) {
-        pthread_mutex_lock(&kit->mu);
+        uv_mutex_lock(&kit->mu);
         tr__kit_held *h = kit->held;
         if (h && h->at <= now)
             kit->held = h->next;
         else
             h = NULL;
-        pthread_mutex_unlock(&kit->mu);
+        uv_mutex_unlock(&kit->mu);
         if (!h)
             return;
         /* Its receiver may have ended meanwhile: then it is gone, as any
@@ -364,7 +351,7 @@ int tr__kit_fault_hook(void *ud, tr_actor *a, const tr_msg *msg)
         return 0;
     tr_pid to = tr_self(a);
     int verdict = 0;
-    pthread_mutex_lock(&kit->mu);
+    uv_mutex_lock(&kit->mu);
     unsigned n = atomic_load_explicit(&kit->nfault, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {
         tr__kit_fault *f = &kit->fault[i];
@@ -392,7 +379,7 @@ int tr__kit_fault_hook(void *ud, tr_actor *a, const tr_msg *msg)
         if (verdict)
             break;
     }
-    pthread_mutex_unlock(&kit->mu);
+    uv_mutex_unlock(&kit->mu);
     return verdict;
 }
 

@@ -283,7 +283,8 @@ static void test_auto_advance_call(void **state)
 }
 
 /* Manual time: a call's timeout is on the virtual clock — real time
- * passing does not end it, the test's advances do. */
+ * passing does not end it, the test's advances do. An hour's timeout:
+ * were it real time, the test would time out instead. */
 typedef struct mover {
     tr_runtime *rt;
     _Atomic int done;
@@ -294,7 +295,7 @@ static void *move_clock(void *arg)
 {
     mover *m = arg;
     while (!atomic_load(&m->done)) {
-        if (tr_test_advance(m->rt, 1000) != 0)
+        if (tr_test_advance(m->rt, 600000) != 0) /* ten minutes a step */
             break;
         m->advances++;
         struct timespec ts = {0, 1000000};
@@ -313,11 +314,11 @@ static void test_manual_call_timeout_is_virtual(void **state)
     uint64_t t0 = tr_now(rt);
     assert_int_equal(pthread_create(&th, NULL, move_clock, &m), 0);
     tr_rt_reply r;
-    assert_int_equal(tr_rt_call(rt, l, SLOW, NULL, 0, 5000, &r), TR_ETIMEDOUT);
+    assert_int_equal(tr_rt_call(rt, l, SLOW, NULL, 0, 3600000, &r), TR_ETIMEDOUT);
     uint64_t ended = tr_now(rt);
     atomic_store(&m.done, 1);
     pthread_join(th, NULL);
-    assert_true(ended >= t0 + 5000 * MS); /* not before its virtual deadline */
+    assert_true(ended >= t0 + 3600000 * MS); /* not before its virtual deadline */
     tr_runtime_free(rt);
 }
 
