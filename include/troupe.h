@@ -1951,6 +1951,297 @@ typedef struct tr_sock_info {
  * TR_EWRONGTHREAD. */
 TR_API int tr_sock_info_get(tr_actor *self, tr_sock s, tr_sock_info *out);
 
+/* ------------------------------------------------------------------------ */
+/* HTTP                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A small HTTP/1.1 server whose routes lead to actors (docs/http.md). It is
+ * built on the sockets above and on calls: a server actor owns the
+ * listener; each connection is an actor, the server's child, that parses
+ * requests (Debian's http-parser) and hands each one to its route's actor
+ * as a call (tr_call) of the route's type. The handler reads the request
+ * with tr_http_request_get and answers it — at once or later, as tr_reply
+ * allows — with tr_http_reply, tr_http_respond or tr_http_reply_stream
+ * (server-sent events). The connection writes the answers in the order of
+ * the requests (pipelining), one call in flight at a time.
+ *
+ * What the server answers by itself: 400 (unparsable request, then close),
+ * 404 (no route's path matches), 405 (a path matches, its method does
+ * not), 408 (no complete request within idle_timeout_ms, then close), 413
+ * (body over max_body_bytes, or the request larger than the runtime's
+ * max_payload, then close), 431 (headers over max_header_bytes or more
+ * than TR_HTTP_HEADERS_MAX of them, then close), 502 (the handler ended
+ * while handling the request, or answered with something that is not an
+ * HTTP response), 503 (no handler actor alive: its name is not registered,
+ * or its pid has ended; also past max_connections, then close), 504 (no
+ * answer within request_timeout_ms). Every response has a Content-Length,
+ * except a stream's, which ends with the connection.
+ *
+ * Not done: TLS, HTTP/2, chunked responses, Upgrade (a request that asks
+ * for one is answered as any other, then the connection closes).
+ */
+
+/* Most headers a request may have (more: 431). */
+#define TR_HTTP_HEADERS_MAX 64
+
+/*
+ * A route: requests whose method and path match go to an actor, as calls
+ * of `type`. Routes are tried in order; the first match wins.
+ *  - method: "GET", "POST", ... (exact, case-sensitive, as HTTP says);
+ *    NULL: any method. A "GET" route also answers HEAD (the body is left
+ *    out of the response, its Content-Length kept).
+ *  - path: starts with '/'; matched exactly against the request's path
+ *    (without its query), or, if it ends in '*', as a prefix ("/api/"
+ *    followed by '*' matches "/api/" and "/api/x/y"; "/" and '*' match
+ *    everything).
+ *  - name: the handler's registered name, looked up with tr_whereis for
+ *    each request, so a handler restarted by its supervisor (and
+ *    registered again) keeps receiving; or NULL and
+ *  - pid: a fixed handler. Exactly one of name and pid is set.
+ *  - type: the user message type (0 .. TR_MSG_USER_MAX) the handler
+ *    receives; the request is a call (TR_MSG_REQUEST in msg->flags).
+ */
+typedef struct tr_http_route {
+    const char *method;
+    const char *path;
+    const char *name;
+    tr_pid pid;
+    uint32_t type;
+} tr_http_route;
+
+/*
+ * A server's options. Zero is the default for every field; the strings
+ * and the routes are copied by the call that takes them (the caller's
+ * arrays need not outlive it).
+ */
+typedef struct tr_http_options {
+    /* Where to listen (see Sockets): NULL: "127.0.0.1:8080" — loopback:
+     * listening on other interfaces is an explicit choice ("0.0.0.0:8080",
+     * "[::]:8080"). Port 0: an ephemeral port (the serve calls return the
+     * real address). */
+    const char *addr;
+    const tr_http_route *routes; /* may be NULL when nroutes is 0 (all 404) */
+    unsigned nroutes;
+    /* The request line and the headers, in bytes: 0: 8 KiB; at most
+     * 80 KiB (http-parser's own limit); over it: 431 and close. */
+    size_t max_header_bytes;
+    /* A request's body (Content-Length, or chunks decoded): 0: 1 MiB;
+     * over it: 413 and close. The request as the handler receives it
+     * (body, headers and their table) must also fit in the runtime's
+     * max_payload (1 MiB by default): 413 otherwise. */
+    size_t max_body_bytes;
+    /* How long a handler may take to answer: 0 or TR_DEFAULT: 30 s, then
+     * 504; TR_INFINITE: no limit (the handler's end still ends the call). */
+    tr_duration request_timeout_ms;
+    /* How long a connection may wait for its next complete request after
+     * its last response (or its accept): 0 or TR_DEFAULT: 60 s; then it
+     * closes (with 408 if part of a request had come). It also bounds how
+     * long a client may take to send one request, so a client that
+     * trickles bytes cannot hold a connection. TR_INFINITE: no limit. */
+    tr_duration idle_timeout_ms;
+    /* Connections open at once: 0: 1024; one more is answered 503 and
+     * closed. */
+    unsigned max_connections;
+    /* Requests one connection has read and not yet answered (pipelining):
+     * 0: 8; at the cap the connection stops reading until the answers
+     * catch up, so a client cannot make the server buffer without bound. */
+    unsigned max_pipeline;
+    /* A connection's write queue, in bytes (tr_sock_opts.write_max): 0:
+     * 1 MiB. A response or an event stream that would pass it (a client
+     * that does not read) closes the connection, counted in
+     * tr_http_stats.slow_closed; a response is never larger than it. */
+    size_t write_max_bytes;
+    /* tr_rt_http_serve only: the server's loop (TR_LOOP_DEFAULT: round
+     * robin, or TR_LOOP(n)); its connections live on the same loop. An
+     * actor's tr_http_serve puts the server on its own loop. */
+    int loop;
+} tr_http_options;
+
+/* The defaults (all zero). Any thread. */
+TR_API void tr_http_options_init(tr_http_options *opts);
+
+/*
+ * Starts a server as a child of `self` (so it ends when self ends: its
+ * listener closes and its connections are stopped). Listens on opts->addr
+ * in self first, so that a bad or taken address is an error here and now,
+ * and a port 0 is resolved to a real one; then spawns the server actor on
+ * self's loop, which listens on that address (a TCP address: the check's
+ * listener is closed first; a Unix socket is listened on by the server
+ * only — its errors end the server, see below). `server` (may be NULL)
+ * receives the server's pid, `addr_out` (may be NULL with cap 0) the
+ * bound address as a string ("127.0.0.1:41234", "unix:/path").
+ * Ownership: everything in opts is copied.
+ * The address is free between the check and the server's init (the next
+ * messages of self's loop): if another socket takes it in between, the
+ * server ends in its init with TR_EADDRINUSE — monitor *server to learn
+ * it. (A listener cannot be handed to another actor: see docs/http.md.) Stopping the server: tr_signal_exit with
+ * TR_EXIT_SHUTDOWN, or the end of self.
+ * Errors: TR_EINVAL (NULL self or opts, a bad option or route, addr_out
+ * NULL with cap > 0), TR_ELIMIT (cap too small for the address: nothing
+ * was started), TR_EADDRINUSE, TR_ESYSTEM, those of tr_spawn (TR_ESTOPPED,
+ * TR_ELIMIT, TR_EMSGSIZE: the copied routes pass max_payload, TR_ENOMEM),
+ * TR_EWRONGTHREAD. Does not wait. Thread: `self`'s callbacks.
+ */
+TR_API int tr_http_serve(tr_actor *self, const tr_http_options *opts, tr_pid *server,
+                         char *addr_out, size_t cap);
+
+/*
+ * As tr_http_serve, from a plain thread: the server is a top-level actor
+ * (stopped by tr_runtime_stop, or tr_signal_exit). Blocks until the server
+ * listens or has failed, for at most `timeout_ms` (TR_DEFAULT: 5000;
+ * TR_INFINITE: no limit; then the server is stopped and the call returns
+ * TR_ETIMEDOUT). The runtime must be started. Returns the server's error
+ * when its listen failed (TR_EADDRINUSE, TR_ESYSTEM, TR_EINVAL for an
+ * address it cannot listen on). Errors: as tr_http_serve and tr_rt_call
+ * (TR_EINVAL for NULL rt, TR_ENOTSTARTED, TR_ESTOPPED, TR_EWRONGTHREAD on
+ * a loop thread). Thread: any plain thread.
+ */
+TR_API int tr_rt_http_serve(tr_runtime *rt, const tr_http_options *opts,
+                            tr_duration timeout_ms, tr_pid *server, char *addr_out,
+                            size_t cap);
+
+/* A header: name and value, NUL-terminated. */
+typedef struct tr_http_field {
+    const char *name;
+    const char *value;
+} tr_http_field;
+
+/*
+ * A request as its handler sees it. Every pointer points into msg->data
+ * (NUL-terminated strings; the body is followed by a NUL that body_len
+ * does not count): valid while the handler handles msg, or as long as a
+ * kept copy of its data.
+ */
+typedef struct tr_http_request {
+    const char *method;  /* "GET", "POST", ... */
+    const char *path;    /* "/counter/increment": as sent, not percent-decoded */
+    const char *query;   /* "by=3" (after the '?'), "" when there is none */
+    int version_minor;   /* 1: HTTP/1.1, 0: HTTP/1.0 */
+    unsigned nheaders;
+    tr_http_field headers[TR_HTTP_HEADERS_MAX]; /* in order, names as sent */
+    const void *body;    /* the decoded body (chunks joined) */
+    size_t body_len;
+    tr_pid conn;         /* the connection actor (see tr_http_stream) */
+} tr_http_request;
+
+/*
+ * Reads the request that `msg` carries (a call from an HTTP connection)
+ * into *out. Errors: TR_EINVAL (NULL, or msg is not an HTTP request: the
+ * check is of its layout, so a handler that also takes other calls of the
+ * same type can tell them apart). Any thread; reads only msg.
+ */
+TR_API int tr_http_request_get(const tr_msg *msg, tr_http_request *out);
+
+/* The value of the request's first header named `name` (ASCII case
+ * insensitive), or NULL. Any thread. */
+TR_API const char *tr_http_header(const tr_http_request *r, const char *name);
+
+/*
+ * Copies the query parameter `name` ("by" in "?by=3&x=1"), percent-decoded
+ * ('+' as a space), into buf with a NUL, and returns its length. A
+ * parameter without '=' has the empty value. Errors: TR_EINVAL (NULL,
+ * cap 0, or a malformed escape), TR_ENOTFOUND (no such parameter),
+ * TR_ELIMIT (it does not fit in cap; buf's content is then unspecified).
+ * Any thread.
+ */
+TR_API int tr_http_query_param(const tr_http_request *r, const char *name, char *buf,
+                               size_t cap);
+
+/*
+ * A response. status: 200 .. 599 (204 and 304 without a body).
+ * content_type: NULL for none. headers: extra header lines (nheaders of
+ * them; names are HTTP tokens, values without CR or LF); Content-Length,
+ * Transfer-Encoding and Connection are the server's (TR_EINVAL).
+ */
+typedef struct tr_http_response {
+    int status;
+    const char *content_type;
+    const tr_http_field *headers;
+    unsigned nheaders;
+    const void *body;
+    size_t len;
+} tr_http_response;
+
+/*
+ * Answers the HTTP request `req` (the call's message, now or kept from
+ * earlier as tr_reply allows): a tr_reply whose payload encodes the
+ * response; the connection writes it, in request order. Copies
+ * everything. Errors: TR_EINVAL (NULL, not an HTTP request, a bad status
+ * or header), TR_EMSGSIZE (the response passes max_payload: answer again,
+ * smaller), and those of tr_reply (TR_ENOACTOR: the connection has ended,
+ * its client gone). Thread: `self`'s callbacks.
+ */
+TR_API int tr_http_respond(tr_actor *self, const tr_msg *req, const tr_http_response *resp);
+
+/* tr_http_respond with no extra headers. */
+TR_API int tr_http_reply(tr_actor *self, const tr_msg *req, int status,
+                         const char *content_type, const void *body, size_t len);
+
+/*
+ * A server-sent event stream: the connection actor's pid and the stream's
+ * id on it. A plain value: copy it, send it to another actor; any actor
+ * may send on it (tr_http_stream_send).
+ */
+typedef struct tr_http_stream {
+    tr_pid conn;
+    uint64_t id;
+} tr_http_stream;
+
+/*
+ * Answers `req` with 200 and Content-Type text/event-stream, without a
+ * Content-Length: the connection stays open for the events sent with
+ * tr_http_stream_send until tr_http_stream_close, the client's leaving, or
+ * the connection's write queue passing write_max_bytes (a client that does
+ * not read: the connection closes, counted). Requests the client
+ * pipelined after this one are not answered. `extra_headers`: NULL, or
+ * header lines, each ending in "\r\n" (validated as for tr_http_respond).
+ * *out names the stream. The connection actor ends when its client
+ * leaves: tr_monitor(out->conn) to learn it; sends after that fail.
+ * Errors: as tr_http_respond. Thread: `self`'s callbacks.
+ */
+TR_API int tr_http_reply_stream(tr_actor *self, const tr_msg *req, const char *extra_headers,
+                                tr_http_stream *out);
+
+/*
+ * Sends one event on `s`: "event: <event>" when event is not NULL, then
+ * `data` as "data:" lines (split at each "\n"; a "\r\n" counts as one),
+ * then the blank line that ends an event. Copies. Events one actor sends
+ * arrive in order. Errors: TR_EINVAL (NULL, an event name with CR or LF),
+ * TR_ENOACTOR (the connection has ended: its client left, or it was
+ * closed), TR_EMSGSIZE, those of tr_send. A send that succeeds to a
+ * connection that ends before writing it is dropped. Thread: `self`'s
+ * callbacks.
+ */
+TR_API int tr_http_stream_send(tr_actor *self, const tr_http_stream *s, const char *event,
+                               const void *data, size_t len);
+
+/* Closes the stream: what was sent before goes out, then the connection
+ * closes. Errors: as tr_http_stream_send. Thread: `self`'s callbacks. */
+TR_API int tr_http_stream_close(tr_actor *self, const tr_http_stream *s);
+
+/* A server's counters since it started. */
+typedef struct tr_http_stats {
+    uint64_t accepted;     /* connections accepted */
+    uint64_t open;         /* connections open now */
+    uint64_t refused;      /* answered 503 past max_connections */
+    uint64_t requests;     /* complete requests parsed */
+    uint64_t responses[6]; /* responses written by class: [2] 2xx ... [5] 5xx */
+    uint64_t bad;          /* 400, 413, 431: the client's fault, then close */
+    uint64_t timeouts;     /* 504 */
+    uint64_t slow_closed;  /* closed because the write queue would pass its cap */
+    uint64_t streams;      /* event streams opened */
+} tr_http_stats;
+
+/* A call of this type to a server (tr_call, tr_rt_call) is answered with
+ * its tr_http_stats. */
+#define TR_HTTP_MSG_STATS 0xfffe0100u
+
+/* The server's counters, by a tr_rt_call of TR_HTTP_MSG_STATS (timeout
+ * 5000 ms). Errors: TR_EINVAL, TR_ENOACTOR, TR_EEXITED, those of
+ * tr_rt_call. Thread: any plain thread. */
+TR_API int tr_rt_http_stats(tr_runtime *rt, tr_pid server, tr_http_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

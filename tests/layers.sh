@@ -17,6 +17,10 @@
 #               symbol defined in one.
 #   subsystems  include from actors/ only subsys.h, the runtime's one header
 #               for them (what it includes, they get through it).
+#   http/       is built on the public API alone: it includes nothing from
+#               the tree but include/ (troupe.h) and its own headers (system
+#               and http-parser headers are its to use), and its objects
+#               reference no tr__ symbol defined in another folder.
 #
 # Includes are read from the sources (every .c and .h), each resolved as the
 # compiler does: a quoted name in the includer's folder first, then in
@@ -117,6 +121,9 @@ check_include() {
         violation "$file:$line" "actors/ includes \"$name\" ($target): not a folder the runtime builds on"
       fi
       ;;
+    http)
+      violation "$file:$line" "http/ includes \"$name\" ($target): the HTTP module uses only the public API (troupe.h) and its own headers"
+      ;;
     *)
       if [ "$to" = actors ] && [ "${target#actors/}" != subsys.h ]; then
         violation "$file:$line" "$from/ includes \"$name\" ($target): a subsystem includes only subsys.h from actors/"
@@ -164,8 +171,9 @@ if [ -n "$objects" ]; then
 
   # Two passes of nm over all the objects (nm -A names the object on each
   # line): the external symbols they define, then the references of
-  # channels/ and actors/ objects; a reference to a symbol defined in a
-  # folder its own must not use is a violation. (A subsystem may use any
+  # channels/, actors/ and http/ objects; a reference to a symbol defined in a
+  # folder its own must not use is a violation (for http/: a tr__ symbol
+  # of another folder). (A subsystem may use any
   # runtime symbol subsys.h declares: its includes are checked above.)
   defs=$(mktemp)
   trap 'rm -f "$defs"' EXIT
@@ -199,7 +207,7 @@ if [ -n "$objects" ]; then
     {
       split_obj($0)
       from = folder_of(obj)
-      if (from != "channels" && from != "actors")
+      if (from != "channels" && from != "actors" && from != "http")
         next
       n = split(rest, f, /[ \t]+/)
       i = 1
@@ -210,7 +218,8 @@ if [ -n "$objects" ]; then
       sym = f[i + 1]
       to = folder[sym]
       bad = (from == "channels" && to != "channels") ||
-            (from == "actors" && index(subs, " " to " ") > 0)
+            (from == "actors" && index(subs, " " to " ") > 0) ||
+            (from == "http" && to != "http" && sym ~ /^tr__/)
       if (!bad)
         next
       o = obj
