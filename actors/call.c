@@ -191,6 +191,7 @@ static void call_free(tr__loop *L, uint32_t idx)
     c->next = cs->free_head;
     cs->free_head = idx;
     TR__STAT_ADD(L, timers, -1);
+    TR__M_ADD(L, calls, -1);
 }
 
 /* An actor's pending calls are a resource it owns (subsys.h): they end
@@ -228,14 +229,18 @@ int tr__call_begin(tr__loop *L, tr_actor *self, tr_pid callee, tr_duration timeo
     c->owner = self;
     c->timer = NULL;
     c->tag = 0;
+    c->callee = callee;
+    c->reported = 0;
     c->prev = 0;
     c->next = self->calls;
     if (self->calls)
         cs->v[self->calls].prev = idx;
     self->calls = idx;
     TR__STAT_ADD(L, timers, 1);
+    TR__M_ADD(L, calls, 1);
     *ref = ((uint64_t)c->gen << 32) | idx;
-    *deadline = tr__deadline_after(L->rt, timeout_ms);
+    c->since = tr__now(L->rt);
+    *deadline = timeout_ms < 0 ? UINT64_MAX : tr__deadline_from(c->since, timeout_ms);
     if (*deadline == UINT64_MAX)
         return 0; /* no limit: no timer */
     uint64_t id;
@@ -294,6 +299,7 @@ bool tr__call_end(tr__loop *L, tr_actor *a, tr_ref ref, uint64_t *tag)
 
 void tr__call_timed_out(tr__loop *L, tr__timer *t)
 {
+    TR__M_ADD(L, call_timeouts, 1);
     /* The entry is there: it goes only with its timer. */
     call_free(L, (uint32_t)t->call);
     tr__actor_drop_timer(L, t);

@@ -339,7 +339,8 @@ struct tr_actor {
     uint8_t exit_kind;
     uint8_t trap_exits;
     int32_t exit_code;
-    const tr_behavior *beh;
+    struct tr__bstat *bstat; /* its behaviour's metrics on its loop, or NULL (metrics.h):
+                                read every turn, hence here and not with `beh` */
     tr_receive_fn receive;
     void *state;
 
@@ -352,6 +353,7 @@ struct tr_actor {
     struct tr__timer *timers; /* timers this actor owns */
     uint32_t calls;      /* its pending calls: first entry in the loop's call table, 0: none */
     uint32_t owned;      /* the bits of the kinds of resources it owns (subsys.h) */
+    const tr_behavior *beh; /* not read on the message path (receive is) */
 } __attribute__((aligned(TR__CACHELINE)));
 
 _Static_assert(sizeof(struct tr_actor) == 3 * TR__CACHELINE, "an actor slot is three lines");
@@ -460,6 +462,7 @@ struct tr_runtime {
 
     struct tr__workers *workers; /* the worker pool (workers.c) */
     struct tr__watchdog *watchdog; /* blocked-loop detection, or NULL */
+    struct tr__metrics *metrics;   /* the registry, stuck calls (metrics.c) */
 
     /* Registered names (registry.c), guarded by reg_mu: by the name's hash
      * and by pid. */
@@ -676,6 +679,21 @@ int tr__send_after_self(tr__loop *L, tr_actor *self, tr_duration delay_ms, uint3
  * for the application's (tr_err_is_user); text NULL: troupe's text, or
  * none for the application's. Any thread. */
 void tr__error_text(char *buf, size_t len, int code, const char *text);
+
+/* metrics.c */
+typedef struct tr__metrics tr__metrics;
+int tr__metrics_init(tr_runtime *rt);
+void tr__metrics_destroy(tr_runtime *rt);
+/* A message sent by a plain thread (one atomic add). */
+void tr__metrics_plain_sent(tr_runtime *rt);
+/* tr_metric_register; `internal` allows the troupe_ names (subsystems). */
+int tr__metric_register(tr_runtime *rt, const tr_metric_desc *d, tr_metric **out, bool internal);
+/* Stuck calls as published: how many, and how many close into cycles. */
+void tr__stuck_count(tr_runtime *rt, unsigned *stuck, unsigned *cycles);
+/* tr_runtime_report through the log, after the line `why`. */
+void tr__report_log(tr_runtime *rt, const char *why);
+/* watchdog.c: "actor <pid> 'name' (behaviour)". Any thread. */
+void tr__describe_pid(tr_runtime *rt, tr_pid pid, char *buf, size_t len);
 
 /* time.c: frees the virtual-time hooks (subsys.h) with the runtime. */
 void tr__vtime_destroy(tr_runtime *rt);

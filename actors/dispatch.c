@@ -62,6 +62,7 @@ static void handle_init(tr__loop *L, tr_actor *a, tr__msg *m)
     TR__STAT_ADD(L, actors, 1);
     if (in->beh == &tr__root_behavior)
         a->flags |= TR__ROOT;
+    tr__metrics_bind(L, a);
     if (iflags & TR__INIT_ADOPT) {
         /* Tell the root about us before anything else we send it, so our
          * CHILD_EXIT can never overtake the adoption. */
@@ -219,6 +220,8 @@ static bool reply_expected(tr__loop *L, tr_actor *a, tr__msg *m, tr__callhdr *h)
         tr__msg_free(&L->pool, m);
         return false;
     }
+    if (m->type == TR_MSG_CALL_FAILED)
+        TR__M_ADD(L, call_failures, 1); /* a live call, failed by its callee's end */
     return true;
 }
 
@@ -414,7 +417,8 @@ static tr__msg *handle(tr__loop *L, tr_actor *a, tr__msg *m)
     }
 }
 
-void tr__actor_run(tr__loop *L, tr_actor *a)
+/* One turn of `a`: at most `batch` messages. */
+static inline __attribute__((always_inline)) void run_batch(tr__loop *L, tr_actor *a)
 {
     unsigned batch = L->rt->opts.batch;
     tr__msg *spent = NULL; /* handled, not yet freed */
@@ -446,4 +450,55 @@ void tr__actor_run(tr__loop *L, tr_actor *a)
      * count: INIT's push schedules us, or is already there to fail the mark. */
     tr__loop_run_done(L, a, (tr__mpsc_maybe_nonempty(&a->sigq) && !tr__awaiting_init(a)) ||
                                 !tr__mpsc_mark_empty(&a->mb));
+}
+
+/* Messages in `a`'s mailbox, counted up to TR__DEPTH_WALK_MAX. */
+static uint64_t depth_bounded(tr_actor *a)
+{
+    uint64_t depth = a->mb.tail != &a->mb.stub;
+    for (tr__mpsc_node *n = ck_pr_load_ptr(&a->mb.tail->next); n && depth < TR__DEPTH_WALK_MAX;
+         n = ck_pr_load_ptr(&n->next))
+        depth += n != &a->mb.stub;
+    return depth;
+}
+
+/* A turn timed for the metrics (one in TR__SAMPLE_TURNS) begins: the
+ * actor's behaviour entry, message count and the time are kept in L->m,
+ * and its mailbox is measured (rationed by time: TR__DEPTH_WALK_NS). */
+static __attribute__((noinline)) void sample_begin(tr__loop *L, tr_actor *a)
+{
+    L->m.sample_left = TR__SAMPLE_TURNS;
+    L->m.sample_bs = a->bstat; /* NULL: nothing to sample (the root, metrics off) */
+    if (!L->m.sample_bs)
+        return;
+    uint64_t t0 = uv_hrtime();
+    L->m.depth = 0;
+    if (t0 - L->m.walked_at >= TR__DEPTH_WALK_NS) {
+        L->m.depth = depth_bounded(a);
+        L->m.walked_at = t0;
+        t0 = uv_hrtime();
+    }
+    L->m.sample_t0 = t0;
+    L->m.sample_h0 = a->handled;
+}
+
+static __attribute__((noinline)) void sample_end(tr__loop *L, tr_actor *a)
+{
+    tr__bstat *bs = L->m.sample_bs;
+    L->m.sample_bs = NULL;
+    /* Unless it ended in the turn (a slot taken again counts afresh). */
+    if (a->bstat == bs && a->handled >= L->m.sample_h0)
+        tr__metrics_sample(bs, a->handled - L->m.sample_h0, uv_hrtime() - L->m.sample_t0,
+                           L->m.depth);
+}
+
+void tr__actor_run(tr__loop *L, tr_actor *a)
+{
+    /* The metrics cost a turn a countdown: the messages a behaviour
+     * handled are its actors' own counters, summed when read (metrics.c). */
+    if (__builtin_expect(--L->m.sample_left == 0, 0))
+        sample_begin(L, a);
+    run_batch(L, a);
+    if (__builtin_expect(L->m.sample_bs != NULL, 0))
+        sample_end(L, a);
 }

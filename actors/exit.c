@@ -329,6 +329,7 @@ static void finish_exit(tr__loop *L, tr_actor *a)
     /* No longer alive, before anyone hears of it: whoever sees its DOWN or
      * its wait end may spawn in its place within max_actors. */
     TR__STAT_ADD(L, actors, -1);
+    tr__metrics_unbind(L, a);
     tr__live_put(rt);
     tr__ties_exit(L, a); /* links and watchers learn the reason (and result) */
     a->trap_exits = 0;

@@ -215,12 +215,15 @@ static void rest(tr__loop *L)
         return; /* a retry is owed: not at rest */
     tr__timer *top = tr__timer_top(&L->timers);
     ck_pr_store_64(&L->rest_next, top ? top->deadline : UINT64_MAX);
+    ck_pr_store_64(&L->m.rest_at, uv_hrtime()); /* for the idle time (metrics.c) */
     ck_pr_fence_store();
     ck_pr_store_32(&L->rest_seq, L->rest_seq + 1); /* even: at rest */
 }
 
 static void wake_from_rest(tr__loop *L)
 {
+    if (L->m.rest_at) /* deterministic mode never rests */
+        TR__M_ADD(L, idle_ns, uv_hrtime() - L->m.rest_at);
     ck_pr_store_32(&L->rest_seq, L->rest_seq + 1); /* odd: awake */
     ck_pr_fence_store();
 }
@@ -454,6 +457,7 @@ static void fire(tr__loop *L, tr__timer *t, uint64_t now)
         tr_pid child = t->to;
         tr_actor *owner = t->owner;
         tr__actor_drop_timer(L, t);
+        tr__report_shutdown_timeout(L, child);
         /* Owed and retried if it cannot be made now (exit.c). */
         if (tr__stop_child(L, owner, child, TR_EXIT_KILLED) != 0)
             tr__signal(rt, L, owner_pid, child, TR_EXIT_KILLED, 0, "shutdown timeout",
@@ -544,6 +548,10 @@ void tr__loop_retry_cancel(tr__loop *L, tr_actor *a)
 static void on_signal(uv_signal_t *h, int signum)
 {
     tr__loop *L = h->data;
+    if (signum == SIGQUIT) {
+        tr__report_log(L->rt, "SIGQUIT: what the runtime is doing:");
+        return;
+    }
     tr__log(L->rt, TR_LOG_INFO, "signal %d: stopping the runtime", signum);
     tr_runtime_stop(L->rt); /* TR_EALREADY on a second signal: fine */
     /* This callback runs outside a turn: the stop signal may have scheduled
@@ -555,6 +563,20 @@ int tr__loop_watch_signals(tr__loop *L)
 {
     /* Each handle is initialised once and closed by tr__loop_destroy (a
      * handle cannot be closed before then: closing needs the loop to run). */
+    if (L->rt->opts.report_on_sigquit) {
+        if (!(L->signals & 4)) {
+            if (uv_signal_init(&L->uv, &L->sigquit) != 0)
+                return TR_ESYSTEM;
+            L->signals |= 4;
+            L->sigquit.data = L;
+        }
+        if (uv_signal_start(&L->sigquit, on_signal, SIGQUIT) != 0) {
+            tr__loop_unwatch_signals(L);
+            return TR_ESYSTEM;
+        }
+    }
+    if (!L->rt->opts.stop_on_signals)
+        return 0;
     if (!(L->signals & 1)) {
         if (uv_signal_init(&L->uv, &L->sigint) != 0)
             return TR_ESYSTEM;
@@ -581,6 +603,8 @@ void tr__loop_unwatch_signals(tr__loop *L)
         uv_signal_stop(&L->sigint);
     if (L->signals & 2)
         uv_signal_stop(&L->sigterm);
+    if (L->signals & 4)
+        uv_signal_stop(&L->sigquit);
 }
 
 void tr__loop_kick(tr__loop *L)
@@ -626,12 +650,16 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     uv_timer_init(&L->uv, &L->trimtimer);
     uv_unref((uv_handle_t *)&L->trimtimer);
     uv_timer_init(&L->uv, &L->retry_timer);
+    uv_timer_init(&L->uv, &L->stucktimer);
+    uv_unref((uv_handle_t *)&L->stucktimer);
+    L->stucktimer.data = L;
     if (uv_poll_start(&L->wake, UV_READABLE, on_wake) != 0) {
         uv_close((uv_handle_t *)&L->wake, NULL);
         uv_close((uv_handle_t *)&L->idle, NULL);
         uv_close((uv_handle_t *)&L->uvtimer, NULL);
         uv_close((uv_handle_t *)&L->trimtimer, NULL);
         uv_close((uv_handle_t *)&L->retry_timer, NULL);
+        uv_close((uv_handle_t *)&L->stucktimer, NULL);
         uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
         uv_loop_close(&L->uv);
         close(L->wakefd);
@@ -651,6 +679,10 @@ int tr__loop_init(tr__loop *L, tr_runtime *rt, unsigned index)
     }
     L->pool.plain_from = (uint16_t)rt->nloops;
     L->pool.on_remote = pool_came_home;
+    if (tr__loop_metrics_init(L) != 0) {
+        tr__loop_destroy(L);
+        return TR_ENOMEM;
+    }
     /* Run a first turn as soon as the thread starts. */
     idle_start(L);
     return 0;
@@ -665,6 +697,8 @@ static void thread_main(void *arg)
         return;
     tr__tls_loop = L;
     tr__alloc_set_thread_tag(TR__ALLOC_TAG_LOOP(L->index)); /* for injected failures */
+    ck_pr_store_64(&L->m.start_ns, uv_hrtime());
+    tr__stuck_start(L);
     uv_run(&L->uv, UV_RUN_DEFAULT);
     tr__pool_flush(&L->pool);
     tr__tls_loop = NULL;
@@ -707,15 +741,19 @@ void tr__loop_destroy(tr__loop *L)
     uv_close((uv_handle_t *)&L->uvtimer, NULL);
     uv_close((uv_handle_t *)&L->trimtimer, NULL);
     uv_close((uv_handle_t *)&L->retry_timer, NULL);
+    uv_close((uv_handle_t *)&L->stucktimer, NULL);
     if (L->signals & 1)
         uv_close((uv_handle_t *)&L->sigint, NULL);
     if (L->signals & 2)
         uv_close((uv_handle_t *)&L->sigterm, NULL);
+    if (L->signals & 4)
+        uv_close((uv_handle_t *)&L->sigquit, NULL);
     uv_run(&L->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
     uv_loop_close(&L->uv);
     close(L->wakefd);
     tr__timers_destroy(&L->timers, &L->pool);
     tr__calls_table_free(L);
+    tr__loop_metrics_destroy(L);
     tr__pool_destroy(&L->pool);
 }
 

@@ -6,6 +6,7 @@
 #define TR_LOOP_H
 
 #include "core.h"
+#include "metrics.h"
 #include "timer.h"
 
 /*
@@ -58,7 +59,10 @@ typedef struct tr__call {
     struct tr__timer *timer; /* its limit, or NULL */
     uint32_t gen;            /* bumped when freed */
     uint32_t prev, next;     /* the owner's list; `next` links the free list */
+    uint32_t reported;       /* logged as stuck (metrics.c) */
     uint64_t tag;            /* tr_call_tag */
+    tr_pid callee;           /* whom it waits on */
+    uint64_t since;          /* runtime clock: when it began */
 } tr__call;
 
 typedef struct tr__calls {
@@ -104,7 +108,8 @@ struct tr__loop {
     uv_timer_t retry_timer; /* looks at `retry` again (tr__loop_retry) */
     tr_actor *retry;      /* actors held up for want of memory (via free_next) */
     uv_signal_t sigint, sigterm; /* loop 0 with stop_on_signals */
-    uint8_t signals; /* handles initialised: 1 sigint, 2 sigterm */
+    uv_signal_t sigquit;         /* loop 0 with report_on_sigquit */
+    uint8_t signals; /* handles initialised: 1 sigint, 2 sigterm, 4 sigquit */
     /* The deadline the libuv timer is armed for; 0: not armed; UINT64_MAX:
      * the earliest timer never fires, so it is not armed either. */
     uint64_t uvtimer_due;
@@ -144,6 +149,9 @@ struct tr__loop {
     /* Statistics: written by the loop's thread only, with ck_pr stores so
      * other threads may read them (tr_runtime_stats). */
     tr_loop_stats stats;
+    /* Metrics (metrics.h): the loop's thread only, ck_pr stores. */
+    tr__loop_metrics m;
+    uv_timer_t stucktimer; /* the stuck-call check (metrics.c), unreferenced */
 };
 
 #define TR__STAT_ADD(L, field, d)                                              \
@@ -158,6 +166,20 @@ static inline void tr__loop_busy(tr__loop *L, tr_actor *a, uint32_t type)
 }
 
 void tr__loop_blocked_ended(tr__loop *L);
+
+/* metrics.c: the loop's behaviour table (metrics off: none); an actor's
+ * binding to its behaviour's entry at init and its end; a sampled turn;
+ * the stuck-call check (started on the loop's thread). */
+int tr__loop_metrics_init(tr__loop *L);
+void tr__loop_metrics_destroy(tr__loop *L);
+void tr__metrics_bind(tr__loop *L, tr_actor *a);
+void tr__metrics_unbind(tr__loop *L, tr_actor *a);
+void tr__metrics_sample(tr__bstat *bs, uint64_t n, uint64_t ns, uint64_t depth);
+void tr__stuck_start(tr__loop *L);
+void tr__stuck_check(tr__loop *L);
+/* A child of this loop's actor did not stop within its shutdown timeout:
+ * the report, at most once per hang_report_ms. */
+void tr__report_shutdown_timeout(tr__loop *L, tr_pid child);
 
 static inline void tr__loop_idle(tr__loop *L)
 {

@@ -95,6 +95,17 @@ static int resolve_options(tr_runtime_options *o, const tr_runtime_options *in)
      * 0 cannot be asked for: 0 is the default. */
     if (tr__duration_field(o->block_budget_ms, 100, &o->block_budget_ms) != 0)
         return TR_EINVAL;
+    if (o->metrics != 0 && o->metrics != TR_METRICS_OFF)
+        return TR_EINVAL;
+    if (o->metric_behaviors == 0)
+        o->metric_behaviors = 128;
+    if (o->metric_series == 0)
+        o->metric_series = 1024;
+    if (o->metric_behaviors > 65536 || o->metric_series > (1u << 20))
+        return TR_EINVAL;
+    if (tr__duration_field(o->stuck_call_ms, 5000, &o->stuck_call_ms) != 0 ||
+        tr__duration_field(o->hang_report_ms, 10000, &o->hang_report_ms) != 0)
+        return TR_EINVAL;
     if (!o->log) {
         o->log = default_log;
         o->log_userdata = NULL;
@@ -217,6 +228,7 @@ static void destroy(tr_runtime *rt)
         tr__calls_destroy(rt);
     tr__workers_destroy(rt->workers);
     tr__vtime_destroy(rt);
+    tr__metrics_destroy(rt);
     /* The plain-thread pools last: blocks of theirs were queued everywhere. */
     if (rt->plain) {
         for (unsigned i = 0; i < TR__PLAIN_POOLS; i++)
@@ -282,6 +294,8 @@ int tr_runtime_create(tr_runtime **out, const tr_runtime_options *opts)
         rt->calls_ready = 1;
         rc = tr__registry_init(rt);
     }
+    if (rc == 0)
+        rc = tr__metrics_init(rt);
     if (rc != 0) {
         destroy(rt);
         return rc;
@@ -370,7 +384,7 @@ int tr_runtime_start(tr_runtime *rt)
         open_gate(rt, 1);
         return 0;
     }
-    if (rt->opts.stop_on_signals) {
+    if (rt->opts.stop_on_signals || rt->opts.report_on_sigquit) {
         rc = tr__loop_watch_signals(rt->loops[0]);
         signals = rc == 0;
     }

@@ -199,6 +199,13 @@ int tr__send_to(tr__loop *cur, tr_actor *a, tr_pid from, tr_pid to,
     }
     m->to_gen = TR_PID_GEN(to);
     tr__msg_post(cur, a, m);
+    if (cur) {
+        TR__M_ADD(cur, sent, 1);
+        if (a->loop != cur)
+            TR__M_ADD(cur, cross, 1);
+    } else {
+        tr__metrics_plain_sent(a->loop->rt);
+    }
     const tr__observer *obs = cur ? cur->obs : ck_pr_load_ptr(&a->loop->rt->obs);
     if (__builtin_expect(obs != NULL, 0) && obs->send)
         obs->send(obs->ud, from, to, type, len);
@@ -283,6 +290,7 @@ int tr_send(tr_actor *self, tr_pid to, uint32_t type, const void *data, size_t l
                 m->to_gen = TR_PID_GEN(to);
                 if (tr__mpsc_push(&a->mb, &m->node))
                     tr__loop_runq_append(L, a);
+                TR__M_ADD(L, sent, 1);
                 if (__builtin_expect(L->obs != NULL, 0) && L->obs->send)
                     L->obs->send(L->obs->ud, from, to, type, len);
                 return 0;

@@ -25,10 +25,13 @@ typedef struct tr__watchdog {
     uv_mutex_t mu;
     uv_cond_t cv;
     int stop;
-    uint64_t budget_ns;
+    uint64_t budget_ns; /* UINT64_MAX: no blocked-loop detection */
+    uint64_t hang_ns;   /* UINT64_MAX: no hang report */
+    uint64_t stop_seen; /* when it first saw the runtime stopping, or 0 */
+    bool hang_reported;
 } tr__watchdog;
 
-static void describe(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
+void tr__describe_pid(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
 {
     tr_actor *a = tr__pidtab_get(&rt->pids, TR_PID_INDEX(pid));
     char name[TR_NAME_MAX + 1] = "";
@@ -43,8 +46,33 @@ static void describe(tr_runtime *rt, tr_pid pid, char *buf, size_t len)
              name[0] ? " '" : "", name, name[0] ? "'" : "", kind);
 }
 
+/* A stop that has not finished hang_report_ms after it began: the report,
+ * once per stop. */
+static void check_hang(tr_runtime *rt, tr__watchdog *wd, uint64_t now)
+{
+    if (wd->hang_ns == UINT64_MAX || wd->hang_reported)
+        return;
+    if (ck_pr_load_int(&rt->state) != TR__RT_STOPPING) {
+        wd->stop_seen = 0;
+        return;
+    }
+    if (!wd->stop_seen) {
+        wd->stop_seen = now;
+        return;
+    }
+    if (now - wd->stop_seen < wd->hang_ns)
+        return;
+    wd->hang_reported = true;
+    char why[128];
+    snprintf(why, sizeof why, "the stop has not finished after %llu ms; what is still running:",
+             (unsigned long long)((now - wd->stop_seen) / 1000000u));
+    tr__report_log(rt, why);
+}
+
 static void check_loop(tr_runtime *rt, tr__watchdog *wd, tr__loop *L, uint64_t now)
 {
+    if (wd->budget_ns == UINT64_MAX)
+        return;
     uint64_t tick = ck_pr_load_64(&L->busy_tick);
     if (tick == 0 || tick != L->wd_seen_tick) {
         L->wd_seen_tick = tick;
@@ -59,7 +87,7 @@ static void check_loop(tr_runtime *rt, tr__watchdog *wd, tr__loop *L, uint64_t n
     if (ck_pr_load_64(&L->busy_tick) != tick)
         return;
     char who[TR_NAME_MAX + 96];
-    describe(rt, pid, who, sizeof who);
+    tr__describe_pid(rt, pid, who, sizeof who);
     ck_pr_store_64(&L->wd_reported_since, L->wd_seen_at);
     ck_pr_store_64(&L->wd_reported_tick, tick);
     ck_pr_store_64(&L->stats.blocked, ck_pr_load_64(&L->stats.blocked) + 1);
@@ -75,7 +103,7 @@ void tr__loop_blocked_ended(tr__loop *L)
     uint64_t since = ck_pr_load_64(&L->wd_reported_since);
     uint64_t ms = (uv_hrtime() - since) / 1000000u;
     char who[TR_NAME_MAX + 96];
-    describe(L->rt, ck_pr_load_64(&L->busy_pid), who, sizeof who);
+    tr__describe_pid(L->rt, ck_pr_load_64(&L->busy_pid), who, sizeof who);
     tr__log(L->rt, TR_LOG_WARN, "loop %u unblocked: %s returned after more than %llu ms",
             L->index, who, (unsigned long long)ms);
     ck_pr_store_64(&L->wd_reported_tick, 0);
@@ -89,6 +117,8 @@ static void watchdog_main(void *arg)
     uv_mutex_lock(&wd->mu);
     while (!wd->stop) {
         uint64_t half = wd->budget_ns / 2; /* a huge budget: checked hourly */
+        if (wd->hang_ns / 4 < half)
+            half = wd->hang_ns / 4;
         uv_cond_timedwait(&wd->cv, &wd->mu,
                           half < TR__WAIT_SLICE_NS ? half : TR__WAIT_SLICE_NS);
         if (wd->stop)
@@ -96,19 +126,25 @@ static void watchdog_main(void *arg)
         uint64_t now = uv_hrtime(); /* real time: a stall is a wall-clock matter */
         for (unsigned i = 0; i < rt->nloops; i++)
             check_loop(rt, wd, rt->loops[i], now);
+        check_hang(rt, wd, now);
     }
     uv_mutex_unlock(&wd->mu);
 }
 
 int tr__watchdog_start(tr_runtime *rt)
 {
-    if (rt->opts.block_budget_ms == TR_INFINITE) /* resolved by tr_runtime_create */
+    /* Resolved by tr_runtime_create. */
+    if (rt->opts.block_budget_ms == TR_INFINITE && rt->opts.hang_report_ms == TR_INFINITE)
         return 0;
     tr__watchdog *wd = tr__calloc(1, sizeof *wd);
     if (!wd)
         return TR_ENOMEM;
     wd->rt = rt;
-    wd->budget_ns = tr__ms_to_ns(rt->opts.block_budget_ms); /* saturating */
+    wd->budget_ns = rt->opts.block_budget_ms == TR_INFINITE
+                        ? UINT64_MAX
+                        : tr__ms_to_ns(rt->opts.block_budget_ms); /* saturating */
+    wd->hang_ns = rt->opts.hang_report_ms == TR_INFINITE ? UINT64_MAX
+                                                         : tr__ms_to_ns(rt->opts.hang_report_ms);
     if (uv_mutex_init(&wd->mu) != 0) {
         free(wd);
         return TR_ESYSTEM;

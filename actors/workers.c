@@ -83,6 +83,9 @@ struct tr__workers {
     /* Jobs queued or running (atomic), for tr__quiescent: taken when a job
      * is queued, given back after its outcome has been sent. */
     unsigned active;
+    /* For the metrics (atomic): jobs run to their outcome, and jobs that
+     * did not run (cancelled while queued, or dropped by the stop). */
+    uint64_t done, cancelled;
 };
 
 /* The classic reference count: everything this thread did with the job
@@ -126,6 +129,7 @@ static void run_head(tr__workers *w, const int32_t *fail)
                          &h, &code, sizeof code, NULL, NULL);
         }
     }
+    ck_pr_inc_64(run ? &w->done : &w->cancelled);
     tr__handoff_release(j);
     job_unref(j);
     ck_pr_dec_uint(&w->active); /* after the outcome: a settle sees one or the other */
@@ -473,6 +477,21 @@ tr_runtime *tr_job_runtime(const tr_job *job)
 tr_pid tr_job_owner(const tr_job *job)
 {
     return job ? job->owner : TR_PID_NONE;
+}
+
+void tr__workers_get_counts(tr__workers *w, tr__workers_counts *out)
+{
+    *out = (tr__workers_counts){0};
+    if (!w)
+        return;
+    unsigned active = ck_pr_load_uint(&w->active);
+    uv_mutex_lock(&w->mu);
+    unsigned queued = w->count;
+    uv_mutex_unlock(&w->mu);
+    out->queued = queued;
+    out->running = active > queued ? active - queued : 0;
+    out->done = ck_pr_load_64(&w->done);
+    out->cancelled = ck_pr_load_64(&w->cancelled);
 }
 
 unsigned tr__workers_active(tr__workers *w)

@@ -9,6 +9,12 @@
 typedef struct tr__workers tr__workers;
 
 int tr__workers_create(tr_runtime *rt, tr__workers **out);
+
+/* The pool's figures for the metrics (metrics.c). Any thread. */
+typedef struct tr__workers_counts {
+    uint64_t queued, running, done, cancelled;
+} tr__workers_counts;
+void tr__workers_get_counts(tr__workers *w, tr__workers_counts *out);
 int tr__workers_start(tr__workers *w);
 /* Joins the threads tr__workers_start started, for a start that failed:
  * the pool is as created (no job can be queued before the loops run). */

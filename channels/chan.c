@@ -270,6 +270,16 @@ static void wake_producers(tr_chan *ch, bool all)
 
 /* ---- the data path ----------------------------------------------------------------- */
 
+/* Process-wide, for the metrics: sends refused full, receives that found
+ * nothing (tr_chan_send / tr_chan_recv; off the data path's success). */
+static uint64_t events_full, events_empty;
+
+void tr__chan_events(uint64_t *full, uint64_t *empty)
+{
+    *full = ck_pr_load_64(&events_full);
+    *empty = ck_pr_load_64(&events_empty);
+}
+
 int tr_chan_send(tr_chan *ch, const void *item, size_t len)
 {
     if (!ch || (!item && len))
@@ -287,6 +297,8 @@ int tr_chan_send(tr_chan *ch, const void *item, size_t len)
     if (rc != 0) {
         ck_pr_dec_int(&ch->inflight);
         ck_pr_inc_64(&ch->refused);
+        if (rc == TR_EFULL)
+            ck_pr_inc_64(&events_full);
         if (rc == TR_ECLOSED)
             wake_consumers(ch, true); /* they may wait for inflight to drain */
         return rc;
@@ -338,8 +350,12 @@ int tr_chan_recv(tr_chan *ch, void *buf, size_t cap, size_t *len)
     if (!ch || !buf || !len || cap < ch->item_max)
         return TR_EINVAL;
     slot *s = tr__chan_take(ch);
-    if (!s)
-        return tr__chan_drained(ch) ? TR_ECLOSED : TR_EEMPTY;
+    if (!s) {
+        if (tr__chan_drained(ch))
+            return TR_ECLOSED;
+        ck_pr_inc_64(&events_empty);
+        return TR_EEMPTY;
+    }
     *len = s->len;
     memcpy(buf, s->data, s->len);
     tr__chan_give_back(ch, s);

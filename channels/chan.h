@@ -97,6 +97,9 @@ tr__chan_item *tr__chan_take(tr_chan *ch);
 void tr__chan_give_back(tr_chan *ch, tr__chan_item *item);
 /* True when no item can ever come: closed, no send in flight, empty. */
 bool tr__chan_drained(tr_chan *ch);
+/* Process-wide counts of sends refused full and receives that found the
+ * channel empty (the runtime's metrics). Any thread. */
+void tr__chan_events(uint64_t *full, uint64_t *empty);
 
 /* ---- parked consumers ----------------------------------------------------------- */
 

@@ -460,7 +460,41 @@ typedef struct tr_runtime_options {
      * order) instead of killing the process; tr_runtime_wait then returns.
      * Handled on loop 0 through libuv. */
     int stop_on_signals;
+    /* Metrics (tr_metrics_collect): the runtime's counters are always
+     * kept; TR_METRICS_OFF turns off what the metrics add to a loop's
+     * turn (the per-behaviour table, the sampled handler time and mailbox
+     * depth). 0: on. */
+    int metrics;
+    /* Behaviour names a loop keeps series for (behaviours are static in
+     * code, so names are bounded); actors of a behaviour past the cap are
+     * counted under behavior="other" and in
+     * troupe_metrics_behaviors_overflow_total. 0: 128. */
+    unsigned metric_behaviors;
+    /* Series the metrics registry holds (tr_metric_register: the
+     * application's, the supervisors' restarts, the sockets'); a
+     * registration past the cap is TR_ELIMIT and counted in
+     * troupe_metrics_series_overflow_total. 0: 1024. */
+    unsigned metric_series;
+    /* Stuck calls: a call pending longer than this (runtime clock) is
+     * reported — once, with the chain it is part of (A waits on B, which
+     * waits on C) and whether that chain closes into a cycle — in the log,
+     * as troupe_calls_stuck and in tr_runtime_report. Each loop looks at
+     * its own pending calls every stuck_call_ms / 2 (at least every 10
+     * ms), off the message path. Nothing fails because of it. 0 or
+     * TR_DEFAULT: 5000 ms; TR_INFINITE: no check. */
+    tr_duration stuck_call_ms;
+    /* When a stop hangs: an actor whose shutdown timeout is infinite (a
+     * supervisor's default) and that has not ended this long after it was
+     * asked to stop makes the runtime log tr_runtime_report (once per
+     * stop); an actor with a finite timeout that passes it logs it before
+     * it is killed. 0 or TR_DEFAULT: 10000 ms; TR_INFINITE: never. */
+    tr_duration hang_report_ms;
+    /* Non-zero: SIGQUIT (Ctrl-backslash) logs tr_runtime_report instead of
+     * ending the process (as the JVM's thread dump). Handled on loop 0. */
+    int report_on_sigquit;
 } tr_runtime_options;
+
+#define TR_METRICS_OFF 1
 
 #define TR_WORKER_IDLE 20
 
@@ -1720,6 +1754,156 @@ typedef struct tr_actor_stats {
 /* Self's counters. Errors: TR_EINVAL, TR_EWRONGTHREAD. Thread: `self`'s
  * callbacks. */
 TR_API int tr_actor_stats_get(tr_actor *self, tr_actor_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Metrics (docs/observability.md): the runtime's own — actors, messages,
+ * behaviours, loops, calls, the worker pool, supervisors, channels,
+ * sockets — and the application's, registered here, read through one
+ * registry and written in the Prometheus text format. The runtime's
+ * counters are kept per loop by the loop's own thread, without a lock or
+ * an atomic instruction on the message path, and summed when read: a read
+ * is exact for each counter's own moment, not a snapshot of one instant.
+ * The observation hook (tr__observe, the test kit's) stays off: metrics do
+ * not use it.
+ *
+ * An application's metric is a series: a name, constant labels and a
+ * type. Counters count up; gauges go anywhere; histograms count
+ * observations into buckets. Updates are lock-free from any thread: on a
+ * loop thread of the metric's runtime they go to that loop's own shard
+ * (plain stores), elsewhere to a shared shard (atomic adds); reads sum the
+ * shards.
+ */
+typedef enum tr_metric_type {
+    TR_METRIC_COUNTER = 1,
+    TR_METRIC_GAUGE,
+    TR_METRIC_HISTOGRAM
+} tr_metric_type;
+
+#define TR_METRIC_BUCKETS_MAX 32 /* a histogram's bounds, +Inf not counted */
+
+typedef struct tr_metric_desc {
+    /* [a-zA-Z_:][a-zA-Z0-9_:]*; by convention a counter's ends in _total and
+     * units are base units (_seconds, _bytes). Required. */
+    const char *name;
+    const char *help;  /* one line; NULL: "" */
+    tr_metric_type type;
+    /* Constant labels, "key=value,key2=value2" (keys as names, without
+     * ':'; values any text without ',' or '='; they are escaped when
+     * written). NULL or "": none. */
+    const char *labels;
+    /* Histograms: ascending upper bounds (finite), at most
+     * TR_METRIC_BUCKETS_MAX; +Inf is implied. NULL: the default bounds,
+     * 1 us to 10 s in steps of about 1, 2.5, 5 x 10^n seconds. */
+    const double *buckets;
+    unsigned nbuckets;
+} tr_metric_desc;
+
+typedef struct tr_metric tr_metric;
+
+/*
+ * Registers a series of the metrics of `rt`, or finds it: registering a
+ * name and labels that are registered already returns the same series
+ * (so an actor that restarts may register again). *out is valid until
+ * tr_runtime_free (the runtime owns it; nothing frees it before).
+ * Errors: TR_EINVAL (NULL, a bad name or labels, a type or help or
+ * buckets other than the name's first registration, bounds not
+ * ascending), TR_ELIMIT (metric_series series exist; counted in
+ * troupe_metrics_series_overflow_total), TR_ENOMEM.
+ * Thread: any (a lock: not for the message path; keep the pointer).
+ */
+TR_API int tr_metric_register(tr_runtime *rt, const tr_metric_desc *desc, tr_metric **out);
+
+/* Adds n to a counter. Errors: TR_EINVAL (NULL, not a counter). Any thread;
+ * lock-free; on one of the runtime's loops, no atomic instruction. */
+TR_API int tr_metric_inc(tr_metric *m, uint64_t n);
+/* Sets a gauge / adds d (may be negative) to it. Errors: TR_EINVAL (NULL,
+ * not a gauge, NaN). Any thread; one atomic operation. */
+TR_API int tr_metric_set(tr_metric *m, double v);
+TR_API int tr_metric_add(tr_metric *m, double d);
+/* Counts one observation of v in a histogram. Errors: TR_EINVAL (NULL, not
+ * a histogram, NaN). Any thread; lock-free; on one of the runtime's loops,
+ * no atomic instruction. */
+TR_API int tr_metric_observe(tr_metric *m, double v);
+
+/* One series, as tr_metrics_collect reports it. Strings and arrays are
+ * valid during the callback only. */
+typedef struct tr_metric_sample {
+    const char *name;   /* the family's name (a histogram's, without _bucket) */
+    const char *help;
+    tr_metric_type type;
+    const char *labels; /* rendered: key="value",... (escaped), or "" */
+    double value;       /* counters and gauges; histograms: the sum */
+    uint64_t count;     /* histograms: observations */
+    unsigned nbuckets;  /* histograms: bounds, +Inf not counted */
+    const double *bounds;
+    const uint64_t *cumulative; /* [nbuckets + 1]: observations <= bound;
+                                   the last is +Inf (== count) */
+} tr_metric_sample;
+
+/* Called for each series; a non-zero return stops the collection. */
+typedef int (*tr_metric_fn)(const tr_metric_sample *s, void *userdata);
+
+/*
+ * Reports every series of `rt`, family by family (all the series of one
+ * name in a row): the runtime's own, then the registered ones. Returns 0,
+ * the callback's non-zero value, or TR_EINVAL, TR_ENOMEM. Never blocks on
+ * the loops: it reads their counters. Thread: any, an actor's handler too
+ * (the callback must not register metrics: the registry's lock is held).
+ */
+TR_API int tr_metrics_collect(tr_runtime *rt, tr_metric_fn fn, void *userdata);
+
+/*
+ * The value of one series: its name and rendered labels as
+ * tr_metrics_collect reports them (labels NULL: ""); histograms give their
+ * count. Errors: TR_EINVAL, TR_ENOTFOUND, TR_ENOMEM. Thread: any.
+ */
+TR_API int tr_metrics_value(tr_runtime *rt, const char *name, const char *labels,
+                            double *out);
+
+/*
+ * Every series in the Prometheus text exposition format 0.0.4 (the
+ * Content-Type to serve it with is "text/plain; version=0.0.4"): # HELP and
+ * # TYPE per family, histograms as cumulative _bucket{le="..."} lines
+ * ending with le="+Inf", then _sum and _count. *text is NUL-terminated,
+ * *len its length (len may be NULL); the caller frees it with free().
+ * Errors: TR_EINVAL, TR_ENOMEM. Thread: any.
+ */
+TR_API int tr_metrics_text(tr_runtime *rt, char **text, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* Reports: stuck calls, what runs when a stop hangs                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Writes what the runtime is doing to `out`: each loop's current callback
+ * (the actor, the message type, for how long), the actors alive (pid,
+ * behaviour, registered name, stopping or not; at most `max_actors` lines,
+ * 0: 100, then how many more), and the chains of calls pending longer than
+ * stuck_call_ms as the loops last saw them (A -> B -> C, "cycle" when a
+ * chain closes on itself). Reads what the loops publish: it never waits
+ * for them, so it works while they are blocked or stopping. Errors:
+ * TR_EINVAL. Thread: any (a signal handler: no).
+ */
+TR_API int tr_runtime_report(tr_runtime *rt, FILE *out, unsigned max_actors);
+
+/* One stuck call as the loops last saw it (tr_runtime_stuck_calls). */
+typedef struct tr_stuck_call {
+    tr_pid caller;       /* the actor that waits */
+    tr_pid callee;       /* the actor it waits on */
+    tr_duration waited_ms; /* how long it had waited when last looked at */
+    int in_cycle;        /* non-zero: following the chain from the callee leads back */
+} tr_stuck_call;
+
+/*
+ * Copies up to `cap` stuck calls (pending longer than stuck_call_ms, as
+ * published by each loop's last check) into out, and returns how many
+ * there are (may exceed cap), or TR_EINVAL. Thread: any.
+ */
+TR_API int tr_runtime_stuck_calls(tr_runtime *rt, tr_stuck_call *out, unsigned cap);
 
 /* ------------------------------------------------------------------------ */
 /* Sockets                                                                  */

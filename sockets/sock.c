@@ -148,6 +148,10 @@ struct socktab {
     char *scratch;
     uint32_t nsocks;       /* socket objects alive: the table outlives them */
     bool destroying, check_closed;
+    /* The runtime's metrics (NULL if the registry was full): sockets open,
+     * bytes in and out, throttled events. Updated on this loop: no atomic
+     * instruction but the gauge's. */
+    tr_metric *m_open, *m_in, *m_out, *m_throttled;
 };
 
 /* The lists a socket is on, doubly linked through one of its slinks, named
@@ -269,6 +273,20 @@ static socktab *tab_of(tr__loop *L)
         return NULL;
     t->L = L;
     tr__idtab_init(&t->ids);
+    static const tr_metric_desc descs[4] = {
+        {.name = "troupe_sockets_open", .help = "Sockets open (listening, connecting, connected)",
+         .type = TR_METRIC_GAUGE},
+        {.name = "troupe_socket_received_bytes_total", .help = "Bytes read from sockets",
+         .type = TR_METRIC_COUNTER},
+        {.name = "troupe_socket_sent_bytes_total", .help = "Bytes written to sockets",
+         .type = TR_METRIC_COUNTER},
+        {.name = "troupe_socket_throttled_total",
+         .help = "Times a socket's write queue passed write_high (TR_MSG_SOCK_THROTTLED)",
+         .type = TR_METRIC_COUNTER}};
+    tr_metric **ms[4] = {&t->m_open, &t->m_in, &t->m_out, &t->m_throttled};
+    for (unsigned i = 0; i < 4; i++)
+        if (tr__metric_register(L->rt, &descs[i], ms[i], true) != 0)
+            *ms[i] = NULL;
     uv_check_init(&L->uv, &t->check);
     t->check.data = t;
     uv_check_start(&t->check, on_check);
@@ -320,6 +338,8 @@ static sock *sock_new(socktab *t, uint8_t kind, uint8_t fam)
     s->fam = fam;
     slist_push(&t->all, s, IN_LOOP);
     t->nsocks++;
+    if (t->m_open)
+        tr_metric_add(t->m_open, 1);
     tr__loop_io_use(t->L, 1); /* the loop watches its sockets while it spins */
     return s;
 }
@@ -376,6 +396,8 @@ static void sock_unref(sock *s)
     free(s->g);
     free(s->upath);
     free(s);
+    if (t->m_open)
+        tr_metric_add(t->m_open, -1);
     if (--t->nsocks == 0 && t->check_closed)
         tab_free(t); /* the loop's end: the last socket's close came last */
 }
@@ -875,6 +897,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         size_t n = (size_t)nread;
         s->bin += n;
+        if (t->m_in)
+            tr_metric_inc(t->m_in, n);
         touch(s);
         turn_sync(s);
         s->turn_bytes += n;
@@ -955,6 +979,8 @@ static void on_write(uv_write_t *req, int status)
     s->wq -= w->len;
     if (status == 0) {
         s->bout += w->len;
+        if (s->tab->m_out)
+            tr_metric_inc(s->tab->m_out, w->len);
         touch(s);
     }
     if (w->owned)
@@ -992,6 +1018,8 @@ static int sock_send(sock *s, const tr_iov *iov, unsigned n, size_t total, void 
         if (r > 0) {
             done = (size_t)r;
             s->bout += done;
+            if (s->tab->m_out)
+                tr_metric_inc(s->tab->m_out, done);
             touch(s);
         } else if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
             int code = map_uv(r);
@@ -1047,6 +1075,8 @@ static int sock_send(sock *s, const tr_iov *iov, unsigned n, size_t total, void 
     s->wq += rest;
     if (!s->throttled && s->wq > s->o.write_high) {
         s->throttled = true;
+        if (s->tab->m_throttled)
+            tr_metric_inc(s->tab->m_throttled, 1);
         notify_code(s, TR_MSG_SOCK_THROTTLED, 0);
     }
     return 0;

@@ -328,6 +328,38 @@ static bool wants_restart(const kid *k, int kind)
     return true;
 }
 
+/* A label value for the metrics' "k=v,..." form: no ',' or '='. */
+static void label_safe(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src);
+    for (char *p = dst; *p; p++)
+        if (*p == ',' || *p == '=')
+            *p = '_';
+}
+
+/* troupe_supervisor_restarts_total{supervisor, child}: the supervisor by
+ * its registered name, else its pid. Restarts are rare: the series is
+ * found (or registered) under the registry's lock each time. */
+static void count_restart(tr_actor *self, const kid *k)
+{
+    tr_runtime *rt = tr_runtime_of(self);
+    char name[TR_NAME_MAX + 1] = "", who[TR_NAME_MAX + 32], id[TR_CHILD_ID_MAX + 1];
+    tr__registry_name_of(rt, tr_self(self), name, sizeof name);
+    if (name[0])
+        label_safe(who, sizeof who, name);
+    else
+        snprintf(who, sizeof who, TR_PID_FMT, TR_PID_ARGS(tr_self(self)));
+    label_safe(id, sizeof id, k->id);
+    char labels[sizeof who + sizeof id + 32];
+    snprintf(labels, sizeof labels, "supervisor=%s,child=%s", who, id);
+    tr_metric_desc d = {.name = "troupe_supervisor_restarts_total",
+                        .help = "Children restarted, by supervisor and child id",
+                        .type = TR_METRIC_COUNTER, .labels = labels};
+    tr_metric *m;
+    if (tr__metric_register(rt, &d, &m, true) == 0)
+        tr_metric_inc(m, 1);
+}
+
 static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
 {
     kid *k = &s->kids[i];
@@ -341,6 +373,7 @@ static int restart_after_exit(tr_actor *self, sup *s, uint32_t i)
         return fail(self, s, TR_ELIMIT, "restart intensity exceeded");
     }
     k->restarts++;
+    count_restart(self, k);
     switch (s->spec.strategy) {
     case TR_ONE_FOR_ALL:
     case TR_REST_FOR_ONE: {
