@@ -616,7 +616,36 @@ static void test_idle(void **state)
     teardown(&f);
 }
 
-/* Reads until `needle` has come; returns how many bytes were read. */
+static void test_max_connections(void **state)
+{
+    (void)state;
+    fixture f;
+    tr_http_options o = {.max_connections = 1};
+    setup(&f, &o);
+    response *r = malloc(sizeof *r);
+
+    client *a = cl_open(&f); /* counted once it has been answered */
+    cl_sends(a, "GET /echo HTTP/1.1\r\n\r\n");
+    cl_response(a, r, 0);
+    assert_int_equal(r->status, 200);
+    client *b = cl_open(&f); /* one too many: 503, closed */
+    cl_response(b, r, 0);
+    assert_int_equal(r->status, 503);
+    cl_expect_end(b);
+    cl_close(b);
+    cl_close(a);
+    TR_WAIT_UNTIL(stats(&f).open == 0);
+    client *c = cl_open(&f); /* room again */
+    cl_sends(c, "GET /echo HTTP/1.1\r\n\r\n");
+    cl_response(c, r, 0);
+    assert_int_equal(r->status, 200);
+    cl_close(c);
+    assert_int_equal(stats(&f).refused, 1);
+    free(r);
+    teardown(&f);
+}
+
+/* Reads until `needle` has come. */
 static void cl_until(client *c, const char *needle)
 {
     while (!find(c->buf, c->len, needle))
@@ -863,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_and_pipelining),
         cmocka_unit_test(test_handler_failures),
         cmocka_unit_test(test_idle),
+        cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_slow_clients),
 #endif
         cmocka_unit_test(test_sse),
