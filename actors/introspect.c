@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "subsys.h"
 
 typedef struct desc {
     tr_pid pid, parent;
@@ -76,6 +76,35 @@ void tr__describe(tr__loop *L, tr_actor *a, const tr_msg *request)
         tr__reply_raw(a, request, TR__MSG_DESCRIBE, d, len);
     }
     free(d);
+}
+
+/* ---- asked by an actor (subsys.h) ----------------------------------------------- */
+
+int tr__describe_ask(tr_actor *self, tr_pid pid, tr_duration timeout_ms, tr_ref *ref)
+{
+    return tr__call_raw(self, pid, TR__MSG_DESCRIBE, NULL, 0, timeout_ms, ref);
+}
+
+int tr__describe_parse(const tr_msg *msg, tr_actor_info *info, const tr_pid **children)
+{
+    if (!msg || msg->type != TR__MSG_DESCRIBE || !(msg->flags & TR_MSG_REPLY))
+        return TR_EINVAL;
+    const desc *d = msg->data;
+    desc h;
+    if (msg->len < sizeof h)
+        return TR_ENOMEM; /* the actor could not allocate its answer */
+    memcpy(&h, d, sizeof h);
+    if ((msg->len - sizeof h) % sizeof(tr_pid) != 0 ||
+        (msg->len - sizeof h) / sizeof(tr_pid) != h.nchildren)
+        return TR_ENOMEM;
+    /* The strings and children stay in msg->data: valid during the handler. */
+    *info = (tr_actor_info){
+        .pid = h.pid, .parent = h.parent, .loop = h.loop, .exiting = (int)h.exiting,
+        .nchildren = h.nchildren, .handled = h.handled, .mailbox = h.mailbox,
+        .behavior = d->behavior, .name = d->name, .info = d->info,
+    };
+    *children = (const tr_pid *)(d + 1);
+    return 0;
 }
 
 /* ---- the walk ---------------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 
 #include "chan.h"
 #include "loop.h"
+#include "sbuf.h"
 #include "workers.h"
 
 /* ---- the registry ------------------------------------------------------------ */
@@ -120,83 +121,6 @@ static bool name_ok(const char *s, bool colon)
             return false;
     }
     return true;
-}
-
-/* A growing string. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool nomem;
-} sbuf;
-
-static void sb_grow(sbuf *b, size_t more)
-{
-    if (b->nomem || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->nomem = true;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    if (b->nomem)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char tmp[256];
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    sb_grow(b, (size_t)n);
-    if (b->nomem)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* A label value, escaped as the text format wants: \\, \", \n. */
-static void sb_label_value(sbuf *b, const char *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (c == '\\')
-            sb_str(b, "\\\\");
-        else if (c == '"')
-            sb_str(b, "\\\"");
-        else if (c == '\n')
-            sb_str(b, "\\n");
-        else
-            sb_put(b, &c, 1);
-    }
 }
 
 /* "k=v,k2=v2" -> k="v",k2="v2"; false if malformed. */

@@ -38,6 +38,7 @@
 #define TR_SUBSYS_H
 
 #include "loop.h"
+#include "sbuf.h"
 
 /* ---- owned resources ------------------------------------------------------------ */
 
@@ -188,6 +189,22 @@ TR_API int tr__redeliver(tr_runtime *rt, tr_pid to, const tr_msg *msg);
  * libraries built on it (the test kit, libtroupe_test), not for users:
  * no promise of stability, and no declaration in troupe.h.
  */
+
+/* ---- describing actors -------------------------------------------------------------- */
+
+/*
+ * The tree walk, asynchronous, for an actor (the observability endpoint):
+ * tr__describe_ask sends `pid` the runtime's describe request as a call of
+ * self's (tr_call's rules: the answer, a timeout or a failure arrives as
+ * a reply); its answer is a reply of type TR__MSG_DESCRIBE that
+ * tr__describe_parse reads: the actor's tr_actor_info (depth 0; strings
+ * valid during the handler) and its children's pids, in spawn order
+ * (children[0 .. info->nchildren)). Errors: those of tr_call;
+ * tr__describe_parse: TR_EINVAL (not such an answer), TR_ENOMEM (the actor
+ * could not allocate its answer). Thread: self's callbacks.
+ */
+int tr__describe_ask(tr_actor *self, tr_pid pid, tr_duration timeout_ms, tr_ref *ref);
+int tr__describe_parse(const tr_msg *msg, tr_actor_info *info, const tr_pid **children);
 
 /* ---- virtual time ---------------------------------------------------------------- */
 

@@ -2426,6 +2426,50 @@ typedef struct tr_http_stats {
  * tr_rt_call. Thread: any plain thread. */
 TR_API int tr_rt_http_stats(tr_runtime *rt, tr_pid server, tr_http_stats *out);
 
+/* ------------------------------------------------------------------------ */
+/* Observability endpoint                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An HTTP endpoint that serves the runtime's view of itself
+ * (docs/observability.md), on troupe's own HTTP server:
+ *   GET /metrics    every metric, Prometheus text format 0.0.4
+ *   GET /tree.json  the supervision tree: per actor its behaviour, name,
+ *                   loop, state, mailbox depth, messages handled and
+ *                   restarts (walked on the loops, between messages, at
+ *                   most tree_max actors; the total is reported)
+ *   GET /           a live page: the tree, mailboxes, restarts, handled
+ *                   rates, the hottest behaviours, each loop's
+ *                   utilisation over the last minute, stuck calls; pushed
+ *                   by server-sent events (GET /events); no external
+ *                   script or font: it works offline
+ * Nothing is authenticated: the endpoint listens on 127.0.0.1 unless told
+ * otherwise; expose it further only behind something that authenticates.
+ */
+typedef struct tr_observe_options {
+    /* Where to listen, as tr_listen takes it. NULL: "127.0.0.1:9464"
+     * (the port OpenTelemetry's Prometheus exporters use); port 0: an
+     * ephemeral port (read it from addr_out). */
+    const char *addr;
+    /* Actors /tree.json and the page show at most. 0: 1000. */
+    unsigned tree_max;
+    /* How often the live page is pushed a new view. 0 or TR_DEFAULT:
+     * 1000 ms; at least 100 ms. */
+    tr_duration interval_ms;
+} tr_observe_options;
+
+/*
+ * Starts the endpoint: a top-level actor (registered as "troupe.observe")
+ * and its HTTP server, both stopped with the runtime. Blocks until the
+ * server listens or failed, for at most 5 s. `addr_out` (may be NULL with
+ * cap 0) receives the bound address ("127.0.0.1:9464"). One endpoint per
+ * runtime: a second is TR_EALREADY.
+ * Errors: TR_EINVAL (NULL rt, bad options), TR_ENOTSTARTED, TR_EALREADY,
+ * TR_EADDRINUSE, those of tr_rt_http_serve. Thread: any plain thread.
+ */
+TR_API int tr_rt_observe(tr_runtime *rt, const tr_observe_options *opts, char *addr_out,
+                         size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,12 +42,12 @@ typedef struct prom_state {
 
 static inline int prom_fail(char *err, size_t cap, unsigned line, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(err, cap, "line %u: %s", line, msg);
+    snprintf(err, cap, "line %u: %.200s", line, msg);
     return -1;
 }
 
