@@ -1018,7 +1018,8 @@ static int gather(tr_runtime *rt, gathered *g)
     }
     for (unsigned i = 0; i < rt->nloops; i++) {
         tr__loop *L = rt->loops[i];
-        memcpy(g->v + g->n, L->m.stuck, L->m.nstuck * sizeof *g->v);
+        if (L->m.nstuck)
+            memcpy(g->v + g->n, L->m.stuck, L->m.nstuck * sizeof *g->v);
         g->n += L->m.nstuck;
     }
     uv_mutex_unlock(&M->stuck_mu);

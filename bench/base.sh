@@ -82,11 +82,15 @@ base_build() {
 # channels) keeps that as measures=<impl>. A run that times out, prints no
 # result or exits non-zero after check=ok adds a check=FAIL line.
 run_side() {
-  local side=$1 round=$2 name=$3 exe rev out rc
+  local side=$1 round=$2 name=$3 exe rev out rc envs
   shift 3
-  if [ "$side" = base ]; then exe=$base_bin/$name rev=$base_short; else exe=build-release/bench/$name rev=$now_rev; fi
+  if [ "$side" = base ]; then
+    exe=$base_bin/$name rev=$base_short envs=("${base_env[@]}")
+  else
+    exe=build-release/bench/$name rev=$now_rev envs=("${now_env[@]}")
+  fi
   set +e
-  out=$(timeout "$timeout_s" "$exe" "$@" 2>/dev/null)
+  out=$(env "${envs[@]}" timeout "$timeout_s" "$exe" "$@" 2>/dev/null)
   rc=$?
   set -e
   printf '%s\n' "$out" | grep '^bench=' |

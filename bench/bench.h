@@ -128,15 +128,26 @@ static inline int bench_send_all(tr_actor *self, const tr_pid *to, uint64_t n, u
     return 0;
 }
 
-/* Runs `driver` (its init gets `arg`) on a runtime with THREADS loops and
+/* The options every benchmark's runtime starts from: THREADS loops (0 or
+ * unset: one per CPU); TROUPE_METRICS=off turns the metrics' per-turn part
+ * off (bench/compare --env / --base-env compare the two). */
+static inline void bench_options(tr_runtime_options *o)
+{
+    tr_runtime_options_init(o);
+    const char *t = getenv("THREADS");
+    o->loops = t ? (unsigned)atoi(t) : 0;
+    const char *m = getenv("TROUPE_METRICS");
+    if (m && strcmp(m, "off") == 0)
+        o->metrics = TR_METRICS_OFF;
+}
+
+/* Runs `driver` (its init gets `arg`) on a runtime with bench_options and
  * returns the number of loops used; the driver fills *res and stops the
  * runtime. */
 static inline unsigned bench_run(const tr_behavior *driver, const void *arg, size_t len)
 {
     tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    const char *t = getenv("THREADS");
-    o.loops = t ? (unsigned)atoi(t) : 0;
+    bench_options(&o);
     tr_runtime *rt;
     int rc = tr_runtime_create(&rt, &o);
     if (rc != 0) {

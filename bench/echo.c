@@ -189,10 +189,8 @@ static void server_log(void *ud, tr_log_level level, const char *line)
 static int troupe_server(int wfd, int handover)
 {
     tr_runtime_options o;
-    tr_runtime_options_init(&o);
+    bench_options(&o);
     o.log = server_log;
-    const char *t = getenv("THREADS");
-    o.loops = t ? (unsigned)atoi(t) : 0;
     const char *spin = getenv("SPIN_US"); /* (an experiment's knob) */
     if (spin)
         o.spin_us = (unsigned)atoi(spin);

@@ -120,12 +120,9 @@ int main(int argc, char **argv)
 {
     uint64_t njobs = bench_arg(argc, argv, 1, 200000);
     uint64_t npings = bench_arg(argc, argv, 2, 2000);
-    const char *t = getenv("THREADS");
-
     /* Part 1 */
     tr_runtime_options o;
-    tr_runtime_options_init(&o);
-    o.loops = t ? (unsigned)atoi(t) : 0;
+    bench_options(&o);
     o.workers = o.loops;
     o.worker_nice = TR_WORKER_IDLE;
     tr_runtime *rt;

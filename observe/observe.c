@@ -579,7 +579,8 @@ static int obs_receive(tr_actor *self, void *state, const tr_msg *msg)
             tr_http_reply(self, msg, 503, "text/plain", "no memory\n", 10);
             return 0;
         }
-        memcpy(copy, msg->data, msg->len);
+        if (msg->len)
+            memcpy(copy, msg->data, msg->len);
         s->held[s->nheld] = *msg;
         s->held[s->nheld++].data = copy;
         walk_start(self, s);

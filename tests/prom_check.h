@@ -285,7 +285,7 @@ static inline int prom_check(const char *text, char *err, size_t cap)
             break;
         }
         /* Its family, and no series twice. */
-        char full[1400];
+        char full[2048];
         snprintf(full, sizeof full, "%s{%s%s%s}", name, key, le[0] ? ",le=" : "", le);
         for (unsigned i = 0; i < st->nseries; i++)
             if (strcmp(st->series[i], full) == 0) {
