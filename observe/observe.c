@@ -25,9 +25,6 @@
 /* observe/page.html, embedded by the build (cmake/embed.cmake). */
 extern const char tr__observe_page[];
 extern const size_t tr__observe_page_len;
-/* TEMPORARY until the embedding lands. */
-__attribute__((weak)) const char tr__observe_page[] = "<!doctype html><p>troupe</p>\n";
-__attribute__((weak)) const size_t tr__observe_page_len = sizeof tr__observe_page - 1;
 
 #define OBS_NAME "troupe.observe"
 #define OBS_DEFAULT_ADDR "127.0.0.1:9464"
