@@ -422,7 +422,7 @@ void tr__metrics_bind(tr__loop *L, tr_actor *a)
     if (!bs) {
         if (n < L->m.capbeh) {
             bs = &L->m.beh[n];
-            bs->beh = beh;
+            ck_pr_store_ptr(&bs->beh, (void *)beh);
             ck_pr_fence_store(); /* the entry before its publication */
             ck_pr_store_32(&L->m.nbeh, n + 1);
         } else {
@@ -640,9 +640,10 @@ static bmerge *behaviours(tr_runtime *rt, unsigned *count)
             map[i][j] = UINT_MAX;
             if (j == nb && !ld(&bs->spawned))
                 continue; /* no overflow: no "other" */
-            const char *name = j == nb ? "other"
-                               : (bs->beh && bs->beh->name && bs->beh->name[0]) ? bs->beh->name
-                                                                                : "anonymous";
+            const tr_behavior *beh = ck_pr_load_ptr(&bs->beh);
+            const char *name = j == nb                              ? "other"
+                               : (beh && beh->name && beh->name[0]) ? beh->name
+                                                                    : "anonymous";
             unsigned k = 0;
             while (k < n && strcmp(v[k].name, name) != 0)
                 k++;
