@@ -416,6 +416,23 @@ static int view_sample(const tr_metric_sample *s, void *ud)
     return 0;
 }
 
+/* "stuck":[...]: the stuck calls as the loops last published them. */
+static void stuck_json(tr_runtime *rt, sbuf *b)
+{
+    sb_str(b, "\"stuck\":[");
+    tr_stuck_call st[64];
+    int n = tr_runtime_stuck_calls(rt, st, 64);
+    for (int i = 0; i < n && i < 64; i++) {
+        sb_str(b, i ? ",{\"caller\":" : "{\"caller\":");
+        json_pid(b, st[i].caller);
+        sb_str(b, ",\"callee\":");
+        json_pid(b, st[i].callee);
+        sb_printf(b, ",\"waited_ms\":%lld,\"cycle\":%s}", (long long)st[i].waited_ms,
+                  st[i].in_cycle ? "true" : "false");
+    }
+    sb_str(b, "]");
+}
+
 static void view_json(tr_actor *self, obs *s, sbuf *b)
 {
     tr_runtime *rt = tr_runtime_of(self);
@@ -439,18 +456,8 @@ static void view_json(tr_actor *self, obs *s, sbuf *b)
                   "\"handler_seconds_sum\":%.9f,\"handler_count\":%.0f}",
                   e->actors, e->spawned, e->exited, e->handled, e->hsum, e->hcount);
     }
-    sb_str(b, "],\"stuck\":[");
-    tr_stuck_call st[64];
-    int n = tr_runtime_stuck_calls(rt, st, 64);
-    for (int i = 0; i < n && i < 64; i++) {
-        sb_str(b, i ? ",{\"caller\":" : "{\"caller\":");
-        json_pid(b, st[i].caller);
-        sb_str(b, ",\"callee\":");
-        json_pid(b, st[i].callee);
-        sb_printf(b, ",\"waited_ms\":%lld,\"cycle\":%s}", (long long)st[i].waited_ms,
-                  st[i].in_cycle ? "true" : "false");
-    }
-    sb_str(b, "]");
+    sb_str(b, "],");
+    stuck_json(rt, b);
     free(v.busy);
     free(v.idle);
     free(v.handled);
@@ -473,7 +480,9 @@ static void walk_finish(tr_actor *self, obs *s)
     walk_free(&s->w);
     if (s->nheld) {
         sbuf b = {0};
-        sb_printf(&b, "{\"time\":%.3f,\"tree\":", t);
+        sb_printf(&b, "{\"time\":%.3f,", t);
+        stuck_json(rt, &b);
+        sb_str(&b, ",\"tree\":");
         sb_str(&b, tree.p ? tree.p : "{}");
         sb_str(&b, "}\n");
         for (unsigned i = 0; i < s->nheld; i++) {

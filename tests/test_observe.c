@@ -154,6 +154,14 @@ static void test_metrics_endpoint(void **st)
              TR_PID_ARGS(sup));
     assert_non_null(strstr(r.body, line));
     free(r.body);
+    /* The sockets' own metrics moved with those requests. */
+    double v;
+    assert_int_equal(tr_metrics_value(rt, "troupe_socket_received_bytes_total", NULL, &v), 0);
+    assert_true(v >= 2 * strlen("GET /metrics HTTP/1.1\r\n\r\n"));
+    assert_int_equal(tr_metrics_value(rt, "troupe_socket_sent_bytes_total", NULL, &v), 0);
+    assert_true(v > 1000);
+    assert_int_equal(tr_metrics_value(rt, "troupe_sockets_open", NULL, &v), 0);
+    assert_true(v >= 1); /* the listener at least */
     get(addr, "/nothing", &r);
     assert_int_equal(r.status, 404);
     free(r.body);
@@ -207,6 +215,7 @@ static void test_tree_json(void **st)
     assert_int_equal(total, shown);
     assert_true(total >= 6);
     assert_non_null(strstr(r.body, "\"truncated\":false"));
+    assert_non_null(strstr(r.body, "\"stuck\":[]"));
     free(r.body);
 
     /* A cap: one actor shown. */
