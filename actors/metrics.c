@@ -713,7 +713,7 @@ static void emit_behaviours(collector *c, tr_runtime *rt)
         "Actors started (their init ran), by behaviour",
         "Actors ended, by behaviour",
         "User messages handled, by behaviour",
-        "Largest mailbox seen when measured (a sampled turn, at most 100 a second per loop; counted up to 4096), by behaviour"};
+        "Largest mailbox seen when measured (a sampled turn, at most 10 a second per loop; counted up to 4096), by behaviour"};
     static const tr_metric_type types[] = {TR_METRIC_GAUGE, TR_METRIC_COUNTER, TR_METRIC_COUNTER,
                                            TR_METRIC_COUNTER, TR_METRIC_GAUGE};
     for (unsigned f = 0; f < 5; f++)

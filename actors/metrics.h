@@ -30,9 +30,10 @@
 #define TR__SAMPLE_TURNS 64
 /* A sampled turn's mailbox is measured (walked) if the loop has not
  * measured one for this long, up to TR__DEPTH_WALK_MAX messages: a deep
- * mailbox's nodes are cold, so walks are rationed by time — at most 100 a
- * second of at most 4096 nodes, well under 1% of a loop — not by turns. */
-#define TR__DEPTH_WALK_NS 10000000u
+ * mailbox's nodes are cold, and its newest ones are being written by the
+ * senders, so walks are rationed by time — at most 10 a second of at most
+ * 4096 nodes, about 0.1% of a loop — not by turns. */
+#define TR__DEPTH_WALK_NS 100000000u
 #define TR__DEPTH_WALK_MAX 4096u
 
 typedef struct tr__bstat {
