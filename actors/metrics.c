@@ -937,16 +937,19 @@ static int write_one(const tr_metric_sample *s, void *ud)
     sbuf *b = &w->b;
     if (!w->family || strcmp(w->family, s->name) != 0) {
         static const char *const tn[] = {"untyped", "counter", "gauge", "histogram"};
-        sb_printf(b, "# HELP %s ", s->name);
-        for (const char *p = s->help; *p; p++) { /* escape \ and newline */
-            if (*p == '\\')
-                sb_str(b, "\\\\");
-            else if (*p == '\n')
-                sb_str(b, "\\n");
-            else
-                sb_put(b, p, 1);
+        if (s->help[0]) { /* no help: no # HELP line */
+            sb_printf(b, "# HELP %s ", s->name);
+            for (const char *p = s->help; *p; p++) { /* escape \ and newline */
+                if (*p == '\\')
+                    sb_str(b, "\\\\");
+                else if (*p == '\n')
+                    sb_str(b, "\\n");
+                else
+                    sb_put(b, p, 1);
+            }
+            sb_str(b, "\n");
         }
-        sb_printf(b, "\n# TYPE %s %s\n", s->name, tn[s->type]);
+        sb_printf(b, "# TYPE %s %s\n", s->name, tn[s->type]);
         w->family = s->name; /* valid until the family's series are done */
     }
     if (s->type != TR_METRIC_HISTOGRAM) {

@@ -488,6 +488,11 @@ static void test_registry_bad_input(void **st)
     assert_int_equal(tr_metrics_value(NULL, "x", NULL, &(double){0}), TR_EINVAL);
     assert_int_equal(tr_metrics_text(NULL, &(char *){NULL}, NULL), TR_EINVAL);
     assert_int_equal(tr_metrics_collect(rt, NULL, NULL), TR_EINVAL);
+    char *text;
+    assert_int_equal(tr_metrics_text(rt, &text, NULL), 0);
+    assert_non_null(strstr(text, "# TYPE ok_total counter\n"));
+    assert_null(strstr(text, "# HELP ok_total")); /* no help, no line */
+    free(text);
     check_text(rt);
     tr_runtime_free(rt);
 
