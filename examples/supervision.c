@@ -20,11 +20,20 @@
  * finishes by itself in about a second.
  *
  *   ./build/examples/supervision
+ *   ./build/examples/supervision --observe 127.0.0.1:9464 --run-for 300
+ *
+ * --observe serves the runtime's view of itself over HTTP (tr_rt_observe:
+ * open the printed address in a browser for the live page); --run-for
+ * keeps the shop busy that long before step 5, gateways crashing and the
+ * fraud model poisoned every few seconds, so there is something to watch
+ * (tests/browser/live_page.py does). --help lists the flags.
  */
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <troupe.h>
 
 enum { ORDER = 1, RUN = 2, POISON = 3, AUDIT = 4, TICK = 5 };
@@ -189,7 +198,9 @@ static int frontend_receive(tr_actor *self, void *state, const tr_msg *msg)
 {
     frontend *f = state;
     switch (msg->type) {
-    case RUN:
+    case RUN: /* a round of ORDERS orders; answered with its results */
+        f->placed = f->settled = 0;
+        f->r = (results){0};
         f->run_req = *msg;
         f->run_req.data = NULL;
         return tr_send_interval(self, tr_self(self), 1, TICK, NULL, 0, &f->ticker);
@@ -233,15 +244,106 @@ static tr_pid child_pid(tr_runtime *rt, tr_pid sup, const char *id)
     return TR_PID_NONE;
 }
 
-int main(void)
+static void sleep_ms(long ms)
 {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --run-for: rounds of orders (gateways crash and are restarted), a
+ * poisoned order for the fraud model every 3 s (its supervisor allows 2
+ * restarts in 5 s: no escalation), until the time is up or a signal stops
+ * the runtime. */
+static void keep_shopping(tr_runtime *rt, tr_pid shop, double seconds)
+{
+    double end = now_s() + seconds, next_poison = now_s() + 3;
+    unsigned rounds = 0;
+    atomic_store(&budget, 0); /* quiet: the reports are on the page */
+    while (!tr_runtime_stopping(rt) && now_s() < end) {
+        tr_rt_reply r;
+        if (tr_rt_call(rt, child_pid(rt, shop, "frontend"), RUN, NULL, 0, 30000, &r) != 0)
+            break; /* the runtime is stopping */
+        tr_rt_reply_free(&r);
+        rounds++;
+        tr_pid model = tr_whereis(rt, "model");
+        if (model != TR_PID_NONE && now_s() >= next_poison) {
+            tr_rt_send(rt, model, POISON, NULL, 0);
+            next_poison += 3;
+        }
+        sleep_ms(300);
+    }
+    printf("   %u rounds of %d orders\n", rounds, ORDERS);
+}
+
+static void usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "usage: %s [--observe ADDR] [--run-for SECONDS] [--help]\n"
+            "A small shop kept alive by a supervision tree; finishes in about a second.\n"
+            "  --observe ADDR     serve the runtime's metrics, tree and live page over\n"
+            "                     HTTP on ADDR (e.g. 127.0.0.1:9464; port 0: an\n"
+            "                     ephemeral one); prints \"observe: http://ADDR/\" on stderr\n"
+            "  --run-for SECONDS  before the tree is printed, keep placing orders (and\n"
+            "                     crashing gateways) that long; SIGINT or SIGTERM ends it\n",
+            argv0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *observe = NULL;
+    double run_for = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (strcmp(f, "--observe") == 0 && v && *v) {
+            observe = v;
+        } else if (strcmp(f, "--run-for") == 0 && v) {
+            run_for = strtod(v, &end);
+            if (end == v || *end || !(run_for >= 0 && run_for <= 1e6))
+                goto bad;
+        } else {
+            goto bad;
+        }
+        i++;
+        continue;
+    bad:
+        fprintf(stderr, "%s: bad option: %s%s%s\n", argv[0], f, v ? " " : "", v ? v : "");
+        usage(stderr, argv[0]);
+        return 2;
+    }
+
     tr_runtime_options o;
     tr_runtime_options_init(&o);
     o.loops = 2;
     o.log = on_log;
+    o.stop_on_signals = run_for > 0; /* a long run ends cleanly on ^C */
     tr_runtime *rt;
     if (tr_runtime_create(&rt, &o) != 0 || tr_runtime_start(rt) != 0)
         return 1;
+    if (observe) {
+        tr_observe_options oo = {.addr = observe};
+        char bound[128];
+        int rc = tr_rt_observe(rt, &oo, bound, sizeof bound);
+        if (rc != 0) {
+            fprintf(stderr, "supervision: observe on %s: %s\n", observe, tr_strerror(rc));
+            tr_runtime_stop(rt);
+            tr_runtime_wait(rt);
+            tr_runtime_free(rt);
+            return 1;
+        }
+        fprintf(stderr, "observe: http://%s/\n", bound);
+    }
 
     /* The tree, as data: supervisors inside a supervisor. Each spec is
      * copied, so every restart starts from the same fresh state. A field
@@ -319,6 +421,12 @@ int main(void)
     for (int i = 0; i < SHELVES; i++)
         printf(" %llu", (unsigned long long)counts[i]);
     printf(" items\n");
+
+    if (run_for > 0) {
+        printf("   the shop stays open for %g s\n", run_for);
+        fflush(stdout);
+        keep_shopping(rt, shop, run_for);
+    }
 
     printf("5. the tree now (%d log lines were not shown):\n", atomic_load(&hidden));
     tr_runtime_tree_print(rt, stdout);

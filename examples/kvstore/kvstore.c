@@ -37,6 +37,9 @@
  *
  *   ./build/examples/kvstore/kvstore [--port 6379] [--threads N] ...
  *   redis-cli -p 6379 set hello world
+ *
+ * --observe 127.0.0.1:9464 also serves the runtime's metrics, its tree
+ * (a conn per client) and a live page over HTTP (tr_rt_observe).
  */
 #include <errno.h>
 #include <signal.h>
@@ -73,6 +76,7 @@ typedef struct config {
     uint32_t maxclients;
     uint32_t timeout_s; /* idle clients closed after this; 0: never */
     int spread;         /* one listener (--unix): connections round-robin */
+    char observe[160];  /* --observe: the observability endpoint's address */
 } config;
 
 static config cfg = {.host = "127.0.0.1", .port = 6379, .maxclients = 10000};
@@ -1020,7 +1024,7 @@ static void usage(FILE *f, const char *argv0)
     const kv_cmd *t = kv_commands(&n);
     fprintf(f,
             "usage: %s [--port N] [--host ADDR] [--unix PATH] [--threads N]\n"
-            "       %*s [--maxclients N] [--timeout SECS] [--help]\n"
+            "       %*s [--maxclients N] [--timeout SECS] [--observe ADDR] [--help]\n"
             "A Redis-protocol (RESP2) key-value server on troupe.\n"
             "  --port N         TCP port (default 6379; 0: an ephemeral one)\n"
             "  --host ADDR      numeric address to listen on (default 127.0.0.1)\n"
@@ -1030,6 +1034,9 @@ static void usage(FILE *f, const char *argv0)
             "  --maxclients N   clients at once (default 10000); one more gets\n"
             "                   \"-ERR max number of clients reached\"\n"
             "  --timeout SECS   close a client idle this long (default 0: never)\n"
+            "  --observe ADDR   serve the runtime's metrics, tree and live page over HTTP\n"
+            "                   on ADDR (e.g. 127.0.0.1:9464; port 0: an ephemeral one);\n"
+            "                   prints \"observe: http://ADDR/\" on stderr\n"
             "Commands:",
             argv0, (int)strlen(argv0), "", MAX_LOOPS);
     for (size_t i = 0; i < n; i++)
@@ -1090,6 +1097,8 @@ int main(int argc, char **argv)
             cfg.maxclients = (uint32_t)n;
         } else if (strcmp(f, "--timeout") == 0 && (n = number(v, 1 << 30)) >= 0) {
             cfg.timeout_s = (uint32_t)n;
+        } else if (strcmp(f, "--observe") == 0 && *v && strlen(v) < sizeof cfg.observe) {
+            snprintf(cfg.observe, sizeof cfg.observe, "%s", v);
         } else {
             goto bad;
         }
@@ -1125,6 +1134,19 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "kvstore: runtime: %s\n", tr_strerror(rc));
         return 1;
+    }
+    if (cfg.observe[0]) {
+        tr_observe_options oo = {.addr = cfg.observe};
+        char bound[160];
+        rc = tr_rt_observe(the_rt, &oo, bound, sizeof bound);
+        if (rc != 0) {
+            fprintf(stderr, "kvstore: observe on %s: %s\n", cfg.observe, tr_strerror(rc));
+            tr_runtime_stop(the_rt);
+            tr_runtime_wait(the_rt);
+            tr_runtime_free(the_rt);
+            return 1;
+        }
+        fprintf(stderr, "observe: http://%s/\n", bound);
     }
     nshards = tr_runtime_loops(the_rt);
     kv_set_info_hook(info_runtime);
