@@ -159,7 +159,11 @@ var rows = Array.prototype.map.call(document.querySelectorAll('#tree tr[data-pid
 var t = document.getElementById('restarts-total'), s = document.getElementById('status');
 return {status: s ? s.textContent : null, rows: rows,
         history: t ? t.getAttribute('data-history') : '', loops: document.querySelectorAll('#loops .loop').length,
-        hot: document.querySelectorAll('#hot tr[data-behavior]').length};
+        hot: document.querySelectorAll('#hot tr[data-behavior]').length,
+        summary: (document.getElementById('summary') || {}).textContent || '',
+        stuck: document.querySelectorAll('#stuck li').length,
+        cycles: document.querySelectorAll('#stuck li[data-cycle="true"]').length,
+        markup: document.querySelectorAll('#tree b').length};
 """
 
 
@@ -184,6 +188,13 @@ def check(v, mock):
         return "no loop utilisation drawn yet"
     if v.get("hot", 0) < 1:
         return "no behaviour in the hottest table"
+    if mock:  # what only the mock has: a truncated tree, stuck calls, markup in a name
+        if "showing 9 of 12" not in v.get("summary", ""):
+            return "the summary does not say the tree is truncated: %r" % v.get("summary")
+        if v.get("stuck") != 2 or v.get("cycles") != 1:
+            return "stuck calls: %s chains, %s cycles; want 2 and 1" % (v.get("stuck"), v.get("cycles"))
+        if v.get("markup"):
+            return "an actor's info was parsed as HTML"
     return None
 
 
