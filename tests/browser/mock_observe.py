@@ -138,7 +138,7 @@ def main():
                 return self.body("text/html; charset=utf-8", page)
             if self.path == "/tree.json":
                 snap = world.snapshot()
-                out = {"time": snap["time"], "tree": snap["tree"]}
+                out = {"time": snap["time"], "stuck": snap["stuck"], "tree": snap["tree"]}
                 return self.body("application/json", json.dumps(out).encode())
             if self.path == "/events":
                 self.send_response(200)
