@@ -67,14 +67,14 @@ typedef struct restart_rec {
 typedef struct walk {
     bool active;
     node *v;
-    unsigned n, cap;
+    uint32_t n, cap;
     tr_pid *roots; /* the root's children: the top-level actors */
     uint32_t nroots;
     tr_pid *queue;
-    unsigned qhead, qtail, qcap;
+    uint32_t qhead, qtail, qcap;
     unsigned asked, inflight;
     restart_rec *rs;
-    unsigned nrs, caprs;
+    uint32_t nrs, caprs;
 } walk;
 
 typedef struct obs {
@@ -108,14 +108,8 @@ static void walk_free(walk *w)
 
 static bool queue_push(walk *w, tr_pid pid)
 {
-    if (w->qtail == w->qcap) {
-        unsigned cap = w->qcap ? w->qcap * 2 : 64;
-        tr_pid *q = realloc(w->queue, cap * sizeof *q);
-        if (!q)
-            return false;
-        w->queue = q;
-        w->qcap = cap;
-    }
+    if (w->qtail == w->qcap && !tr__grow(&w->queue, &w->qcap, sizeof *w->queue, 64))
+        return false;
     w->queue[w->qtail++] = pid;
     return true;
 }
@@ -177,15 +171,9 @@ static void on_describe(tr_actor *self, obs *s, const tr_msg *msg)
         w->nroots = info.nchildren;
         return;
     }
-    if (w->n == w->cap) {
-        unsigned cap = w->cap ? w->cap * 2 : 64;
-        node *v = realloc(w->v, cap * sizeof *v);
-        if (!v) {
-            free(copy);
-            return;
-        }
-        w->v = v;
-        w->cap = cap;
+    if (w->n == w->cap && !tr__grow(&w->v, &w->cap, sizeof *w->v, 64)) {
+        free(copy);
+        return;
     }
     node *n = &w->v[w->n++];
     *n = (node){.pid = info.pid, .parent = info.parent, .loop = info.loop,
@@ -211,14 +199,8 @@ static void on_which(obs *s, const tr_msg *msg)
     for (size_t i = 0; i < n; i++) {
         tr_sup_child c;
         memcpy(&c, (const char *)msg->data + i * sizeof c, sizeof c);
-        if (w->nrs == w->caprs) {
-            unsigned cap = w->caprs ? w->caprs * 2 : 32;
-            restart_rec *v = realloc(w->rs, cap * sizeof *v);
-            if (!v)
-                return;
-            w->rs = v;
-            w->caprs = cap;
-        }
+        if (w->nrs == w->caprs && !tr__grow(&w->rs, &w->caprs, sizeof *w->rs, 32))
+            return;
         w->rs[w->nrs++] = (restart_rec){.pid = c.pid, .restarts = c.restarts};
     }
 }
@@ -352,7 +334,7 @@ typedef struct view {
     double *busy, *idle, *handled; /* per loop */
     unsigned nloops;
     view_beh *beh;
-    unsigned nbeh, capbeh;
+    uint32_t nbeh, capbeh;
 } view;
 
 static view_beh *view_beh_of(view *v, const char *labels)
@@ -362,14 +344,8 @@ static view_beh *view_beh_of(view *v, const char *labels)
     for (unsigned i = 0; i < v->nbeh; i++)
         if (strcmp(v->beh[i].name, name) == 0)
             return &v->beh[i];
-    if (v->nbeh == v->capbeh) {
-        unsigned cap = v->capbeh ? v->capbeh * 2 : 16;
-        view_beh *nb = realloc(v->beh, cap * sizeof *nb);
-        if (!nb)
-            return NULL;
-        v->beh = nb;
-        v->capbeh = cap;
-    }
+    if (v->nbeh == v->capbeh && !tr__grow(&v->beh, &v->capbeh, sizeof *v->beh, 16))
+        return NULL;
     view_beh *b = &v->beh[v->nbeh++];
     *b = (view_beh){0};
     snprintf(b->name, sizeof b->name, "%s", name);

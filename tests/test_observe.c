@@ -119,6 +119,18 @@ static tr_runtime *service(tr_pid *sup)
     return rt;
 }
 
+/* The service with an endpoint on an ephemeral port (oo: its options,
+ * NULL: the defaults but the address); the bound address into addr. */
+static tr_runtime *observed(tr_pid *sup, const tr_observe_options *oo, char *addr, size_t cap)
+{
+    tr_runtime *rt = service(sup);
+    tr_observe_options o = oo ? *oo : (tr_observe_options){0};
+    o.addr = "127.0.0.1:0";
+    assert_int_equal(tr_rt_observe(rt, &o, addr, cap), 0);
+    assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
+    return rt;
+}
+
 static void crash_first(tr_runtime *rt, tr_pid sup)
 {
     tr_sup_child c[2];
@@ -134,11 +146,9 @@ static void test_metrics_endpoint(void **st)
 {
     (void)st;
     tr_pid sup;
-    tr_runtime *rt = service(&sup);
     char addr[64];
+    tr_runtime *rt = observed(&sup, NULL, addr, sizeof addr);
     tr_observe_options oo = {.addr = "127.0.0.1:0"};
-    assert_int_equal(tr_rt_observe(rt, &oo, addr, sizeof addr), 0);
-    assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
     crash_first(rt, sup);
     response r;
     get(addr, "/metrics", &r);
@@ -178,10 +188,8 @@ static void test_tree_json(void **st)
 {
     (void)st;
     tr_pid sup;
-    tr_runtime *rt = service(&sup);
     char addr[64];
-    tr_observe_options oo = {.addr = "127.0.0.1:0"};
-    assert_int_equal(tr_rt_observe(rt, &oo, addr, sizeof addr), 0);
+    tr_runtime *rt = observed(&sup, NULL, addr, sizeof addr);
     response r;
     get(addr, "/tree.json", &r);
     assert_int_equal(r.status, 200);
@@ -220,9 +228,8 @@ static void test_tree_json(void **st)
 
     /* A cap: one actor shown. */
     tr_runtime_free(rt);
-    rt = service(&sup);
-    tr_observe_options small = {.addr = "127.0.0.1:0", .tree_max = 1};
-    assert_int_equal(tr_rt_observe(rt, &small, addr, sizeof addr), 0);
+    tr_observe_options small = {.tree_max = 1};
+    rt = observed(&sup, &small, addr, sizeof addr);
     get(addr, "/tree.json", &r);
     assert_non_null(strstr(r.body, "\"shown\":1,\"truncated\":true"));
     free(r.body);
@@ -233,10 +240,9 @@ static void test_page_and_events(void **st)
 {
     (void)st;
     tr_pid sup;
-    tr_runtime *rt = service(&sup);
     char addr[64];
-    tr_observe_options oo = {.addr = "127.0.0.1:0", .interval_ms = 100};
-    assert_int_equal(tr_rt_observe(rt, &oo, addr, sizeof addr), 0);
+    tr_observe_options oo = {.interval_ms = 100};
+    tr_runtime *rt = observed(&sup, &oo, addr, sizeof addr);
     response r;
     get(addr, "/", &r);
     assert_int_equal(r.status, 200);
@@ -277,10 +283,8 @@ static void test_many_scrapes(void **st)
 {
     (void)st;
     tr_pid sup;
-    tr_runtime *rt = service(&sup);
     char addr[64];
-    tr_observe_options oo = {.addr = "127.0.0.1:0"};
-    assert_int_equal(tr_rt_observe(rt, &oo, addr, sizeof addr), 0);
+    tr_runtime *rt = observed(&sup, NULL, addr, sizeof addr);
     for (int i = 0; i < OBSERVE_SCRAPES; i++) {
         response r;
         get(addr, i % 10 == 9 ? "/tree.json" : "/metrics", &r);
