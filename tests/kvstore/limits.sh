@@ -3,7 +3,8 @@
 # cannot show: --maxclients (one client too many gets Redis's error and is
 # closed; a client gets in again once one has left), --timeout (an idle
 # client is closed; wide margins: 1 s timeout, 10 s allowed), --unix (a
-# Unix-domain socket, removed at exit), --help and a bad flag. Clients are bash's
+# Unix-domain socket, removed at exit), --observe (the observability
+# endpoint), --help and a bad flag. Clients are bash's
 # /dev/tcp and the server's own answers; every wait is bounded.
 set -euo pipefail
 kv=$1
@@ -98,7 +99,37 @@ stop
 [ ! -e "$sock" ] || fail "--unix: the socket file is left after the exit"
 echo "limits.sh: --unix: served, and its file removed at exit"
 
-# 4. --help lists the commands and the limits; a bad flag is exit 2
+# 4. --observe 127.0.0.1:0: the endpoint (docs/observability.md) shows the
+# kvstore's actors in /tree.json and its metrics in /metrics; an address
+# already taken is exit 1
+start obs --port 0 --threads 2 --observe 127.0.0.1:0
+for _ in $(seq 1 200); do grep -q '^observe: http://' "$tmp/obs.err" && break; sleep 0.05; done
+oport=$(sed -n 's|^observe: http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/obs.err")
+[ -n "$oport" ] || fail "--observe: no address in: $(cat "$tmp/obs.err")"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+[ "$(ask 3)" = "+PONG" ] || fail "--observe: the kvstore does not serve"
+# get PATH: the body of GET PATH (Connection: close: read to the end)
+get() {
+  exec 7<>"/dev/tcp/127.0.0.1/$oport"
+  printf 'GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' "$1" >&7
+  timeout 10 cat <&7 || true
+  exec 7>&-
+}
+tree=$(get /tree.json)
+case "$tree" in *'"behavior":"supervisor"'*) ;; *) fail "--observe: /tree.json has no supervisor: $tree" ;; esac
+case "$tree" in *'"truncated":false'*) ;; *) fail "--observe: /tree.json: $tree" ;; esac
+metrics=$(get /metrics)
+case "$metrics" in *'troupe_socket_received_bytes_total '*) ;; *) fail "--observe: /metrics: $metrics" ;; esac
+exec 3>&-
+set +e
+"$kv" --port 0 --observe "127.0.0.1:$oport" >/dev/null 2>"$tmp/taken.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "--observe on a taken address: exit $rc, not 1"
+stop
+echo "limits.sh: --observe: /tree.json and /metrics served; a taken address is exit 1"
+
+# 5. --help lists the commands and the limits; a bad flag is exit 2
 "$kv" --help >"$tmp/help" || fail "--help: exit $?"
 for word in get mset expire keys "512 MiB" maxclients; do
   grep -q -- "$word" "$tmp/help" || fail "--help does not mention $word"
