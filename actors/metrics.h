@@ -20,6 +20,7 @@
 
 #include <ck_pr.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "troupe.h"
 
@@ -77,6 +78,18 @@ typedef struct tr__loop_metrics {
     uint32_t nstuck, capstuck;
     uint64_t stuck_reported; /* calls reported in the log (their begin times ≤) */
 } tr__loop_metrics;
+
+/* The runtime's part (tr_runtime.metrics): the registry (metrics.c) and
+ * what the stuck-call check and the report share (stuck.c). */
+struct tr__metrics {
+    uv_mutex_t mu;          /* the families and series lists */
+    struct family *first, *last;
+    unsigned nseries;
+    uint64_t overflow;      /* atomic: registrations refused by the cap */
+    uint64_t plain_sent;    /* atomic: messages sent by plain threads */
+    uv_mutex_t stuck_mu;    /* the loops' published stuck calls */
+    uint64_t kill_report_at; /* atomic: uv_hrtime of the last shutdown-timeout report */
+};
 
 #define TR__M_ADD(L, field, d) ck_pr_store_64(&(L)->m.field, (L)->m.field + (uint64_t)(d))
 
