@@ -15,6 +15,7 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,16 +564,17 @@ static double v_busy(tr_runtime *rt, tr__loop *L)
     return busy > 0 ? busy : 0.0;
 }
 
-/* Sums a loop-metrics field over the loops. */
-#define SUM_LOOPS(rt, expr)                                                    \
-    ({                                                                         \
-        uint64_t sum_ = 0;                                                     \
-        for (unsigned i_ = 0; i_ < (rt)->nloops; i_++) {                       \
-            tr__loop *L = (rt)->loops[i_];                                     \
-            sum_ += (expr);                                                    \
-        }                                                                      \
-        sum_;                                                                  \
-    })
+/* A counter of the loops' metrics (its offset in tr__loop_metrics: M_OFF)
+ * summed over the loops. */
+#define M_OFF(field) offsetof(tr__loop_metrics, field)
+
+static uint64_t sum_loops(tr_runtime *rt, size_t off)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < rt->nloops; i++)
+        sum += ld((const uint64_t *)((const char *)&rt->loops[i]->m + off));
+    return sum;
+}
 
 /* The behaviours of every loop, merged by name. */
 typedef struct bmerge {
@@ -735,16 +737,16 @@ static void emit_runtime(collector *c, tr_runtime *rt)
         char lab[32];
         snprintf(lab, sizeof lab, "reason=\"%s\"", kinds[k]);
         emit(c, "troupe_actor_exits_total", "Actors ended, by exit reason", TR_METRIC_COUNTER,
-             lab, (double)SUM_LOOPS(rt, ld(&L->m.exits[k])));
+             lab, (double)sum_loops(rt, M_OFF(exits) + k * sizeof(uint64_t)));
     }
     emit_per_loop(c, rt, "troupe_loop_actors", "Actors alive on the loop", TR_METRIC_GAUGE,
                   v_actors);
     emit(c, "troupe_messages_sent_total",
          "Messages sent (actors' and plain threads', replies and job results included)",
          TR_METRIC_COUNTER, "",
-         (double)(SUM_LOOPS(rt, ld(&L->m.sent)) + ld(&M->plain_sent)));
+         (double)(sum_loops(rt, M_OFF(sent)) + ld(&M->plain_sent)));
     emit(c, "troupe_messages_cross_loop_total", "Messages an actor sent to another loop's actor",
-         TR_METRIC_COUNTER, "", (double)SUM_LOOPS(rt, ld(&L->m.cross)));
+         TR_METRIC_COUNTER, "", (double)sum_loops(rt, M_OFF(cross)));
     emit_per_loop(c, rt, "troupe_messages_handled_total", "User messages handled on the loop",
                   TR_METRIC_COUNTER, v_handled);
     emit_per_loop(c, rt, "troupe_messages_dropped_total",
@@ -766,11 +768,11 @@ static void emit_runtime(collector *c, tr_runtime *rt)
     emit_per_loop(c, rt, "troupe_timers", "Timers pending on the loop", TR_METRIC_GAUGE,
                   v_timers);
     emit(c, "troupe_calls_pending", "Calls (tr_call) waiting for an answer", TR_METRIC_GAUGE, "",
-         (double)SUM_LOOPS(rt, ld(&L->m.calls)));
+         (double)sum_loops(rt, M_OFF(calls)));
     emit(c, "troupe_call_timeouts_total", "Calls that timed out", TR_METRIC_COUNTER, "",
-         (double)SUM_LOOPS(rt, ld(&L->m.call_timeouts)));
+         (double)sum_loops(rt, M_OFF(call_timeouts)));
     emit(c, "troupe_call_failures_total", "Calls failed because their callee ended",
-         TR_METRIC_COUNTER, "", (double)SUM_LOOPS(rt, ld(&L->m.call_failures)));
+         TR_METRIC_COUNTER, "", (double)sum_loops(rt, M_OFF(call_failures)));
     unsigned stuck = 0, cycles = 0;
     tr__stuck_count(rt, &stuck, &cycles);
     emit(c, "troupe_calls_stuck", "Calls pending longer than stuck_call_ms", TR_METRIC_GAUGE, "",
@@ -796,7 +798,7 @@ static void emit_runtime(collector *c, tr_runtime *rt)
          "(process-wide)", TR_METRIC_COUNTER, "", (double)empty);
     emit(c, "troupe_metrics_behaviors_overflow_total",
          "Actors counted under behavior=\"other\": their loop's behaviour table was full",
-         TR_METRIC_COUNTER, "", (double)SUM_LOOPS(rt, ld(&L->m.beh_overflow)));
+         TR_METRIC_COUNTER, "", (double)sum_loops(rt, M_OFF(beh_overflow)));
     emit(c, "troupe_metrics_series_overflow_total",
          "Series registrations refused: metric_series were registered", TR_METRIC_COUNTER, "",
          (double)ld(&M->overflow));

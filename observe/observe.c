@@ -205,12 +205,18 @@ static void on_which(obs *s, const tr_msg *msg)
     }
 }
 
+static int rec_by_pid(const void *a, const void *b)
+{
+    tr_pid x = ((const restart_rec *)a)->pid, y = ((const restart_rec *)b)->pid;
+    return x < y ? -1 : x > y;
+}
+
+/* A supervised child's restarts (w->rs sorted by pid: tree_json). */
 static uint32_t restarts_of(const walk *w, tr_pid pid)
 {
-    for (unsigned i = 0; i < w->nrs; i++)
-        if (w->rs[i].pid == pid)
-            return w->rs[i].restarts;
-    return 0;
+    restart_rec key = {.pid = pid};
+    const restart_rec *r = w->nrs ? bsearch(&key, w->rs, w->nrs, sizeof *w->rs, rec_by_pid) : NULL;
+    return r ? r->restarts : 0;
 }
 
 static int by_pid(const void *a, const void *b)
@@ -222,7 +228,7 @@ static int by_pid(const void *a, const void *b)
 static const node *find(const walk *w, tr_pid pid)
 {
     node key = {.pid = pid};
-    return bsearch(&key, w->v, w->n, sizeof *w->v, by_pid);
+    return w->n ? bsearch(&key, w->v, w->n, sizeof *w->v, by_pid) : NULL;
 }
 
 /* Actors alive, the root aside: the loops' counters. */
@@ -242,10 +248,13 @@ static void json_pid(sbuf *b, tr_pid pid)
 /* The tree as JSON: nodes depth first, each before its children. */
 static void tree_json(tr_runtime *rt, walk *w, sbuf *b)
 {
-    qsort(w->v, w->n, sizeof *w->v, by_pid);
+    if (w->n)
+        qsort(w->v, w->n, sizeof *w->v, by_pid);
+    if (w->nrs)
+        qsort(w->rs, w->nrs, sizeof *w->rs, rec_by_pid);
+    uint64_t total = alive(rt);
     sb_printf(b, "{\"total\":%llu,\"shown\":%u,\"truncated\":%s,\"nodes\":[",
-              (unsigned long long)alive(rt), w->n,
-              alive(rt) > w->n ? "true" : "false");
+              (unsigned long long)total, w->n, total > w->n ? "true" : "false");
     /* An explicit stack of (node, next child, depth). */
     typedef struct frame {
         const node *n;

@@ -700,6 +700,14 @@ static void test_short_calls_not_stuck(void **st)
     assert_true(calls > 10);
     assert_true(metric(rt, "troupe_calls_stuck", NULL) == 0);
     assert_false(tr_test_has_log("stuck call"));
+    /* The check was running all along: a call that really waits is
+     * reported, on the same real clock. */
+    tr_pid c = tr_test_spawn(rt, &caller_b, TR_LOOP(0), NULL, 0);
+    tr_pid m = tr_test_spawn(rt, &mute_b, TR_LOOP(1), NULL, 0);
+    callgo g = {.to = m, .timeout = TR_INFINITE};
+    assert_int_equal(tr_rt_send(rt, c, GO, &g, sizeof g), 0);
+    TR_WAIT_UNTIL(metric(rt, "troupe_calls_stuck", NULL) == 1);
+    TR_WAIT_UNTIL(tr_test_has_log("stuck call"));
     tr_runtime_free(rt);
 }
 
